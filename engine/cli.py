@@ -1,0 +1,300 @@
+"""`stylecast` command line: stylize, render, live, info, bench (and gui, train).
+
+The composition root for the terminal. Expected failures (StyleCastError, OSError) print one
+line on stderr and exit with code 2, never a traceback. `gui` and `train` import desktop/ and
+training/ lazily, inside their subcommands, so the engine itself never loads Qt or torch.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import threading
+import time
+from pathlib import Path
+
+from . import __version__
+from .errors import Cancelled, InputError, OutputError, StyleCastError
+
+EXIT_USAGE = 2
+
+
+def _style_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("style")
+    g.add_argument("--model", help="exported StyleCast .onnx model (default: the built-in one)")
+    g.add_argument("--style", action="append", metavar="NAME[=W]",
+                   help="built-in style of a fast net, repeat to mix (e.g. --style wave=0.7 --style starry=0.3)")
+    g.add_argument("--style-image", action="append", metavar="PATH[=W]",
+                   help="any image as the style (AdaIN model); repeat to mix")
+    g.add_argument("--strength", type=float, default=1.0, help="0 = original, 1 = fully stylized (default 1)")
+    g.add_argument("--preserve-colors", action="store_true", help="keep the original colours (luminance-only transfer)")
+    g.add_argument("--size", type=int, metavar="HEIGHT", help="processing height in pixels (output keeps the input size)")
+    g.add_argument("--provider", choices=["auto", "cuda", "cpu"], default="auto",
+                   help="execution provider; 'cuda' fails loudly when CUDA is unavailable")
+
+
+def _request(args):
+    from .setup import StyleRequest, parse_weighted
+
+    return StyleRequest(model=args.model, styles=parse_weighted(args.style), style_images=parse_weighted(args.style_image),
+                        strength=args.strength, preserve_colors=args.preserve_colors, process_height=args.size,
+                        provider=args.provider)
+
+
+def _processor(args):
+    from .setup import build_processor
+
+    processor = build_processor(_request(args))
+    info = processor.stylizer.session_info
+    print(f"model {processor.stylizer.info.path.name} ({processor.stylizer.info.family}) on {info.active.upper()}",
+          file=sys.stderr)
+    return processor
+
+
+# -- stylize ---------------------------------------------------------------------------------
+def cmd_stylize(args) -> int:
+    from .frames import IMAGE_SUFFIXES, load_image, save_image
+
+    inputs: list[Path] = []
+    for item in args.inputs:
+        p = Path(item)
+        if p.is_dir():
+            inputs += sorted(f for f in p.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES)
+        else:
+            inputs.append(p)
+    if not inputs:
+        raise InputError("no images found in the given inputs")
+    for src in inputs:
+        if not src.exists():
+            raise InputError(f"file not found: {src}")
+    out = Path(args.output)
+    many = len(inputs) > 1 or out.is_dir()
+    if many and not out.is_dir():
+        raise OutputError(f"with several inputs, --output must be an existing folder: {out}")
+    processor = _processor(args)
+    failures = 0
+    for src in inputs:
+        dst = out / f"{src.stem}_stylized{src.suffix if src.suffix.lower() in IMAGE_SUFFIXES - {'.webp'} else '.png'}" if many else out
+        try:
+            image = load_image(src)
+            result, _ = processor.process(image)
+            save_image(dst, result, inputs=[src])
+            print(f"{src} -> {dst}")
+        except StyleCastError as exc:
+            if not many:
+                raise
+            failures += 1
+            print(f"error: {exc}", file=sys.stderr)
+    return EXIT_USAGE if failures else 0
+
+
+# -- render ----------------------------------------------------------------------------------
+def _progress_printer(name: str):
+    last = [0.0]
+
+    def show(p) -> None:
+        now = time.monotonic()
+        if now - last[0] < 0.25 and p.frames_done < p.frames_total:
+            return
+        last[0] = now
+        eta = f", ETA {p.eta_s:4.0f} s" if p.eta_s is not None else ""
+        bar = "#" * int(p.fraction * 30)
+        print(f"\r{name}: [{bar:<30}] {p.frames_done}/{p.frames_total} frames{eta}   ", end="", file=sys.stderr, flush=True)
+
+    return show
+
+
+def cmd_render(args) -> int:
+    from .render import render_video
+    from .video import VIDEO_SUFFIXES
+
+    inputs = [Path(i) for i in args.inputs]
+    out = Path(args.output)
+    many = len(inputs) > 1 or out.is_dir()
+    if many and not out.is_dir():
+        raise OutputError(f"with several clips, --output must be an existing folder: {out}")
+    for src in inputs:  # check every input before spending minutes on the first
+        if not src.is_file():
+            raise InputError(f"file not found: {src}")
+    processor = _processor(args)
+    cancel = threading.Event()
+    failures = 0
+    for src in inputs:
+        suffix = src.suffix.lower() if src.suffix.lower() in VIDEO_SUFFIXES - {".avi", ".webm"} else ".mp4"
+        dst = out / f"{src.stem}_stylized{suffix}" if many else out
+        try:
+            result = render_video(src, dst, processor, progress=None if args.quiet else _progress_printer(src.name),
+                                  cancel=cancel)
+            if not args.quiet:
+                print(file=sys.stderr)
+            print(f"{src} -> {result.output} ({result.frames} frames, audio {result.audio}, {result.seconds:.1f} s)")
+        except KeyboardInterrupt:
+            raise Cancelled(f"render of {src.name} cancelled; no output written") from None
+        except StyleCastError as exc:
+            if not many:
+                raise
+            failures += 1
+            print(f"\nerror: {exc}", file=sys.stderr)
+    return EXIT_USAGE if failures else 0
+
+
+# -- live ------------------------------------------------------------------------------------
+def cmd_live(args) -> int:
+    from .pipeline import LivePipeline
+    from .sinks import ImageSequenceSink, VideoFileSink, VirtualCameraSink
+    from .sources import open_source
+
+    if args.frames is None and not args.vcam:
+        return _launch_gui(["--source", args.source])
+    sinks = []
+    source = open_source(args.source, live=True, loop=args.loop)
+    if args.output:
+        out = Path(args.output)
+        sinks.append(ImageSequenceSink(out) if out.is_dir() else VideoFileSink(out, source.fps))
+    if args.vcam:
+        sinks.append(VirtualCameraSink(source.fps))
+    if not sinks:
+        raise OutputError("headless live mode needs --output (a video file or a folder) or --vcam")
+    processor = _processor(args)
+    errors: list[BaseException] = []
+    pipeline = LivePipeline(source, processor, sinks, on_error=errors.append, max_frames=args.frames)
+    pipeline.start()
+    try:
+        while pipeline.running:
+            pipeline.wait(0.5)
+    except KeyboardInterrupt:
+        pipeline.stop()
+    pipeline.stop()
+    if errors:
+        raise errors[0]
+    s = pipeline.stats
+    print(f"{s.frames_processed} frames out, {s.frames_dropped} dropped; {s.output_fps:.1f} fps, "
+          f"inference {s.inference_ms:.1f} ms, latency {s.latency_ms:.1f} ms on {s.provider.upper()}")
+    return 0
+
+
+# -- info / bench / gui / train --------------------------------------------------------------
+def cmd_info(args) -> int:
+    import cv2
+    import numpy
+    import onnxruntime
+    import av
+
+    from .modelfile import discover_models, user_models_dir
+    from .sessions import available_providers
+    from .sources import list_cameras
+
+    print(f"StyleCast {__version__} (Python {sys.version.split()[0]})")
+    print(f"numpy {numpy.__version__}, onnxruntime {onnxruntime.__version__}, opencv {cv2.__version__}, PyAV {av.__version__}")
+    print(f"providers: {', '.join(available_providers())}")
+    cams = list_cameras()
+    print(f"cameras: {', '.join(map(str, cams)) if cams else 'none found'}")
+    models = discover_models()
+    print(f"models ({len(models)}; user folder {user_models_dir()}):")
+    for m in models:
+        styles = ", ".join(m.style_names) if m.style_names else "any style image"
+        print(f"  {m.name} [{m.family}] {m.path} - {styles}")
+    if not models:
+        print("  none installed")
+    return 0
+
+
+def cmd_bench(args) -> int:
+    from .bench import run_bench
+
+    run_bench(args)
+    return 0
+
+
+def _launch_gui(argv: list[str]) -> int:
+    try:
+        from desktop.app import main as gui_main
+    except ImportError as exc:
+        raise StyleCastError(f"the desktop app is not available ({exc}); install PySide6") from None
+    return gui_main(argv)
+
+
+def cmd_gui(args) -> int:
+    return _launch_gui([] if args.source is None else ["--source", args.source])
+
+
+def cmd_train(args) -> int:
+    try:
+        from training.__main__ import main as train_main
+    except ImportError as exc:
+        raise StyleCastError(f'training needs PyTorch: pip install "stylecast[train]" ({exc})') from None
+    return train_main(args.rest)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="stylecast", description="Neural style transfer for images, video and live cameras.")
+    parser.add_argument("--version", action="version", version=f"StyleCast {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks for errors")
+    sub = parser.add_subparsers(dest="command")
+
+    p = sub.add_parser("stylize", help="stylize images or folders of images")
+    p.add_argument("inputs", nargs="+", help="image files or folders")
+    p.add_argument("-o", "--output", required=True, help="output image (one input) or existing folder")
+    _style_args(p)
+    p.set_defaults(func=cmd_stylize)
+
+    p = sub.add_parser("render", help="render video clips (same size, fps and audio)")
+    p.add_argument("inputs", nargs="+", help="video files")
+    p.add_argument("-o", "--output", required=True, help="output video (one input) or existing folder")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    _style_args(p)
+    p.set_defaults(func=cmd_render)
+
+    p = sub.add_parser("live", help="live stylization: a window, a virtual camera, or N frames headless")
+    p.add_argument("--source", default="camera:0", help="camera:N, synthetic, or a video/image file (default camera:0)")
+    p.add_argument("--loop", action="store_true", help="loop a video file source")
+    p.add_argument("--frames", type=int, help="headless: stop after N output frames")
+    p.add_argument("-o", "--output", help="headless: write to a video file or an existing folder of PNGs")
+    p.add_argument("--vcam", action="store_true", help="send the output to a virtual camera (pyvirtualcam)")
+    _style_args(p)
+    p.set_defaults(func=cmd_live)
+
+    p = sub.add_parser("info", help="versions, providers, cameras and models")
+    p.set_defaults(func=cmd_info)
+
+    p = sub.add_parser("bench", help="model-only and end-to-end fps per model, resolution and provider")
+    p.add_argument("--model", action="append", help="model file (repeat; default: all installed)")
+    p.add_argument("--sizes", default="256x256,640x360,1280x720", help="comma-separated WxH list")
+    p.add_argument("--seconds", type=float, default=3.0, help="measuring time per case")
+    p.add_argument("--provider", choices=["auto", "cuda", "cpu"], default="auto")
+    p.add_argument("--markdown", action="store_true", help="print a markdown table")
+    p.set_defaults(func=cmd_bench)
+
+    p = sub.add_parser("gui", help="open the desktop app (the default with no command)")
+    p.add_argument("--source", help="start with this source")
+    p.set_defaults(func=cmd_gui)
+
+    p = sub.add_parser("train", help="train models (python -m training ...)", add_help=False)
+    p.add_argument("rest", nargs=argparse.REMAINDER)
+    p.set_defaults(func=cmd_train)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        args = parser.parse_args(["gui"])
+    try:
+        return args.func(args)
+    except StyleCastError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        if args.debug:
+            raise
+        return EXIT_USAGE
+    except OSError as exc:  # disk full, permissions...
+        print(f"error: {exc.strerror or exc}{f': {exc.filename}' if exc.filename else ''}", file=sys.stderr)
+        if args.debug:
+            raise
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("\ninterrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

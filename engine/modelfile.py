@@ -1,0 +1,111 @@
+"""What a StyleCast ONNX file says about itself (``metadata_props``), and where models live.
+
+export/ writes these keys; this module is the reader and the single definition of the
+contract's version. Files without the metadata are refused with a clear message.
+"""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import onnxruntime as ort
+
+from .errors import ModelError
+
+METADATA_FORMAT = 1
+ASSETS_DIR = Path(__file__).resolve().parent.parent / "assets"
+BUILTIN_MODELS_DIR = ASSETS_DIR / "models"
+REQUIRED_KEYS = ("stylecast_format", "family", "role", "input_range", "pad_multiple")
+
+
+def user_models_dir() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "stylecast" / "models"
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    path: Path
+    family: str  # "fast" | "adain"
+    role: str  # "stylize" | "style_stats"
+    style_names: list[str] = field(default_factory=list)
+    pad_multiple: int = 4
+    companion: Path | None = None  # AdaIN: the style_stats graph beside the stylize graph
+    metadata: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return self.path.stem
+
+
+def read_metadata(path: str | Path) -> dict[str, str]:
+    """metadata_props of an ONNX file, read through ONNX Runtime (no onnx package needed)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ModelError(f"model file not found: {path}")
+    if path.stat().st_size == 0:
+        raise ModelError(f"model file is empty: {path}")
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    try:
+        session = ort.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
+    except Exception as exc:
+        raise ModelError(f"{path} is not a readable ONNX model: {str(exc).splitlines()[0][:160]}") from None
+    return dict(session.get_modelmeta().custom_metadata_map)
+
+
+def inspect_model(path: str | Path) -> ModelInfo:
+    path = Path(path)
+    meta = read_metadata(path)
+    missing = [k for k in REQUIRED_KEYS if k not in meta]
+    if missing:
+        raise ModelError(
+            f"{path.name} is an ONNX file without StyleCast metadata (missing {', '.join(missing)}); "
+            "export models with `python -m export`"
+        )
+    if meta["stylecast_format"] != str(METADATA_FORMAT):
+        raise ModelError(f"{path.name} uses model format {meta['stylecast_format']}; this StyleCast reads format {METADATA_FORMAT}")
+    family, role = meta["family"], meta["role"]
+    if family not in ("fast", "adain"):
+        raise ModelError(f"{path.name}: unknown model family {family!r}")
+    if meta["input_range"] != "0-1":
+        raise ModelError(f"{path.name}: unsupported input range {meta['input_range']!r}")
+    companion = None
+    if family == "adain":
+        if role != "stylize":
+            raise ModelError(f"{path.name} is AdaIN's style-statistics graph; open {meta.get('stylize_graph', 'its stylize graph')} instead")
+        companion = path.with_name(meta.get("stats_graph", ""))
+        if not companion.is_file():
+            raise ModelError(f"{path.name} needs its style-statistics graph {companion.name} in the same folder")
+    try:
+        names = json.loads(meta.get("style_names", "[]"))
+        pad = int(meta["pad_multiple"])
+    except (ValueError, TypeError):
+        raise ModelError(f"{path.name}: malformed StyleCast metadata") from None
+    return ModelInfo(path, family, role, list(names), pad, companion, meta)
+
+
+def discover_models(extra_dirs: list[Path] | None = None) -> list[ModelInfo]:
+    """Built-in models (assets/models), then the user's folder; skips files that do not describe themselves."""
+    found: list[ModelInfo] = []
+    for folder in [BUILTIN_MODELS_DIR, user_models_dir(), *(extra_dirs or [])]:
+        if not folder.is_dir():
+            continue
+        for path in sorted(folder.glob("*.onnx")):
+            if path.name.endswith(".stats.onnx"):
+                continue
+            try:
+                found.append(inspect_model(path))
+            except ModelError:
+                continue
+    return found
+
+
+def default_model(family: str = "fast") -> ModelInfo | None:
+    """The built-in model the app and CLI use when none is named (light fast net first: it runs live on a CPU)."""
+    models = [m for m in discover_models() if m.family == family]
+    models.sort(key=lambda m: (m.metadata.get("variant") != "light", m.name))
+    return models[0] if models else None

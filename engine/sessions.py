@@ -1,0 +1,61 @@
+"""One place that builds ONNX Runtime sessions from a provider preference.
+
+ONNX Runtime falls back to CPU silently when CUDA cannot be initialised; this helper checks
+``session.get_providers()`` afterwards and fails loudly when CUDA was required.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import onnxruntime as ort
+
+from .errors import ModelError, ProviderError
+
+PROVIDER_CHOICES = ("auto", "cuda", "cpu")
+_ORT_NAMES = {"cuda": "CUDAExecutionProvider", "cpu": "CPUExecutionProvider"}
+
+
+@dataclass(frozen=True)
+class SessionInfo:
+    requested: str  # auto | cuda | cpu
+    active: str  # short name of the provider that actually runs the first node: cuda | cpu
+    providers: tuple[str, ...]  # what ONNX Runtime reports, in priority order
+    threads: int
+
+
+def available_providers() -> list[str]:
+    """Short names of the providers this onnxruntime build offers (cuda only with onnxruntime-gpu)."""
+    names = ort.get_available_providers()
+    return [short for short, full in _ORT_NAMES.items() if full in names]
+
+
+def default_threads() -> int:
+    """Intra-op threads: every core (physical cores are what ORT wants; os.cpu_count is the closest)."""
+    return max(1, os.cpu_count() or 1)
+
+
+def make_session(path: str, provider: str = "auto", threads: int | None = None) -> tuple[ort.InferenceSession, SessionInfo]:
+    if provider not in PROVIDER_CHOICES:
+        raise ProviderError(f"unknown provider {provider!r}; choose one of {', '.join(PROVIDER_CHOICES)}")
+    offered = ort.get_available_providers()
+    if provider == "cuda" and _ORT_NAMES["cuda"] not in offered:
+        raise ProviderError(
+            "CUDA was requested but this onnxruntime has no CUDA provider "
+            "(install onnxruntime-gpu in place of onnxruntime, with a CUDA-capable driver)"
+        )
+    wanted = ["cpu"] if provider == "cpu" else (["cuda", "cpu"] if _ORT_NAMES["cuda"] in offered else ["cpu"])
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.intra_op_num_threads = threads or default_threads()
+    options.log_severity_level = 3  # errors only; we report provider problems ourselves
+    try:
+        session = ort.InferenceSession(path, sess_options=options, providers=[_ORT_NAMES[w] for w in wanted])
+    except Exception as exc:  # ORT raises its own Fail/InvalidProtobuf/NoSuchFile types
+        raise ModelError(f"cannot load model {path}: {str(exc).splitlines()[0][:200]}") from None
+    active_full = session.get_providers()
+    active = "cuda" if active_full and active_full[0] == _ORT_NAMES["cuda"] else "cpu"
+    if provider == "cuda" and active != "cuda":
+        raise ProviderError("CUDA was requested but ONNX Runtime could not start it (check the driver and CUDA/cuDNN libraries); "
+                            "use --provider cpu to run on the CPU")
+    return session, SessionInfo(provider, active, tuple(active_full), options.intra_op_num_threads)

@@ -1,0 +1,74 @@
+"""Turns user choices (model, styles, style images, settings) into a ready FrameProcessor.
+
+Shared by the CLI and the desktop controller, so both resolve defaults and report errors the
+same way.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import InputError, ModelError
+from .modelfile import default_model
+from .stylizers import AdaINStylizer, FrameProcessor, StyleSettings, load_stylizer
+
+
+@dataclass
+class StyleRequest:
+    model: str | None = None  # path; None = the built-in default for the family needed
+    styles: dict[str, float] = field(default_factory=dict)  # built-in style names -> weights
+    style_images: dict[str, float] = field(default_factory=dict)  # image paths -> weights (AdaIN)
+    strength: float = 1.0
+    preserve_colors: bool = False
+    process_height: int | None = None
+    provider: str = "auto"
+    threads: int | None = None
+
+
+def parse_weighted(items: list[str] | None) -> dict[str, float]:
+    """['starry', 'wave=0.3'] -> {'starry': 1.0, 'wave': 0.3}; the weight follows the last '='."""
+    out: dict[str, float] = {}
+    for item in items or []:
+        name, sep, weight = item.rpartition("=")
+        if not sep:
+            name, weight = item, "1"
+        try:
+            out[name] = float(weight)
+        except ValueError:
+            raise InputError(f"bad weight in {item!r}: expected NAME=NUMBER") from None
+        if out[name] < 0:
+            raise InputError(f"weight of {name!r} must not be negative")
+    return out
+
+
+def build_processor(req: StyleRequest) -> FrameProcessor:
+    if not 0.0 <= req.strength <= 1.0:
+        raise InputError(f"strength must be between 0 and 1, got {req.strength}")
+    if req.process_height is not None and req.process_height < 16:
+        raise InputError(f"processing height must be at least 16 pixels, got {req.process_height}")
+    family = "adain" if req.style_images else "fast"
+    path = req.model
+    if path is None:
+        info = default_model(family)
+        if info is None:
+            what = "AdaIN (arbitrary style)" if family == "adain" else "fast multi-style"
+            raise ModelError(f"no built-in {what} model is installed; pass --model PATH to an exported .onnx file")
+        path = str(info.path)
+    stylizer = load_stylizer(path, req.provider, req.threads)
+    mix = dict(req.styles)
+    if isinstance(stylizer, AdaINStylizer):
+        if req.styles:
+            raise InputError("an AdaIN model takes style images (--style-image), not built-in style names")
+        if not req.style_images:
+            raise InputError("an AdaIN model needs at least one --style-image")
+        mix = {stylizer.add_style_file(Path(p)): w for p, w in req.style_images.items()}
+    elif req.style_images:
+        raise InputError(f"{Path(path).name} is a fast net with fixed styles; style images need an AdaIN model")
+    processor = FrameProcessor(stylizer, StyleSettings(mix=mix, strength=req.strength,
+                                                        preserve_colors=req.preserve_colors,
+                                                        process_height=req.process_height))
+    # validate the mix now, not on the first frame
+    from .stylizers import _normalized
+
+    _normalized(mix, stylizer.style_names())
+    return processor

@@ -1,0 +1,152 @@
+"""Checkpoint -> self-describing ONNX files, with a parity check against PyTorch.
+
+Fast net: one graph ``(image[1,3,H,W], style_weights[1,N]) -> output[1,3,H,W]``.
+AdaIN: two graphs sharing a stem: ``<stem>.onnx`` = ``stylize(content, mean, std, alpha)``
+and ``<stem>.stats.onnx`` = ``style_stats(style) -> (mean, std)``.
+Every file carries the metadata the engine needs (engine/modelfile.py reads it), so inference
+never imports training code.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import onnx
+import torch
+
+from training.checkpoint import build_from_checkpoint, file_sha256, read_checkpoint
+from training.models.adain import AdaINDecoder, AdaINNet, StyleStatsGraph, StylizeGraph
+from training.models.transformer import TransformerNet, macs_per_pixel
+from training.models.vgg import load_vgg16
+
+from . import METADATA_FORMAT, PROJECT_VERSION
+
+OPSET = 17
+PARITY_SIZES = ((67, 93), (130, 75))  # odd sizes on purpose: padding/cropping bugs show here
+
+
+@dataclass
+class ExportResult:
+    paths: list[Path]
+    parity_max_abs: float
+
+
+def _write_metadata(path: Path, meta: dict[str, str]) -> None:
+    model = onnx.load(str(path))
+    del model.metadata_props[:]
+    for key, value in meta.items():
+        entry = model.metadata_props.add()
+        entry.key, entry.value = key, str(value)
+    onnx.save(model, str(path))
+
+
+def _export(module: torch.nn.Module, args: tuple, path: Path, input_names: list[str], output_names: list[str],
+            dynamic_axes: dict) -> None:
+    """Legacy TorchScript exporter: single file, dynamic H/W, ~0.5 s. (The dynamo exporter gives
+    the same graph but takes ~20x longer; see docs/ARCHITECTURE.md.)"""
+    tmp = path.with_name(path.name + ".tmp")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(module, args, str(tmp), input_names=input_names, output_names=output_names,
+                          dynamic_axes=dynamic_axes, opset_version=OPSET, dynamo=False, external_data=False)
+    os.replace(tmp, path)
+
+
+def _base_meta(blob: dict, checkpoint: Path | None, family: str, role: str) -> dict[str, str]:
+    return {
+        "stylecast_format": str(METADATA_FORMAT),
+        "family": family,
+        "role": role,
+        "input_range": "0-1",
+        "layout": "NCHW float32 RGB",
+        "loss_network": blob.get("loss_network", "vgg16-hed"),
+        "training_config": json.dumps(blob.get("train_config", {}), sort_keys=True),
+        "model_config": json.dumps(blob["config"], sort_keys=True),
+        "checkpoint_sha256": file_sha256(checkpoint) if checkpoint else "",
+        "steps": str(blob.get("step", 0)),
+        "project_version": PROJECT_VERSION,
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
+def export_fast(checkpoint: str | Path, out_path: str | Path, *, check: bool = True) -> ExportResult:
+    checkpoint, out_path = Path(checkpoint), Path(out_path)
+    blob = read_checkpoint(checkpoint)
+    if blob["family"] != "fast":
+        raise ValueError(f"{checkpoint} holds a {blob['family']!r} model, not a fast net")
+    net: TransformerNet = build_from_checkpoint(blob)
+    n = net.config.n_styles
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    _export(net, (torch.rand(1, 3, 64, 64), net.one_hot(0)), out_path, ["image", "style_weights"], ["output"],
+            {"image": {2: "height", 3: "width"}, "output": {2: "height", 3: "width"}})
+    meta = _base_meta(blob, checkpoint, "fast", "stylize")
+    meta.update(style_names=json.dumps(net.config.style_names), n_styles=str(n), pad_multiple="4",
+                macs_per_pixel=f"{macs_per_pixel(net.config):.0f}")
+    _write_metadata(out_path, meta)
+    err = 0.0
+    if check:
+        rng = np.random.default_rng(0)
+        for h, w in PARITY_SIZES:
+            x = rng.random((1, 3, h + (-h) % 4, w + (-w) % 4), dtype=np.float32)
+            weights = rng.random((1, n), dtype=np.float32)
+            with torch.no_grad():
+                ref = net(torch.from_numpy(x), torch.from_numpy(weights)).numpy()
+            got = _run_onnx(out_path, {"image": x, "style_weights": weights})[0]
+            err = max(err, float(np.abs(ref - got).max()))
+    return ExportResult([out_path], err)
+
+
+def export_adain(checkpoint: str | Path, out_path: str | Path, *, vgg_weights: str | Path | None = None,
+                 check: bool = True) -> ExportResult:
+    checkpoint, out_path = Path(checkpoint), Path(out_path)
+    blob = read_checkpoint(checkpoint)
+    if blob["family"] != "adain":
+        raise ValueError(f"{checkpoint} holds a {blob['family']!r} model, not an AdaIN decoder")
+    decoder: AdaINDecoder = build_from_checkpoint(blob)
+    net = AdaINNet(load_vgg16(vgg_weights, last_layer="relu4_1"), decoder).eval()
+    stats_path = stats_path_for(out_path)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    _export(StyleStatsGraph(net), (torch.rand(1, 3, 64, 64),), stats_path, ["style"], ["mean", "std"],
+            {"style": {2: "height", 3: "width"}})
+    mean, std = StyleStatsGraph(net)(torch.rand(1, 3, 64, 64))
+    _export(StylizeGraph(net), (torch.rand(1, 3, 64, 64), mean, std, torch.ones(1)), out_path,
+            ["content", "mean", "std", "alpha"], ["output"],
+            {"content": {2: "height", 3: "width"}, "output": {2: "height", 3: "width"}})
+    meta = _base_meta(blob, checkpoint, "adain", "stylize")
+    meta.update(pad_multiple="8", stats_graph=stats_path.name, style_names="[]", n_styles="0")
+    _write_metadata(out_path, meta)
+    stats_meta = _base_meta(blob, checkpoint, "adain", "style_stats")
+    stats_meta.update(pad_multiple="8", stylize_graph=out_path.name)
+    _write_metadata(stats_path, stats_meta)
+    err = 0.0
+    if check:
+        rng = np.random.default_rng(0)
+        style = rng.random((1, 3, 72, 96), dtype=np.float32)
+        got_mean, got_std = _run_onnx(stats_path, {"style": style})
+        with torch.no_grad():
+            ref_mean, ref_std = net.style_stats(torch.from_numpy(style))
+        err = max(float(np.abs(ref_mean.numpy() - got_mean).max()), float(np.abs(ref_std.numpy() - got_std).max()))
+        for h, w in PARITY_SIZES:
+            x = rng.random((1, 3, h + (-h) % 8, w + (-w) % 8), dtype=np.float32)
+            alpha = np.array([0.7], np.float32)
+            with torch.no_grad():
+                ref = net.stylize(torch.from_numpy(x), ref_mean, ref_std, 0.7).numpy()
+            got = _run_onnx(out_path, {"content": x, "mean": ref_mean.numpy(), "std": ref_std.numpy(), "alpha": alpha})[0]
+            err = max(err, float(np.abs(ref - got).max()))
+    return ExportResult([out_path, stats_path], err)
+
+
+def stats_path_for(stylize_path: Path) -> Path:
+    return stylize_path.with_name(stylize_path.stem + ".stats.onnx")
+
+
+def _run_onnx(path: Path, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+    import onnxruntime as ort  # only for the parity check; training never needs it
+
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    return session.run(None, feeds)

@@ -1,0 +1,83 @@
+"""Shared fixtures: tiny exported models (random weights, tests only) and generated media."""
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.media import make_clip
+
+
+@pytest.fixture(scope="session")
+def tiny_fast_model(tmp_path_factory) -> Path:
+    """A 2-style fast net with tiny widths, exported through the real export path."""
+    import torch
+
+    from export.onnx_export import export_fast
+    from training.checkpoint import save_checkpoint
+    from training.models.transformer import FastNetConfig, TransformerNet
+
+    folder = tmp_path_factory.mktemp("fast")
+    torch.manual_seed(0)
+    config = FastNetConfig(style_names=["ink", "fire"], channels=(4, 8, 8), n_residual=1, outer_kernel=3)
+    net = TransformerNet(config)
+    with torch.no_grad():  # make the two styles visibly different
+        for module in net.modules():
+            if hasattr(module, "beta") and module.beta.shape[0] == 2:
+                module.beta[1] += 0.5
+    save_checkpoint(folder / "tiny.pt", "fast", net, config)
+    result = export_fast(folder / "tiny.pt", folder / "tiny_fast.onnx")
+    assert result.parity_max_abs < 1e-4
+    return result.paths[0]
+
+
+@pytest.fixture(scope="session")
+def random_vgg(tmp_path_factory) -> Path:
+    """A randomly initialised VGG-16 (to relu4_1) in our weights format: shapes right, features meaningless."""
+    import torch
+
+    from training.models.vgg import VGG16Features
+
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("vgg") / "vgg_random.pt"
+    vgg = VGG16Features("relu4_1")
+    torch.save({"model": vgg.state_dict(), "preprocess": "caffe"}, path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_adain_model(tmp_path_factory, random_vgg) -> Path:
+    import torch
+
+    from export.onnx_export import export_adain
+    from training.checkpoint import save_checkpoint
+    from training.models.adain import AdaINConfig, AdaINDecoder
+
+    folder = tmp_path_factory.mktemp("adain")
+    torch.manual_seed(0)
+    config = AdaINConfig(width_divisor=8)
+    save_checkpoint(folder / "adain.pt", "adain", AdaINDecoder(config), config)
+    result = export_adain(folder / "adain.pt", folder / "tiny_adain.onnx", vgg_weights=random_vgg)
+    assert result.parity_max_abs < 1e-3
+    return result.paths[0]
+
+
+@pytest.fixture
+def clip_with_audio(tmp_path) -> Path:
+    return make_clip(tmp_path / "clip.mp4", frames=24, fps=24, size=(96, 64), audio=True)
+
+
+@pytest.fixture
+def photo(tmp_path) -> Path:
+    import cv2
+
+    rng = np.random.default_rng(1)
+    img = cv2.GaussianBlur((rng.random((70, 90, 3)) * 255).astype(np.uint8), (7, 7), 0)
+    path = tmp_path / "photo.png"
+    cv2.imwrite(str(path), img)
+    return path

@@ -1,0 +1,87 @@
+"""Checkpoints: ``{"family", "model", "config", "format", ...}``, loaded with weights_only=True.
+
+The config is the model's dataclass as a dict; ``load_checkpoint`` rebuilds the model from it,
+so export/ and the Studio never guess shapes.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .models.adain import AdaINConfig, AdaINDecoder
+from .models.transformer import FastNetConfig, TransformerNet
+
+CHECKPOINT_FORMAT = 1
+FAMILIES = {"fast": (FastNetConfig, TransformerNet), "adain": (AdaINConfig, AdaINDecoder)}
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be used, with a message meant for the user."""
+
+
+def save_checkpoint(path: str | Path, family: str, model: torch.nn.Module, config: Any, **extra: Any) -> Path:
+    """Write atomically (temp file + rename) so an interrupted save never leaves a broken file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    blob = {
+        "format": CHECKPOINT_FORMAT,
+        "family": family,
+        "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "config": config.to_dict(),
+        **extra,
+    }
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(blob, tmp)
+    os.replace(tmp, path)
+    return path
+
+
+def read_checkpoint(path: str | Path) -> dict:
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint not found: {path}")
+    try:
+        blob = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises many types for corrupt or pickled-object files
+        raise CheckpointError(f"{path} is not a readable StyleCast checkpoint ({type(exc).__name__}: {exc})") from None
+    if not isinstance(blob, dict) or "model" not in blob or "config" not in blob:
+        raise CheckpointError(f"{path} is not a StyleCast checkpoint (expected keys 'model' and 'config')")
+    if blob.get("format") != CHECKPOINT_FORMAT:
+        raise CheckpointError(f"{path} has checkpoint format {blob.get('format')!r}; this version reads {CHECKPOINT_FORMAT}")
+    if blob.get("family") not in FAMILIES:
+        raise CheckpointError(f"{path} has unknown model family {blob.get('family')!r}")
+    return blob
+
+
+def build_from_checkpoint(blob: dict) -> torch.nn.Module:
+    """Rebuild the model from the stored config and load its weights strictly."""
+    config_cls, model_cls = FAMILIES[blob["family"]]
+    known = {f.name for f in dataclasses.fields(config_cls)}
+    unknown = set(blob["config"]) - known
+    if unknown:
+        raise CheckpointError(f"checkpoint config has fields this version does not know: {sorted(unknown)}")
+    try:
+        config = config_cls(**blob["config"])
+        model = model_cls(config)
+        model.load_state_dict(blob["model"], strict=True)
+    except (TypeError, ValueError, RuntimeError) as exc:
+        raise CheckpointError(f"checkpoint does not match its config: {exc}") from None
+    return model.eval()
+
+
+def load_checkpoint(path: str | Path) -> tuple[torch.nn.Module, dict]:
+    blob = read_checkpoint(path)
+    return build_from_checkpoint(blob), blob
+
+
+def file_sha256(path: str | Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()

@@ -1,0 +1,162 @@
+"""Johnson et al.'s feed-forward transformer net with conditional instance norm.
+
+Sources:
+- J. Johnson, A. Alahi, L. Fei-Fei, "Perceptual Losses for Real-Time Style Transfer
+  and Super-Resolution", ECCV 2016 (seeds 000, 001): conv encoder, residual blocks,
+  decoder; reflection padding; instance norm (Ulyanov et al.) instead of batch norm.
+- V. Dumoulin, J. Shlens, M. Kudlur, "A Learned Representation for Artistic Style",
+  ICLR 2017 (seed 001): conditional instance norm (CIN). One net holds N styles; each
+  style owns only the (gamma, beta) of every norm layer. Mixing styles is a weighted
+  blend of those affine parameters, which is what ``style_weights`` does below.
+- Upsampling is nearest-neighbour + conv, not transposed conv, to avoid checkerboard
+  artefacts (Odena et al., https://distill.pub/2016/deconv-checkerboard/).
+
+Input and output: float RGB in [0, 1], N x 3 x H x W (H, W any size; the engine pads
+to a multiple of 4 so that the two stride-2 stages round-trip exactly).
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+import torch
+from torch import nn
+import torch.nn.functional as F
+
+
+@dataclass
+class FastNetConfig:
+    """Shape of a fast multi-style net. Stored in every checkpoint and ONNX file."""
+
+    style_names: list[str] = field(default_factory=lambda: ["style"])
+    channels: tuple[int, int, int] = (32, 64, 128)  # full width (Johnson); see preset()
+    n_residual: int = 5
+    outer_kernel: int = 9  # first and last conv
+
+    def __post_init__(self) -> None:
+        self.channels = tuple(int(c) for c in self.channels)  # JSON gives lists
+        if len(self.channels) != 3 or min(self.channels) < 1:
+            raise ValueError(f"channels must be three positive ints, got {self.channels}")
+        if not self.style_names:
+            raise ValueError("a fast net needs at least one style name")
+        if self.outer_kernel % 2 != 1:
+            raise ValueError("outer_kernel must be odd")
+
+    @property
+    def n_styles(self) -> int:
+        return len(self.style_names)
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["channels"] = list(self.channels)
+        return d
+
+    @classmethod
+    def preset(cls, name: str, style_names: list[str]) -> "FastNetConfig":
+        if name == "full":
+            return cls(style_names=style_names, channels=(32, 64, 128), n_residual=5, outer_kernel=9)
+        if name == "light":
+            return cls(style_names=style_names, channels=(8, 16, 32), n_residual=4, outer_kernel=7)
+        raise ValueError(f"unknown width preset {name!r} (choose 'full' or 'light')")
+
+
+class ConditionalInstanceNorm(nn.Module):
+    """Instance norm whose affine (gamma, beta) is a weighted mix of N per-style rows."""
+
+    def __init__(self, channels: int, n_styles: int) -> None:
+        super().__init__()
+        self.gamma = nn.Parameter(torch.ones(n_styles, channels))
+        self.beta = nn.Parameter(torch.zeros(n_styles, channels))
+
+    def forward(self, x: torch.Tensor, style_weights: torch.Tensor) -> torch.Tensor:
+        # x: B x C x H x W; style_weights: B x N (rows need not sum to 1)
+        normalized = F.instance_norm(x, eps=1e-5)
+        gamma = style_weights @ self.gamma  # B x C
+        beta = style_weights @ self.beta  # B x C
+        return normalized * gamma[:, :, None, None] + beta[:, :, None, None]
+
+
+class ConvNormAct(nn.Module):
+    """Reflection pad -> conv -> CIN -> ReLU (ReLU optional)."""
+
+    def __init__(self, c_in: int, c_out: int, kernel: int, stride: int, n_styles: int, relu: bool = True) -> None:
+        super().__init__()
+        self.pad = nn.ReflectionPad2d(kernel // 2)
+        self.conv = nn.Conv2d(c_in, c_out, kernel, stride)
+        self.norm = ConditionalInstanceNorm(c_out, n_styles)
+        self.relu = relu
+
+    def forward(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+        x = self.norm(self.conv(self.pad(x)), w)
+        return F.relu(x) if self.relu else x
+
+
+class ResidualBlock(nn.Module):
+    """Two 3x3 conv-norm layers with an identity shortcut (He et al.; Johnson's variant)."""
+
+    def __init__(self, channels: int, n_styles: int) -> None:
+        super().__init__()
+        self.a = ConvNormAct(channels, channels, 3, 1, n_styles)
+        self.b = ConvNormAct(channels, channels, 3, 1, n_styles, relu=False)
+
+    def forward(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+        return x + self.b(self.a(x, w), w)
+
+
+class UpsampleConv(nn.Module):
+    """Nearest x2 upsample then conv-norm-ReLU (replaces the transposed conv)."""
+
+    def __init__(self, c_in: int, c_out: int, n_styles: int) -> None:
+        super().__init__()
+        self.block = ConvNormAct(c_in, c_out, 3, 1, n_styles)
+
+    def forward(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+        return self.block(F.interpolate(x, scale_factor=2.0, mode="nearest"), w)
+
+
+class TransformerNet(nn.Module):
+    def __init__(self, config: FastNetConfig) -> None:
+        super().__init__()
+        self.config = config
+        c1, c2, c3 = config.channels
+        n, k = config.n_styles, config.outer_kernel
+        self.down = nn.ModuleList([
+            ConvNormAct(3, c1, k, 1, n),  # full resolution
+            ConvNormAct(c1, c2, 3, 2, n),  # 1/2
+            ConvNormAct(c2, c3, 3, 2, n),  # 1/4
+        ])
+        self.residual = nn.ModuleList([ResidualBlock(c3, n) for _ in range(config.n_residual)])
+        self.up = nn.ModuleList([UpsampleConv(c3, c2, n), UpsampleConv(c2, c1, n)])
+        self.out_pad = nn.ReflectionPad2d(k // 2)
+        self.out_conv = nn.Conv2d(c1, 3, k, 1)
+
+    def forward(self, image: torch.Tensor, style_weights: torch.Tensor) -> torch.Tensor:
+        """image: B x 3 x H x W in [0, 1]; style_weights: B x N. Returns B x 3 x H x W in [0, 1]."""
+        x = image
+        for layer in self.down:
+            x = layer(x, style_weights)
+        for block in self.residual:
+            x = block(x, style_weights)
+        for layer in self.up:
+            x = layer(x, style_weights)
+        x = self.out_conv(self.out_pad(x))
+        # sigmoid keeps the range without the dead gradients of a hard clamp
+        return torch.sigmoid(x)
+
+    def one_hot(self, index: int, batch: int = 1) -> torch.Tensor:
+        w = torch.zeros(batch, self.config.n_styles)
+        w[:, index] = 1.0
+        return w
+
+
+def macs_per_pixel(config: FastNetConfig) -> float:
+    """Multiply-accumulates per input pixel of TransformerNet (convs only; norms are O(C))."""
+    c1, c2, c3 = config.channels
+    k = config.outer_kernel
+    macs = k * k * 3 * c1  # full res
+    macs += 9 * c1 * c2 / 4  # stride 2 -> output at 1/2 res (1/4 of the pixels)
+    macs += 9 * c2 * c3 / 16  # 1/4 res
+    macs += config.n_residual * 2 * 9 * c3 * c3 / 16
+    macs += 9 * c3 * c2 / 4  # upsampled to 1/2 res
+    macs += 9 * c2 * c1  # upsampled to full res
+    macs += k * k * c1 * 3
+    return float(macs)
