@@ -86,6 +86,7 @@ class LivePipeline:
         self._stats = Stats(provider=processor.stylizer.session_info.active)
         self._stats_lock = threading.Lock()
         self._threads: list[threading.Thread] = []
+        self._sinks_lock = threading.Lock()  # held while a frame is written, so a removed sink gets no more
         self.error: BaseException | None = None
         self._last_out: float | None = None
 
@@ -123,10 +124,13 @@ class LivePipeline:
             return self._stats
 
     def add_sink(self, sink: Sink) -> None:
-        self.sinks = [*self.sinks, sink]  # copy-on-write: the inference thread iterates a snapshot
+        with self._sinks_lock:
+            self.sinks = [*self.sinks, sink]
 
     def remove_sink(self, sink: Sink, ok: bool = True) -> None:
-        self.sinks = [s for s in self.sinks if s is not sink]
+        """Detach a sink (e.g. stop recording) and finish it; the pipeline keeps running."""
+        with self._sinks_lock:
+            self.sinks = [s for s in self.sinks if s is not sink]
         sink.close(ok)
 
     # -- workers -------------------------------------------------------------------------
@@ -168,8 +172,9 @@ class LivePipeline:
                     continue
                 image, times = self.processor.process(frame.image)
                 t0 = time.perf_counter()
-                for sink in self.sinks:
-                    sink.write(image, frame)
+                with self._sinks_lock:
+                    for sink in self.sinks:
+                        sink.write(image, frame)
                 now = time.perf_counter()
                 self._record(times, (now - t0) * 1e3, (now - frame.captured_at) * 1e3, now)
                 if self.max_frames is not None and self._stats.frames_processed >= self.max_frames:
@@ -186,7 +191,9 @@ class LivePipeline:
                 self.on_finished()
 
     def _close_sinks(self, ok: bool) -> None:
-        for sink in self.sinks:
+        with self._sinks_lock:
+            sinks, self.sinks = self.sinks, []
+        for sink in sinks:
             try:
                 sink.close(ok)
             except StyleCastError as exc:

@@ -1,0 +1,351 @@
+"""The GUI's only door into the engine: slots to change things, signals for what happened.
+
+The widgets never see ONNX sessions or arrays other than finished RGB frames; everything heavy
+runs on the engine's worker threads. Frames arrive through a one-slot handoff: the inference
+thread stores the newest frame and emits ``frame_ready`` only when the GUI has taken the last
+one, so a slow repaint can never queue frames (the display always paints the newest).
+"""
+from __future__ import annotations
+
+import threading
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+from PySide6.QtCore import QObject, Signal, Slot
+from PySide6.QtGui import QImage
+
+from engine.errors import InputError, StyleCastError
+from engine.frames import save_image
+from engine.modelfile import ASSETS_DIR, default_model
+from engine.pipeline import LivePipeline, Stats
+from engine.sinks import CallbackSink, VideoFileSink, VirtualCameraSink
+from engine.sources import Frame, list_cameras, open_source
+from engine.stylizers import AdaINStylizer, FrameProcessor, StyleSettings, load_stylizer
+
+SAMPLE_CLIP = ASSETS_DIR / "samples" / "pedestrians.mp4"
+
+
+def to_qimage(rgb: np.ndarray) -> QImage:
+    h, w = rgb.shape[:2]
+    return QImage(rgb.data, w, h, 3 * w, QImage.Format_RGB888).copy()  # copy: the array may be reused
+
+
+class EngineController(QObject):
+    frame_ready = Signal()  # call take_frame() for the newest (original, stylized) pair
+    stats_changed = Signal(object)  # engine.pipeline.Stats
+    error = Signal(str)
+    running_changed = Signal(bool)
+    styles_changed = Signal(list)  # style names of the active model
+    provider_changed = Signal(str)  # the provider actually running
+    recording_changed = Signal(bool)
+    vcam_changed = Signal(bool)
+    _pipeline_failed = Signal(str)
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.source_spec = "camera:0" if list_cameras() else str(SAMPLE_CLIP)
+        self.provider = "auto"
+        self.fast = None  # FastStylizer
+        self.adain: AdaINStylizer | None = None
+        self.processor: FrameProcessor | None = None
+        self.settings = StyleSettings()
+        self.pipeline: LivePipeline | None = None
+        self._latest: tuple[np.ndarray, np.ndarray] | None = None
+        self._latest_lock = threading.Lock()
+        self._pending = False
+        self._recorder: VideoFileSink | None = None
+        self._vcam: VirtualCameraSink | None = None
+        self._pipeline_failed.connect(self._on_pipeline_failed)
+
+    # -- models and styles --------------------------------------------------------------------
+    def load_default_models(self) -> None:
+        fast, adain = default_model("fast"), default_model("adain")
+        if fast is None and adain is None:
+            self.error.emit("no built-in model is installed: open a model file (File > Open model)")
+            return
+        if fast is not None:
+            self.set_model(str(fast.path))
+        if adain is not None:
+            self.set_adain_model(str(adain.path))
+
+    @Slot(str)
+    def set_model(self, path: str) -> bool:
+        """Load a fast net (or an AdaIN model) from a StyleCast .onnx file."""
+        try:
+            stylizer = load_stylizer(path, self.provider)
+        except StyleCastError as exc:
+            self.error.emit(str(exc))
+            return False
+        if isinstance(stylizer, AdaINStylizer):
+            self.adain = stylizer
+            self._activate(stylizer, {})
+        else:
+            self.fast = stylizer
+            self._activate(stylizer, {stylizer.style_names()[0]: 1.0})
+        return True
+
+    @Slot(str)
+    def set_adain_model(self, path: str) -> bool:
+        try:
+            stylizer = load_stylizer(path, self.provider)
+        except StyleCastError as exc:
+            self.error.emit(str(exc))
+            return False
+        if not isinstance(stylizer, AdaINStylizer):
+            self.error.emit(f"{Path(path).name} is not an AdaIN model")
+            return False
+        self.adain = stylizer
+        if self.processor is None:
+            self._activate(stylizer, {})
+        return True
+
+    def _activate(self, stylizer, mix: dict[str, float]) -> None:
+        self.settings = self.settings.with_(mix=mix)
+        if self.processor is None:
+            self.processor = FrameProcessor(stylizer, self.settings)
+        else:
+            self.processor.stylizer = stylizer  # picked up on the next frame
+            self.processor.settings = self.settings
+        self.styles_changed.emit(self.style_names())
+        self.provider_changed.emit(stylizer.session_info.active)
+
+    def style_names(self) -> list[str]:
+        return self.processor.stylizer.style_names() if self.processor else []
+
+    def active_provider(self) -> str:
+        return self.processor.stylizer.session_info.active if self.processor else ""
+
+    def builtin_styles(self) -> list[str]:
+        return self.fast.style_names() if self.fast else []
+
+    def custom_styles(self) -> list[str]:
+        return self.adain.style_names() if self.adain else []
+
+    @Slot(str)
+    def add_style_image(self, path: str) -> str | None:
+        """Any image as the style: computes its AdaIN statistics once and switches to it."""
+        if self.adain is None:
+            self.error.emit("custom style images need an AdaIN model: open one with File > Open model "
+                            "(none is built in yet; see docs/models/)")
+            return None
+        try:
+            name = self.adain.add_style_file(path)
+        except StyleCastError as exc:
+            self.error.emit(str(exc))
+            return None
+        self.set_mix({name: 1.0})
+        return name
+
+    @Slot(dict)
+    def set_mix(self, mix: dict) -> None:
+        """Weights over style names; names of custom images select the AdaIN model, built-in names the fast net."""
+        mix = {k: float(v) for k, v in mix.items() if float(v) > 0}
+        if not mix:
+            return
+        custom = set(self.custom_styles())
+        target = self.adain if set(mix) <= custom and custom else self.fast
+        if target is None or not set(mix) <= set(target.style_names()):
+            self.error.emit("built-in styles and custom style images cannot be mixed with each other")
+            return
+        if self.processor is None:
+            self.processor = FrameProcessor(target, self.settings)
+        if self.processor.stylizer is not target:
+            self.processor.stylizer = target
+            self.provider_changed.emit(target.session_info.active)
+        self._update(mix=mix)
+
+    @Slot(str)
+    def set_style(self, name: str) -> None:
+        self.set_mix({name: 1.0})
+
+    def step_style(self, delta: int) -> str | None:
+        """Next/previous built-in style (keyboard shortcuts)."""
+        names = self.builtin_styles()
+        if not names:
+            return None
+        current = max(self.settings.mix, key=self.settings.mix.get) if self.settings.mix else names[0]
+        i = names.index(current) if current in names else -1
+        name = names[(i + delta) % len(names)]
+        self.set_style(name)
+        return name
+
+    @Slot(float)
+    def set_strength(self, value: float) -> None:
+        self._update(strength=min(1.0, max(0.0, float(value))))
+
+    @Slot(bool)
+    def set_preserve_colors(self, on: bool) -> None:
+        self._update(preserve_colors=bool(on))
+
+    @Slot(int)
+    def set_process_height(self, height: int) -> None:
+        self._update(process_height=int(height) or None)
+
+    def _update(self, **changes) -> None:
+        self.settings = self.settings.with_(**changes)
+        if self.processor is not None:
+            self.processor.settings = self.settings
+
+    @Slot(str)
+    def set_provider(self, provider: str) -> None:
+        """Rebuild the loaded models on another provider; reports the provider actually active."""
+        old = self.provider
+        self.provider = provider
+        try:
+            if self.fast is not None:
+                self.fast = load_stylizer(self.fast.info.path, provider)
+            if self.adain is not None:
+                styles = {n: self.adain._stats[n] for n in self.adain.style_names()}
+                self.adain = load_stylizer(self.adain.info.path, provider)
+                for n, stats in styles.items():
+                    self.adain._stats[n] = stats
+                    self.adain._order.append(n)
+        except StyleCastError as exc:
+            self.provider = old
+            self.error.emit(str(exc))
+            return
+        current = self.fast if (self.processor and self.processor.stylizer.family == "fast") else self.adain
+        if current is not None and self.processor is not None:
+            self.processor.stylizer = current
+            self.provider_changed.emit(current.session_info.active)
+
+    # -- source and pipeline ------------------------------------------------------------------
+    @Slot(str)
+    def set_source(self, spec: str) -> None:
+        was_running = self.running
+        self.stop()
+        self.source_spec = spec
+        if was_running:
+            self.start()
+
+    @property
+    def running(self) -> bool:
+        return self.pipeline is not None and self.pipeline.running
+
+    @Slot()
+    def start(self) -> bool:
+        if self.running:
+            return True
+        if self.processor is None:
+            self.error.emit("no model loaded: open a model file first")
+            return False
+        try:
+            source = open_source(self.source_spec, live=True, loop=True)
+            sinks = [CallbackSink(self._on_frame)] + [s for s in (self._recorder, self._vcam) if s]
+            self.pipeline = LivePipeline(source, self.processor, sinks,
+                                         on_error=lambda exc: self._pipeline_failed.emit(str(exc)))
+            self.pipeline.start()
+        except StyleCastError as exc:
+            self.pipeline = None
+            self.error.emit(str(exc))
+            return False
+        self.running_changed.emit(True)
+        return True
+
+    @Slot()
+    def stop(self) -> None:
+        if self.pipeline is not None:
+            self.pipeline.stop()
+            self.pipeline = None
+            self._recorder = None  # the pipeline closed (finished) it
+            self.recording_changed.emit(False)
+            self.running_changed.emit(False)
+
+    def _on_pipeline_failed(self, message: str) -> None:
+        self.error.emit(message)
+        self.stop()
+
+    def _on_frame(self, stylized: np.ndarray, frame: Frame) -> None:
+        """Inference thread: keep only the newest pair; signal the GUI if it has taken the last."""
+        with self._latest_lock:
+            self._latest = (frame.image, stylized)
+            notify = not self._pending
+            self._pending = True
+        if notify:
+            self.frame_ready.emit()
+
+    def take_frame(self) -> tuple[QImage, QImage] | None:
+        """GUI thread: the newest (original, stylized) pair as QImages, or None."""
+        with self._latest_lock:
+            latest, self._latest, self._pending = self._latest, None, False
+        if latest is None:
+            return None
+        return to_qimage(latest[0]), to_qimage(latest[1])
+
+    def last_stylized(self) -> np.ndarray | None:
+        with self._latest_lock:
+            return None if self._latest is None else self._latest[1]
+
+    def poll_stats(self) -> Stats | None:
+        if self.pipeline is None:
+            return None
+        stats = self.pipeline.stats
+        self.stats_changed.emit(stats)
+        return stats
+
+    # -- outputs ------------------------------------------------------------------------------
+    def snapshot(self, path: str, image: QImage | None = None) -> bool:
+        """Save the newest stylized frame (or ``image``) to a file."""
+        try:
+            if image is None:
+                raise InputError("no frame to save yet: start the preview first")
+            ptr = image.convertToFormat(QImage.Format_RGB888)
+            arr = np.frombuffer(ptr.constBits(), np.uint8).reshape(ptr.height(), ptr.bytesPerLine())
+            rgb = np.ascontiguousarray(arr[:, : ptr.width() * 3].reshape(ptr.height(), ptr.width(), 3))
+            save_image(path, rgb)
+        except StyleCastError as exc:
+            self.error.emit(str(exc))
+            return False
+        return True
+
+    @Slot(str)
+    def start_recording(self, path: str) -> bool:
+        if not self.running:
+            self.error.emit("start the preview before recording")
+            return False
+        try:
+            self._recorder = VideoFileSink(path, self.pipeline.source.fps)
+        except StyleCastError as exc:
+            self.error.emit(str(exc))
+            return False
+        self.pipeline.add_sink(self._recorder)
+        self.recording_changed.emit(True)
+        return True
+
+    @Slot()
+    def stop_recording(self) -> None:
+        if self._recorder is not None and self.pipeline is not None:
+            try:
+                self.pipeline.remove_sink(self._recorder, ok=True)
+            except StyleCastError as exc:
+                self.error.emit(str(exc))
+        self._recorder = None
+        self.recording_changed.emit(False)
+
+    @Slot(bool)
+    def set_virtual_camera(self, on: bool) -> bool:
+        if on:
+            try:
+                self._vcam = VirtualCameraSink(self.pipeline.source.fps if self.pipeline else 30.0)
+            except StyleCastError as exc:
+                self.error.emit(str(exc))
+                self.vcam_changed.emit(False)
+                return False
+            if self.pipeline is not None:
+                self.pipeline.add_sink(self._vcam)
+        elif self._vcam is not None:
+            if self.pipeline is not None:
+                self.pipeline.remove_sink(self._vcam)
+            else:
+                self._vcam.close()
+            self._vcam = None
+        self.vcam_changed.emit(on)
+        return True
+
+    def settings_dict(self) -> dict:
+        return asdict(self.settings)
+
+    def shutdown(self) -> None:
+        self.set_virtual_camera(False) if self._vcam else None
+        self.stop()

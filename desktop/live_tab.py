@@ -1,0 +1,302 @@
+"""Live tab: source, style gallery and mixing, strength, colours, resolution, provider, view,
+readouts, snapshot, recording and virtual camera."""
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+from PySide6.QtCore import QSize, Qt, QTimer
+from PySide6.QtGui import QIcon, QImage, QKeySequence, QPixmap, QShortcut
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QFormLayout, QGroupBox, QHBoxLayout, QLabel,
+                               QListWidget, QListWidgetItem, QPushButton, QSlider, QVBoxLayout, QWidget)
+
+from engine.modelfile import ASSETS_DIR
+from engine.sources import list_cameras
+
+from .controller import SAMPLE_CLIP, EngineController
+from .video_view import MODES, VideoView
+
+RESOLUTIONS = [("Native", 0), ("720p", 720), ("540p", 540), ("360p", 360), ("270p", 270), ("180p", 180)]
+STYLE_INFO = ASSETS_DIR / "styles" / "styles.json"
+
+
+def style_catalogue() -> dict[str, dict]:
+    """Built-in style images and their titles (assets/styles/styles.json), by style name."""
+    if not STYLE_INFO.is_file():
+        return {}
+    return {s["name"]: s for s in json.loads(STYLE_INFO.read_text())}
+
+
+class LiveTab(QWidget):
+    def __init__(self, controller: EngineController, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.c = controller
+        self.catalogue = style_catalogue()
+        self.setAcceptDrops(True)
+        self.view = VideoView()
+        self.stats_label = QLabel("stopped")
+        self.stats_label.setObjectName("stats")
+        self.provider_label = QLabel("provider: -")
+
+        # source
+        self.source_box = QComboBox()
+        self._fill_sources()
+        self.start_button = QPushButton("Start")
+        self.start_button.setCheckable(True)
+        self.start_button.setToolTip("Start or stop the preview (Space)")
+        # styles
+        self.gallery = QListWidget()
+        self.gallery.setViewMode(QListWidget.IconMode)
+        self.gallery.setIconSize(QSize(96, 72))
+        self.gallery.setGridSize(QSize(112, 100))
+        self.gallery.setResizeMode(QListWidget.Adjust)
+        self.gallery.setMovement(QListWidget.Static)
+        self.gallery.setSelectionMode(QListWidget.ExtendedSelection)
+        self.gallery.setToolTip("Click a style; Ctrl+click several to mix them")
+        self.gallery.setMinimumHeight(220)
+        self.add_style_button = QPushButton("Add style image…")
+        self.add_style_button.setToolTip("Use any painting or picture as the style (or drop it on the window)")
+        self.mix_box = QGroupBox("Mix")
+        self.mix_form = QFormLayout(self.mix_box)
+        self.mix_sliders: dict[str, QSlider] = {}
+        self.mix_box.hide()
+        # settings
+        self.strength = QSlider(Qt.Horizontal)
+        self.strength.setRange(0, 100)
+        self.strength.setValue(100)
+        self.preserve = QCheckBox("Keep original colours")
+        self.resolution = QComboBox()
+        for label, h in RESOLUTIONS:
+            self.resolution.addItem(label, h)
+        self.resolution.setToolTip("Processing resolution: lower is faster; the output keeps the source size")
+        self.provider = QComboBox()
+        self.provider.addItems(["auto", "cuda", "cpu"])
+        self.view_mode = QComboBox()
+        self.view_mode.addItems(MODES)
+        # outputs
+        self.snapshot_button = QPushButton("Snapshot")
+        self.record_button = QPushButton("Record")
+        self.record_button.setCheckable(True)
+        self.vcam_button = QPushButton("Virtual camera")
+        self.vcam_button.setCheckable(True)
+        self.vcam_button.setToolTip("Send the stylized video to OBS/Zoom (needs pyvirtualcam and a virtual camera driver)")
+
+        self._layout()
+        self._connect()
+        self.timer = QTimer(self)
+        self.timer.setInterval(500)
+        self.timer.timeout.connect(self._show_stats)
+        self.timer.start()
+        self._last_stats_t = time.monotonic()
+
+    # -- layout ---------------------------------------------------------------------------------
+    def _layout(self) -> None:
+        side = QVBoxLayout()
+        src = QGroupBox("Source")
+        sl = QHBoxLayout(src)
+        sl.addWidget(self.source_box, 1)
+        sl.addWidget(self.start_button)
+        side.addWidget(src)
+        styles = QGroupBox("Style")
+        st = QVBoxLayout(styles)
+        st.addWidget(self.gallery)
+        st.addWidget(self.add_style_button)
+        st.addWidget(self.mix_box)
+        side.addWidget(styles, 1)
+        settings = QGroupBox("Settings")
+        form = QFormLayout(settings)
+        form.addRow("Strength", self.strength)
+        form.addRow("", self.preserve)
+        form.addRow("Resolution", self.resolution)
+        form.addRow("Device", self.provider)
+        form.addRow("", self.provider_label)
+        form.addRow("View", self.view_mode)
+        side.addWidget(settings)
+        outs = QHBoxLayout()
+        for b in (self.snapshot_button, self.record_button, self.vcam_button):
+            outs.addWidget(b)
+        side.addLayout(outs)
+        left = QVBoxLayout()
+        left.addWidget(self.view, 1)
+        left.addWidget(self.stats_label)
+        root = QHBoxLayout(self)
+        root.addLayout(left, 3)
+        panel = QWidget()
+        panel.setLayout(side)
+        panel.setMaximumWidth(380)
+        root.addWidget(panel, 1)
+
+    def _connect(self) -> None:
+        c = self.c
+        c.frame_ready.connect(self._paint_newest)
+        c.styles_changed.connect(lambda _names: self.refresh_gallery())
+        c.provider_changed.connect(lambda p: self.provider_label.setText(f"running on: {p.upper()}"))
+        c.running_changed.connect(self._on_running)
+        c.recording_changed.connect(self.record_button.setChecked)
+        c.vcam_changed.connect(self.vcam_button.setChecked)
+        self.start_button.clicked.connect(self.toggle_running)
+        self.source_box.activated.connect(self._on_source_chosen)
+        self.gallery.itemSelectionChanged.connect(self._on_selection)
+        self.add_style_button.clicked.connect(self._choose_style_image)
+        self.strength.valueChanged.connect(lambda v: c.set_strength(v / 100))
+        self.preserve.toggled.connect(c.set_preserve_colors)
+        self.resolution.currentIndexChanged.connect(lambda _i: c.set_process_height(self.resolution.currentData()))
+        self.provider.currentTextChanged.connect(c.set_provider)
+        self.view_mode.currentTextChanged.connect(self.view.set_mode)
+        self.snapshot_button.clicked.connect(self._snapshot)
+        self.record_button.clicked.connect(self._toggle_record)
+        self.vcam_button.clicked.connect(c.set_virtual_camera)
+        for key, delta in (("Right", 1), ("PgDown", 1), ("Left", -1), ("PgUp", -1)):
+            QShortcut(QKeySequence(key), self, activated=lambda d=delta: self.step_style(d))
+        QShortcut(QKeySequence("Space"), self, activated=self.start_button.click)
+        QShortcut(QKeySequence("Ctrl+S"), self, activated=self._snapshot)
+
+    # -- sources --------------------------------------------------------------------------------
+    def _fill_sources(self) -> None:
+        self.source_box.clear()
+        for i in list_cameras():
+            self.source_box.addItem(f"Camera {i}", f"camera:{i}")
+        if SAMPLE_CLIP.is_file():
+            self.source_box.addItem("Sample clip (pedestrians)", str(SAMPLE_CLIP))
+        self.source_box.addItem("Test pattern", "synthetic")
+        self.source_box.addItem("Video or image file…", "__file__")
+        idx = self.source_box.findData(self.c.source_spec)
+        if idx >= 0:
+            self.source_box.setCurrentIndex(idx)
+
+    def _on_source_chosen(self, index: int) -> None:
+        spec = self.source_box.itemData(index)
+        if spec == "__file__":
+            path, _ = QFileDialog.getOpenFileName(self, "Open a video or image", "",
+                                                  "Media (*.mp4 *.mov *.mkv *.avi *.webm *.m4v *.png *.jpg *.jpeg *.bmp *.webp)")
+            if not path:
+                return
+            self.source_box.insertItem(0, Path(path).name, path)
+            self.source_box.setCurrentIndex(0)
+            spec = path
+        self.c.set_source(spec)
+
+    # -- styles ---------------------------------------------------------------------------------
+    def refresh_gallery(self) -> None:
+        if self.c.active_provider():
+            self.provider_label.setText(f"running on: {self.c.active_provider().upper()}")
+        self.gallery.blockSignals(True)
+        self.gallery.clear()
+        for name in self.c.builtin_styles():
+            info = self.catalogue.get(name, {})
+            item = QListWidgetItem(name.replace("_", " "))
+            item.setData(Qt.UserRole, name)
+            if info:
+                item.setIcon(QIcon(QPixmap(str(STYLE_INFO.parent / info["file"]))))
+                item.setToolTip(f"{info['title']} — {info['artist']}, {info['year']}")
+            self.gallery.addItem(item)
+        for name, path in getattr(self, "_custom_paths", {}).items():
+            if name in self.c.custom_styles():
+                item = QListWidgetItem(QIcon(QPixmap(path)), Path(path).stem)
+                item.setData(Qt.UserRole, name)
+                item.setToolTip(f"custom style image (AdaIN): {path}")
+                self.gallery.addItem(item)
+        active = set(self.c.settings.mix)
+        for i in range(self.gallery.count()):
+            it = self.gallery.item(i)
+            it.setSelected(it.data(Qt.UserRole) in active)
+        self.gallery.blockSignals(False)
+        self._rebuild_mix(sorted(active, key=lambda n: -self.c.settings.mix[n]))
+
+    def _on_selection(self) -> None:
+        names = [it.data(Qt.UserRole) for it in self.gallery.selectedItems()]
+        if not names:
+            return
+        old = self.c.settings.mix
+        mix = {n: old.get(n, 1.0 / len(names)) if len(names) > 1 else 1.0 for n in names}
+        self.c.set_mix(mix)
+        self._rebuild_mix(names)
+
+    def _rebuild_mix(self, names: list[str]) -> None:
+        while self.mix_form.rowCount():
+            self.mix_form.removeRow(0)
+        self.mix_sliders = {}
+        if len(names) < 2:
+            self.mix_box.hide()
+            return
+        for n in names:
+            s = QSlider(Qt.Horizontal)
+            s.setRange(0, 100)
+            s.setValue(round(100 * self.c.settings.mix.get(n, 1.0 / len(names))))
+            s.valueChanged.connect(self._on_mix_weights)
+            self.mix_sliders[n] = s
+            self.mix_form.addRow(n.replace("_", " ")[:18], s)
+        self.mix_box.show()
+
+    def _on_mix_weights(self) -> None:
+        self.c.set_mix({n: s.value() / 100 for n, s in self.mix_sliders.items()})
+
+    def add_style_image(self, path: str) -> None:
+        name = self.c.add_style_image(path)
+        if name:
+            self._custom_paths = {**getattr(self, "_custom_paths", {}), name: path}
+            self.refresh_gallery()
+
+    def _choose_style_image(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Choose a style image", "", "Images (*.png *.jpg *.jpeg *.bmp *.webp *.tif)")
+        if path:
+            self.add_style_image(path)
+
+    def step_style(self, delta: int) -> None:
+        if self.c.step_style(delta):
+            self.refresh_gallery()
+
+    def dragEnterEvent(self, event) -> None:  # noqa: N802
+        if event.mimeData().hasUrls():
+            event.acceptProposedAction()
+
+    def dropEvent(self, event) -> None:  # noqa: N802
+        for url in event.mimeData().urls():
+            if url.isLocalFile():
+                self.add_style_image(url.toLocalFile())
+
+    # -- running --------------------------------------------------------------------------------
+    def toggle_running(self) -> None:
+        if self.c.running:
+            self.c.stop()
+        else:
+            self.view.set_message("starting…")
+            if not self.c.start():
+                self.start_button.setChecked(False)
+
+    def _on_running(self, running: bool) -> None:
+        self.start_button.setChecked(running)
+        self.start_button.setText("Stop" if running else "Start")
+        if not running:
+            self.stats_label.setText("stopped")
+
+    def _paint_newest(self) -> None:
+        pair = self.c.take_frame()
+        if pair is not None:
+            self.view.set_frames(*pair)
+
+    def _show_stats(self) -> None:
+        s = self.c.poll_stats()
+        if s is None:
+            return
+        self.stats_label.setText(
+            f"{s.output_fps:5.1f} fps · latency {s.latency_ms:4.0f} ms · model {s.inference_ms:4.1f} ms · "
+            f"dropped {s.frames_dropped} of {s.frames_captured} · {s.provider.upper()}")
+
+    # -- outputs --------------------------------------------------------------------------------
+    def _snapshot(self) -> None:
+        if self.view.stylized is None:
+            self.c.error.emit("no frame to save yet: start the preview first")
+            return
+        path, _ = QFileDialog.getSaveFileName(self, "Save snapshot", "snapshot.png", "Images (*.png *.jpg)")
+        if path:
+            self.c.snapshot(path, self.view.stylized)
+
+    def _toggle_record(self, on: bool) -> None:
+        if on:
+            path, _ = QFileDialog.getSaveFileName(self, "Record to", "recording.mp4", "Video (*.mp4 *.mkv *.mov)")
+            if not path or not self.c.start_recording(path):
+                self.record_button.setChecked(False)
+        else:
+            self.c.stop_recording()

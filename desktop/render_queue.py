@@ -1,0 +1,91 @@
+"""Renders a list of clips one after another on a worker thread, with progress, ETA and cancel.
+
+Each job takes a snapshot of the style settings when the queue starts, so changing the live
+style while a render runs does not change the render.
+"""
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+from PySide6.QtCore import QObject, Signal
+
+from engine.errors import Cancelled, StyleCastError
+from engine.render import RenderProgress, render_video
+from engine.stylizers import FrameProcessor
+from engine.video import VIDEO_SUFFIXES
+
+
+@dataclass
+class RenderJob:
+    source: Path
+    output: Path
+    state: str = "waiting"  # waiting | running | done | failed | cancelled
+    message: str = ""
+
+
+def output_for(source: Path, folder: Path) -> Path:
+    suffix = source.suffix.lower() if source.suffix.lower() in VIDEO_SUFFIXES - {".avi", ".webm"} else ".mp4"
+    return folder / f"{source.stem}_stylized{suffix}"
+
+
+class RenderQueue(QObject):
+    progress = Signal(int, int, int, float)  # job index, frames done, frames total, ETA seconds (-1 unknown)
+    job_finished = Signal(int, str)  # job index, output path
+    job_failed = Signal(int, str)  # job index, message
+    all_done = Signal()
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.jobs: list[RenderJob] = []
+        self._cancel = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    @property
+    def busy(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def start(self, jobs: list[RenderJob], processor: FrameProcessor) -> None:
+        if self.busy:
+            return
+        self.jobs = jobs
+        self._cancel.clear()
+        snapshot = FrameProcessor(processor.stylizer, processor.settings)
+        self._thread = threading.Thread(target=self._run, args=(snapshot,), name="stylecast-render", daemon=True)
+        self._thread.start()
+
+    def cancel(self) -> None:
+        self._cancel.set()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        if self._thread is not None:
+            self._thread.join(timeout)
+        return not self.busy
+
+    def _run(self, processor: FrameProcessor) -> None:
+        for i, job in enumerate(self.jobs):
+            if self._cancel.is_set():
+                job.state, job.message = "cancelled", "cancelled"
+                self.job_failed.emit(i, "cancelled")
+                continue
+            job.state = "running"
+
+            def report(p: RenderProgress, i=i) -> None:
+                self.progress.emit(i, p.frames_done, p.frames_total, -1.0 if p.eta_s is None else p.eta_s)
+
+            try:
+                result = render_video(job.source, job.output, processor, progress=report, cancel=self._cancel)
+            except Cancelled as exc:
+                job.state, job.message = "cancelled", str(exc)
+                self.job_failed.emit(i, str(exc))
+            except StyleCastError as exc:
+                job.state, job.message = "failed", str(exc)
+                self.job_failed.emit(i, str(exc))
+            except OSError as exc:
+                job.state, job.message = "failed", f"{job.output}: {exc.strerror or exc}"
+                self.job_failed.emit(i, job.message)
+            else:
+                job.state, job.message = "done", f"{result.frames} frames, audio {result.audio}"
+                self.job_finished.emit(i, str(result.output))
+        self.all_done.emit()

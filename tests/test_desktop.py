@@ -1,0 +1,176 @@
+"""Desktop app under the offscreen Qt platform, driven with pytest-qt: real widgets, real engine."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PySide6.QtCore import QSettings, Qt
+
+from desktop.app import MainWindow
+from desktop.controller import EngineController
+from tests.media import audio_packets, make_clip, video_facts
+
+
+@pytest.fixture
+def window(qtbot, tiny_fast_model, tiny_adain_model, tmp_path):
+    c = EngineController()
+    c.source_spec = "synthetic"
+    assert c.set_model(str(tiny_fast_model))
+    assert c.set_adain_model(str(tiny_adain_model))
+    w = MainWindow(c, QSettings(str(tmp_path / "settings.ini"), QSettings.IniFormat))
+    w.live.refresh_gallery()
+    qtbot.addWidget(w)
+    w.show()
+    yield w
+    w.close()
+
+
+def wait_frames(qtbot, w, n=3):
+    start = w.live.view.frames_painted
+    qtbot.waitUntil(lambda: w.live.view.frames_painted >= start + n, timeout=15000)
+
+
+def test_live_preview_paints_frames_and_stats(qtbot, window):
+    live = window.live
+    assert live.gallery.count() == 2  # the tiny model's two styles
+    qtbot.mouseClick(live.start_button, Qt.LeftButton)
+    wait_frames(qtbot, window)
+    assert window.c.running and live.start_button.text() == "Stop"
+    qtbot.waitUntil(lambda: "fps" in live.stats_label.text(), timeout=5000)
+    assert "CPU" in live.stats_label.text()
+    assert live.provider_label.text() == "running on: CPU"
+    qtbot.mouseClick(live.start_button, Qt.LeftButton)
+    qtbot.waitUntil(lambda: not window.c.running, timeout=5000)
+    assert window.errors == []
+
+
+def test_switch_style_strength_mix_and_colours(qtbot, window):
+    live, c = window.live, window.c
+    qtbot.mouseClick(live.start_button, Qt.LeftButton)
+    wait_frames(qtbot, window)
+    live.gallery.item(1).setSelected(True)
+    live.gallery.item(0).setSelected(False)
+    assert c.settings.mix == {"fire": 1.0}
+    assert c.processor.settings.mix == {"fire": 1.0}  # applies on the next frame, no restart
+    live.gallery.item(0).setSelected(True)  # two selected: a mix
+    assert set(c.settings.mix) == {"ink", "fire"} and live.mix_box.isVisible()
+    live.mix_sliders["ink"].setValue(20)
+    assert c.settings.mix["ink"] == pytest.approx(0.2)
+    live.strength.setValue(40)
+    live.preserve.setChecked(True)
+    live.resolution.setCurrentIndex(5)  # 180p
+    assert c.processor.settings.strength == pytest.approx(0.4)
+    assert c.processor.settings.preserve_colors and c.processor.settings.process_height == 180
+    wait_frames(qtbot, window)
+    # keyboard: next style
+    live.gallery.clearSelection()
+    c.set_style("ink")
+    live.step_style(1)
+    assert c.settings.mix == {"fire": 1.0}
+    live.view_mode.setCurrentText("split")
+    wait_frames(qtbot, window)
+    assert window.errors == []
+
+
+def test_add_style_image_switches_to_adain(qtbot, window, photo):
+    live, c = window.live, window.c
+    live.add_style_image(str(photo))
+    assert c.processor.stylizer.family == "adain"
+    assert live.gallery.count() == 3
+    qtbot.mouseClick(live.start_button, Qt.LeftButton)
+    wait_frames(qtbot, window)
+    live.add_style_image(str(photo.parent / "missing.png"))
+    assert "file not found" in window.errors[-1]
+    assert "file not found" in window.statusBar().currentMessage()
+
+
+def test_snapshot_and_record(qtbot, window, tmp_path):
+    live, c = window.live, window.c
+    qtbot.mouseClick(live.start_button, Qt.LeftButton)
+    wait_frames(qtbot, window)
+    snap = tmp_path / "snap.png"
+    assert c.snapshot(str(snap), live.view.stylized) and snap.stat().st_size > 0
+    rec = tmp_path / "rec.mp4"
+    assert c.start_recording(str(rec))
+    wait_frames(qtbot, window, 8)
+    c.stop_recording()
+    assert rec.is_file() and video_facts(rec)[3] >= 5
+    assert c.running  # recording stops, the preview goes on
+
+
+def test_virtual_camera_without_backend_is_a_clear_message(qtbot, window):
+    live = window.live
+    qtbot.mouseClick(live.vcam_button, Qt.LeftButton)
+    pyvirtualcam_missing = True
+    try:
+        import pyvirtualcam  # noqa: F401
+        pyvirtualcam_missing = False
+    except ImportError:
+        pass
+    if pyvirtualcam_missing:
+        assert "pyvirtualcam" in window.errors[-1]
+        assert not live.vcam_button.isChecked()
+
+
+def test_source_that_fails_shows_error_not_a_hang(qtbot, window, tmp_path):
+    bad = tmp_path / "bad.mp4"
+    bad.write_text("not a video")
+    window.c.set_source(str(bad))
+    qtbot.mouseClick(window.live.start_button, Qt.LeftButton)
+    assert not window.c.running
+    assert "not a readable video" in window.errors[-1]
+    window.c.set_source("camera:57")
+    window.live.toggle_running()
+    assert "no camera" in window.errors[-1]
+
+
+def test_render_tab_renders_and_keeps_audio(qtbot, window, tmp_path):
+    clip = make_clip(tmp_path / "clip.mp4", frames=12, audio=True)
+    out = tmp_path / "out"
+    out.mkdir()
+    tab = window.render_tab
+    window.tabs.setCurrentWidget(tab)
+    tab.add_clips([str(clip)])
+    tab.folder.setText(str(out))
+    with qtbot.waitSignal(tab.queue.all_done, timeout=60000):
+        qtbot.mouseClick(tab.start_button, Qt.LeftButton)
+    result = out / "clip_stylized.mp4"
+    assert result.is_file() and video_facts(result) == video_facts(clip)
+    assert audio_packets(result) == audio_packets(clip)
+    assert tab.table.cellWidget(0, 1).value() == 12
+    assert "done" in tab.table.item(0, 2).text() and tab.open_button.isEnabled()
+
+
+def test_render_cancel_leaves_no_file(qtbot, window, tmp_path):
+    clip = make_clip(tmp_path / "long.mp4", frames=120, audio=True)
+    out = tmp_path / "out"
+    out.mkdir()
+    tab = window.render_tab
+    tab.add_clips([str(clip)])
+    tab.folder.setText(str(out))
+    tab.queue.progress.connect(lambda row, done, total, eta: tab.queue.cancel() if done >= 3 else None)
+    with qtbot.waitSignal(tab.queue.all_done, timeout=60000):
+        tab.start()
+    assert list(out.iterdir()) == []
+    assert "cancelled" in tab.table.item(0, 2).text()
+
+
+def test_settings_survive_a_restart(qtbot, window, tiny_fast_model, tmp_path):
+    window.live.strength.setValue(55)
+    window.live.preserve.setChecked(True)
+    window.c.set_style("fire")
+    window.close()
+    c2 = EngineController()
+    c2.set_model(str(tiny_fast_model))
+    w2 = MainWindow(c2, QSettings(str(tmp_path / "settings.ini"), QSettings.IniFormat))
+    qtbot.addWidget(w2)
+    w2.restore()
+    assert w2.live.strength.value() == 55 and w2.live.preserve.isChecked()
+    assert c2.settings.mix == {"fire": 1.0} and c2.settings.strength == pytest.approx(0.55)
+
+
+def test_close_stops_everything(qtbot, window):
+    qtbot.mouseClick(window.live.start_button, Qt.LeftButton)
+    wait_frames(qtbot, window)
+    pipeline = window.c.pipeline
+    window.close()
+    assert not pipeline.running
