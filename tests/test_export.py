@@ -103,3 +103,21 @@ def test_export_cli(tmp_path, capsys):
     assert main(["fast", str(tmp_path / "c.pt"), str(tmp_path / "m.onnx")]) == 0
     assert "max abs difference" in capsys.readouterr().out
     assert main(["fast", str(tmp_path / "missing.pt"), str(tmp_path / "m2.onnx")]) == 2
+
+
+def test_fp16_and_int8_variants_load_and_stay_close(tmp_path, photo, capsys):
+    from export.__main__ import main
+
+    torch.manual_seed(0)
+    config = FastNetConfig.preset("light", ["a", "b"])
+    save_checkpoint(tmp_path / "c.pt", "fast", TransformerNet(config), config)
+    code = main(["fast", str(tmp_path / "c.pt"), str(tmp_path / "m.onnx"), "--fp16", "--int8", "--calib", str(photo.parent)])
+    out = capsys.readouterr().out
+    assert code == 0
+    for tag in ("fp16", "int8"):
+        line = next(l for l in out.splitlines() if f"m.{tag}.onnx" in l)
+        assert float(line.split("PSNR vs fp32 ")[1].split(" dB")[0]) > 25
+        stylizer = load_stylizer(tmp_path / f"m.{tag}.onnx", "cpu")
+        assert stylizer.info.metadata["precision"] == tag
+        out_img, _ = FrameProcessor(stylizer).process(np.zeros((20, 24, 3), np.uint8))
+        assert out_img.shape == (20, 24, 3)

@@ -28,6 +28,9 @@ def save_checkpoint(path: str | Path, family: str, model: torch.nn.Module, confi
     """Write atomically (temp file + rename) so an interrupted save never leaves a broken file."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    bad = [k for k, v in model.state_dict().items() if v.is_floating_point() and not torch.isfinite(v).all()]
+    if bad:
+        raise ValueError(f"refusing to save a checkpoint with non-finite weights ({bad[0]}...); the last good one is kept")
     blob = {
         "format": CHECKPOINT_FORMAT,
         "family": family,

@@ -17,6 +17,7 @@ class FastTrainConfig:
     style_size: int = 384  # longest side of each style image when its Gram targets are computed
     batch_size: int = 4
     lr: float = 1e-3
+    grad_clip: float = 5.0  # max global gradient norm
     cin_lr_mult: float = 10.0  # the per-style (gamma, beta) rows learn this much faster: each sees 1/N of the steps
     content_layer: str = "relu2_2"
     style_layers: list[str] = field(default_factory=lambda: ["relu1_2", "relu2_2", "relu3_3", "relu4_3"])

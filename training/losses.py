@@ -15,11 +15,12 @@ from .models.vgg import calc_mean_std, gram_matrix
 def content_loss(features: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """Johnson's feature reconstruction loss, relative: ||F - P||^2 / ||P||^2.
 
-    Dividing by the target's energy makes the number independent of the loss network's
+    Dividing by the target's energy (floored at 1, on the Caffe 0..255 scale) makes the number independent of the loss network's
     activation scale (our Caffe-style VGG's features are ~255x torchvision's), so the same
     weights work with either network and reported losses compare across models.
     """
-    return F.mse_loss(features, target) / target.pow(2).mean().clamp_min(1e-8)
+    # The floor keeps a dark, flat crop (tiny feature energy) from turning into a huge loss spike.
+    return F.mse_loss(features, target) / target.pow(2).mean().detach().clamp_min(1.0)
 
 
 def gram_style_loss(features: dict[str, torch.Tensor], target_grams: dict[str, torch.Tensor],

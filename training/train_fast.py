@@ -133,6 +133,7 @@ def train_fast(cfg: FastTrainConfig, log=print) -> Path:
     budget = Budget(cfg.max_steps, cfg.time_budget_s)
     progress = Progress(cfg.max_steps, step)
     run_sum = {"content": 0.0, "style": 0.0, "tv": 0.0}
+    skipped = 0
     while not budget.done(step):
         x = data.next_batch().to(device)
         idx = step % len(names)
@@ -146,7 +147,13 @@ def train_fast(cfg: FastTrainConfig, log=print) -> Path:
         ltv = total_variation(out)
         loss = cfg.content_weight * lc + cfg.style_weight * ls + cfg.tv_weight * ltv
         opt.zero_grad(set_to_none=True)
+        if not torch.isfinite(loss):
+            skipped += 1  # one bad batch must not poison the weights (and the next checkpoint)
+            if skipped > 20:
+                raise RuntimeError(f"training diverged: {skipped} non-finite losses; lower --lr")
+            continue
         loss.backward()
+        torch.nn.utils.clip_grad_norm_(net.parameters(), cfg.grad_clip)
         opt.step()
         step += 1
         for k, v in (("content", lc), ("style", ls), ("tv", ltv)):

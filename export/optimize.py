@@ -1,0 +1,117 @@
+"""Optional smaller/faster variants of an exported fast net, each measured against fp32.
+
+fp16   weights and activations in half precision for GPUs; InstanceNormalization (and the ops
+       around the style weights) stay fp32, because half-precision variance over a large image
+       overflows/underflows. Needs onnxconverter-common.
+int8   static QDQ quantisation for CPUs (ONNX Runtime's quantize_static), calibrated on real
+       photos; convolutions in int8, normalisation in float.
+Both report PSNR against the fp32 model on held-out images, so the quality cost is a number.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import onnx
+
+from engine.frames import load_image, pad_to_multiple, to_nchw
+
+
+@dataclass
+class VariantResult:
+    path: Path
+    psnr_db: float
+    size_bytes: int
+
+
+def _copy_metadata(src: onnx.ModelProto, dst: onnx.ModelProto, variant: str) -> None:
+    del dst.metadata_props[:]
+    for p in src.metadata_props:
+        e = dst.metadata_props.add()
+        e.key, e.value = p.key, p.value
+    e = dst.metadata_props.add()
+    e.key, e.value = "precision", variant
+
+
+def _inputs(images: list[Path], n_styles: int, size: int = 256) -> list[dict[str, np.ndarray]]:
+    import cv2
+
+    feeds = []
+    for i, path in enumerate(images):
+        rgb = load_image(path)
+        h, w = rgb.shape[:2]
+        scale = size / max(h, w)
+        rgb = cv2.resize(rgb, (max(8, round(w * scale)), max(8, round(h * scale))), interpolation=cv2.INTER_AREA)
+        weights = np.zeros((1, n_styles), np.float32)
+        weights[0, i % n_styles] = 1.0
+        feeds.append({"image": to_nchw(pad_to_multiple(rgb, 4)[0]), "style_weights": weights})
+    return feeds
+
+
+def psnr(a: np.ndarray, b: np.ndarray) -> float:
+    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
+    return float("inf") if mse == 0 else 10 * np.log10(1.0 / mse)
+
+
+def _compare(reference: Path, candidate: Path, feeds: list[dict[str, np.ndarray]]) -> float:
+    import onnxruntime as ort
+
+    ref = ort.InferenceSession(str(reference), providers=["CPUExecutionProvider"])
+    cand = ort.InferenceSession(str(candidate), providers=["CPUExecutionProvider"])
+    values = []
+    for feed in feeds:
+        a = ref.run(None, feed)[0]
+        cand_feed = {i.name: (feed[i.name].astype(np.float16) if i.type == "tensor(float16)" else feed[i.name])
+                     for i in cand.get_inputs()}
+        b = cand.run(None, cand_feed)[0].astype(np.float32)
+        values.append(psnr(np.clip(a, 0, 1), np.clip(b, 0, 1)))
+    return float(np.mean(values))
+
+
+def _n_styles(model: onnx.ModelProto) -> int:
+    return int({p.key: p.value for p in model.metadata_props}.get("n_styles", "1"))
+
+
+def to_fp16(src: Path, dst: Path, images: list[Path]) -> VariantResult:
+    from onnxconverter_common import float16
+
+    model = onnx.load(str(src))
+    half = float16.convert_float_to_float16(model, keep_io_types=True,
+                                            op_block_list=["InstanceNormalization", "MatMul", "Sigmoid", "Identity", "Resize", "Constant"])
+    _copy_metadata(model, half, "fp16")
+    tmp = dst.with_name(dst.name + ".tmp")
+    onnx.save(half, str(tmp))
+    os.replace(tmp, dst)
+    return VariantResult(dst, _compare(src, dst, _inputs(images, _n_styles(model))), dst.stat().st_size)
+
+
+def to_int8(src: Path, dst: Path, images: list[Path]) -> VariantResult:
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    model = onnx.load(str(src))
+    feeds = _inputs(images, _n_styles(model))
+
+    class Reader(CalibrationDataReader):
+        def __init__(self) -> None:
+            self.it = iter(feeds)
+
+        def get_next(self):
+            return next(self.it, None)
+
+    pre = dst.with_name(dst.stem + ".pre.onnx")
+    tmp = dst.with_name(dst.name + ".tmp")
+    try:
+        quant_pre_process(str(src), str(pre), skip_symbolic_shape=True)
+        quantize_static(str(pre), str(tmp), Reader(), quant_format=QuantFormat.QDQ, op_types_to_quantize=["Conv"],
+                        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, per_channel=True)
+        q = onnx.load(str(tmp))
+        _copy_metadata(model, q, "int8")
+        onnx.save(q, str(tmp))
+        os.replace(tmp, dst)
+    finally:
+        pre.unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
+    return VariantResult(dst, _compare(src, dst, feeds), dst.stat().st_size)
