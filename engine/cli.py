@@ -225,6 +225,14 @@ def cmd_train(args) -> int:
     return train_main(args.rest)
 
 
+def cmd_gatys(args) -> int:
+    try:
+        from training.__main__ import main as train_main
+    except ImportError as exc:
+        raise StyleCastError(f'Gatys needs PyTorch: pip install "stylecast[train]" ({exc})') from None
+    return train_main(["gatys", *args.rest])
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="stylecast", description="Neural style transfer for images, video and live cameras.")
     parser.add_argument("--version", action="version", version=f"StyleCast {__version__}")
@@ -268,13 +276,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--source", help="start with this source")
     p.set_defaults(func=cmd_gui)
 
+    p = sub.add_parser("gatys", help="slow, high-quality Gatys optimisation (PyTorch): --content --style --out ...",
+                       add_help=False)
+    p.add_argument("rest", nargs=argparse.REMAINDER)
+    p.set_defaults(func=cmd_gatys)
+
     p = sub.add_parser("train", help="train models (python -m training ...)", add_help=False)
     p.add_argument("rest", nargs=argparse.REMAINDER)
     p.set_defaults(func=cmd_train)
     return parser
 
 
+PASSTHROUGH = {"gatys": cmd_gatys, "train": cmd_train}  # their flags belong to python -m training
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv and argv[0] in PASSTHROUGH:
+        try:
+            return PASSTHROUGH[argv[0]](argparse.Namespace(rest=argv[1:]))
+        except StyleCastError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return EXIT_USAGE
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:

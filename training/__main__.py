@@ -16,6 +16,7 @@ import typing
 from pathlib import Path
 
 from .config import AdaINTrainConfig, FastTrainConfig
+from .gatys import GatysConfig
 
 
 def add_dataclass_args(parser: argparse.ArgumentParser, cls) -> None:
@@ -25,7 +26,8 @@ def add_dataclass_args(parser: argparse.ArgumentParser, cls) -> None:
         default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
         hint = hints[f.name]
         if typing.get_origin(hint) is list:
-            parser.add_argument(flag, nargs="+", default=default, help=f"(default: {default})")
+            (item,) = typing.get_args(hint)
+            parser.add_argument(flag, nargs="+", type=item, default=default, help=f"(default: {default})")
         elif hint is bool:
             parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=default)
         else:
@@ -46,6 +48,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", default=None, help="output .pt (default: assets/vgg16_hed_relu5_1.fp16.pt)")
     add_dataclass_args(sub.add_parser("fast", help="train a fast multi-style net"), FastTrainConfig)
     add_dataclass_args(sub.add_parser("adain", help="train an AdaIN decoder"), AdaINTrainConfig)
+    p = sub.add_parser("gatys", help="Gatys optimisation: one image, slow, high quality")
+    p.add_argument("--content", required=True)
+    p.add_argument("--style", action="append", required=True, metavar="PATH[=W]", help="style image; repeat to mix")
+    p.add_argument("--out", required=True)
+    p.add_argument("--preset", choices=["default", "daytime"], default=None, help="daytime: alpha 1000, beta 10")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--vgg", default=None, help="VGG-16 weights (default: the shipped ones)")
+    p.add_argument("--json-progress", action="store_true", help="one JSON line per step (for the Studio tab)")
+    p.add_argument("--preview", default=None, help="write the current image here while optimising")
+    p.add_argument("--preview-every", type=int, default=10)
+    add_dataclass_args(p, GatysConfig)
     args = parser.parse_args(argv)
     try:
         if args.command == "corpus":
@@ -57,6 +70,18 @@ def main(argv: list[str] | None = None) -> int:
 
             out = convert(Path(args.cache) / "hed", *( [Path(args.out)] if args.out else []))
             print(f"wrote {out}")
+        elif args.command == "gatys":
+            from .gatys import PRESETS, gatys_file
+
+            cfg = config_from_args(GatysConfig, args)
+            if args.preset:
+                cfg.alpha, cfg.beta = PRESETS[args.preset]["alpha"], PRESETS[args.preset]["beta"]
+            styles = {}
+            for item in args.style:
+                path, sep, weight = item.rpartition("=")
+                styles[path if sep else item] = float(weight) if sep else 1.0
+            print(gatys_file(args.content, styles, args.out, cfg, device=args.device, vgg_weights=args.vgg,
+                             json_progress=args.json_progress, preview=args.preview, preview_every=args.preview_every))
         elif args.command == "fast":
             from .train_fast import train_fast
 

@@ -147,13 +147,16 @@ def train_fast(cfg: FastTrainConfig, log=print) -> Path:
         ltv = total_variation(out)
         loss = cfg.content_weight * lc + cfg.style_weight * ls + cfg.tv_weight * ltv
         opt.zero_grad(set_to_none=True)
-        if not torch.isfinite(loss):
-            skipped += 1  # one bad batch must not poison the weights (and the next checkpoint)
-            if skipped > 20:
-                raise RuntimeError(f"training diverged: {skipped} non-finite losses; lower --lr")
+        if torch.isfinite(loss):
+            loss.backward()
+            grad_norm = torch.nn.utils.clip_grad_norm_(net.parameters(), cfg.grad_clip)
+        if not torch.isfinite(loss) or not torch.isfinite(grad_norm):
+            # one bad batch (or an inf gradient behind a finite loss) must not poison the weights
+            skipped += 1
+            opt.zero_grad(set_to_none=True)
+            if skipped > 50:
+                raise RuntimeError(f"training diverged: {skipped} non-finite losses or gradients; lower --lr")
             continue
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(net.parameters(), cfg.grad_clip)
         opt.step()
         step += 1
         for k, v in (("content", lc), ("style", ls), ("tv", ltv)):
@@ -168,7 +171,7 @@ def train_fast(cfg: FastTrainConfig, log=print) -> Path:
             checkpoint()
     progress.close()
     history.append({"step": step, "heldout": evaluate_fast(net.eval(), vgg, holdout, targets, cfg.content_layer, cfg.style_layers),
-                    "seconds": budget.elapsed})
+                    "seconds": budget.elapsed, "skipped_batches": skipped})
     checkpoint()
     sample_sheet(net, holdout, out_dir / "samples" / "final.png", thumbs)
     (out_dir / "history.json").write_text(json.dumps(history, indent=1))
