@@ -61,9 +61,13 @@ class SyntheticSource:
     """A moving test pattern (bars, a sliding disc, a frame counter): no camera needed."""
 
     def __init__(self, width: int = 640, height: int = 360, fps: float = 30.0, frames: int | None = None,
-                 realtime: bool = True) -> None:
+                 realtime: bool = True, loop_frames: int = 0) -> None:
+        """``loop_frames`` > 0 pre-renders that many frames and cycles them, so reading costs what a
+        camera driver's buffer hand-off costs (used by the benchmark to measure the pipeline, not the pattern)."""
         self.name, self.width, self.height, self.fps = "synthetic", width, height, fps
         self.frames, self.realtime = frames, realtime
+        self.loop_frames = loop_frames
+        self._ring: list[np.ndarray] = []
         self._i = 0
         self._pacer = _Pacer(fps)
         y, x = np.mgrid[0:height, 0:width].astype(np.float32)
@@ -84,7 +88,13 @@ class SyntheticSource:
             return None
         if self.realtime:
             self._pacer.wait()
-        frame = Frame(self.make(self._i), self._i, time.perf_counter())
+        if self.loop_frames:
+            if not self._ring:
+                self._ring = [self.make(i) for i in range(self.loop_frames)]
+            image = self._ring[self._i % self.loop_frames]
+        else:
+            image = self.make(self._i)
+        frame = Frame(image, self._i, time.perf_counter())
         self._i += 1
         return frame
 

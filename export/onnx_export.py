@@ -86,6 +86,7 @@ def export_fast(checkpoint: str | Path, out_path: str | Path, *, check: bool = T
             {"image": {2: "height", 3: "width"}, "output": {2: "height", 3: "width"}})
     meta = _base_meta(blob, checkpoint, "fast", "stylize")
     meta.update(style_names=json.dumps(net.config.style_names), n_styles=str(n), pad_multiple="4",
+                variant=str(blob.get("train_config", {}).get("width", "")),
                 macs_per_pixel=f"{macs_per_pixel(net.config):.0f}")
     _write_metadata(out_path, meta)
     err = 0.0

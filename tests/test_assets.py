@@ -1,0 +1,32 @@
+"""The shipped assets load through the same path a user's model takes, and describe themselves."""
+from __future__ import annotations
+
+import json
+
+from engine.modelfile import ASSETS_DIR, default_model, discover_models
+from engine.stylizers import FrameProcessor, StyleSettings, load_stylizer
+from engine.frames import load_image
+
+
+def test_builtin_light_model_is_the_default_and_has_all_styles():
+    info = default_model("fast")
+    assert info is not None and info.name == "light8"
+    styles = json.loads((ASSETS_DIR / "styles" / "styles.json").read_text())
+    assert [s["name"] for s in styles] == info.style_names and len(info.style_names) >= 8
+    assert info.metadata["variant"] == "light" and int(info.metadata["steps"]) > 0
+    for s in styles:
+        assert (ASSETS_DIR / "styles" / s["file"]).is_file() and s["licence"] == "public domain"
+
+
+def test_builtin_model_stylizes_the_sample_photo():
+    stylizer = load_stylizer(default_model("fast").path, "cpu")
+    photo = load_image(ASSETS_DIR / "samples" / "fruits.jpg")
+    outs = [FrameProcessor(stylizer, StyleSettings(mix={n: 1.0}, process_height=128)).process(photo)[0]
+            for n in stylizer.style_names()[:3]]
+    assert all(o.shape == photo.shape for o in outs)
+    assert abs(outs[0].astype(int) - photo.astype(int)).mean() > 10  # not the unchanged photo
+    assert abs(outs[0].astype(int) - outs[1].astype(int)).mean() > 5  # styles differ
+
+
+def test_every_shipped_model_describes_itself():
+    assert all(m.metadata.get("checkpoint_sha256") for m in discover_models())
