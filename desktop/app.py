@@ -14,6 +14,7 @@ from engine import __version__
 from .controller import EngineController
 from .live_tab import LiveTab
 from .render_tab import RenderTab
+from .studio_tab import StudioTab
 
 ORG, APP = "StyleCast", "StyleCast"
 
@@ -29,7 +30,9 @@ class MainWindow(QMainWindow):
         self.live = LiveTab(controller)
         self.render_tab = RenderTab(controller)
         self.tabs.addTab(self.live, "Live")
+        self.studio = StudioTab(controller)
         self.tabs.addTab(self.render_tab, "Render")
+        self.tabs.addTab(self.studio, "Studio")
         self.setCentralWidget(self.tabs)
         self.errors: list[str] = []
         controller.error.connect(self.show_error)
@@ -74,7 +77,7 @@ class MainWindow(QMainWindow):
             live.refresh_gallery()
         live.strength.setValue(int(s.value("strength", 100)))
         live.preserve.setChecked(s.value("preserve_colors", "false") in (True, "true"))
-        live.resolution.setCurrentIndex(int(s.value("resolution_index", 0)))
+        live.resolution.setCurrentIndex(int(s.value("resolution_index", live.resolution.currentIndex())))
         live.view_mode.setCurrentText(s.value("view", "stylized"))
         folder = s.value("render_folder")
         if folder:
@@ -101,6 +104,7 @@ class MainWindow(QMainWindow):
         self.save()
         self.render_tab.queue.cancel()
         self.render_tab.queue.wait(10)
+        self.studio.shutdown()
         self.c.shutdown()
         super().closeEvent(event)
 

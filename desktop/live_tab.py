@@ -18,6 +18,7 @@ from .controller import SAMPLE_CLIP, EngineController
 from .video_view import MODES, VideoView
 
 RESOLUTIONS = [("Native", 0), ("720p", 720), ("540p", 540), ("360p", 360), ("270p", 270), ("180p", 180)]
+DEFAULT_RESOLUTION = 3  # 360p: the light net keeps up with a 30 fps camera on a 2-core CPU
 STYLE_INFO = ASSETS_DIR / "styles" / "styles.json"
 
 
@@ -69,7 +70,9 @@ class LiveTab(QWidget):
         self.resolution = QComboBox()
         for label, h in RESOLUTIONS:
             self.resolution.addItem(label, h)
+        self.resolution.setCurrentIndex(DEFAULT_RESOLUTION)
         self.resolution.setToolTip("Processing resolution: lower is faster; the output keeps the source size")
+        self.c.set_process_height(RESOLUTIONS[DEFAULT_RESOLUTION][1])
         self.provider = QComboBox()
         self.provider.addItems(["auto", "cuda", "cpu"])
         self.view_mode = QComboBox()

@@ -174,3 +174,37 @@ def test_close_stops_everything(qtbot, window):
     pipeline = window.c.pipeline
     window.close()
     assert not pipeline.running
+
+
+def _studio_setup(window, photo, steps):
+    tab = window.studio
+    window.tabs.setCurrentWidget(tab)
+    tab.content.setText(str(photo))
+    tab.add_style_image(str(photo), 1.0)
+    tab.size.setValue(64)
+    tab.steps.setValue(steps)
+    tab.optimizer.setCurrentText("adam")
+    tab.preset.setCurrentText("Daytime (alpha 1000, beta 10)")
+    assert (tab.alpha.value(), tab.beta.value()) == (1000.0, 10.0)
+    return tab
+
+
+def test_studio_runs_gatys_and_saves(qtbot, window, photo, tmp_path):
+    tab = _studio_setup(window, photo, 6)
+    assert tab.run()
+    qtbot.waitUntil(lambda: tab.process is None, timeout=180000)
+    assert tab.result is not None and tab.save_button.isEnabled(), window.errors
+    assert tab.progress.value() == 6 and "done" in tab.status.text()
+    tab.save_to(str(tmp_path / "g.png"))
+    assert (tmp_path / "g.png").stat().st_size > 0
+
+
+def test_studio_stop_and_errors(qtbot, window, photo):
+    tab = _studio_setup(window, photo, 2000)
+    tab.run()
+    qtbot.waitUntil(lambda: tab.last_step >= 2, timeout=180000)
+    tab.stop()
+    qtbot.waitUntil(lambda: tab.process is None, timeout=10000)
+    assert "stopped" in tab.status.text() and tab.result is None
+    tab.content.setText("")
+    assert not tab.run() and "content photo" in window.errors[-1]

@@ -49,12 +49,18 @@ def main() -> int:
         w.tabs.setCurrentWidget(w.render_tab)
         w.render_tab.add_clips([str(SAMPLE_CLIP)])
 
-    def finish() -> None:
+    def studio() -> None:
         grab("render")
+        w.tabs.setCurrentWidget(w.studio)
+        w.studio.content.setText(str(SAMPLE_CLIP.with_name("fruits.jpg")))
+        w.studio.add_style_image(str(SAMPLE_CLIP.parents[1] / "styles" / "starry.jpg"), 1.0)
+
+    def finish() -> None:
+        grab("studio")
         w.close()
         app.quit()
 
-    for delay, fn in ((500, live), (6000, split), (11000, render), (12500, finish)):
+    for delay, fn in ((500, live), (6000, split), (11000, render), (12500, studio), (13500, finish)):
         QTimer.singleShot(delay, fn)
     return app.exec()
 

@@ -136,7 +136,7 @@ def train_fast(cfg: FastTrainConfig, log=print) -> Path:
     skipped = 0
     while not budget.done(step):
         x = data.next_batch().to(device)
-        idx = step % len(names)
+        idx = (step + skipped) % len(names)  # a skipped batch moves on to the next style, never stalls
         w = net.one_hot(idx, x.shape[0]).to(device)
         out = net(x, w)
         f_out = vgg(out, layers)
@@ -154,7 +154,7 @@ def train_fast(cfg: FastTrainConfig, log=print) -> Path:
             # one bad batch (or an inf gradient behind a finite loss) must not poison the weights
             skipped += 1
             opt.zero_grad(set_to_none=True)
-            if skipped > 50:
+            if skipped > 200:
                 raise RuntimeError(f"training diverged: {skipped} non-finite losses or gradients; lower --lr")
             continue
         opt.step()

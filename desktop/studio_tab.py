@@ -1,0 +1,252 @@
+"""Studio tab: the slow, high-quality methods. Gatys runs as `python -m training gatys` in a child
+process (QProcess): the GUI stays free of torch, a crash cannot take the window down, and Stop
+kills the job at once. Progress arrives as JSON lines; the preview image is re-read as it changes."""
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+from PySide6.QtCore import QProcess, Qt
+from PySide6.QtGui import QPixmap
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog, QFormLayout, QGroupBox, QHBoxLayout,
+                               QLabel, QLineEdit, QListWidget, QListWidgetItem, QProgressBar, QPushButton, QSpinBox,
+                               QVBoxLayout, QWidget)
+
+from .controller import EngineController
+
+IMAGES = "Images (*.png *.jpg *.jpeg *.bmp *.webp *.tif)"
+PRESETS = {"Default (alpha 1, beta 10)": (1.0, 10.0), "Daytime (alpha 1000, beta 10)": (1000.0, 10.0)}
+UGATIT_HELP = ("U-GAT-IT (selfie → anime) is not available yet: no such model can be trained offline here, "
+               "and loading UGATIT-pytorch checkpoints lands with the Studio-methods work.")
+
+
+class StudioTab(QWidget):
+    def __init__(self, controller: EngineController, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.c = controller
+        self.process: QProcess | None = None
+        self.workdir = Path(tempfile.mkdtemp(prefix="stylecast-studio-"))
+        self.result: Path | None = None
+        self.last_step = 0
+
+        self.content = QLineEdit()
+        self.content.setPlaceholderText("content photo")
+        self.content_button = QPushButton("Browse…")
+        self.styles = QListWidget()
+        self.styles.setToolTip("Style images and their mixing weights")
+        self.style_weight = QDoubleSpinBox(decimals=2, minimum=0.0, maximum=100.0, value=1.0, singleStep=0.1)
+        self.style_weight.setToolTip("Mixing weight of the selected style image")
+        self.add_style = QPushButton("Add style…")
+        self.remove_style = QPushButton("Remove")
+        self.preset = QComboBox()
+        self.preset.addItems(PRESETS)
+        self.alpha = QDoubleSpinBox(decimals=2, maximum=1e6, value=1.0)
+        self.beta = QDoubleSpinBox(decimals=2, maximum=1e6, value=10.0)
+        self.optimizer = QComboBox()
+        self.optimizer.addItems(["lbfgs", "adam"])
+        self.steps = QSpinBox(minimum=1, maximum=5000, value=300)
+        self.size = QSpinBox(minimum=64, maximum=2048, singleStep=64, value=384)
+        self.init = QComboBox()
+        self.init.addItems(["content", "noise"])
+        self.shift = QCheckBox("Activation shift (Novak && Nikulin, s = -1)")
+        self.preserve = QCheckBox("Keep original colours")
+        self.layer_weights = QLineEdit()
+        self.layer_weights.setPlaceholderText("style layer weights, e.g. 1 1 1 1 1 (relu1_1 … relu5_1)")
+        self.run_button = QPushButton("Run")
+        self.stop_button = QPushButton("Stop")
+        self.stop_button.setEnabled(False)
+        self.save_button = QPushButton("Save…")
+        self.save_button.setEnabled(False)
+        self.progress = QProgressBar()
+        self.preview = QLabel("The image appears here while it is optimised.")
+        self.preview.setAlignment(Qt.AlignCenter)
+        self.preview.setMinimumSize(400, 300)
+        self.status = QLabel("")
+        self._layout()
+        self.content_button.clicked.connect(self._choose_content)
+        self.add_style.clicked.connect(self._choose_style)
+        self.remove_style.clicked.connect(lambda: [self.styles.takeItem(self.styles.row(i)) for i in self.styles.selectedItems()])
+        self.preset.currentTextChanged.connect(self._apply_preset)
+        self.styles.currentItemChanged.connect(
+            lambda item, _old: item is not None and self.style_weight.setValue(item.data(Qt.UserRole)[1]))
+        self.style_weight.valueChanged.connect(self._set_weight)
+        self.run_button.clicked.connect(self.run)
+        self.stop_button.clicked.connect(self.stop)
+        self.save_button.clicked.connect(self._save)
+
+    def _layout(self) -> None:
+        form = QFormLayout()
+        row = QHBoxLayout()
+        row.addWidget(self.content, 1)
+        row.addWidget(self.content_button)
+        form.addRow("Content", row)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.add_style)
+        buttons.addWidget(self.remove_style)
+        buttons.addWidget(QLabel("weight"))
+        buttons.addWidget(self.style_weight)
+        form.addRow("Styles", self.styles)
+        form.addRow("", buttons)
+        form.addRow("Preset", self.preset)
+        form.addRow("Content weight α", self.alpha)
+        form.addRow("Style weight β", self.beta)
+        form.addRow("Layer weights", self.layer_weights)
+        form.addRow("Optimiser", self.optimizer)
+        form.addRow("Iterations", self.steps)
+        form.addRow("Size (longest side)", self.size)
+        form.addRow("Start from", self.init)
+        form.addRow("", self.shift)
+        form.addRow("", self.preserve)
+        actions = QHBoxLayout()
+        for b in (self.run_button, self.stop_button, self.save_button):
+            actions.addWidget(b)
+        gatys = QGroupBox("Gatys et al. — optimisation, slow, high quality (PyTorch)")
+        g = QVBoxLayout(gatys)
+        g.addLayout(form)
+        g.addLayout(actions)
+        ugatit = QGroupBox("U-GAT-IT")
+        u = QVBoxLayout(ugatit)
+        note = QLabel(UGATIT_HELP)
+        note.setWordWrap(True)
+        u.addWidget(note)
+        side = QVBoxLayout()
+        side.addWidget(gatys)
+        side.addWidget(ugatit)
+        side.addStretch(1)
+        panel = QWidget()
+        panel.setLayout(side)
+        panel.setMaximumWidth(460)
+        left = QVBoxLayout()
+        left.addWidget(self.preview, 1)
+        left.addWidget(self.progress)
+        left.addWidget(self.status)
+        root = QHBoxLayout(self)
+        root.addLayout(left, 3)
+        root.addWidget(panel, 2)
+
+    def _apply_preset(self, name: str) -> None:
+        a, b = PRESETS[name]
+        self.alpha.setValue(a)
+        self.beta.setValue(b)
+
+    def _choose_content(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Content photo", "", IMAGES)
+        if path:
+            self.content.setText(path)
+
+    def _choose_style(self) -> None:
+        paths, _ = QFileDialog.getOpenFileNames(self, "Style images", "", IMAGES)
+        for p in paths:
+            self.add_style_image(p, 1.0)
+
+    def _set_weight(self, weight: float) -> None:
+        item = self.styles.currentItem()
+        if item is not None:
+            path = item.data(Qt.UserRole)[0]
+            item.setData(Qt.UserRole, (path, weight))
+            item.setText(f"{weight:g}  {path}")
+
+    def add_style_image(self, path: str, weight: float = 1.0) -> None:
+        item = QListWidgetItem(f"{weight:g}  {path}")
+        item.setData(Qt.UserRole, (path, weight))
+        self.styles.addItem(item)
+
+    # -- running ---------------------------------------------------------------------------------
+    def command(self) -> list[str]:
+        out = self.workdir / "result.png"
+        args = ["-m", "training", "gatys", "--content", self.content.text(), "--out", str(out),
+                "--json-progress", "--preview", str(self.workdir / "preview.png"), "--preview-every", "5",
+                "--alpha", str(self.alpha.value()), "--beta", str(self.beta.value()),
+                "--optimizer", self.optimizer.currentText(), "--steps", str(self.steps.value()),
+                "--size", str(self.size.value()), "--init", self.init.currentText()]
+        for i in range(self.styles.count()):
+            path, weight = self.styles.item(i).data(Qt.UserRole)
+            args += ["--style", f"{path}={weight}"]
+        if self.shift.isChecked():
+            args += ["--shift=-1"]
+        if self.preserve.isChecked():
+            args += ["--preserve-colors"]
+        if self.layer_weights.text().strip():
+            args += ["--layer-weights", *self.layer_weights.text().split()]
+        return args
+
+    def run(self) -> bool:
+        if self.process is not None:
+            return False
+        if not self.content.text() or not Path(self.content.text()).is_file():
+            self.c.error.emit("choose a content photo first")
+            return False
+        if self.styles.count() == 0:
+            self.c.error.emit("add at least one style image")
+            return False
+        self.result, self.last_step = None, 0
+        self.process = QProcess(self)
+        self.process.setProcessChannelMode(QProcess.SeparateChannels)
+        self.process.readyReadStandardOutput.connect(self._read_progress)
+        self.process.finished.connect(self._finished)
+        self.process.start(sys.executable, self.command())
+        self.run_button.setEnabled(False)
+        self.stop_button.setEnabled(True)
+        self.save_button.setEnabled(False)
+        self.status.setText("starting (loading the loss network)…")
+        return True
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.kill()
+
+    def _read_progress(self) -> None:
+        while self.process is not None and self.process.canReadLine():
+            line = bytes(self.process.readLine()).decode(errors="replace").strip()
+            if not line.startswith("{"):
+                continue
+            msg = json.loads(line)
+            self.last_step = msg["step"]
+            self.progress.setMaximum(msg["total"])
+            self.progress.setValue(msg["step"])
+            self.status.setText(f"step {msg['step']}/{msg['total']} · loss {msg['loss']:.4g}")
+            if "preview" in msg:
+                self._show(Path(msg["preview"]))
+
+    def _show(self, path: Path) -> None:
+        pix = QPixmap(str(path))
+        if not pix.isNull():
+            self.preview.setPixmap(pix.scaled(self.preview.size(), Qt.KeepAspectRatio, Qt.SmoothTransformation))
+
+    def _finished(self, code: int, status) -> None:
+        proc, self.process = self.process, None
+        err = bytes(proc.readAllStandardError()).decode(errors="replace").strip()
+        self.run_button.setEnabled(True)
+        self.stop_button.setEnabled(False)
+        out = self.workdir / "result.png"
+        if status == QProcess.NormalExit and code == 0 and out.is_file():
+            self.result = out
+            self._show(out)
+            self.save_button.setEnabled(True)
+            self.status.setText(f"done: {self.last_step} steps")
+        elif status != QProcess.NormalExit:
+            self.status.setText(f"stopped at step {self.last_step}")
+        else:
+            lines = [l for l in err.splitlines() if l.startswith("error:")]
+            message = lines[-1][len("error: "):] if lines else (err.splitlines()[-1] if err else f"exit code {code}")
+            self.status.setText("failed")
+            self.c.error.emit(f"Gatys: {message}")
+
+    def _save(self) -> None:
+        if self.result is None:
+            return
+        path, _ = QFileDialog.getSaveFileName(self, "Save result", "gatys.png", IMAGES)
+        if path:
+            self.save_to(path)
+
+    def save_to(self, path: str) -> None:
+        shutil.copyfile(self.result, path)
+
+    def shutdown(self) -> None:
+        if self.process is not None:
+            self.process.kill()
+            self.process.waitForFinished(3000)
+        shutil.rmtree(self.workdir, ignore_errors=True)
