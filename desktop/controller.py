@@ -178,6 +178,10 @@ class EngineController(QObject):
     def set_preserve_colors(self, on: bool) -> None:
         self._update(preserve_colors=bool(on))
 
+    @Slot(float)
+    def set_smoothing(self, value: float) -> None:
+        self._update(smoothing=min(1.0, max(0.0, float(value))))
+
     @Slot(int)
     def set_process_height(self, height: int) -> None:
         self._update(process_height=int(height) or None)

@@ -67,6 +67,12 @@ class LiveTab(QWidget):
         self.strength.setRange(0, 100)
         self.strength.setValue(100)
         self.preserve = QCheckBox("Keep original colours")
+        self.smooth_on = QCheckBox("Reduce flicker")
+        self.smooth_on.setToolTip("Temporal smoothing: blends with the previous frame, moved along the optical flow")
+        self.smoothing = QSlider(Qt.Horizontal)
+        self.smoothing.setRange(0, 100)
+        self.smoothing.setValue(70)
+        self.smoothing.setEnabled(False)
         self.resolution = QComboBox()
         for label, h in RESOLUTIONS:
             self.resolution.addItem(label, h)
@@ -111,6 +117,7 @@ class LiveTab(QWidget):
         form = QFormLayout(settings)
         form.addRow("Strength", self.strength)
         form.addRow("", self.preserve)
+        form.addRow(self.smooth_on, self.smoothing)
         form.addRow("Resolution", self.resolution)
         form.addRow("Device", self.provider)
         form.addRow("", self.provider_label)
@@ -144,6 +151,8 @@ class LiveTab(QWidget):
         self.add_style_button.clicked.connect(self._choose_style_image)
         self.strength.valueChanged.connect(lambda v: c.set_strength(v / 100))
         self.preserve.toggled.connect(c.set_preserve_colors)
+        self.smooth_on.toggled.connect(self._on_smoothing)
+        self.smoothing.valueChanged.connect(self._on_smoothing)
         self.resolution.currentIndexChanged.connect(lambda _i: c.set_process_height(self.resolution.currentData()))
         self.provider.currentTextChanged.connect(c.set_provider)
         self.view_mode.currentTextChanged.connect(self.view.set_mode)
@@ -154,6 +163,10 @@ class LiveTab(QWidget):
             QShortcut(QKeySequence(key), self, activated=lambda d=delta: self.step_style(d))
         QShortcut(QKeySequence("Space"), self, activated=self.start_button.click)
         QShortcut(QKeySequence("Ctrl+S"), self, activated=self._snapshot)
+
+    def _on_smoothing(self, *_args) -> None:
+        self.smoothing.setEnabled(self.smooth_on.isChecked())
+        self.c.set_smoothing(self.smoothing.value() / 100 if self.smooth_on.isChecked() else 0.0)
 
     # -- sources --------------------------------------------------------------------------------
     def _fill_sources(self) -> None:

@@ -28,6 +28,8 @@ def _style_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--strength", type=float, default=1.0, help="0 = original, 1 = fully stylized (default 1)")
     g.add_argument("--preserve-colors", action="store_true", help="keep the original colours (luminance-only transfer)")
     g.add_argument("--size", type=int, metavar="HEIGHT", help="processing height in pixels (output keeps the input size)")
+    g.add_argument("--smooth", type=float, default=0.0, metavar="0..1",
+                   help="temporal smoothing against flicker (video/live; 0 = off, 0.8 = strong)")
     g.add_argument("--provider", choices=["auto", "cuda", "cpu"], default="auto",
                    help="execution provider; 'cuda' fails loudly when CUDA is unavailable")
 
@@ -36,7 +38,7 @@ def _request(args):
     from .setup import StyleRequest, parse_weighted
 
     return StyleRequest(model=args.model, styles=parse_weighted(args.style), style_images=parse_weighted(args.style_image),
-                        strength=args.strength, preserve_colors=args.preserve_colors, process_height=args.size,
+                        strength=args.strength, preserve_colors=args.preserve_colors, process_height=args.size, smoothing=args.smooth,
                         provider=args.provider)
 
 
@@ -76,6 +78,7 @@ def cmd_stylize(args) -> int:
         dst = out / f"{src.stem}_stylized{src.suffix if src.suffix.lower() in IMAGE_SUFFIXES - {'.webp'} else '.png'}" if many else out
         try:
             image = load_image(src)
+            processor.reset()  # independent images: no temporal smoothing across them
             result, _ = processor.process(image)
             save_image(dst, result, inputs=[src])
             print(f"{src} -> {dst}")

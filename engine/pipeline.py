@@ -92,6 +92,7 @@ class LivePipeline:
 
     # -- control -------------------------------------------------------------------------
     def start(self) -> None:
+        self.processor.reset()
         self.source.open()  # fail here, on the caller's thread, for "no camera" and bad files
         self._threads = [
             threading.Thread(target=self._capture_loop, name="stylecast-capture", daemon=True),

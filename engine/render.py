@@ -52,6 +52,7 @@ def render_video(src: str | Path, dst: str | Path, processor: FrameProcessor, *,
     info = probe(src)  # clear errors for missing/empty/corrupt/truncated input, before any output exists
     check_output_path(dst, [src])
     container = open_container(src)
+    processor.reset()  # temporal smoothing starts afresh with each clip
     writer: VideoWriter | None = None
     done, start = 0, time.perf_counter()
     total = info.frames or round(info.duration_s * float(info.fps))

@@ -21,6 +21,7 @@ class StyleRequest:
     strength: float = 1.0
     preserve_colors: bool = False
     process_height: int | None = None
+    smoothing: float = 0.0
     provider: str = "auto"
     threads: int | None = None
 
@@ -44,6 +45,8 @@ def parse_weighted(items: list[str] | None) -> dict[str, float]:
 def build_processor(req: StyleRequest) -> FrameProcessor:
     if not 0.0 <= req.strength <= 1.0:
         raise InputError(f"strength must be between 0 and 1, got {req.strength}")
+    if not 0.0 <= req.smoothing <= 1.0:
+        raise InputError(f"smoothing must be between 0 and 1, got {req.smoothing}")
     if req.process_height is not None and req.process_height < 16:
         raise InputError(f"processing height must be at least 16 pixels, got {req.process_height}")
     family = "adain" if req.style_images else "fast"
@@ -66,7 +69,8 @@ def build_processor(req: StyleRequest) -> FrameProcessor:
         raise InputError(f"{Path(path).name} is a fast net with fixed styles; style images need an AdaIN model")
     processor = FrameProcessor(stylizer, StyleSettings(mix=mix, strength=req.strength,
                                                         preserve_colors=req.preserve_colors,
-                                                        process_height=req.process_height))
+                                                        process_height=req.process_height,
+                                                        smoothing=req.smoothing))
     # validate the mix now, not on the first frame
     from .stylizers import _normalized
 

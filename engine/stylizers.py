@@ -22,6 +22,7 @@ from .errors import InputError, ModelError
 from .frames import blend, fit_size, from_nchw, load_image, pad_to_multiple, preserve_colors, to_nchw
 from .modelfile import ModelInfo, inspect_model
 from .sessions import SessionInfo, make_session
+from .temporal import TemporalSmoother
 
 STYLE_IMAGE_SIDE = 512  # AdaIN style statistics are computed at this longest side
 
@@ -34,6 +35,7 @@ class StyleSettings:
     strength: float = 1.0  # 0 = original, 1 = fully stylized
     preserve_colors: bool = False
     process_height: int | None = None  # processing resolution; None = the source's
+    smoothing: float = 0.0  # temporal smoothing strength, 0 = off (engine/temporal.py)
 
     def with_(self, **changes) -> "StyleSettings":
         return replace(self, **changes)
@@ -148,7 +150,7 @@ def load_stylizer(path: str | Path, provider: str = "auto", threads: int | None 
 class StageTimes:
     preprocess_ms: float = 0.0
     inference_ms: float = 0.0
-    postprocess_ms: float = 0.0
+    postprocess_ms: float = 0.0  # includes temporal smoothing
 
 
 class FrameProcessor:
@@ -157,6 +159,13 @@ class FrameProcessor:
     def __init__(self, stylizer: Stylizer, settings: StyleSettings | None = None) -> None:
         self.stylizer = stylizer
         self.settings = settings or StyleSettings()  # replaced wholesale (atomic) by other threads
+        self.smoother = TemporalSmoother()
+        self._last_look: tuple | None = None
+
+    def reset(self) -> None:
+        """Forget the previous frame (a new clip or a new live session starts)."""
+        self.smoother.reset()
+        self._last_look = None
 
     def process(self, frame: np.ndarray) -> tuple[np.ndarray, StageTimes]:
         s = self.settings  # one snapshot per frame
@@ -170,6 +179,11 @@ class FrameProcessor:
         # AdaIN's strength is alpha inside the net; the fast net blends pixels afterwards.
         stylized = self.stylizer.stylize(padded, s.mix, s.strength)[:sh, :sw]
         t2 = time.perf_counter()
+        look = (id(self.stylizer), tuple(sorted(s.mix.items())))
+        if self._last_look is not None and look != self._last_look:
+            self.smoother.style_changed()  # crossfade instead of a jump
+        self._last_look = look
+        stylized = self.smoother.apply(small, np.ascontiguousarray(stylized), s.smoothing)
         if s.preserve_colors:
             stylized = preserve_colors(stylized, small)
         if self.stylizer.info.family == "fast":

@@ -208,3 +208,16 @@ def test_studio_stop_and_errors(qtbot, window, photo):
     assert "stopped" in tab.status.text() and tab.result is None
     tab.content.setText("")
     assert not tab.run() and "content photo" in window.errors[-1]
+
+
+def test_flicker_reduction_control(qtbot, window):
+    live, c = window.live, window.c
+    assert not live.smoothing.isEnabled()
+    live.smooth_on.setChecked(True)
+    assert live.smoothing.isEnabled() and c.processor.settings.smoothing == pytest.approx(0.7)
+    live.smoothing.setValue(40)
+    assert c.processor.settings.smoothing == pytest.approx(0.4)
+    qtbot.mouseClick(live.start_button, Qt.LeftButton)
+    wait_frames(qtbot, window)
+    live.smooth_on.setChecked(False)
+    assert c.processor.settings.smoothing == 0.0
