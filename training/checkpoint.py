@@ -88,3 +88,21 @@ def file_sha256(path: str | Path) -> str:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
+
+
+def resume_if_present(path: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer, config: Any,
+                      log=print) -> tuple[int, list]:
+    """Load model + optimizer state from ``path`` when it exists (same command resumes a run).
+
+    Returns (step, history); (0, []) for a fresh run. A checkpoint of another shape is refused.
+    """
+    if not Path(path).exists():
+        return 0, []
+    blob = read_checkpoint(path)
+    if blob["config"] != config.to_dict():
+        raise ValueError(f"{path} was trained with another model config; use a new --out-dir")
+    model.load_state_dict(blob["model"])
+    optimizer.load_state_dict(blob["optimizer"])
+    step = int(blob["step"])
+    log(f"resuming from {path} at step {step}")
+    return step, list(blob.get("history", []))

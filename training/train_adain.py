@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from .checkpoint import read_checkpoint, save_checkpoint
+from .checkpoint import resume_if_present, save_checkpoint
 from .common import Budget, Progress, pick_device
 from .config import AdaINTrainConfig
 from .data import ImageFolderStream, contact_sheet, list_images, to_pil
@@ -75,16 +75,8 @@ def train_adain(cfg: AdaINTrainConfig, log=print) -> Path:
     decoder = AdaINDecoder(model_cfg).to(device)
     net = AdaINNet(encoder, decoder)
     opt = torch.optim.Adam(decoder.parameters(), lr=cfg.lr)
-    step, history = 0, []
     last = out_dir / "last.pt"
-    if last.exists():
-        blob = read_checkpoint(last)
-        if blob["config"] != model_cfg.to_dict():
-            raise ValueError(f"{last} was trained with another decoder config; use a new --out-dir")
-        decoder.load_state_dict(blob["model"])
-        opt.load_state_dict(blob["optimizer"])
-        step, history = int(blob["step"]), list(blob.get("history", []))
-        log(f"resuming from {last} at step {step}")
+    step, history = resume_if_present(last, decoder, opt, model_cfg, log)
     contents = ImageFolderStream(cfg.content_dir, cfg.image_size, cfg.batch_size, seed=cfg.seed + step)
     styles = ImageFolderStream(cfg.style_dir, cfg.image_size, cfg.batch_size, seed=cfg.seed + step + 1)
     hold_c = load_holdout(cfg.holdout or [str(p) for p in list_images(cfg.content_dir)[:4]])

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import torch
 
-from .checkpoint import read_checkpoint, save_checkpoint
+from .checkpoint import resume_if_present, save_checkpoint
 from .common import Budget, Progress, pick_device
 from .config import FastTrainConfig
 from .data import ImageFolderStream, contact_sheet, list_images, load_rgb, to_pil, to_tensor
@@ -106,16 +106,8 @@ def train_fast(cfg: FastTrainConfig, log=print) -> Path:
     cin = [p for n, p in net.named_parameters() if n.endswith((".gamma", ".beta"))]
     shared = [p for n, p in net.named_parameters() if not n.endswith((".gamma", ".beta"))]
     opt = torch.optim.Adam([{"params": shared, "lr": cfg.lr}, {"params": cin, "lr": cfg.lr * cfg.cin_lr_mult}])
-    step, history = 0, []
     last = out_dir / "last.pt"
-    if last.exists():
-        blob = read_checkpoint(last)
-        if blob["config"] != model_cfg.to_dict():
-            raise ValueError(f"{last} was trained with another model config; use a new --out-dir")
-        net.load_state_dict(blob["model"])
-        opt.load_state_dict(blob["optimizer"])
-        step, history = int(blob["step"]), list(blob.get("history", []))
-        log(f"resuming from {last} at step {step}")
+    step, history = resume_if_present(last, net, opt, model_cfg, log)
 
     data = ImageFolderStream(cfg.content_dir, cfg.image_size, cfg.batch_size, seed=cfg.seed + step)
     holdout = load_holdout(cfg.holdout or [str(p) for p in list_images(cfg.content_dir)[:4]], cfg.holdout_size)
