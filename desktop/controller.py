@@ -69,13 +69,18 @@ class EngineController(QObject):
         if adain is not None:
             self.set_adain_model(str(adain.path))
 
+    def _load(self, path: str):
+        try:
+            return load_stylizer(path, self.provider)
+        except StyleCastError as exc:
+            self.error.emit(str(exc))
+            return None
+
     @Slot(str)
     def set_model(self, path: str) -> bool:
         """Load a fast net (or an AdaIN model) from a StyleCast .onnx file."""
-        try:
-            stylizer = load_stylizer(path, self.provider)
-        except StyleCastError as exc:
-            self.error.emit(str(exc))
+        stylizer = self._load(path)
+        if stylizer is None:
             return False
         if isinstance(stylizer, AdaINStylizer):
             self.adain = stylizer
@@ -87,10 +92,8 @@ class EngineController(QObject):
 
     @Slot(str)
     def set_adain_model(self, path: str) -> bool:
-        try:
-            stylizer = load_stylizer(path, self.provider)
-        except StyleCastError as exc:
-            self.error.emit(str(exc))
+        stylizer = self._load(path)
+        if stylizer is None:
             return False
         if not isinstance(stylizer, AdaINStylizer):
             self.error.emit(f"{Path(path).name} is not an AdaIN model")
@@ -200,11 +203,9 @@ class EngineController(QObject):
             if self.fast is not None:
                 self.fast = load_stylizer(self.fast.info.path, provider)
             if self.adain is not None:
-                styles = {n: self.adain._stats[n] for n in self.adain.style_names()}
-                self.adain = load_stylizer(self.adain.info.path, provider)
-                for n, stats in styles.items():
-                    self.adain._stats[n] = stats
-                    self.adain._order.append(n)
+                moved = load_stylizer(self.adain.info.path, provider)
+                moved.copy_styles_from(self.adain)
+                self.adain = moved
         except StyleCastError as exc:
             self.provider = old
             self.error.emit(str(exc))

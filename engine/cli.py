@@ -220,20 +220,20 @@ def cmd_gui(args) -> int:
     return _launch_gui([] if args.source is None else ["--source", args.source])
 
 
-def cmd_train(args) -> int:
+def _run_training_cli(argv: list[str], what: str) -> int:
     try:
         from training.__main__ import main as train_main
     except ImportError as exc:
-        raise StyleCastError(f'training needs PyTorch: pip install "stylecast[train]" ({exc})') from None
-    return train_main(args.rest)
+        raise StyleCastError(f'{what} needs PyTorch: pip install "stylecast[train]" ({exc})') from None
+    return train_main(argv)
+
+
+def cmd_train(args) -> int:
+    return _run_training_cli(args.rest, "training")
 
 
 def cmd_gatys(args) -> int:
-    try:
-        from training.__main__ import main as train_main
-    except ImportError as exc:
-        raise StyleCastError(f'Gatys needs PyTorch: pip install "stylecast[train]" ({exc})') from None
-    return train_main(["gatys", *args.rest])
+    return _run_training_cli(["gatys", *args.rest], "Gatys")
 
 
 def build_parser() -> argparse.ArgumentParser:

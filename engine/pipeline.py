@@ -43,6 +43,10 @@ class Mailbox(Generic[T]):
             item, self._item = self._item, None
             return item
 
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
     def close(self) -> None:
         with self._cond:
             self._closed = True
@@ -168,7 +172,7 @@ class LivePipeline:
             while True:
                 frame = self._mailbox.get(timeout=0.5)
                 if frame is None:
-                    if self._stop.is_set() or self._mailbox._closed:
+                    if self._stop.is_set() or self._mailbox.closed:
                         break
                     continue
                 image, times = self.processor.process(frame.image)

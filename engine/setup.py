@@ -10,7 +10,7 @@ from pathlib import Path
 
 from .errors import InputError, ModelError
 from .modelfile import default_model
-from .stylizers import AdaINStylizer, FrameProcessor, StyleSettings, load_stylizer
+from .stylizers import AdaINStylizer, FrameProcessor, StyleSettings, load_stylizer, normalize_mix
 
 
 @dataclass
@@ -71,8 +71,5 @@ def build_processor(req: StyleRequest) -> FrameProcessor:
                                                         preserve_colors=req.preserve_colors,
                                                         process_height=req.process_height,
                                                         smoothing=req.smoothing))
-    # validate the mix now, not on the first frame
-    from .stylizers import _normalized
-
-    _normalized(mix, stylizer.style_names())
+    normalize_mix(mix, stylizer.style_names())  # validate the mix now, not on the first frame
     return processor

@@ -52,7 +52,7 @@ class Stylizer(Protocol):
         ...
 
 
-def _normalized(mix: dict[str, float], names: list[str]) -> dict[str, float]:
+def normalize_mix(mix: dict[str, float], names: list[str]) -> dict[str, float]:
     if not names:
         raise InputError("this model has no styles yet: add a style image first")
     if not mix:
@@ -81,7 +81,7 @@ class FastStylizer:
 
     def weights_vector(self, mix: dict[str, float]) -> np.ndarray:
         names = self.style_names()
-        norm = _normalized(mix, names)
+        norm = normalize_mix(mix, names)
         return np.array([[norm.get(n, 0.0) for n in names]], dtype=np.float32)
 
     def stylize(self, rgb: np.ndarray, mix: dict[str, float], strength: float) -> np.ndarray:
@@ -95,7 +95,7 @@ class AdaINStylizer:
     def __init__(self, info: ModelInfo, provider: str = "auto", threads: int | None = None) -> None:
         self.info = info
         self.session, self.session_info = make_session(str(info.path), provider, threads)
-        self.stats_session, _ = make_session(str(info.companion), self.session_info.active if provider != "auto" else provider, threads)
+        self.stats_session, _ = make_session(str(info.companion), provider, threads)
         self._stats: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         self._order: list[str] = []
 
@@ -120,13 +120,20 @@ class AdaINStylizer:
         digest = hashlib.sha1(rgb.tobytes()).hexdigest()[:6]
         return self.add_style(f"{Path(path).stem}-{digest}", rgb)
 
+    def copy_styles_from(self, other: "AdaINStylizer") -> None:
+        """Take over another stylizer's cached style statistics (same model on another provider)."""
+        for name in other.style_names():
+            if name not in self._stats:
+                self._order.append(name)
+            self._stats[name] = other._stats[name]
+
     def remove_style(self, name: str) -> None:
         self._stats.pop(name, None)
         if name in self._order:
             self._order.remove(name)
 
     def mixed_stats(self, mix: dict[str, float]) -> tuple[np.ndarray, np.ndarray]:
-        norm = _normalized(mix, self._order)
+        norm = normalize_mix(mix, self._order)
         mean = sum(w * self._stats[n][0] for n, w in norm.items())
         std = sum(w * self._stats[n][1] for n, w in norm.items())
         return np.ascontiguousarray(mean, np.float32), np.ascontiguousarray(std, np.float32)

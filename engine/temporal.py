@@ -75,6 +75,17 @@ class TemporalSmoother:
 
     def apply(self, content: np.ndarray, stylized: np.ndarray, strength: float) -> np.ndarray:
         """content, stylized: uint8 H x W x 3 of the same size. strength 0..1 (0 = off)."""
+        if strength <= 0:
+            # Off: no flow. A style change still crossfades, as a plain blend with the last output.
+            out = stylized
+            if self.fade and self.prev_out is not None and self.prev_out.shape == stylized.shape:
+                alpha = self.fade / (CROSSFADE_FRAMES + 1)
+                out = cv2.addWeighted(self.prev_out, alpha, stylized, 1.0 - alpha, 0.0)
+                self.fade -= 1
+            else:
+                self.fade = 0
+            self.prev_in, self.prev_out, self.prev_gray = content, out, None
+            return out
         gray, scale = _gray_small(content)
         prev_ok = (self.prev_out is not None and self.prev_out.shape == stylized.shape and self.prev_gray is not None
                    and self.prev_gray.shape == gray.shape)
@@ -82,7 +93,7 @@ class TemporalSmoother:
             prev_ok = False  # scene cut: start afresh
             self.fade = 0
         out = stylized
-        if prev_ok and (strength > 0 or self.fade):
+        if prev_ok:
             h, w = content.shape[:2]
             map_x, map_y = self.warper.maps(gray, self.prev_gray, scale, (w, h))
             warped_out = self.warper.warp(self.prev_out, map_x, map_y)
