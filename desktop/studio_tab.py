@@ -1,6 +1,7 @@
-"""Studio tab: the slow, high-quality methods. Gatys runs as `python -m training gatys` in a child
-process (QProcess): the GUI stays free of torch, a crash cannot take the window down, and Stop
-kills the job at once. Progress arrives as JSON lines; the preview image is re-read as it changes."""
+"""Studio tab: the slow, high-quality methods. Gatys runs as `python -m training gatys` and U-GAT-IT /
+CycleGAN as `python -m training translate`, each in a child process (QProcess): the GUI stays free of
+torch, a crash cannot take the window down, and Stop kills the job at once. Gatys progress arrives as
+JSON lines; the preview image is re-read as it changes."""
 from __future__ import annotations
 
 import json
@@ -19,8 +20,12 @@ from .controller import EngineController
 
 IMAGES = "Images (*.png *.jpg *.jpeg *.bmp *.webp *.tif)"
 PRESETS = {"Default (alpha 1, beta 10)": (1.0, 10.0), "Daytime (alpha 1000, beta 10)": (1000.0, 10.0)}
-UGATIT_HELP = ("U-GAT-IT (selfie → anime) is not available yet: no such model can be trained offline here, "
-               "and loading UGATIT-pytorch checkpoints lands with the Studio-methods work.")
+UGATIT_HELP = ("Image-to-image translation with a U-GAT-IT or CycleGAN checkpoint. None ships: a selfie → anime "
+               "model needs a selfie/anime dataset we do not have offline. Bring one: train it with "
+               "<code>python -m training ugatit --a photos/ --b anime/</code>, or load a UGATIT-pytorch "
+               "<code>*_params_*.pt</code> file as it is.")
+CHECKPOINTS = "Checkpoints (*.pt *.pth)"
+JOBS = {"gatys": "Gatys", "translate": "U-GAT-IT"}
 
 
 class StudioTab(QWidget):
@@ -55,7 +60,7 @@ class StudioTab(QWidget):
         self.preserve = QCheckBox("Keep original colours")
         self.layer_weights = QLineEdit()
         self.layer_weights.setPlaceholderText("style layer weights, e.g. 1 1 1 1 1 (relu1_1 … relu5_1)")
-        self.run_button = QPushButton("Run")
+        self.run_button = QPushButton("Run Gatys")
         self.stop_button = QPushButton("Stop")
         self.stop_button.setEnabled(False)
         self.save_button = QPushButton("Save…")
@@ -65,6 +70,19 @@ class StudioTab(QWidget):
         self.preview.setAlignment(Qt.AlignCenter)
         self.preview.setMinimumSize(400, 300)
         self.status = QLabel("")
+        self.job = ""
+        # U-GAT-IT / CycleGAN
+        self.checkpoint = QLineEdit()
+        self.checkpoint.setPlaceholderText("U-GAT-IT / CycleGAN checkpoint (.pt)")
+        self.checkpoint_button = QPushButton("Browse…")
+        self.direction = QComboBox()
+        self.direction.addItem("A → B (e.g. photo → anime)", "AtoB")
+        self.direction.addItem("B → A", "BtoA")
+        self.face_only = QCheckBox("Face only (detect, translate, paste back)")
+        self.face_box = QLineEdit()
+        self.face_box.setPlaceholderText("face by hand: X,Y,W,H (optional)")
+        self.translate_size = QSpinBox(minimum=64, maximum=1024, singleStep=32, value=256)
+        self.translate_button = QPushButton("Translate")
         self._layout()
         self.content_button.clicked.connect(self._choose_content)
         self.add_style.clicked.connect(self._choose_style)
@@ -76,6 +94,8 @@ class StudioTab(QWidget):
         self.run_button.clicked.connect(self.run)
         self.stop_button.clicked.connect(self.stop)
         self.save_button.clicked.connect(self._save)
+        self.checkpoint_button.clicked.connect(self._choose_checkpoint)
+        self.translate_button.clicked.connect(self.translate)
 
     def _layout(self) -> None:
         form = QFormLayout()
@@ -107,11 +127,22 @@ class StudioTab(QWidget):
         g = QVBoxLayout(gatys)
         g.addLayout(form)
         g.addLayout(actions)
-        ugatit = QGroupBox("U-GAT-IT")
+        ugatit = QGroupBox("U-GAT-IT / CycleGAN — image translation (PyTorch)")
         u = QVBoxLayout(ugatit)
         note = QLabel(UGATIT_HELP)
         note.setWordWrap(True)
         u.addWidget(note)
+        uform = QFormLayout()
+        row = QHBoxLayout()
+        row.addWidget(self.checkpoint, 1)
+        row.addWidget(self.checkpoint_button)
+        uform.addRow("Checkpoint", row)
+        uform.addRow("Direction", self.direction)
+        uform.addRow("", self.face_only)
+        uform.addRow("Face box", self.face_box)
+        uform.addRow("Size", self.translate_size)
+        u.addLayout(uform)
+        u.addWidget(self.translate_button)
         side = QVBoxLayout()
         side.addWidget(gatys)
         side.addWidget(ugatit)
@@ -136,6 +167,11 @@ class StudioTab(QWidget):
         path, _ = QFileDialog.getOpenFileName(self, "Content photo", "", IMAGES)
         if path:
             self.content.setText(path)
+
+    def _choose_checkpoint(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Translation checkpoint", "", CHECKPOINTS)
+        if path:
+            self.checkpoint.setText(path)
 
     def _choose_style(self) -> None:
         paths, _ = QFileDialog.getOpenFileNames(self, "Style images", "", IMAGES)
@@ -173,25 +209,58 @@ class StudioTab(QWidget):
             args += ["--layer-weights", *self.layer_weights.text().split()]
         return args
 
+    def translate_command(self) -> list[str]:
+        args = ["-m", "training", "translate", "--checkpoint", self.checkpoint.text(), "--input", self.content.text(),
+                "--output", str(self.workdir / "result.png"), "--direction", self.direction.currentData(),
+                "--size", str(self.translate_size.value())]
+        if self.face_box.text().strip():
+            args += ["--face-box", self.face_box.text().strip()]
+        elif self.face_only.isChecked():
+            args += ["--face"]
+        return args
+
     def run(self) -> bool:
-        if self.process is not None:
-            return False
-        if not self.content.text() or not Path(self.content.text()).is_file():
-            self.c.error.emit("choose a content photo first")
+        if not self._content_ok(report=True):
             return False
         if self.styles.count() == 0:
             self.c.error.emit("add at least one style image")
             return False
+        return self._start("gatys", self.command())
+
+    def translate(self) -> bool:
+        if not self._content_ok(report=True):
+            return False
+        if not self.checkpoint.text() or not Path(self.checkpoint.text()).is_file():
+            self.c.error.emit("choose a U-GAT-IT / CycleGAN checkpoint first")
+            return False
+        return self._start("translate", self.translate_command())
+
+    def _content_ok(self, report: bool = False) -> bool:
+        ok = bool(self.content.text()) and Path(self.content.text()).is_file()
+        if not ok and report:
+            self.c.error.emit("choose a content photo first")
+        return ok
+
+    def _start(self, job: str, args: list[str]) -> bool:
+        if self.process is not None:
+            return False
+        self.job = job
         self.result, self.last_step = None, 0
+        (self.workdir / "result.png").unlink(missing_ok=True)
         self.process = QProcess(self)
         self.process.setProcessChannelMode(QProcess.SeparateChannels)
         self.process.readyReadStandardOutput.connect(self._read_progress)
         self.process.finished.connect(self._finished)
-        self.process.start(sys.executable, self.command())
+        self.process.start(sys.executable, args)
         self.run_button.setEnabled(False)
+        self.translate_button.setEnabled(False)
         self.stop_button.setEnabled(True)
         self.save_button.setEnabled(False)
-        self.status.setText("starting (loading the loss network)…")
+        if job == "gatys":
+            self.status.setText("starting (loading the loss network)…")
+        else:
+            self.progress.setMaximum(0)  # busy: a translation is one forward pass
+            self.status.setText("translating…")
         return True
 
     def stop(self) -> None:
@@ -204,6 +273,8 @@ class StudioTab(QWidget):
             if not line.startswith("{"):
                 continue
             msg = json.loads(line)
+            if "step" not in msg:
+                continue
             self.last_step = msg["step"]
             self.progress.setMaximum(msg["total"])
             self.progress.setValue(msg["step"])
@@ -220,25 +291,29 @@ class StudioTab(QWidget):
         proc, self.process = self.process, None
         err = bytes(proc.readAllStandardError()).decode(errors="replace").strip()
         self.run_button.setEnabled(True)
+        self.translate_button.setEnabled(True)
         self.stop_button.setEnabled(False)
+        if self.job == "translate":
+            self.progress.setMaximum(1)
+            self.progress.setValue(1 if code == 0 else 0)
         out = self.workdir / "result.png"
         if status == QProcess.NormalExit and code == 0 and out.is_file():
             self.result = out
             self._show(out)
             self.save_button.setEnabled(True)
-            self.status.setText(f"done: {self.last_step} steps")
+            self.status.setText(f"done: {self.last_step} steps" if self.job == "gatys" else "done: translated")
         elif status != QProcess.NormalExit:
-            self.status.setText(f"stopped at step {self.last_step}")
+            self.status.setText(f"stopped at step {self.last_step}" if self.job == "gatys" else "stopped")
         else:
             lines = [l for l in err.splitlines() if l.startswith("error:")]
             message = lines[-1][len("error: "):] if lines else (err.splitlines()[-1] if err else f"exit code {code}")
             self.status.setText("failed")
-            self.c.error.emit(f"Gatys: {message}")
+            self.c.error.emit(f"{JOBS[self.job]}: {message}")
 
     def _save(self) -> None:
         if self.result is None:
             return
-        path, _ = QFileDialog.getSaveFileName(self, "Save result", "gatys.png", IMAGES)
+        path, _ = QFileDialog.getSaveFileName(self, "Save result", f"{self.job or 'studio'}.png", IMAGES)
         if path:
             self.save_to(path)
 

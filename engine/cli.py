@@ -1,4 +1,4 @@
-"""`stylecast` command line: stylize, render, live, info, bench (and gui, train).
+"""`stylecast` command line: stylize, render, live, info, bench (and gui, gatys, translate, train).
 
 The composition root for the terminal. Expected failures (StyleCastError, OSError) print one
 line on stderr and exit with code 2, never a traceback. `gui` and `train` import desktop/ and
@@ -236,6 +236,10 @@ def cmd_gatys(args) -> int:
     return _run_training_cli(["gatys", *args.rest], "Gatys")
 
 
+def cmd_translate(args) -> int:
+    return _run_training_cli(["translate", *args.rest], "U-GAT-IT/CycleGAN translation")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="stylecast", description="Neural style transfer for images, video and live cameras.")
     parser.add_argument("--version", action="version", version=f"StyleCast {__version__}")
@@ -284,13 +288,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("rest", nargs=argparse.REMAINDER)
     p.set_defaults(func=cmd_gatys)
 
+    p = sub.add_parser("translate", help="U-GAT-IT/CycleGAN image translation (PyTorch): --checkpoint --input --output [--face]",
+                       add_help=False)
+    p.add_argument("rest", nargs=argparse.REMAINDER)
+    p.set_defaults(func=cmd_translate)
+
     p = sub.add_parser("train", help="train models (python -m training ...)", add_help=False)
     p.add_argument("rest", nargs=argparse.REMAINDER)
     p.set_defaults(func=cmd_train)
     return parser
 
 
-PASSTHROUGH = {"gatys": cmd_gatys, "train": cmd_train}  # their flags belong to python -m training
+PASSTHROUGH = {"gatys": cmd_gatys, "translate": cmd_translate, "train": cmd_train}  # their flags belong to python -m training
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -221,3 +221,39 @@ def test_flicker_reduction_control(qtbot, window):
     wait_frames(qtbot, window)
     live.smooth_on.setChecked(False)
     assert c.processor.settings.smoothing == 0.0
+
+
+def test_studio_translates_a_face_with_a_ugatit_checkpoint(qtbot, window, tmp_path):
+    from pathlib import Path
+
+    from PIL import Image
+
+    from tests.test_ugatit import tiny_cfg
+    from training.train_translation import train_translation
+
+    domains = (tmp_path / "a", tmp_path / "b")
+    for i, d in enumerate(domains):
+        d.mkdir()
+        Image.fromarray(np.full((72, 72, 3), 60 + 120 * i, np.uint8)).save(d / "x.png")
+    ckpt = train_translation(tiny_cfg(domains, tmp_path / "run", max_steps=1), log=lambda *_: None)
+    tab = window.studio
+    window.tabs.setCurrentWidget(tab)
+    tab.content.setText(str(Path(__file__).parent / "data" / "monalisa.jpg"))
+    assert not tab.translate() and "checkpoint" in window.errors[-1]
+    tab.checkpoint.setText(str(ckpt))
+    tab.face_only.setChecked(True)
+    tab.direction.setCurrentIndex(1)
+    assert "--face" in tab.translate_command() and "BtoA" in tab.translate_command()
+    assert tab.translate()
+    assert not tab.run_button.isEnabled() and not tab.translate_button.isEnabled()
+    qtbot.waitUntil(lambda: tab.process is None, timeout=120000)
+    assert tab.result is not None and tab.save_button.isEnabled(), window.errors
+    assert "translated" in tab.status.text()
+    tab.save_to(str(tmp_path / "t.png"))
+    assert Image.open(tmp_path / "t.png").size == Image.open(tab.content.text()).size
+    # a wrong file reaches the user as one message, not a traceback
+    tab.checkpoint.setText(str(tab.content.text()))
+    assert tab.translate()
+    qtbot.waitUntil(lambda: tab.process is None, timeout=120000)
+    assert window.errors[-1].startswith("U-GAT-IT:") and "Traceback" not in window.errors[-1]
+    assert tab.result is None and tab.status.text() == "failed"

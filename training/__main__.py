@@ -1,4 +1,4 @@
-"""python -m training corpus|vgg|fast|adain [...]   (also: stylecast train ...)
+"""python -m training corpus|vgg|fast|adain|gatys|ugatit|cyclegan|translate [...]   (also: stylecast train ...)
 
 Flags are generated from the config dataclasses (training/config.py), so defaults live once.
 Examples (README "Training" has the exact commands used for the shipped models):
@@ -6,6 +6,8 @@ Examples (README "Training" has the exact commands used for the shipped models):
     python -m training vgg --cache cache
     python -m training fast --content-dir cache/corpus/content --style-images a.jpg b.png --max-steps 2000
     python -m training adain --content-dir cache/corpus/content --style-dir cache/corpus/styles --time-budget-s 600
+    python -m training ugatit --a photos/ --b prints/ --time-budget-s 3600
+    python -m training translate --checkpoint runs/ugatit/last.pt --input me.jpg --output me_anime.png --face
 """
 from __future__ import annotations
 
@@ -15,7 +17,7 @@ import sys
 import typing
 from pathlib import Path
 
-from .config import AdaINTrainConfig, FastTrainConfig
+from .config import AdaINTrainConfig, FastTrainConfig, TranslationTrainConfig
 from .gatys import GatysConfig
 
 
@@ -59,6 +61,21 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--preview", default=None, help="write the current image here while optimising")
     p.add_argument("--preview-every", type=int, default=10)
     add_dataclass_args(p, GatysConfig)
+    add_dataclass_args(sub.add_parser("ugatit", help="train U-GAT-IT (or --mode cyclegan) on two unpaired image folders"),
+                       TranslationTrainConfig)
+    p = sub.add_parser("cyclegan", help="train CycleGAN on two unpaired image folders (same trainer as ugatit)")
+    add_dataclass_args(p, TranslationTrainConfig)
+    p.set_defaults(mode="cyclegan", n_blocks=9, out_dir="runs/cyclegan", weight_decay=0.0)
+    p = sub.add_parser("translate", help="apply a U-GAT-IT/CycleGAN checkpoint (ours or UGATIT-pytorch) to an image")
+    p.add_argument("--checkpoint", required=True, help="our last.pt, or a UGATIT-pytorch *_params_*.pt file")
+    p.add_argument("--input", required=True)
+    p.add_argument("--output", required=True)
+    p.add_argument("--direction", choices=["AtoB", "BtoA"], default="AtoB")
+    p.add_argument("--face", action="store_true", help="translate only the largest detected face and paste it back")
+    p.add_argument("--size", type=int, default=256, help="processing size, longest side (default 256)")
+    p.add_argument("--face-box", default=None, metavar="X,Y,W,H", help="the face by hand, in pixels (implies --face)")
+    p.add_argument("--margin", type=float, default=1.8, help="face crop side / detected face side (default 1.8)")
+    p.add_argument("--device", default="auto")
     args = parser.parse_args(argv)
     try:
         if args.command == "corpus":
@@ -82,6 +99,16 @@ def main(argv: list[str] | None = None) -> int:
                 styles[path if sep else item] = float(weight) if sep else 1.0
             print(gatys_file(args.content, styles, args.out, cfg, device=args.device, vgg_weights=args.vgg,
                              json_progress=args.json_progress, preview=args.preview, preview_every=args.preview_every))
+        elif args.command in ("ugatit", "cyclegan"):
+            from .train_translation import train_translation
+
+            train_translation(config_from_args(TranslationTrainConfig, args))
+        elif args.command == "translate":
+            from .translate import summary_line, translate_file
+
+            print(summary_line(translate_file(args.checkpoint, args.input, args.output, direction=args.direction,
+                                              face=args.face, size=args.size, device=args.device, margin=args.margin,
+                                              face_box=args.face_box)))
         elif args.command == "fast":
             from .train_fast import train_fast
 
@@ -90,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
             from .train_adain import train_adain
 
             train_adain(config_from_args(AdaINTrainConfig, args))
-    except (FileNotFoundError, ValueError, RuntimeError) as exc:
+    except (OSError, ValueError, RuntimeError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

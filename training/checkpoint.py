@@ -15,6 +15,7 @@ import torch
 
 from .models.adain import AdaINConfig, AdaINDecoder
 from .models.transformer import FastNetConfig, TransformerNet
+from .models.ugatit import TRANSLATION_CONFIGS
 
 CHECKPOINT_FORMAT = 1
 FAMILIES = {"fast": (FastNetConfig, TransformerNet), "adain": (AdaINConfig, AdaINDecoder)}
@@ -24,24 +25,40 @@ class CheckpointError(ValueError):
     """A checkpoint that cannot be used, with a message meant for the user."""
 
 
-def save_checkpoint(path: str | Path, family: str, model: torch.nn.Module, config: Any, **extra: Any) -> Path:
+def _finite_or_raise(state: dict[str, torch.Tensor], prefix: str = "") -> None:
+    bad = [k for k, v in state.items() if v.is_floating_point() and not torch.isfinite(v).all()]
+    if bad:
+        raise ValueError(f"refusing to save a checkpoint with non-finite weights ({prefix}{bad[0]}...); the last good one is kept")
+
+
+def _write_blob(path: str | Path, family: str, model_state: dict, config: Any, extra: dict) -> Path:
     """Write atomically (temp file + rename) so an interrupted save never leaves a broken file."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    bad = [k for k, v in model.state_dict().items() if v.is_floating_point() and not torch.isfinite(v).all()]
-    if bad:
-        raise ValueError(f"refusing to save a checkpoint with non-finite weights ({bad[0]}...); the last good one is kept")
-    blob = {
-        "format": CHECKPOINT_FORMAT,
-        "family": family,
-        "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
-        "config": config.to_dict(),
-        **extra,
-    }
+    blob = {"format": CHECKPOINT_FORMAT, "family": family, "model": model_state, "config": config.to_dict(), **extra}
     tmp = path.with_name(path.name + ".tmp")
     torch.save(blob, tmp)
     os.replace(tmp, path)
     return path
+
+
+def _cpu_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().cpu() for k, v in model.state_dict().items()}
+
+
+def save_checkpoint(path: str | Path, family: str, model: torch.nn.Module, config: Any, **extra: Any) -> Path:
+    state = _cpu_state(model)
+    _finite_or_raise(state)
+    return _write_blob(path, family, state, config, extra)
+
+
+def save_translation_checkpoint(path: str | Path, family: str, nets: dict[str, torch.nn.Module], config: Any,
+                                **extra: Any) -> Path:
+    """A U-GAT-IT / CycleGAN checkpoint: ``model`` maps each net's name (genA2B, disGA, ...) to its state dict."""
+    states = {name: _cpu_state(net) for name, net in nets.items()}
+    for name, state in states.items():
+        _finite_or_raise(state, f"{name}.")
+    return _write_blob(path, family, states, config, extra)
 
 
 def read_checkpoint(path: str | Path) -> dict:
@@ -56,13 +73,16 @@ def read_checkpoint(path: str | Path) -> dict:
         raise CheckpointError(f"{path} is not a StyleCast checkpoint (expected keys 'model' and 'config')")
     if blob.get("format") != CHECKPOINT_FORMAT:
         raise CheckpointError(f"{path} has checkpoint format {blob.get('format')!r}; this version reads {CHECKPOINT_FORMAT}")
-    if blob.get("family") not in FAMILIES:
+    if blob.get("family") not in FAMILIES and blob.get("family") not in TRANSLATION_CONFIGS:
         raise CheckpointError(f"{path} has unknown model family {blob.get('family')!r}")
     return blob
 
 
 def build_from_checkpoint(blob: dict) -> torch.nn.Module:
     """Rebuild the model from the stored config and load its weights strictly."""
+    if blob["family"] in TRANSLATION_CONFIGS:
+        raise CheckpointError(f"this is a {blob['family']} image-translation checkpoint: use `stylecast translate` "
+                              "or the Studio tab, not export")
     config_cls, model_cls = FAMILIES[blob["family"]]
     known = {f.name for f in dataclasses.fields(config_cls)}
     unknown = set(blob["config"]) - known

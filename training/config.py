@@ -66,3 +66,66 @@ class AdaINTrainConfig:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+@dataclass
+class TranslationTrainConfig:
+    """Unpaired two-domain translation: U-GAT-IT (seed 000) or CycleGAN (seed 003), one trainer.
+
+    Weights that read 0 or less take the mode's published value (U-GAT-IT: lr 1e-4, identity 10, CAM 1000;
+    CycleGAN: lr 2e-4, identity 0.5 * cycle = 5, no CAM).
+    """
+
+    a: str = ""  # folder of domain A images (e.g. photos)
+    b: str = ""  # folder of domain B images (e.g. prints)
+    out_dir: str = "runs/ugatit"
+    mode: str = "ugatit"  # ugatit | cyclegan
+    light: bool = True  # U-GAT-IT light generator (gamma/beta from pooled features; any input size)
+    ngf: int = 64
+    ndf: int = 64
+    n_blocks: int = 4  # U-GAT-IT 4; CycleGAN 9 at 256 px, 6 at 128 px
+    global_layers: int = 7  # U-GAT-IT discriminator depths (h/32 and h/8 at 7 and 5)
+    local_layers: int = 5
+    image_size: int = 256
+    load_size: int = 286  # resize, then random crop image_size (both papers)
+    batch_size: int = 1
+    lr: float = 0.0
+    weight_decay: float = 1e-4  # U-GAT-IT uses 1e-4; CycleGAN 0
+    adv_weight: float = 1.0
+    cycle_weight: float = 10.0
+    identity_weight: float = 0.0
+    cam_weight: float = 0.0
+    pool_size: int = 50  # history of generated images shown to the discriminators (0 = off)
+    max_steps: int = 100_000
+    decay_from: int = 50_000  # linear lr decay to 0 from this step to max_steps
+    time_budget_s: float = 0.0
+    checkpoint_every: int = 500
+    sample_every: int = 500
+    log_every: int = 10
+    seed: int = 0
+    device: str = "auto"
+    holdout_a: list[str] = field(default_factory=list)
+    holdout_b: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if self.mode not in ("ugatit", "cyclegan"):
+            raise ValueError(f"mode must be ugatit or cyclegan, got {self.mode!r}")
+        if self.image_size % 4 or self.load_size < self.image_size:
+            raise ValueError("image_size must be a multiple of 4 and load_size >= image_size")
+        if self.mode == "ugatit":
+            for name in ("global_layers", "local_layers"):
+                n = getattr(self, name)
+                if self.image_size // 2 ** (n - 2) < 3:  # the last 4x4 conv and the classifier need a 3 px map
+                    raise ValueError(f"image_size {self.image_size} is too small for a {n}-layer discriminator "
+                                     f"(needs at least {3 * 2 ** (n - 2)}); lower --{name.replace('_', '-')} or raise --image-size")
+
+    def resolved(self) -> dict[str, float]:
+        ugatit = self.mode == "ugatit"
+        return {
+            "lr": self.lr if self.lr > 0 else (1e-4 if ugatit else 2e-4),
+            "identity_weight": self.identity_weight if self.identity_weight > 0 else (10.0 if ugatit else 0.5 * self.cycle_weight),
+            "cam_weight": (self.cam_weight if self.cam_weight > 0 else 1000.0) if ugatit else 0.0,
+        }
+
+    def to_dict(self) -> dict:
+        return asdict(self)

@@ -67,13 +67,23 @@ def random_crop(im: Image.Image, size: int, rng: random.Random, scale: tuple[flo
     return crop.transpose(Image.FLIP_LEFT_RIGHT) if rng.random() < 0.5 else crop
 
 
+def resize_crop(im: Image.Image, load: int, size: int, rng: random.Random) -> Image.Image:
+    """The GAN papers' augmentation: resize to load x load, random size x size crop, random h-flip."""
+    im = im.resize((load, load), Image.BICUBIC)
+    x, y = rng.randint(0, load - size), rng.randint(0, load - size)
+    crop = im.crop((x, y, x + size, y + size))
+    return crop.transpose(Image.FLIP_LEFT_RIGHT) if rng.random() < 0.5 else crop
+
+
 class ImageFolderStream:
     """Endless batches of random crops from a folder. Decoded images are cached in memory
-    (at most ``cache_side`` px) because small corpora are re-read many times."""
+    (at most ``cache_side`` px) because small corpora are re-read many times. With ``load_size`` the
+    crops are resize-then-crop (GAN training) instead of random-scale crops (style training)."""
 
-    def __init__(self, root: str | Path, size: int, batch_size: int, seed: int = 0, cache_side: int = 640) -> None:
+    def __init__(self, root: str | Path, size: int, batch_size: int, seed: int = 0, cache_side: int = 640,
+                 load_size: int | None = None) -> None:
         self.paths = list_images(root, min_side=min(size, 64))
-        self.size, self.batch_size = size, batch_size
+        self.size, self.batch_size, self.load_size = size, batch_size, load_size
         self.rng = random.Random(seed)
         self.cache_side = cache_side
         self._cache: dict[Path, Image.Image] = {}
@@ -92,7 +102,11 @@ class ImageFolderStream:
 
     def next_batch(self) -> torch.Tensor:
         picks = [self.rng.choice(self.paths) for _ in range(self.batch_size)]
-        return torch.stack([to_tensor(random_crop(self._image(p), self.size, self.rng)) for p in picks])
+        if self.load_size:
+            crops = [resize_crop(self._image(p), self.load_size, self.size, self.rng) for p in picks]
+        else:
+            crops = [random_crop(self._image(p), self.size, self.rng) for p in picks]
+        return torch.stack([to_tensor(c) for c in crops])
 
 
 def contact_sheet(rows: list[list[Image.Image]], cell: int = 160, pad: int = 4) -> Image.Image:
