@@ -51,8 +51,9 @@ class AdaINTrainConfig:
     batch_size: int = 8
     lr: float = 1e-4
     lr_decay: float = 5e-5  # lr / (1 + decay * step), as in the reference implementation
-    style_weight: float = 10.0  # lambda in the paper
+    style_weight: float = 10.0  # lambda in the paper (with relative_losses, the weight of comparable numbers)
     style_layers: list[str] = field(default_factory=lambda: ["relu1_1", "relu2_1", "relu3_1", "relu4_1"])
+    relative_losses: bool = True  # content / target energy, style per layer / target statistics energy
     max_steps: int = 160_000
     time_budget_s: float = 0.0
     checkpoint_every: int = 200

@@ -39,13 +39,22 @@ def gram_style_loss(features: dict[str, torch.Tensor], target_grams: dict[str, t
     return total
 
 
-def mean_std_style_loss(features: dict[str, torch.Tensor], targets: dict[str, torch.Tensor]) -> torch.Tensor:
-    """AdaIN's style loss (Huang & Belongie eq. 12): match per-channel mean and std per layer."""
+def mean_std_style_loss(features: dict[str, torch.Tensor], targets: dict[str, torch.Tensor],
+                        relative: bool = False) -> torch.Tensor:
+    """AdaIN's style loss (Huang & Belongie eq. 12): match per-channel mean and std per layer.
+
+    ``relative`` divides each layer's term by the target statistics' energy (mean of mu^2 + sigma^2),
+    as the Gram loss above does: with our Caffe-scale VGG the raw sum is ~20x more relu1_1/relu2_1
+    (colour) than relu4_1, and dwarfs the content term.
+    """
     total = features[next(iter(features))].new_zeros(())
     for name, target in targets.items():
         m, s = calc_mean_std(features[name])
         tm, ts = calc_mean_std(target)
-        total = total + F.mse_loss(m, tm) + F.mse_loss(s, ts)
+        term = F.mse_loss(m, tm) + F.mse_loss(s, ts)
+        if relative:
+            term = term / (tm.pow(2).mean() + ts.pow(2).mean()).detach().clamp_min(1e-6)
+        total = total + term
     return total
 
 

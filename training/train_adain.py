@@ -18,32 +18,34 @@ from .checkpoint import resume_if_present, save_checkpoint
 from .common import Budget, Progress, pick_device
 from .config import AdaINTrainConfig
 from .data import ImageFolderStream, contact_sheet, list_images, to_pil
-from .losses import mean_std_style_loss
+from .losses import content_loss, mean_std_style_loss
 from .models.adain import ENCODER_LAYER, AdaINConfig, AdaINDecoder, AdaINNet, adaptive_instance_normalization
 from .models.vgg import LAYER_ORDER, calc_mean_std, load_vgg16
 from .train_fast import load_holdout
 
 
-def adain_losses(net: AdaINNet, content: torch.Tensor, style: torch.Tensor, layers: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
+def adain_losses(net: AdaINNet, content: torch.Tensor, style: torch.Tensor, layers: list[str],
+                 relative: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
     with torch.no_grad():
         f_c = net.encode(content)
         s_feats = net.encoder(style, layers)
         t = adaptive_instance_normalization(f_c, *calc_mean_std(s_feats[ENCODER_LAYER]))
     out = net.decoder(t)
     o_feats = net.encoder(out, layers)
-    loss_c = F.mse_loss(o_feats[ENCODER_LAYER], t)
-    loss_s = mean_std_style_loss({k: o_feats[k] for k in layers}, {k: s_feats[k] for k in layers})
+    loss_c = content_loss(o_feats[ENCODER_LAYER], t) if relative else F.mse_loss(o_feats[ENCODER_LAYER], t)
+    loss_s = mean_std_style_loss({k: o_feats[k] for k in layers}, {k: s_feats[k] for k in layers}, relative)
     return loss_c, loss_s
 
 
 @torch.no_grad()
-def evaluate_adain(net: AdaINNet, contents: list[torch.Tensor], styles: list[torch.Tensor], layers: list[str]) -> dict[str, float]:
+def evaluate_adain(net: AdaINNet, contents: list[torch.Tensor], styles: list[torch.Tensor], layers: list[str],
+                   relative: bool = False) -> dict[str, float]:
     device = next(net.decoder.parameters()).device
     c_sum = s_sum = 0.0
     n = 0
     for c in contents:
         for s in styles:
-            lc, ls = adain_losses(net, c[None].to(device), s[None].to(device), layers)
+            lc, ls = adain_losses(net, c[None].to(device), s[None].to(device), layers, relative)
             c_sum, s_sum, n = c_sum + lc.item(), s_sum + ls.item(), n + 1
     return {"content": c_sum / n, "style": s_sum / n}
 
@@ -83,7 +85,7 @@ def train_adain(cfg: AdaINTrainConfig, log=print) -> Path:
     hold_s = load_holdout(cfg.holdout_styles or [str(p) for p in list_images(cfg.style_dir)[:4]])
     log(f"AdaIN decoder (width/{cfg.width_divisor}) on {device}: {len(contents)} content, {len(styles)} style images")
     if step == 0:
-        history.append({"step": 0, "heldout": evaluate_adain(net, hold_c, hold_s, cfg.style_layers)})
+        history.append({"step": 0, "heldout": evaluate_adain(net, hold_c, hold_s, cfg.style_layers, cfg.relative_losses)})
 
     def checkpoint() -> None:
         save_checkpoint(last, "adain", decoder, model_cfg, optimizer=opt.state_dict(), step=step, history=history,
@@ -96,7 +98,8 @@ def train_adain(cfg: AdaINTrainConfig, log=print) -> Path:
     while not budget.done(step):
         for group in opt.param_groups:
             group["lr"] = cfg.lr / (1.0 + cfg.lr_decay * step)
-        lc, ls = adain_losses(net, contents.next_batch().to(device), styles.next_batch().to(device), cfg.style_layers)
+        lc, ls = adain_losses(net, contents.next_batch().to(device), styles.next_batch().to(device), cfg.style_layers,
+                              cfg.relative_losses)
         loss = lc + cfg.style_weight * ls
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -114,7 +117,7 @@ def train_adain(cfg: AdaINTrainConfig, log=print) -> Path:
             checkpoint()
     progress.close()
     decoder.eval()
-    history.append({"step": step, "heldout": evaluate_adain(net, hold_c, hold_s, cfg.style_layers), "seconds": budget.elapsed})
+    history.append({"step": step, "heldout": evaluate_adain(net, hold_c, hold_s, cfg.style_layers, cfg.relative_losses), "seconds": budget.elapsed})
     checkpoint()
     adain_sheet(net, hold_c, hold_s, out_dir / "samples" / "final.png")
     (out_dir / "history.json").write_text(json.dumps(history, indent=1))
