@@ -197,3 +197,29 @@ def test_trained_checkpoint_exports_and_runs_in_engine(tiny_folders, tmp_path):
     assert stylizer.style_names() == ["checks"]
     meta = stylizer.info.metadata
     assert json.loads(meta["training_config"])["max_steps"] == 2 and meta["steps"] == "2"
+
+
+def test_shifted_frame_loss_is_zero_for_shift_equivariant_maps_and_not_for_flicker():
+    from training.losses import shifted_frame_loss
+
+    x = torch.rand(2, 3, 40, 48)
+    equivariant = lambda f: f * 0.5 + 0.1  # noqa: E731  (pointwise: moves with the input exactly)
+    assert shifted_frame_loss(equivariant, x, equivariant(x), (3, 5), 8).item() < 1e-12
+    flicker = lambda f: torch.rand_like(f)  # noqa: E731
+    assert shifted_frame_loss(flicker, x, flicker(x), (3, 5), 8).item() > 0.05
+    noise = torch.randn_like(x) * 0.01
+    assert 0 < shifted_frame_loss(equivariant, x, equivariant(x), (0, 0), 8, noise).item() < 1e-4
+
+
+def test_temporal_loss_trains_and_is_logged(tiny_folders, tmp_path):
+    from training.train_fast import train_fast
+
+    content, styles = tiny_folders
+    cfg = FastTrainConfig(content_dir=str(content), style_images=[str(styles / "checks.png")], out_dir=str(tmp_path / "t"),
+                          image_size=64, style_size=64, batch_size=2, max_steps=6, log_every=3, holdout_size=64,
+                          temporal_weight=50.0, temporal_shift=8)
+    last = train_fast(cfg, log=lambda *a: None)
+    logged = [h for h in read_checkpoint(last)["history"] if "temporal" in h]
+    assert logged and all(np.isfinite(h["temporal"]) and h["temporal"] > 0 for h in logged)
+    with pytest.raises(ValueError, match="multiple of 4"):
+        train_fast(FastTrainConfig(**{**cfg.to_dict(), "temporal_shift": 6, "out_dir": str(tmp_path / "u")}), log=lambda *a: None)

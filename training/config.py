@@ -24,6 +24,9 @@ class FastTrainConfig:
     content_weight: float = 1.0
     style_weight: float = 10.0
     tv_weight: float = 1.0
+    temporal_weight: float = 0.0  # > 0: shifted-frame output consistency (ReCoNet-style output temporal loss)
+    temporal_shift: int = 8  # the second frame is the same photo moved by up to this many px (multiple of 4)
+    temporal_noise: float = 2.0 / 255  # and given fresh sensor noise (std, 0..1 scale)
     max_steps: int = 40_000
     time_budget_s: float = 0.0  # 0 = no limit; stops cleanly (with a checkpoint) when spent
     checkpoint_every: int = 200

@@ -109,7 +109,7 @@ class GatysLoss:
         return self.cfg.alpha * lc + self.cfg.beta * ls, float(lc.detach()), float(ls.detach())
 
 
-def _resize_longest(x: torch.Tensor, size: int) -> torch.Tensor:
+def resize_longest(x: torch.Tensor, size: int) -> torch.Tensor:
     h, w = x.shape[-2:]
     scale = size / max(h, w)
     return F.interpolate(x, size=(max(8, round(h * scale)), max(8, round(w * scale))), mode="bilinear",
@@ -124,16 +124,16 @@ def run_gatys(vgg: VGG16Features, content: torch.Tensor, styles: list[tuple[torc
               history: list | None = None) -> torch.Tensor:
     """content: 1 x 3 x H x W in [0, 1]; styles: [(1 x 3 x h x w, weight)]. Returns 1 x 3 x H' x W'."""
     device = next(vgg.parameters()).device
-    content = _resize_longest(content.to(device), cfg.size)
-    styles = [(_resize_longest(s.to(device), cfg.size), w) for s, w in styles]
+    content = resize_longest(content.to(device), cfg.size)
+    styles = [(resize_longest(s.to(device), cfg.size), w) for s, w in styles]
     start = None
     stages = [(cfg.size, cfg.steps)]
     if cfg.coarse_to_fine and cfg.size > 512:
         stages = [(cfg.size // 2, cfg.steps // 2), (cfg.size, cfg.steps - cfg.steps // 2)]
     done, total = 0, sum(s for _, s in stages)
     for size, steps in stages:
-        c = _resize_longest(content, size)
-        loss_fn = GatysLoss(vgg, c, [(_resize_longest(s, size), w) for s, w in styles], cfg)
+        c = resize_longest(content, size)
+        loss_fn = GatysLoss(vgg, c, [(resize_longest(s, size), w) for s, w in styles], cfg)
         if start is not None:
             x0 = F.interpolate(start, size=c.shape[-2:], mode="bilinear", align_corners=False)
         elif cfg.init == "noise":
@@ -147,7 +147,7 @@ def run_gatys(vgg: VGG16Features, content: torch.Tensor, styles: list[tuple[torc
             break
     out = start.detach()
     if cfg.preserve_colors:
-        out = luminance_transfer(out, _resize_longest(content, out.shape[-1] if out.shape[-1] >= out.shape[-2] else out.shape[-2]))
+        out = luminance_transfer(out, resize_longest(content, out.shape[-1] if out.shape[-1] >= out.shape[-2] else out.shape[-2]))
     return out.clamp(0, 1)
 
 

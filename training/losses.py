@@ -63,3 +63,20 @@ def total_variation(image: torch.Tensor) -> torch.Tensor:
     dh = (image[:, :, 1:, :] - image[:, :, :-1, :]).abs().mean()
     dw = (image[:, :, :, 1:] - image[:, :, :, :-1]).abs().mean()
     return dh + dw
+
+
+def shifted_frame_loss(net_out_fn, x: torch.Tensor, out: torch.Tensor, shift: tuple[int, int], crop: int,
+                       noise: torch.Tensor | None = None, border: int = 8) -> torch.Tensor:
+    """Output temporal loss on a synthetic second frame whose motion is known exactly (ReCoNet's output
+    term with flow we do not have to estimate): frame 2 = the photo moved by ``shift`` = (dy, dx) px, cropped
+    ``crop`` px smaller, plus ``noise``; its stylization must equal the first output moved the same way.
+    Compared away from the ``border``, where padding legitimately differs. MSE on the 0..1 scale."""
+    dy, dx = shift
+    h, w = x.shape[-2] - crop, x.shape[-1] - crop
+    frame2 = x[..., dy:dy + h, dx:dx + w]
+    if noise is not None:
+        frame2 = (frame2 + noise[..., :h, :w]).clamp(0, 1)
+    out2 = net_out_fn(frame2)
+    moved = out[..., dy:dy + h, dx:dx + w]
+    b = border
+    return F.mse_loss(out2[..., b:h - b, b:w - b], moved[..., b:h - b, b:w - b])

@@ -16,7 +16,7 @@ from .checkpoint import resume_if_present, save_checkpoint
 from .common import Budget, Progress, pick_device
 from .config import FastTrainConfig
 from .data import ImageFolderStream, contact_sheet, list_images, load_rgb, to_pil, to_tensor
-from .losses import content_loss, gram_style_loss, total_variation
+from .losses import content_loss, gram_style_loss, shifted_frame_loss, total_variation
 from .models.transformer import FastNetConfig, TransformerNet
 from .models.vgg import LAYER_ORDER, VGG16Features, gram_matrix, load_vgg16
 
@@ -124,8 +124,11 @@ def train_fast(cfg: FastTrainConfig, log=print) -> Path:
 
     budget = Budget(cfg.max_steps, cfg.time_budget_s)
     progress = Progress(cfg.max_steps, step)
-    run_sum = {"content": 0.0, "style": 0.0, "tv": 0.0}
+    run_sum = {"content": 0.0, "style": 0.0, "tv": 0.0, "temporal": 0.0}
     skipped = 0
+    if cfg.temporal_weight > 0 and (cfg.temporal_shift % 4 or cfg.temporal_shift <= 0):
+        raise ValueError("temporal_shift must be a positive multiple of 4 (the net downsamples by 4)")
+    shift_rng = random.Random(cfg.seed + 7 + step)
     while not budget.done(step):
         x = data.next_batch().to(device)
         idx = (step + skipped) % len(names)  # a skipped batch moves on to the next style, never stalls
@@ -138,6 +141,13 @@ def train_fast(cfg: FastTrainConfig, log=print) -> Path:
         ls = gram_style_loss({k: f_out[k] for k in cfg.style_layers}, targets[idx])
         ltv = total_variation(out)
         loss = cfg.content_weight * lc + cfg.style_weight * ls + cfg.tv_weight * ltv
+        lt = loss.new_zeros(())
+        if cfg.temporal_weight > 0:
+            m = cfg.temporal_shift
+            shift = (shift_rng.randint(0, m), shift_rng.randint(0, m))
+            noise = torch.randn_like(x) * cfg.temporal_noise if cfg.temporal_noise > 0 else None
+            lt = shifted_frame_loss(lambda f: net(f, w), x, out, shift, m, noise)
+            loss = loss + cfg.temporal_weight * lt
         opt.zero_grad(set_to_none=True)
         if torch.isfinite(loss):
             loss.backward()
@@ -151,7 +161,7 @@ def train_fast(cfg: FastTrainConfig, log=print) -> Path:
             continue
         opt.step()
         step += 1
-        for k, v in (("content", lc), ("style", ls), ("tv", ltv)):
+        for k, v in (("content", lc), ("style", ls), ("tv", ltv), ("temporal", lt)):
             run_sum[k] += v.item()
         if step % cfg.log_every == 0:
             history.append({"step": step, **{k: v / cfg.log_every for k, v in run_sum.items()}})
