@@ -35,9 +35,9 @@ sys.path.insert(0, str(ROOT))
 
 from engine.frames import load_image, pad_to_multiple  # noqa: E402
 from engine.modelfile import default_model  # noqa: E402
-from engine.sources import VideoFileSource  # noqa: E402
 from engine.stylizers import FrameProcessor, StyleSettings, load_stylizer  # noqa: E402
 from engine.temporal import TemporalSmoother, deviation_from_per_frame, warping_error  # noqa: E402
+from bench.clips import panning_clip, read_clip  # noqa: E402
 
 BEGIN, END = "<!-- peers:begin -->", "<!-- peers:end -->"
 PEER_STYLE = 19  # the style their README shows first
@@ -80,28 +80,6 @@ class Peer:
 
     def arbitrary(self, photo: np.ndarray, painting: np.ndarray) -> np.ndarray:
         return np.asarray(self.st.stylize_with(photo, painting, max_size=None))
-
-
-def read_clip(path: str, height: int, frames: int) -> list[np.ndarray]:
-    source = VideoFileSource(path)
-    out = []
-    while len(out) < frames:
-        f = source.read()
-        if f is None:
-            break
-        h, w = f.image.shape[:2]
-        out.append(cv2.resize(f.image, (round(w * height / h) // 2 * 2, height), interpolation=cv2.INTER_AREA))
-    source.close()
-    return out
-
-
-def panning_clip(photo: np.ndarray, width: int, height: int, frames: int, step: int = 3) -> list[np.ndarray]:
-    """A camera pan: a window sliding ``step`` px per frame across a photo (real texture, known motion)."""
-    big = cv2.resize(photo, (width + step * frames, int(round(photo.shape[0] * (width + step * frames) / photo.shape[1]))),
-                     interpolation=cv2.INTER_AREA)
-    if big.shape[0] < height:
-        big = cv2.resize(big, (big.shape[1], height))
-    return [np.ascontiguousarray(big[:height, i * step:i * step + width]) for i in range(frames)]
 
 
 def peer_smooth(outputs: list[np.ndarray], smooth: float) -> list[np.ndarray]:

@@ -1,9 +1,9 @@
 """Fast net vs Gatys on held-out (photo, painting) pairs, measured with our VGG-16 loss network.
 
 Issue target: the fast net's style loss within 2x of what Gatys reaches in 300 L-BFGS steps at the same
-content weight. Gatys runs with the fast net's own training objective (content relu2_2, relative Gram
-loss on relu1_2/relu2_2/relu3_3/relu4_3, alpha = content weight 1, beta = style weight 10), starting
-from the photo; both outputs are then scored with the same targets (the painting at the output size,
+content weight. Gatys runs with the fast net's own training objective, read from the model file's
+training config (content layer, style layers, alpha = content weight, beta = style weight; relative
+losses), starting from the photo; both outputs are then scored with the same targets (the painting at the output size,
 which is what Gatys optimises; the fast net was trained with targets at 384 px, a small handicap).
 
     python bench/quality.py [--model assets/models/light8.onnx] [--photos a.jpg b.jpg] [--styles starry wave]
@@ -32,8 +32,6 @@ from training.data import load_rgb  # noqa: E402
 from training.gatys import GatysConfig, GatysLoss, resize_longest, run_gatys  # noqa: E402
 from training.models.vgg import load_vgg16  # noqa: E402
 
-STYLE_LAYERS = ["relu1_2", "relu2_2", "relu3_3", "relu4_3"]
-CONTENT_LAYERS = ["relu2_2"]
 
 
 def square(path: Path, size: int) -> np.ndarray:
@@ -59,12 +57,15 @@ def main() -> int:
     fast = load_stylizer(model, "cpu")
     meta = {s["name"]: s for s in json.loads((ROOT / "assets/styles/styles.json").read_text())}
     names = args.styles or fast.style_names()
-    vgg = load_vgg16(None, last_layer="relu4_3").eval()
-    cfg = GatysConfig(content_layers=CONTENT_LAYERS, style_layers=STYLE_LAYERS, alpha=1.0, beta=10.0, steps=args.steps,
-                      size=args.size, init="content", coarse_to_fine=False)
+    train = json.loads(fast.info.metadata["training_config"])
+    cfg = GatysConfig(content_layers=[train["content_layer"]], style_layers=train["style_layers"],
+                      alpha=train["content_weight"], beta=train["style_weight"], steps=args.steps, size=args.size,
+                      init="content", coarse_to_fine=False)
+    vgg = load_vgg16(None, last_layer="relu5_1").eval()
     print(f"# {platform.node()} {platform.machine()}, {os.cpu_count()} cores, {time.strftime('%Y-%m-%d')}; "
-          f"`python bench/quality.py {' '.join(sys.argv[1:])}`; model {Path(model).name}")
-    print("| photo | style | fast style loss | Gatys style loss (300 L-BFGS) | ratio | fast content loss | Gatys content loss | Gatys time |")
+          f"`python bench/quality.py {' '.join(sys.argv[1:])}`; model {Path(model).name}; "
+          f"alpha {cfg.alpha:g}, beta {cfg.beta:g}, content {cfg.content_layers}, style {cfg.style_layers}")
+    print("| photo | style | fast style loss | Gatys style loss (L-BFGS, --steps) | ratio | fast content loss | Gatys content loss | Gatys time |")
     print("|---|---|---:|---:|---:|---:|---:|---:|")
     ratios = []
     for photo in args.photos:

@@ -1,8 +1,9 @@
 """Flicker benchmark: warping error with and without temporal smoothing, its deviation from the
 per-frame stylization, and the smoother's extra time per frame.
 
-    python bench/temporal.py [--model assets/models/light8.onnx] [--clip assets/samples/pedestrians.mp4]
+    python bench/temporal.py [--model assets/models/light8.onnx] [--clip assets/samples/pedestrians.mp4 | pan]
                              [--height 270] [--smooth 0.8] [--frames 60]
+``--clip pan`` is a synthetic camera pan (3 px a frame) across the sample photo at 480 x height.
 Prints a markdown table; paste it with the command, machine and date into docs/benchmarks.md.
 """
 from __future__ import annotations
@@ -13,12 +14,13 @@ import sys
 import time
 from pathlib import Path
 
-import cv2
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
 
 from engine.modelfile import default_model  # noqa: E402
-from engine.sources import VideoFileSource  # noqa: E402
+from bench.clips import panning_clip, read_clip  # noqa: E402
+from engine.frames import load_image  # noqa: E402
 from engine.stylizers import FrameProcessor, StyleSettings, load_stylizer  # noqa: E402
 from engine.temporal import TemporalSmoother, deviation_from_per_frame, warping_error  # noqa: E402
 
@@ -33,15 +35,11 @@ def main() -> int:
     args = p.parse_args()
     model = args.model or str(default_model("fast").path)
     stylizer = load_stylizer(model, "cpu")
-    source = VideoFileSource(args.clip)
-    inputs = []
-    while len(inputs) < args.frames:
-        f = source.read()
-        if f is None:
-            break
-        h, w = f.image.shape[:2]
-        inputs.append(cv2.resize(f.image, (round(w * args.height / h), args.height), interpolation=cv2.INTER_AREA))
-    source.close()
+    if args.clip == "pan":
+        inputs = panning_clip(load_image(ROOT / "assets/samples/fruits.jpg"), round(args.height * 16 / 9) // 2 * 2,
+                              args.height, args.frames)
+    else:
+        inputs = read_clip(args.clip, args.height, args.frames)
     print(f"# {platform.node()} {platform.machine()}, {time.strftime('%Y-%m-%d')}; model {Path(model).name}, "
           f"{len(inputs)} frames of {Path(args.clip).name} at {inputs[0].shape[1]}x{inputs[0].shape[0]}, smoothing {args.smooth}")
     print("| style | warping error per-frame | warping error smoothed | change | deviation from per-frame | smoother ms/frame |")

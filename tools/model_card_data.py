@@ -1,8 +1,11 @@
-"""Numbers and the contact sheet for a fast-net model card (run by hand; see docs/models/).
+"""Numbers and the contact sheet for a model card (run by hand; see docs/models/).
 
-Contact sheet: every style on the held-out photos, produced through the engine's normal load
-path (the shipped .onnx), not through PyTorch. Losses: held-out content/style loss of the
-checkpoint (and of an untrained net of the same shape) with our loss network.
+    python tools/model_card_data.py MODEL.onnx CHECKPOINT.pt SHEET.png HOLDOUT_PHOTO...
+
+Contact sheet: every style (fast net: its built-in styles; AdaIN: the 8 built-in paintings given as
+style images) on the held-out photos, produced through the engine's normal load path (the shipped
+.onnx), not through PyTorch. Losses: held-out content/style loss of the checkpoint (and of an untrained
+net of the same shape) with our loss network.
 """
 from __future__ import annotations
 
@@ -15,19 +18,24 @@ import numpy as np
 import torch
 
 from engine.frames import load_image
-from engine.stylizers import FrameProcessor, StyleSettings, load_stylizer
+from engine.stylizers import AdaINStylizer, FrameProcessor, StyleSettings, load_stylizer
 from training.checkpoint import load_checkpoint
+from training.models.adain import ENCODER_LAYER, AdaINDecoder, AdaINNet
 from training.models.transformer import TransformerNet
+from training.train_adain import evaluate_adain
 from training.models.vgg import load_vgg16
 from training.train_fast import evaluate_fast, load_holdout, style_targets
 
 
 def main(onnx_path: str, checkpoint: str, out_png: str, holdout: list[str]) -> None:
     stylizer = load_stylizer(onnx_path, "cpu")
+    styles_dir = Path("assets/styles")
+    if isinstance(stylizer, AdaINStylizer):
+        for s in json.loads((styles_dir / "styles.json").read_text()):
+            stylizer.add_style(s["name"], load_image(styles_dir / s["file"]))
     names = stylizer.style_names()
     cell = 200
     rows = []
-    styles_dir = Path("assets/styles")
     header = [np.full((cell, cell, 3), 255, np.uint8)]
     for n in names:
         img = load_image(styles_dir / f"{n}.jpg")
@@ -48,6 +56,9 @@ def main(onnx_path: str, checkpoint: str, out_png: str, holdout: list[str]) -> N
 
     net, blob = load_checkpoint(checkpoint)
     cfg = blob["train_config"]
+    if blob["family"] == "adain":
+        print(json.dumps(adain_numbers(net, blob, holdout, [str(styles_dir / f"{n}.jpg") for n in names]), indent=1))
+        return
     vgg = load_vgg16(last_layer="relu4_3")
     targets = style_targets(vgg, cfg["style_images"], cfg["style_layers"], cfg["style_size"], "cpu")
     hold = load_holdout(holdout, 256)
@@ -60,6 +71,21 @@ def main(onnx_path: str, checkpoint: str, out_png: str, holdout: list[str]) -> N
         "curve": [h for h in blob["history"] if "style" in h][::25],
     }
     print(json.dumps(result, indent=1))
+
+
+def adain_numbers(decoder, blob: dict, holdout: list[str], styles: list[str]) -> dict:
+    cfg = blob["train_config"]
+    encoder = load_vgg16(last_layer=ENCODER_LAYER)
+    hold_c, hold_s = load_holdout(holdout, 256), load_holdout(styles, 256)
+    relative = cfg.get("relative_losses", False)
+    torch.manual_seed(0)
+    untrained = AdaINDecoder(decoder.config).eval()
+    return {
+        "trained": evaluate_adain(AdaINNet(encoder, decoder), hold_c, hold_s, cfg["style_layers"], relative),
+        "untrained": evaluate_adain(AdaINNet(encoder, untrained), hold_c, hold_s, cfg["style_layers"], relative),
+        "steps": blob["step"],
+        "curve": [h for h in blob["history"] if "style" in h][::20],
+    }
 
 
 def fit(img: np.ndarray, cell: int) -> np.ndarray:

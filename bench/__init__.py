@@ -1,0 +1,1 @@
+"""Benchmark scripts, run by hand (see docs/benchmarks.md)."""
