@@ -30,3 +30,15 @@ def test_builtin_model_stylizes_the_sample_photo():
 
 def test_every_shipped_model_describes_itself():
     assert all(m.metadata.get("checkpoint_sha256") for m in discover_models())
+
+
+def test_builtin_adain_model_takes_any_painting_as_the_style():
+    info = default_model("adain")
+    assert info is not None, "the AdaIN model ships in assets/models"
+    stylizer = load_stylizer(info.path, "cpu")
+    photo = load_image(ASSETS_DIR / "samples" / "fruits.jpg")
+    names = [stylizer.add_style_file(ASSETS_DIR / "styles" / f) for f in ("starry.jpg", "wave.jpg")]
+    outs = [FrameProcessor(stylizer, StyleSettings(mix={n: 1.0}, process_height=128)).process(photo)[0] for n in names]
+    assert all(o.shape == photo.shape for o in outs)
+    assert abs(outs[0].astype(int) - photo.astype(int)).mean() > 10  # not the unchanged photo
+    assert abs(outs[0].astype(int) - outs[1].astype(int)).mean() > 5  # the style image matters
