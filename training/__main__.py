@@ -104,9 +104,11 @@ def main(argv: list[str] | None = None) -> int:
 
             train_translation(config_from_args(TranslationTrainConfig, args))
         elif args.command == "translate":
-            from .translate import summary_line, translate_file
+            import json
 
-            print(summary_line(translate_file(args.checkpoint, args.input, args.output, direction=args.direction,
+            from .translate import translate_file
+
+            print(json.dumps(translate_file(args.checkpoint, args.input, args.output, direction=args.direction,
                                               face=args.face, size=args.size, device=args.device, margin=args.margin,
                                               face_box=args.face_box)))
         elif args.command == "fast":

@@ -37,7 +37,7 @@ class ImagePool:
 
     def query(self, batch: torch.Tensor) -> torch.Tensor:
         if self.size <= 0:
-            return batch
+            return batch.detach()  # the discriminator step must never reach the generators' graph
         out = []
         for image in batch.detach():
             if len(self.images) < self.size:
@@ -99,24 +99,32 @@ class TranslationLosses:
         scale = 1.0 if self.family == "ugatit" else 0.5  # seed 003 halves the discriminator loss
         return self.w["adv"] * scale * loss
 
-    def generator(self, real_a, real_b) -> tuple[torch.Tensor, dict[str, float], torch.Tensor, torch.Tensor]:
+    def forward(self, real_a, real_b) -> dict[str, torch.Tensor]:
+        """Every generator output one step needs, with gradients; the D update reuses the two fakes (detached)."""
         a2b, b2a = self.nets["genA2B"], self.nets["genB2A"]
-        fake_a2b, cam_a2b, _ = a2b(real_a)
-        fake_b2a, cam_b2a, _ = b2a(real_b)
-        fake_a2b2a = b2a(fake_a2b)[0]
-        fake_b2a2b = a2b(fake_b2a)[0]
-        fake_a2a, cam_a2a, _ = b2a(real_a)
-        fake_b2b, cam_b2b, _ = a2b(real_b)
-        adv = self._adv_g(self.dis_a, fake_b2a) + self._adv_g(self.dis_b, fake_a2b)
-        cycle = F.l1_loss(fake_a2b2a, real_a) + F.l1_loss(fake_b2a2b, real_b)
-        identity = F.l1_loss(fake_a2a, real_a) + F.l1_loss(fake_b2b, real_b)
+        fw: dict[str, torch.Tensor] = {}
+        fw["a2b"], fw["cam_a2b"], _ = a2b(real_a)
+        fw["b2a"], fw["cam_b2a"], _ = b2a(real_b)
+        fw["a2b2a"] = b2a(fw["a2b"])[0]
+        fw["b2a2b"] = a2b(fw["b2a"])[0]
+        fw["a2a"], fw["cam_a2a"], _ = b2a(real_a)
+        fw["b2b"], fw["cam_b2b"], _ = a2b(real_b)
+        return fw
+
+    def generator(self, real_a, real_b, fw: dict[str, torch.Tensor] | None = None) -> tuple[torch.Tensor, dict[str, float]]:
+        """The generators' loss, judged by the discriminators as they are now."""
+        fw = self.forward(real_a, real_b) if fw is None else fw
+        adv = self._adv_g(self.dis_a, fw["b2a"]) + self._adv_g(self.dis_b, fw["a2b"])
+        cycle = F.l1_loss(fw["a2b2a"], real_a) + F.l1_loss(fw["b2a2b"], real_b)
+        identity = F.l1_loss(fw["a2a"], real_a) + F.l1_loss(fw["b2b"], real_b)
         cam = real_a.new_zeros(())
-        if cam_a2b is not None:
+        if fw["cam_a2b"] is not None:
             # each generator's CAM classifier tells its source domain (1) from its target domain (0)
-            cam = _bce_to(cam_a2b, 1.0) + _bce_to(cam_b2b, 0.0) + _bce_to(cam_b2a, 1.0) + _bce_to(cam_a2a, 0.0)
+            cam = (_bce_to(fw["cam_a2b"], 1.0) + _bce_to(fw["cam_b2b"], 0.0) + _bce_to(fw["cam_b2a"], 1.0)
+                   + _bce_to(fw["cam_a2a"], 0.0))
         total = self.w["adv"] * adv + self.w["cycle"] * cycle + self.w["identity"] * identity + self.w["cam"] * cam
         parts = {"adv": adv.item(), "cycle": cycle.item(), "identity": identity.item(), "cam": cam.item()}
-        return total, parts, fake_a2b.detach(), fake_b2a.detach()
+        return total, parts
 
 
 @torch.no_grad()
@@ -199,17 +207,15 @@ def train_translation(cfg: TranslationTrainConfig, log=print) -> Path:
                 group["lr"] = lr
         real_a = stream_a.next_batch().to(device) * 2 - 1
         real_b = stream_b.next_batch().to(device) * 2 - 1
-        # discriminators, on pooled fakes
-        with torch.no_grad():
-            fake_a2b = nets["genA2B"](real_a)[0]
-            fake_b2a = nets["genB2A"](real_b)[0]
-        d_loss = losses.discriminator(real_a, real_b, pool_a.query(fake_b2a), pool_b.query(fake_a2b))
+        fw = losses.forward(real_a, real_b)  # one generator pass serves both updates
+        # discriminators first, on pooled (detached) fakes
+        d_loss = losses.discriminator(real_a, real_b, pool_a.query(fw["b2a"]), pool_b.query(fw["a2b"]))
         opt_d.zero_grad(set_to_none=True)
         if math.isfinite(d_loss.item()):
             d_loss.backward()
             opt_d.step()
         # generators, against the updated discriminators
-        g_loss, parts, _, _ = losses.generator(real_a, real_b)
+        g_loss, parts = losses.generator(real_a, real_b, fw)
         opt_g.zero_grad(set_to_none=True)
         if not (math.isfinite(d_loss.item()) and math.isfinite(g_loss.item())):
             skipped += 1  # a non-finite loss never reaches the weights; the data order moves on

@@ -7,7 +7,6 @@ itself stays torch + numpy + Pillow.
 """
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -165,6 +164,3 @@ def translate_file(checkpoint: str, src: str, dst: str, *, direction: str = "Ato
         tmp.unlink(missing_ok=True)
     return summary
 
-
-def summary_line(summary: dict) -> str:
-    return json.dumps(summary)
