@@ -223,3 +223,40 @@ def test_temporal_loss_trains_and_is_logged(tiny_folders, tmp_path):
     assert logged and all(np.isfinite(h["temporal"]) and h["temporal"] > 0 for h in logged)
     with pytest.raises(ValueError, match="multiple of 4"):
         train_fast(FastTrainConfig(**{**cfg.to_dict(), "temporal_shift": 6, "out_dir": str(tmp_path / "u")}), log=lambda *a: None)
+
+
+def test_flat_crops_are_drawn_again_and_an_all_flat_folder_is_refused(tmp_path):
+    """A uniform crop gives every instance norm a zero-variance input and the fast net's gradient
+    overflows (the non-finite steps of the first light8 runs); the stream never hands one out."""
+    from training.data import ImageFolderStream
+
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    Image.new("RGB", (96, 96), (120, 130, 140)).save(folder / "flat.png")
+    rng = np.random.default_rng(0)
+    Image.fromarray(rng.integers(0, 256, (96, 96, 3), dtype=np.uint8)).save(folder / "texture.png")
+    stream = ImageFolderStream(folder, 64, 4, seed=1)
+    for _ in range(10):
+        batch = stream.next_batch()
+        assert batch.shape == (4, 3, 64, 64)
+        assert (batch.flatten(2).std(2).amax(1) >= 0.01).all()
+    assert stream.flat_redraws > 0
+
+    only_flat = tmp_path / "flat"
+    only_flat.mkdir()
+    Image.new("RGB", (96, 96), (0, 0, 0)).save(only_flat / "black.png")
+    with pytest.raises(ValueError, match="flat"):
+        ImageFolderStream(only_flat, 64, 2).next_batch()
+
+
+def test_uniform_input_gives_zero_variance_to_every_norm_layer():
+    """The mechanism behind the rule above, checked on the model itself: a spatially uniform photo
+    leaves channels with exactly zero variance at every instance norm, from the first to the last."""
+    net = TransformerNet(FastNetConfig.preset("light", ["a"]))
+    seen = []
+    for name, module in net.named_modules():
+        if name.endswith(".norm"):
+            module.register_forward_hook(lambda m, i, o: seen.append(i[0].var(dim=(2, 3)).min().item()))
+    with torch.no_grad():
+        net(torch.full((1, 3, 64, 64), 0.5), net.one_hot(0))
+    assert len(seen) == 13 and seen[0] == 0.0 and max(seen) < 1e-10

@@ -78,12 +78,20 @@ def resize_crop(im: Image.Image, load: int, size: int, rng: random.Random) -> Im
 class ImageFolderStream:
     """Endless batches of random crops from a folder. Decoded images are cached in memory
     (at most ``cache_side`` px) because small corpora are re-read many times. With ``load_size`` the
-    crops are resize-then-crop (GAN training) instead of random-scale crops (style training)."""
+    crops are resize-then-crop (GAN training) instead of random-scale crops (style training).
+
+    Crops flatter than ``min_std`` (spatial pixel std of the busiest channel, 0..1 scale) are drawn again. A uniform crop
+    gives every instance-norm layer of the nets a zero-variance input; each such layer then
+    multiplies the backward signal by up to 1/sqrt(eps) (~300), and through the fast net's 13 norms
+    the gradient overflows to inf/NaN in the first layer (2.6 % of 160 px crops of our corpus are
+    flat: wallpapers, sky). Even short of overflow such a crop would own the clipped update."""
 
     def __init__(self, root: str | Path, size: int, batch_size: int, seed: int = 0, cache_side: int = 640,
-                 load_size: int | None = None) -> None:
+                 load_size: int | None = None, min_std: float = 0.01, max_redraws: int = 20) -> None:
         self.paths = list_images(root, min_side=min(size, 64))
         self.size, self.batch_size, self.load_size = size, batch_size, load_size
+        self.min_std, self.max_redraws = min_std, max_redraws
+        self.flat_redraws = 0  # how many crops were drawn again (reported by the trainers)
         self.rng = random.Random(seed)
         self.cache_side = cache_side
         self._cache: dict[Path, Image.Image] = {}
@@ -100,13 +108,19 @@ class ImageFolderStream:
         while True:
             yield self.next_batch()
 
+    def _crop(self) -> torch.Tensor:
+        for _ in range(self.max_redraws):
+            im = self._image(self.rng.choice(self.paths))
+            crop = resize_crop(im, self.load_size, self.size, self.rng) if self.load_size else random_crop(im, self.size, self.rng)
+            x = to_tensor(crop)
+            if x.flatten(1).std(1).max().item() >= self.min_std:  # spatial std of the busiest channel
+                return x
+            self.flat_redraws += 1
+        raise ValueError(f"{self.max_redraws} random crops in a row were flat (pixel std < {self.min_std}): "
+                         "the image folder holds (almost) only uniform images")
+
     def next_batch(self) -> torch.Tensor:
-        picks = [self.rng.choice(self.paths) for _ in range(self.batch_size)]
-        if self.load_size:
-            crops = [resize_crop(self._image(p), self.load_size, self.size, self.rng) for p in picks]
-        else:
-            crops = [random_crop(self._image(p), self.size, self.rng) for p in picks]
-        return torch.stack([to_tensor(c) for c in crops])
+        return torch.stack([self._crop() for _ in range(self.batch_size)])
 
 
 def contact_sheet(rows: list[list[Image.Image]], cell: int = 160, pad: int = 4) -> Image.Image:

@@ -173,7 +173,7 @@ def train_fast(cfg: FastTrainConfig, log=print) -> Path:
             checkpoint()
     progress.close()
     history.append({"step": step, "heldout": evaluate_fast(net.eval(), vgg, holdout, targets, cfg.content_layer, cfg.style_layers),
-                    "seconds": budget.elapsed, "skipped_batches": skipped})
+                    "seconds": budget.elapsed, "skipped_batches": skipped, "flat_crops_redrawn": data.flat_redraws})
     checkpoint()
     sample_sheet(net, holdout, out_dir / "samples" / "final.png", thumbs)
     (out_dir / "history.json").write_text(json.dumps(history, indent=1))
