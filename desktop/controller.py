@@ -60,7 +60,7 @@ class EngineController(QObject):
 
     # -- models and styles --------------------------------------------------------------------
     def load_default_models(self) -> None:
-        fast, adain = default_model("fast"), default_model("adain")
+        fast, adain = default_model("fast", self.provider), default_model("adain", self.provider)
         if fast is None and adain is None:
             self.error.emit("no built-in model is installed: open a model file (File > Open model)")
             return

@@ -104,8 +104,16 @@ def discover_models(extra_dirs: list[Path] | None = None) -> list[ModelInfo]:
     return found
 
 
-def default_model(family: str = "fast") -> ModelInfo | None:
-    """The built-in model the app and CLI use when none is named (light fast net first: it runs live on a CPU)."""
+def default_model(family: str = "fast", provider: str = "auto") -> ModelInfo | None:
+    """The built-in model the app and CLI use when none is named.
+
+    Fast nets: the full-width net when the session will run on CUDA (``provider`` "cuda", or "auto"
+    with onnxruntime-gpu's CUDA provider present), else the light net, which runs live on a CPU.
+    """
+    from .sessions import available_providers  # local: sessions is the only module that builds sessions
+
+    on_gpu = provider == "cuda" or (provider == "auto" and "cuda" in available_providers())
+    preferred = "full" if on_gpu else "light"
     models = [m for m in discover_models() if m.family == family]
-    models.sort(key=lambda m: (m.metadata.get("variant") != "light", m.name))
+    models.sort(key=lambda m: (m.metadata.get("variant") != preferred, m.name))
     return models[0] if models else None

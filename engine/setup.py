@@ -52,7 +52,7 @@ def build_processor(req: StyleRequest) -> FrameProcessor:
     family = "adain" if req.style_images else "fast"
     path = req.model
     if path is None:
-        info = default_model(family)
+        info = default_model(family, req.provider)
         if info is None:
             what = "AdaIN (arbitrary style)" if family == "adain" else "fast multi-style"
             raise ModelError(f"no built-in {what} model is installed; pass --model PATH to an exported .onnx file")

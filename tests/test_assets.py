@@ -42,3 +42,15 @@ def test_builtin_adain_model_takes_any_painting_as_the_style():
     assert all(o.shape == photo.shape for o in outs)
     assert abs(outs[0].astype(int) - photo.astype(int)).mean() > 10  # not the unchanged photo
     assert abs(outs[0].astype(int) - outs[1].astype(int)).mean() > 5  # the style image matters
+
+
+def test_full_width_net_is_the_default_for_cuda_and_light_for_cpu():
+    cpu, gpu = default_model("fast", "cpu"), default_model("fast", "cuda")
+    assert cpu.name == "light8" and cpu.metadata["variant"] == "light"
+    assert gpu.name == "full8" and gpu.metadata["variant"] == "full"
+    assert gpu.style_names == cpu.style_names  # same styles, same names: switching device keeps the user's pick
+    # the choice only picks a file; the file itself runs anywhere (here on the CPU provider)
+    stylizer = load_stylizer(gpu.path, "cpu")
+    photo = load_image(ASSETS_DIR / "samples" / "fruits.jpg")
+    out = FrameProcessor(stylizer, StyleSettings(mix={"wave": 1.0}, process_height=128)).process(photo)[0]
+    assert out.shape == photo.shape and abs(out.astype(int) - photo.astype(int)).mean() > 10
