@@ -54,3 +54,10 @@ def test_full_width_net_is_the_default_for_cuda_and_light_for_cpu():
     photo = load_image(ASSETS_DIR / "samples" / "fruits.jpg")
     out = FrameProcessor(stylizer, StyleSettings(mix={"wave": 1.0}, process_height=128)).process(photo)[0]
     assert out.shape == photo.shape and abs(out.astype(int) - photo.astype(int)).mean() > 10
+
+
+def test_steady_variant_was_trained_with_the_temporal_loss_and_is_not_the_default():
+    steady = next(m for m in discover_models() if m.name == "light8_steady")
+    assert json.loads(steady.metadata["training_config"])["temporal_weight"] > 0
+    assert steady.style_names == default_model("fast", "cpu").style_names
+    assert default_model("fast", "cpu").name == "light8"
