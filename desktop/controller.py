@@ -17,7 +17,7 @@ from PySide6.QtGui import QImage
 
 from engine.errors import InputError, StyleCastError
 from engine.frames import save_image
-from engine.modelfile import ASSETS_DIR, default_model
+from engine.modelfile import ASSETS_DIR, default_model, discover_models
 from engine.pipeline import LivePipeline, Stats
 from engine.sinks import CallbackSink, VideoFileSink, VirtualCameraSink
 from engine.sources import Frame, list_cameras, open_source
@@ -38,6 +38,7 @@ class EngineController(QObject):
     running_changed = Signal(bool)
     styles_changed = Signal(list)  # style names of the active model
     provider_changed = Signal(str)  # the provider actually running
+    model_changed = Signal(str)  # path of the fast net now in use
     recording_changed = Signal(bool)
     vcam_changed = Signal(bool)
     _pipeline_failed = Signal(str)
@@ -88,7 +89,12 @@ class EngineController(QObject):
         else:
             self.fast = stylizer
             self._activate(stylizer, {stylizer.style_names()[0]: 1.0})
+            self.model_changed.emit(str(Path(path)))
         return True
+
+    def fast_models(self) -> list[tuple[str, str]]:
+        """(name, path) of the installed fast nets: built-in ones, then the user's models folder."""
+        return [(m.name, str(m.path)) for m in discover_models() if m.family == "fast"]
 
     @Slot(str)
     def set_adain_model(self, path: str) -> bool:

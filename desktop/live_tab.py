@@ -81,6 +81,11 @@ class LiveTab(QWidget):
         self.c.set_process_height(RESOLUTIONS[DEFAULT_RESOLUTION][1])
         self.provider = QComboBox()
         self.provider.addItems(["auto", "cuda", "cpu"])
+        self.model_box = QComboBox()
+        self.model_box.setToolTip("Fast style model: light8 runs live on a CPU, full8 wants a GPU, "
+                                  "light8_steady flickers less (File > Open model adds your own)")
+        for name, path in self.c.fast_models():
+            self.model_box.addItem(name, path)
         self.view_mode = QComboBox()
         self.view_mode.addItems(MODES)
         # outputs
@@ -93,6 +98,8 @@ class LiveTab(QWidget):
 
         self._layout()
         self._connect()
+        if self.c.fast is not None:
+            self._show_model(str(self.c.fast.info.path))
         self.timer = QTimer(self)
         self.timer.setInterval(500)
         self.timer.timeout.connect(self._show_stats)
@@ -119,6 +126,7 @@ class LiveTab(QWidget):
         form.addRow("", self.preserve)
         form.addRow(self.smooth_on, self.smoothing)
         form.addRow("Resolution", self.resolution)
+        form.addRow("Model", self.model_box)
         form.addRow("Device", self.provider)
         form.addRow("", self.provider_label)
         form.addRow("View", self.view_mode)
@@ -136,6 +144,14 @@ class LiveTab(QWidget):
         panel.setLayout(side)
         panel.setMaximumWidth(380)
         root.addWidget(panel, 1)
+
+    def _show_model(self, path: str) -> None:
+        """Keep the Model box on the net in use (also one opened from a file, which joins the list)."""
+        index = self.model_box.findData(path)
+        if index < 0:
+            self.model_box.addItem(Path(path).stem, path)
+            index = self.model_box.count() - 1
+        self.model_box.setCurrentIndex(index)
 
     def _connect(self) -> None:
         c = self.c
@@ -155,6 +171,8 @@ class LiveTab(QWidget):
         self.smoothing.valueChanged.connect(self._on_smoothing)
         self.resolution.currentIndexChanged.connect(lambda _i: c.set_process_height(self.resolution.currentData()))
         self.provider.currentTextChanged.connect(c.set_provider)
+        self.model_box.activated.connect(lambda i: c.set_model(self.model_box.itemData(i)))
+        c.model_changed.connect(self._show_model)
         self.view_mode.currentTextChanged.connect(self.view.set_mode)
         self.snapshot_button.clicked.connect(self._snapshot)
         self.record_button.clicked.connect(self._toggle_record)

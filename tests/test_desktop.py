@@ -258,3 +258,18 @@ def test_studio_translates_a_face_with_a_ugatit_checkpoint(qtbot, window, tmp_pa
     qtbot.waitUntil(lambda: tab.process is None, timeout=120000)
     assert window.errors[-1].startswith("U-GAT-IT:") and "Traceback" not in window.errors[-1]
     assert tab.result is None and tab.status.text() == "failed"
+
+
+def test_model_box_lists_the_built_in_nets_and_switches(qtbot, window, tiny_fast_model):
+    box = window.live.model_box
+    names = [box.itemText(i) for i in range(box.count())]
+    assert {"light8", "full8", "light8_steady"} <= set(names)
+    # the fixture's model came from a file: it joined the list and is the current entry
+    assert box.currentText() == tiny_fast_model.stem and box.currentData() == str(window.c.fast.info.path)
+    steady = names.index("light8_steady")
+    box.setCurrentIndex(steady)
+    box.activated.emit(steady)  # what a user's pick sends
+    assert window.c.fast.info.name == "light8_steady"
+    assert window.c.style_names() == window.c.fast.style_names()
+    assert window.c.set_model(str(tiny_fast_model))  # File > Open model again: selected, not listed twice
+    assert box.currentText() == tiny_fast_model.stem and box.count() == len(names)
