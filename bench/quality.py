@@ -59,9 +59,11 @@ def main() -> int:
     args = p.parse_args()
     paths = args.model or [str(default_model("fast", "cpu").path)]
     nets = [load_stylizer(m, "cpu") for m in paths]
-    objectives = {json.dumps({k: json.loads(n.info.metadata["training_config"])[k] for k in OBJECTIVE}, sort_keys=True)
-                  for n in nets}
-    if len(objectives) != 1:
+    not_fast = [Path(m).name for m, n in zip(paths, nets) if n.info.family != "fast"]
+    if not_fast:
+        p.error(f"only fast nets have a fixed training objective to compare with Gatys: {', '.join(not_fast)}")
+    objectives = [{k: json.loads(n.info.metadata["training_config"])[k] for k in OBJECTIVE} for n in nets]
+    if any(o != objectives[0] for o in objectives):
         p.error("the models were trained with different objectives; score them in separate runs")
     meta = {s["name"]: s for s in json.loads((ROOT / "assets/styles/styles.json").read_text())}
     names = args.styles or nets[0].style_names()
@@ -69,7 +71,7 @@ def main() -> int:
         pairs = [(photo, name) for photo in args.photos for name in names]
     else:
         pairs = [(args.photos[i % len(args.photos)], name) for i, name in enumerate(names)]
-    train = json.loads(objectives.pop())
+    train = objectives[0]
     cfg = GatysConfig(content_layers=[train["content_layer"]], style_layers=train["style_layers"],
                       alpha=train["content_weight"], beta=train["style_weight"], steps=args.steps, size=args.size,
                       init="content", coarse_to_fine=False)

@@ -13,6 +13,7 @@ from pathlib import Path
 import onnxruntime as ort
 
 from .errors import ModelError
+from .sessions import available_providers
 
 METADATA_FORMAT = 1
 ASSETS_DIR = Path(__file__).resolve().parent.parent / "assets"
@@ -110,8 +111,6 @@ def default_model(family: str = "fast", provider: str = "auto") -> ModelInfo | N
     Fast nets: the full-width net when the session will run on CUDA (``provider`` "cuda", or "auto"
     with onnxruntime-gpu's CUDA provider present), else the light net, which runs live on a CPU.
     """
-    from .sessions import available_providers  # local: sessions is the only module that builds sessions
-
     on_gpu = provider == "cuda" or (provider == "auto" and "cuda" in available_providers())
     preferred = "full" if on_gpu else "light"
     models = [m for m in discover_models() if m.family == family]

@@ -234,8 +234,8 @@ def test_studio_translates_a_face_with_a_ugatit_checkpoint(qtbot, window, tmp_pa
     domains = (tmp_path / "a", tmp_path / "b")
     for i, d in enumerate(domains):
         d.mkdir()
-        ramp = np.linspace(0, 60, 72, dtype=np.float32)[None, :, None]  # not flat: the data stream skips uniform crops
-        Image.fromarray((60 + 120 * i + ramp + np.zeros((72, 1, 3), np.float32)).astype(np.uint8)).save(d / "x.png")
+        ramp = np.broadcast_to(np.arange(72, dtype=np.uint8)[None, :, None] // 2, (72, 72, 3))
+        Image.fromarray(60 + 120 * i + ramp).save(d / "x.png")  # a ramp, not flat: the data stream skips uniform crops
     ckpt = train_translation(tiny_cfg(domains, tmp_path / "run", max_steps=1), log=lambda *_: None)
     tab = window.studio
     window.tabs.setCurrentWidget(tab)

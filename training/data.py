@@ -91,7 +91,7 @@ class ImageFolderStream:
         self.paths = list_images(root, min_side=min(size, 64))
         self.size, self.batch_size, self.load_size = size, batch_size, load_size
         self.min_std, self.max_redraws = min_std, max_redraws
-        self.flat_redraws = 0  # how many crops were drawn again (reported by the trainers)
+        self.flat_redraws = 0  # how many crops were drawn again (train_fast logs it)
         self.rng = random.Random(seed)
         self.cache_side = cache_side
         self._cache: dict[Path, Image.Image] = {}
