@@ -10,11 +10,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from .atomic import write_bytes_atomic
+from .formats import IMAGE_SUFFIXES
 from .errors import InputError, OutputError
 
 MAX_IMAGE_SIDE = 8192  # larger inputs are downscaled (with a notice), never processed at 100 MP
 MIN_IMAGE_SIDE = 8
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff"}
 # A decoded 10000 x 10000 RGBA16 PNG is 800 MB; OpenCV refuses > 2^30 pixels by default anyway.
 os.environ.setdefault("OPENCV_IO_MAX_IMAGE_PIXELS", str(1 << 30))
 
@@ -80,11 +81,6 @@ def check_output_path(output: str | Path, inputs: list[str | Path] = ()) -> Path
     return output
 
 
-def temp_path_for(output: Path) -> Path:
-    """Sibling temp file (same filesystem, so the final rename is atomic); keeps the suffix for format detection."""
-    return output.with_name(f".stylecast-tmp-{os.getpid()}-{output.stem}{output.suffix}")
-
-
 def save_image(path: str | Path, rgb: np.ndarray, inputs: list[str | Path] = ()) -> Path:
     """Write atomically: encode to memory, write a temp file, rename. A failure leaves nothing behind."""
     path = check_output_path(path, inputs)
@@ -94,13 +90,9 @@ def save_image(path: str | Path, rgb: np.ndarray, inputs: list[str | Path] = ())
     ok, buf = cv2.imencode(suffix, cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
     if not ok:
         raise OutputError(f"could not encode {path.name}")
-    tmp = temp_path_for(path)
     try:
-        with open(tmp, "wb") as f:
-            f.write(buf.tobytes())
-        os.replace(tmp, path)
+        write_bytes_atomic(path, buf.tobytes())
     except OSError as exc:
-        tmp.unlink(missing_ok=True)
         raise OutputError(f"could not write {path}: {exc.strerror or exc}") from None
     return path
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import InputError, ModelError
+from .formats import parse_weighted  # noqa: F401  (re-exported for the CLI)
 from .modelfile import default_model
 from .stylizers import AdaINStylizer, FrameProcessor, StyleSettings, load_stylizer, normalize_mix
 
@@ -24,22 +25,6 @@ class StyleRequest:
     smoothing: float = 0.0
     provider: str = "auto"
     threads: int | None = None
-
-
-def parse_weighted(items: list[str] | None) -> dict[str, float]:
-    """['starry', 'wave=0.3'] -> {'starry': 1.0, 'wave': 0.3}; the weight follows the last '='."""
-    out: dict[str, float] = {}
-    for item in items or []:
-        name, sep, weight = item.rpartition("=")
-        if not sep:
-            name, weight = item, "1"
-        try:
-            out[name] = float(weight)
-        except ValueError:
-            raise InputError(f"bad weight in {item!r}: expected NAME=NUMBER") from None
-        if out[name] < 0:
-            raise InputError(f"weight of {name!r} must not be negative")
-    return out
 
 
 def build_processor(req: StyleRequest) -> FrameProcessor:

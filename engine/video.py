@@ -84,7 +84,7 @@ class VideoWriter:
 
     def __init__(self, output: Path, width: int, height: int, fps: Fraction, *, crf: int = 18,
                  audio_from: av.audio.stream.AudioStream | None = None, time_base: Fraction | None = None) -> None:
-        from .frames import temp_path_for
+        from .atomic import temp_path_for
 
         self.output = output
         suffix = output.suffix.lower()

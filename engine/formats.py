@@ -1,0 +1,25 @@
+"""File kinds and the NAME=W syntax, shared by the engine, the CLI and training/.
+
+Standard library only (training/ imports it on machines without OpenCV or ONNX Runtime).
+"""
+from __future__ import annotations
+
+from .errors import InputError
+
+IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff"})
+
+
+def parse_weighted(items: list[str] | None) -> dict[str, float]:
+    """['starry', 'wave=0.3'] -> {'starry': 1.0, 'wave': 0.3}; the weight follows the last '='."""
+    out: dict[str, float] = {}
+    for item in items or []:
+        name, sep, weight = item.rpartition("=")
+        if not sep:
+            name, weight = item, "1"
+        try:
+            out[name] = float(weight)
+        except ValueError:
+            raise InputError(f"bad weight in {item!r}: expected NAME=NUMBER") from None
+        if out[name] < 0:
+            raise InputError(f"weight of {name!r} must not be negative")
+    return out
