@@ -289,3 +289,55 @@ def test_amp_modes(tmp_path):
     with autocast_for("bf16", cpu):
         out = net(torch.rand(1, 3, 32, 32), net.one_hot(0))
     assert out.shape == (1, 3, 32, 32) and torch.isfinite(out).all() and 0 <= out.min() and out.max() <= 1
+
+
+def test_train_loop_logs_samples_checkpoints_skips_and_resumes(tmp_path):
+    """The loop every trainer shares: history entries, sample sheets, checkpoints, skipped steps, resume."""
+    import dataclasses
+
+    from training.config import LoopConfig
+    from training.loop import TrainLoop
+
+    @dataclasses.dataclass
+    class Cfg(LoopConfig):
+        out_dir: str = ""
+        max_steps: int = 6
+
+    cfg = Cfg(out_dir=str(tmp_path), log_every=2, sample_every=3, checkpoint_every=4)
+    mcfg = FastNetConfig(style_names=["a"], channels=(4, 8, 8), n_residual=1, outer_kernel=3)
+
+    def new_loop(family="fast", log=lambda *_: None):
+        net = TransformerNet(mcfg)
+        return TrainLoop(cfg, family, net, mcfg, torch.optim.Adam(net.parameters()), log=log, loss_network="x")
+
+    loop = new_loop()
+    assert loop.step == 0 and loop.history == []
+    seen, samples = [], []
+
+    def step_fn(step):
+        seen.append(step)
+        return None if seen == [0, 1, 2] else {"loss": float(step)}  # step 2 is non-finite once: retried
+
+    loop.run(step_fn, sample=samples.append, log_keys=("extra",), progress_keys=("loss",))
+    assert seen == [0, 1, 2, 2, 3, 4, 5] and loop.skipped == 1
+    assert loop.history == [{"step": 2, "extra": 0.0, "loss": 0.5}, {"step": 4, "extra": 0.0, "loss": 2.5},
+                            {"step": 6, "extra": 0.0, "loss": 4.5}]
+    assert [p.name for p in samples] == ["step_000003.png", "step_000006.png"]
+    assert read_checkpoint(tmp_path / "last.pt")["step"] == 4
+    blob = read_checkpoint(loop.finish({"heldout": 1.0}, {"skipped": loop.skipped}))
+    assert list(blob) == ["format", "family", "model", "config", "optimizer", "step", "history", "train_config",
+                          "loss_network"]
+    assert blob["step"] == 6 and list(blob["history"][-1]) == ["step", "heldout", "seconds", "skipped"]
+    assert json.loads((tmp_path / "history.json").read_text()) == blob["history"]
+    assert samples[-1].name == "final.png" and not list(tmp_path.glob(".*"))  # no temp file left behind
+    # the same config resumes; a skipped step may count as done (nothing logged for it)
+    cfg.max_steps = 9
+    logs = []
+    loop = new_loop(log=logs.append)
+    assert loop.step == 6 and len(loop.history) == 4 and "resuming" in logs[0]
+    loop.run(lambda step: None, skipped_steps_count=True)
+    assert loop.step == 9 and loop.skipped == 3 and len(loop.history) == 4
+    with pytest.raises(RuntimeError, match="diverged"):
+        new_loop().run(lambda step: None, max_skipped=2)
+    with pytest.raises(ValueError, match="another model config"):
+        new_loop("adain")

@@ -12,9 +12,9 @@ import pytest
 import torch
 from PIL import Image
 
-from engine.faces import FaceBox, crop_square, detect_faces, feather_mask, paste_back
 from training.__main__ import main as train_main
 from training.config import TranslationTrainConfig
+from training.faces import FaceBox, crop_square, detect_faces, feather_mask, paste_back
 from training.models.ugatit import (AdaILN, UGATITConfig, UGATITDiscriminator, UGATITGenerator, build_translation_nets,
                                     clip_rho)
 from training.train_translation import ImagePool, TranslationLosses, train_translation

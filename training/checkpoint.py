@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import os
 from pathlib import Path
 from typing import Any
 
 import torch
+
+from engine.atomic import atomic_path
 
 from .models.adain import AdaINConfig, AdaINDecoder
 from .models.transformer import FastNetConfig, TransformerNet
@@ -32,13 +33,12 @@ def _finite_or_raise(state: dict[str, torch.Tensor], prefix: str = "") -> None:
 
 
 def _write_blob(path: str | Path, family: str, model_state: dict, config: Any, extra: dict) -> Path:
-    """Write atomically (temp file + rename) so an interrupted save never leaves a broken file."""
+    """Write atomically (engine.atomic) so an interrupted save never leaves a broken file."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     blob = {"format": CHECKPOINT_FORMAT, "family": family, "model": model_state, "config": config.to_dict(), **extra}
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(blob, tmp)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        torch.save(blob, tmp)
     return path
 
 
@@ -46,29 +46,45 @@ def _cpu_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.detach().cpu() for k, v in model.state_dict().items()}
 
 
-def save_checkpoint(path: str | Path, family: str, model: torch.nn.Module, config: Any, **extra: Any) -> Path:
-    state = _cpu_state(model)
-    _finite_or_raise(state)
+def save_checkpoint(path: str | Path, family: str, model: torch.nn.Module | dict[str, torch.nn.Module], config: Any,
+                    **extra: Any) -> Path:
+    """``model`` is one net (fast, adain) or, for U-GAT-IT / CycleGAN, a dict of nets: then ``model`` in the
+    file maps each net's name (genA2B, disGA, ...) to its state dict. Non-finite weights are refused."""
+    if isinstance(model, dict):
+        state = {name: _cpu_state(net) for name, net in model.items()}
+        for name, net_state in state.items():
+            _finite_or_raise(net_state, f"{name}.")
+    else:
+        state = _cpu_state(model)
+        _finite_or_raise(state)
     return _write_blob(path, family, state, config, extra)
 
 
-def save_translation_checkpoint(path: str | Path, family: str, nets: dict[str, torch.nn.Module], config: Any,
-                                **extra: Any) -> Path:
-    """A U-GAT-IT / CycleGAN checkpoint: ``model`` maps each net's name (genA2B, disGA, ...) to its state dict."""
-    states = {name: _cpu_state(net) for name, net in nets.items()}
-    for name, state in states.items():
-        _finite_or_raise(state, f"{name}.")
-    return _write_blob(path, family, states, config, extra)
+def state_dicts(obj: Any) -> dict:
+    """``obj.state_dict()``, or one per entry when ``obj`` is a dict of nets or optimizers."""
+    return {name: o.state_dict() for name, o in obj.items()} if isinstance(obj, dict) else obj.state_dict()
 
 
-def read_checkpoint(path: str | Path) -> dict:
+def load_state_dicts(obj: Any, state: dict) -> None:
+    """The inverse of :func:`state_dicts` (strict for nets)."""
+    for name, target in (obj.items() if isinstance(obj, dict) else [(None, obj)]):
+        target.load_state_dict(state if name is None else state[name])
+
+
+def load_file(path: str | Path, kind: str = "checkpoint") -> Any:
+    """``torch.load`` (weights only) with the user-facing errors: not found, not readable."""
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint not found: {path}")
     try:
-        blob = torch.load(path, map_location="cpu", weights_only=True)
+        return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many types for corrupt or pickled-object files
-        raise CheckpointError(f"{path} is not a readable StyleCast checkpoint ({type(exc).__name__}: {exc})") from None
+        raise CheckpointError(f"{path} is not a readable {kind} ({type(exc).__name__}: {exc})") from None
+
+
+def read_checkpoint(path: str | Path, blob: Any = None) -> dict:
+    """Load and check a StyleCast checkpoint (or only check ``blob``, already loaded from ``path``)."""
+    blob = load_file(path, "StyleCast checkpoint") if blob is None else blob
     if not isinstance(blob, dict) or "model" not in blob or "config" not in blob:
         raise CheckpointError(f"{path} is not a StyleCast checkpoint (expected keys 'model' and 'config')")
     if blob.get("format") != CHECKPOINT_FORMAT:
@@ -110,19 +126,20 @@ def file_sha256(path: str | Path) -> str:
     return h.hexdigest()
 
 
-def resume_if_present(path: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer, config: Any,
-                      log=print) -> tuple[int, list]:
+def resume_if_present(path: Path, model: Any, optimizer: Any, config: Any, log=print,
+                      family: str | None = None) -> tuple[int, list]:
     """Load model + optimizer state from ``path`` when it exists (same command resumes a run).
 
-    Returns (step, history); (0, []) for a fresh run. A checkpoint of another shape is refused.
+    ``model`` and ``optimizer`` are one object or dicts of them (as saved by the training loop).
+    Returns (step, history); (0, []) for a fresh run. A checkpoint of another family or shape is refused.
     """
     if not Path(path).exists():
         return 0, []
     blob = read_checkpoint(path)
-    if blob["config"] != config.to_dict():
+    if (family is not None and blob["family"] != family) or blob["config"] != config.to_dict():
         raise ValueError(f"{path} was trained with another model config; use a new --out-dir")
-    model.load_state_dict(blob["model"])
-    optimizer.load_state_dict(blob["optimizer"])
+    load_state_dicts(model, blob["model"])
+    load_state_dicts(optimizer, blob["optimizer"])
     step = int(blob["step"])
     log(f"resuming from {path} at step {step}")
     return step, list(blob.get("history", []))

@@ -21,8 +21,9 @@ def pick_device(name: str) -> torch.device:
 class Progress:
     """A one-line progress bar with the latest losses (no tqdm: the GPU box has only torch/numpy/Pillow)."""
 
-    def __init__(self, total: int, start: int = 0, stream=sys.stderr) -> None:
-        self.total, self.start, self.stream = total, start, stream
+    def __init__(self, total: int, start: int = 0, stream=None) -> None:
+        # sys.stderr as it is now, not as it was at import (a test's captured stream may be closed since)
+        self.total, self.start, self.stream = total, start, sys.stderr if stream is None else stream
         self.t0 = time.monotonic()
 
     def update(self, step: int, **values: float) -> None:

@@ -5,7 +5,23 @@ from dataclasses import asdict, dataclass, field
 
 
 @dataclass
-class FastTrainConfig:
+class LoopConfig:
+    """The fields the shared training loop (training/loop.py) reads, besides each trainer's own
+    ``out_dir`` and ``max_steps`` defaults."""
+
+    time_budget_s: float = 0.0  # 0 = no limit; stops cleanly (with a checkpoint) when spent
+    checkpoint_every: int = 200
+    sample_every: int = 200
+    log_every: int = 10
+    seed: int = 0
+    device: str = "auto"
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class FastTrainConfig(LoopConfig):
     """Johnson-style perceptual-loss training of a multi-style CIN net (one style per batch)."""
 
     content_dir: str = ""
@@ -30,22 +46,13 @@ class FastTrainConfig:
     temporal_shift: int = 8  # the second frame is the same photo moved by up to this many px (multiple of 4)
     temporal_noise: float = 2.0 / 255  # and given fresh sensor noise (std, 0..1 scale)
     max_steps: int = 40_000
-    time_budget_s: float = 0.0  # 0 = no limit; stops cleanly (with a checkpoint) when spent
-    checkpoint_every: int = 200
-    sample_every: int = 200
-    log_every: int = 10
-    seed: int = 0
-    device: str = "auto"
     vgg_weights: str = ""  # empty = assets/vgg16_hed_relu5_1.fp16.pt
     holdout: list[str] = field(default_factory=list)  # fixed photos for the sample sheet and held-out losses
     holdout_size: int = 256  # centre crop size of the held-out photos
 
-    def to_dict(self) -> dict:
-        return asdict(self)
-
 
 @dataclass
-class AdaINTrainConfig:
+class AdaINTrainConfig(LoopConfig):
     """Huang & Belongie: decoder trained with content loss on the AdaIN target + mean/std style loss."""
 
     content_dir: str = ""
@@ -60,22 +67,13 @@ class AdaINTrainConfig:
     style_layers: list[str] = field(default_factory=lambda: ["relu1_1", "relu2_1", "relu3_1", "relu4_1"])
     relative_losses: bool = True  # content / target energy, style per layer / target statistics energy
     max_steps: int = 160_000
-    time_budget_s: float = 0.0
-    checkpoint_every: int = 200
-    sample_every: int = 200
-    log_every: int = 10
-    seed: int = 0
-    device: str = "auto"
     vgg_weights: str = ""
     holdout: list[str] = field(default_factory=list)
     holdout_styles: list[str] = field(default_factory=list)
 
-    def to_dict(self) -> dict:
-        return asdict(self)
-
 
 @dataclass
-class TranslationTrainConfig:
+class TranslationTrainConfig(LoopConfig):
     """Unpaired two-domain translation: U-GAT-IT (seed 000) or CycleGAN (seed 003), one trainer.
 
     Weights that read 0 or less take the mode's published value (U-GAT-IT: lr 1e-4, identity 10, CAM 1000;
@@ -104,12 +102,8 @@ class TranslationTrainConfig:
     pool_size: int = 50  # history of generated images shown to the discriminators (0 = off)
     max_steps: int = 100_000
     decay_from: int = 50_000  # linear lr decay to 0 from this step to max_steps
-    time_budget_s: float = 0.0
     checkpoint_every: int = 500
     sample_every: int = 500
-    log_every: int = 10
-    seed: int = 0
-    device: str = "auto"
     holdout_a: list[str] = field(default_factory=list)
     holdout_b: list[str] = field(default_factory=list)
 
@@ -132,6 +126,3 @@ class TranslationTrainConfig:
             "identity_weight": self.identity_weight if self.identity_weight > 0 else (10.0 if ugatit else 0.5 * self.cycle_weight),
             "cam_weight": (self.cam_weight if self.cam_weight > 0 else 1000.0) if ugatit else 0.0,
         }
-
-    def to_dict(self) -> dict:
-        return asdict(self)

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps
 
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff"}
+from engine.formats import IMAGE_SUFFIXES
 
 
 def list_images(root: str | Path, min_side: int = 64) -> list[Path]:
@@ -133,3 +133,10 @@ def contact_sheet(rows: list[list[Image.Image]], cell: int = 160, pad: int = 4) 
             im.thumbnail((cell, cell), Image.LANCZOS)
             sheet.paste(im, (pad + c * (cell + pad) + (cell - im.width) // 2, pad + r * (cell + pad) + (cell - im.height) // 2))
     return sheet
+
+
+def save_contact_sheet(rows: list[list[Image.Image]], path: Path) -> Path:
+    """The trainers' sample sheets: a contact sheet saved at ``path`` (folders made as needed)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    contact_sheet(rows).save(path)
+    return path

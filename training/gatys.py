@@ -191,9 +191,10 @@ def gatys_file(content_path: str, styles: dict[str, float], out_path: str, cfg: 
     the preview image is written atomically to ``preview`` every ``preview_every`` steps.
     """
     import json
-    import os
     import sys
     from pathlib import Path
+
+    from engine.atomic import atomic_path
 
     from .common import pick_device
     from .data import load_rgb, to_pil, to_tensor
@@ -216,9 +217,8 @@ def gatys_file(content_path: str, styles: dict[str, float], out_path: str, cfg: 
     def report(step: int, total: int, loss: float, image: torch.Tensor) -> None:
         msg = {"step": step, "total": total, "loss": round(loss, 5)}
         if preview and (step % preview_every == 0 or step == total):
-            tmp = Path(preview).with_name(".tmp-" + Path(preview).name)
-            to_pil(image[0]).save(tmp, format="PNG")
-            os.replace(tmp, preview)
+            with atomic_path(preview) as tmp:
+                to_pil(image[0]).save(tmp, format="PNG")
             msg["preview"] = preview
         if json_progress:
             print(json.dumps(msg), flush=True)
@@ -226,9 +226,8 @@ def gatys_file(content_path: str, styles: dict[str, float], out_path: str, cfg: 
             print(f"\rstep {step}/{total} loss {loss:.4g}   ", end="", file=sys.stderr, flush=True)
 
     result = run_gatys(vgg, content, style_list, cfg, progress=report)
-    tmp = out.with_name(".tmp-" + out.name)
-    to_pil(result[0]).save(tmp, format=None if out.suffix else "PNG")
-    os.replace(tmp, out)
+    with atomic_path(out) as tmp:
+        to_pil(result[0]).save(tmp, format=None if out.suffix else "PNG")
     if not json_progress:
         print(file=sys.stderr)
     return str(out)

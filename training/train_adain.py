@@ -7,20 +7,19 @@ over relu1_1, relu2_1, relu3_1, relu4_1. The encoder f (our VGG-16 to relu4_1) s
 """
 from __future__ import annotations
 
-import json
 import random
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
-from .checkpoint import resume_if_present, save_checkpoint
-from .common import Budget, Progress, pick_device
+from .common import pick_device
 from .config import AdaINTrainConfig
-from .data import ImageFolderStream, contact_sheet, list_images, to_pil
+from .data import ImageFolderStream, list_images, save_contact_sheet, to_pil
+from .loop import TrainLoop
 from .losses import content_loss, mean_std_style_loss
 from .models.adain import ENCODER_LAYER, AdaINConfig, AdaINDecoder, AdaINNet, adaptive_instance_normalization
-from .models.vgg import LAYER_ORDER, calc_mean_std, load_vgg16
+from .models.vgg import calc_mean_std, load_vgg16
 from .train_fast import load_holdout
 
 
@@ -60,66 +59,42 @@ def adain_sheet(net: AdaINNet, contents: list[torch.Tensor], styles: list[torch.
             mean, std = net.style_stats(s[None].to(device))
             row.append(to_pil(net.stylize(c[None].to(device), mean, std, 1.0)[0]))
         rows.append(row)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    contact_sheet(rows).save(path)
-    return path
+    return save_contact_sheet(rows, path)
 
 
 def train_adain(cfg: AdaINTrainConfig, log=print) -> Path:
     device = pick_device(cfg.device)
     torch.manual_seed(cfg.seed)
     random.seed(cfg.seed)
-    out_dir = Path(cfg.out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    layers = sorted(set(cfg.style_layers) | {ENCODER_LAYER}, key=LAYER_ORDER.index)
     encoder = load_vgg16(cfg.vgg_weights or None, last_layer=ENCODER_LAYER).to(device)
     model_cfg = AdaINConfig(width_divisor=cfg.width_divisor)
     decoder = AdaINDecoder(model_cfg).to(device)
     net = AdaINNet(encoder, decoder)
     opt = torch.optim.Adam(decoder.parameters(), lr=cfg.lr)
-    last = out_dir / "last.pt"
-    step, history = resume_if_present(last, decoder, opt, model_cfg, log)
-    contents = ImageFolderStream(cfg.content_dir, cfg.image_size, cfg.batch_size, seed=cfg.seed + step)
-    styles = ImageFolderStream(cfg.style_dir, cfg.image_size, cfg.batch_size, seed=cfg.seed + step + 1)
+    loop = TrainLoop(cfg, "adain", decoder, model_cfg, opt, log=log, loss_network="vgg16-hed")
+    contents = ImageFolderStream(cfg.content_dir, cfg.image_size, cfg.batch_size, seed=cfg.seed + loop.step)
+    styles = ImageFolderStream(cfg.style_dir, cfg.image_size, cfg.batch_size, seed=cfg.seed + loop.step + 1)
     hold_c = load_holdout(cfg.holdout or [str(p) for p in list_images(cfg.content_dir)[:4]])
     hold_s = load_holdout(cfg.holdout_styles or [str(p) for p in list_images(cfg.style_dir)[:4]])
     log(f"AdaIN decoder (width/{cfg.width_divisor}) on {device}: {len(contents)} content, {len(styles)} style images")
-    if step == 0:
-        history.append({"step": 0, "heldout": evaluate_adain(net, hold_c, hold_s, cfg.style_layers, cfg.relative_losses)})
 
-    def checkpoint() -> None:
-        save_checkpoint(last, "adain", decoder, model_cfg, optimizer=opt.state_dict(), step=step, history=history,
-                        train_config=cfg.to_dict(), loss_network="vgg16-hed")
+    def evaluate() -> dict[str, float]:
+        return evaluate_adain(net, hold_c, hold_s, cfg.style_layers, cfg.relative_losses)
 
-    budget = Budget(cfg.max_steps, cfg.time_budget_s)
-    progress = Progress(cfg.max_steps, step)
-    sums = {"content": 0.0, "style": 0.0}
-    decoder.train()
-    while not budget.done(step):
+    def step_fn(step: int) -> dict[str, float]:
         for group in opt.param_groups:
             group["lr"] = cfg.lr / (1.0 + cfg.lr_decay * step)
         lc, ls = adain_losses(net, contents.next_batch().to(device), styles.next_batch().to(device), cfg.style_layers,
                               cfg.relative_losses)
-        loss = lc + cfg.style_weight * ls
         opt.zero_grad(set_to_none=True)
-        loss.backward()
+        (lc + cfg.style_weight * ls).backward()
         opt.step()
-        step += 1
-        sums["content"] += lc.item()
-        sums["style"] += ls.item()
-        if step % cfg.log_every == 0:
-            history.append({"step": step, **{k: v / cfg.log_every for k, v in sums.items()}})
-            sums = {k: 0.0 for k in sums}
-            progress.update(step, content=history[-1]["content"], style=history[-1]["style"])
-        if step % cfg.sample_every == 0:
-            adain_sheet(net, hold_c, hold_s, out_dir / "samples" / f"step_{step:06d}.png")
-        if step % cfg.checkpoint_every == 0:
-            checkpoint()
-    progress.close()
+        return {"content": lc.item(), "style": ls.item()}
+
+    if loop.step == 0:
+        loop.history.append({"step": 0, "heldout": evaluate()})
+    decoder.train()
+    loop.run(step_fn, sample=lambda path: adain_sheet(net, hold_c, hold_s, path), progress_keys=("content", "style"))
     decoder.eval()
-    history.append({"step": step, "heldout": evaluate_adain(net, hold_c, hold_s, cfg.style_layers, cfg.relative_losses), "seconds": budget.elapsed})
-    checkpoint()
-    adain_sheet(net, hold_c, hold_s, out_dir / "samples" / "final.png")
-    (out_dir / "history.json").write_text(json.dumps(history, indent=1))
-    log(f"done at step {step} in {budget.elapsed:.0f} s; held-out {history[0].get('heldout')} -> {history[-1]['heldout']}")
-    return last
+    heldout = evaluate()
+    return loop.finish({"heldout": heldout}, summary=f"; held-out {loop.history[0].get('heldout')} -> {heldout}")

@@ -7,16 +7,15 @@ rerun with the same out_dir resumes from there, so a CPU run can be continued on
 from __future__ import annotations
 
 import contextlib
-import json
 import random
 from pathlib import Path
 
 import torch
 
-from .checkpoint import resume_if_present, save_checkpoint
-from .common import Budget, Progress, pick_device
+from .common import pick_device
 from .config import FastTrainConfig
-from .data import ImageFolderStream, contact_sheet, list_images, load_rgb, to_pil, to_tensor
+from .data import ImageFolderStream, list_images, load_rgb, save_contact_sheet, to_pil, to_tensor
+from .loop import TrainLoop
 from .losses import content_loss, gram_style_loss, shifted_frame_loss, total_variation
 from .models.transformer import FastNetConfig, TransformerNet
 from .models.vgg import LAYER_ORDER, VGG16Features, gram_matrix, load_vgg16
@@ -82,9 +81,7 @@ def sample_sheet(net: TransformerNet, holdout: list[torch.Tensor], path: Path, s
             row.append(to_pil(net(x[None].to(device), net.one_hot(idx).to(device))[0]))
         rows.append(row)
     net.train(was_training)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    contact_sheet(rows).save(path)
-    return path
+    return save_contact_sheet(rows, path)
 
 
 def cpu_has_native_bf16() -> bool:
@@ -114,114 +111,114 @@ def autocast_for(amp: str, device: torch.device):
     raise ValueError(f"unknown amp mode {amp!r} (choose none or bf16)")
 
 
-def train_fast(cfg: FastTrainConfig, log=print) -> Path:
+class FastStep:
+    """One update of the fast net: one style per batch (round robin), perceptual losses, optional
+    identity warm-up and shifted-frame temporal loss. Returns the values to log, or None for a
+    non-finite loss or gradient (the weights are not touched; the loop moves on to the next style)."""
+
+    def __init__(self, cfg: FastTrainConfig, net: TransformerNet, vgg: VGG16Features, targets: list[dict],
+                 data: ImageFolderStream, opt: torch.optim.Optimizer, amp: str, loop: TrainLoop) -> None:
+        self.cfg, self.net, self.vgg, self.targets, self.data, self.opt, self.amp, self.loop = \
+            cfg, net, vgg, targets, data, opt, amp, loop
+        self.device = next(net.parameters()).device
+        self.layers = sorted(set(cfg.style_layers) | {cfg.content_layer}, key=LAYER_ORDER.index)
+        self.shift_rng = random.Random(cfg.seed + 7 + loop.step)
+
+    def losses(self, x: torch.Tensor, w: torch.Tensor, idx: int, warming: bool) -> tuple[torch.Tensor, dict]:
+        cfg = self.cfg
+        with autocast_for(self.amp, self.device):
+            out = self.net(x, w)
+            f_out = self.vgg(out, [cfg.content_layer] if warming else self.layers)
+            with torch.no_grad():
+                f_x = self.vgg(x, [cfg.content_layer])[cfg.content_layer]
+        f_out = {k: v.float() for k, v in f_out.items()}
+        out = out.float()
+        lc = content_loss(f_out[cfg.content_layer], f_x.float())
+        if warming:  # identity warm-up: the photo's structure is there before the style pulls on it
+            ls = (out - x).abs().mean()
+            return ls + cfg.content_weight * lc, {"identity_l1": ls, "content": lc}
+        ltv = total_variation(out)
+        ls = gram_style_loss({k: f_out[k] for k in cfg.style_layers}, self.targets[idx])
+        loss = cfg.content_weight * lc + cfg.style_weight * ls + cfg.tv_weight * ltv
+        lt = loss.new_zeros(())
+        if cfg.temporal_weight > 0:
+            m = cfg.temporal_shift
+            shift = (self.shift_rng.randint(0, m), self.shift_rng.randint(0, m))
+            noise = torch.randn_like(x) * cfg.temporal_noise if cfg.temporal_noise > 0 else None
+            with autocast_for(self.amp, self.device):
+                lt = shifted_frame_loss(lambda f: self.net(f, w).float(), x, out, shift, m, noise)
+            loss = loss + cfg.temporal_weight * lt.float()
+        return loss, {"content": lc, "style": ls, "tv": ltv, "temporal": lt}
+
+    def __call__(self, step: int) -> dict[str, float] | None:
+        x = self.data.next_batch().to(self.device)
+        idx = (step + self.loop.skipped) % len(self.targets)  # a skipped batch moves on to the next style, never stalls
+        w = self.net.one_hot(idx, x.shape[0]).to(self.device)
+        loss, parts = self.losses(x, w, idx, step < self.cfg.warmup_steps)
+        self.opt.zero_grad(set_to_none=True)
+        if torch.isfinite(loss):
+            loss.backward()
+            grad_norm = torch.nn.utils.clip_grad_norm_(self.net.parameters(), self.cfg.grad_clip)
+        if not torch.isfinite(loss) or not torch.isfinite(grad_norm):
+            # one bad batch (or an inf gradient behind a finite loss) must not poison the weights
+            self.opt.zero_grad(set_to_none=True)
+            return None
+        self.opt.step()
+        # the warm-up's pixel L1 is logged apart, so the style curve starts at the real style loss
+        return {k: v.item() for k, v in parts.items()}
+
+
+def _style_names(cfg: FastTrainConfig) -> list[str]:
     if not cfg.style_images:
         raise ValueError("give at least one style image")
-    device = pick_device(cfg.device)
-    torch.manual_seed(cfg.seed)
-    random.seed(cfg.seed)
-    out_dir = Path(cfg.out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     names = cfg.style_names or [Path(p).stem for p in cfg.style_images]
     if len(names) != len(cfg.style_images):
         raise ValueError("style_names must match style_images one to one")
-    layers = sorted(set(cfg.style_layers) | {cfg.content_layer}, key=LAYER_ORDER.index)
-    vgg = load_vgg16(cfg.vgg_weights or None, last_layer=_deepest(layers)).to(device)
-    targets = style_targets(vgg, cfg.style_images, cfg.style_layers, cfg.style_size, device)
+    if cfg.temporal_weight > 0 and (cfg.temporal_shift % 4 or cfg.temporal_shift <= 0):
+        raise ValueError("temporal_shift must be a positive multiple of 4 (the net downsamples by 4)")
+    return names
 
-    model_cfg = FastNetConfig.preset(cfg.width, names)
-    net = TransformerNet(model_cfg).to(device)
-    cin = [p for n, p in net.named_parameters() if n.endswith((".gamma", ".beta"))]
-    shared = [p for n, p in net.named_parameters() if not n.endswith((".gamma", ".beta"))]
-    opt = torch.optim.Adam([{"params": shared, "lr": cfg.lr}, {"params": cin, "lr": cfg.lr * cfg.cin_lr_mult}])
-    last = out_dir / "last.pt"
-    step, history = resume_if_present(last, net, opt, model_cfg, log)
 
-    data = ImageFolderStream(cfg.content_dir, cfg.image_size, cfg.batch_size, seed=cfg.seed + step)
-    holdout = load_holdout(cfg.holdout or [str(p) for p in list_images(cfg.content_dir)[:4]], cfg.holdout_size)
-    thumbs = [load_rgb(p, 160) for p in cfg.style_images]
-    log(f"fast net '{cfg.width}' ({len(names)} styles) on {device}: {len(data)} content images, "
-        f"{sum(p.numel() for p in net.parameters())} parameters")
-    if step == 0:
-        history.append({"step": 0, "heldout": evaluate_fast(net.eval(), vgg, holdout, targets, cfg.content_layer, cfg.style_layers)})
-    net.train()
-
-    def checkpoint() -> None:
-        save_checkpoint(last, "fast", net, model_cfg, optimizer=opt.state_dict(), step=step, history=history,
-                        train_config=cfg.to_dict(), loss_network=Path(cfg.vgg_weights).name if cfg.vgg_weights else "vgg16-hed")
-
+def _amp_mode(cfg: FastTrainConfig, device: torch.device, log) -> str:
     amp = resolve_amp(cfg.amp, device)
     autocast_for(amp, device)  # an unknown mode fails here, before the first step
     if amp == "bf16" and device.type == "cpu" and not cpu_has_native_bf16():
         log("warning: this CPU has no native bf16 (no AVX-512 BF16/AMX): bf16 steps will be much slower than fp32")
     log(f"mixed precision: {amp}")
-    budget = Budget(cfg.max_steps, cfg.time_budget_s)
-    progress = Progress(cfg.max_steps, step)
-    run_sum = {"content": 0.0, "style": 0.0, "tv": 0.0, "temporal": 0.0}
-    skipped = 0
-    if cfg.temporal_weight > 0 and (cfg.temporal_shift % 4 or cfg.temporal_shift <= 0):
-        raise ValueError("temporal_shift must be a positive multiple of 4 (the net downsamples by 4)")
-    shift_rng = random.Random(cfg.seed + 7 + step)
-    while not budget.done(step):
-        x = data.next_batch().to(device)
-        idx = (step + skipped) % len(names)  # a skipped batch moves on to the next style, never stalls
-        w = net.one_hot(idx, x.shape[0]).to(device)
-        warming = step < cfg.warmup_steps
-        with autocast_for(amp, device):
-            out = net(x, w)
-            f_out = vgg(out, [cfg.content_layer] if warming else layers)
-            with torch.no_grad():
-                f_x = vgg(x, [cfg.content_layer])[cfg.content_layer]
-        f_out = {k: v.float() for k, v in f_out.items()}
-        out = out.float()
-        lc = content_loss(f_out[cfg.content_layer], f_x.float())
-        ltv = total_variation(out)
-        if warming:  # identity warm-up: the photo's structure is there before the style pulls on it
-            ls = (out - x).abs().mean()
-            loss = ls + cfg.content_weight * lc
-        else:
-            ls = gram_style_loss({k: f_out[k] for k in cfg.style_layers}, targets[idx])
-            loss = cfg.content_weight * lc + cfg.style_weight * ls + cfg.tv_weight * ltv
-        lt = loss.new_zeros(())
-        if cfg.temporal_weight > 0 and not warming:
-            m = cfg.temporal_shift
-            shift = (shift_rng.randint(0, m), shift_rng.randint(0, m))
-            noise = torch.randn_like(x) * cfg.temporal_noise if cfg.temporal_noise > 0 else None
-            with autocast_for(amp, device):
-                lt = shifted_frame_loss(lambda f: net(f, w).float(), x, out, shift, m, noise)
-            loss = loss + cfg.temporal_weight * lt.float()
-        opt.zero_grad(set_to_none=True)
-        if torch.isfinite(loss):
-            loss.backward()
-            grad_norm = torch.nn.utils.clip_grad_norm_(net.parameters(), cfg.grad_clip)
-        if not torch.isfinite(loss) or not torch.isfinite(grad_norm):
-            # one bad batch (or an inf gradient behind a finite loss) must not poison the weights
-            skipped += 1
-            opt.zero_grad(set_to_none=True)
-            if skipped > 200:
-                raise RuntimeError(f"training diverged: {skipped} non-finite losses or gradients; lower --lr")
-            continue
-        opt.step()
-        step += 1
-        if warming:  # the warm-up's pixel L1 is logged apart, so the style curve starts at the real style loss
-            run_sum["identity_l1"] = run_sum.get("identity_l1", 0.0) + ls.item()
-            run_sum["content"] += lc.item()
-        else:
-            for k, v in (("content", lc), ("style", ls), ("tv", ltv), ("temporal", lt)):
-                run_sum[k] += v.item()
-        if step % cfg.log_every == 0:
-            history.append({"step": step, **{k: v / cfg.log_every for k, v in run_sum.items()}})
-            run_sum = {k: 0.0 for k in ("content", "style", "tv", "temporal")}
-            progress.update(step, **{k: history[-1][k] for k in ("content", "style", "tv")})
-        if step % cfg.sample_every == 0:
-            sample_sheet(net, holdout, out_dir / "samples" / f"step_{step:06d}.png", thumbs)
-        if step % cfg.checkpoint_every == 0:
-            checkpoint()
-    progress.close()
-    history.append({"step": step, "heldout": evaluate_fast(net.eval(), vgg, holdout, targets, cfg.content_layer, cfg.style_layers),
-                    "seconds": budget.elapsed, "skipped_batches": skipped, "flat_crops_redrawn": data.flat_redraws})
-    checkpoint()
-    sample_sheet(net, holdout, out_dir / "samples" / "final.png", thumbs)
-    (out_dir / "history.json").write_text(json.dumps(history, indent=1))
-    log(f"done at step {step} in {budget.elapsed:.0f} s; held-out {history[0].get('heldout')} -> {history[-1]['heldout']}")
-    return last
+    return amp
+
+
+def train_fast(cfg: FastTrainConfig, log=print) -> Path:
+    names = _style_names(cfg)
+    device = pick_device(cfg.device)
+    torch.manual_seed(cfg.seed)
+    random.seed(cfg.seed)
+    layers = sorted(set(cfg.style_layers) | {cfg.content_layer}, key=LAYER_ORDER.index)
+    vgg = load_vgg16(cfg.vgg_weights or None, last_layer=_deepest(layers)).to(device)
+    targets = style_targets(vgg, cfg.style_images, cfg.style_layers, cfg.style_size, device)
+    model_cfg = FastNetConfig.preset(cfg.width, names)
+    net = TransformerNet(model_cfg).to(device)
+    cin = [p for n, p in net.named_parameters() if n.endswith((".gamma", ".beta"))]
+    shared = [p for n, p in net.named_parameters() if not n.endswith((".gamma", ".beta"))]
+    opt = torch.optim.Adam([{"params": shared, "lr": cfg.lr}, {"params": cin, "lr": cfg.lr * cfg.cin_lr_mult}])
+    loop = TrainLoop(cfg, "fast", net, model_cfg, opt, log=log,
+                     loss_network=Path(cfg.vgg_weights).name if cfg.vgg_weights else "vgg16-hed")
+
+    data = ImageFolderStream(cfg.content_dir, cfg.image_size, cfg.batch_size, seed=cfg.seed + loop.step)
+    holdout = load_holdout(cfg.holdout or [str(p) for p in list_images(cfg.content_dir)[:4]], cfg.holdout_size)
+    thumbs = [load_rgb(p, 160) for p in cfg.style_images]
+    log(f"fast net '{cfg.width}' ({len(names)} styles) on {device}: {len(data)} content images, "
+        f"{sum(p.numel() for p in net.parameters())} parameters")
+
+    def evaluate() -> dict[str, float]:
+        return evaluate_fast(net.eval(), vgg, holdout, targets, cfg.content_layer, cfg.style_layers)
+
+    if loop.step == 0:
+        loop.history.append({"step": 0, "heldout": evaluate()})
+    net.train()
+    step_fn = FastStep(cfg, net, vgg, targets, data, opt, _amp_mode(cfg, device, log), loop)
+    loop.run(step_fn, sample=lambda path: sample_sheet(net, holdout, path, thumbs),
+             log_keys=("content", "style", "tv", "temporal"), progress_keys=("content", "style", "tv"), max_skipped=200)
+    heldout = evaluate()
+    return loop.finish({"heldout": heldout}, {"skipped_batches": loop.skipped, "flat_crops_redrawn": data.flat_redraws},
+                       summary=f"; held-out {loop.history[0].get('heldout')} -> {heldout}")

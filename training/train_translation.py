@@ -10,7 +10,6 @@ halved. Adam is element-wise, so one optimiser over both discriminators equals o
 """
 from __future__ import annotations
 
-import json
 import math
 import random
 from pathlib import Path
@@ -18,10 +17,10 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from .checkpoint import read_checkpoint, save_translation_checkpoint
-from .common import Budget, Progress, pick_device
+from .common import pick_device
 from .config import TranslationTrainConfig
-from .data import ImageFolderStream, contact_sheet, list_images, to_pil
+from .data import ImageFolderStream, list_images, save_contact_sheet, to_pil
+from .loop import TrainLoop
 from .models.ugatit import CycleGANConfig, UGATITConfig, build_translation_nets, clip_rho
 from .train_fast import load_holdout
 
@@ -137,9 +136,7 @@ def translation_sheet(nets, hold_a: list[torch.Tensor], hold_b: list[torch.Tenso
             x = x[None].to(device) * 2 - 1
             y = fwd(x)[0]
             rows.append([to_pil((t[0] + 1) / 2) for t in (x, y, back(y)[0])])
-    path.parent.mkdir(parents=True, exist_ok=True)
-    contact_sheet(rows).save(path)
-    return path
+    return save_contact_sheet(rows, path)
 
 
 @torch.no_grad()
@@ -155,95 +152,73 @@ def heldout_cycle(nets, hold_a, hold_b) -> float:
     return total / max(n, 1)
 
 
+class TranslationStep:
+    """One step: the discriminators on pooled fakes, then the generators against the updated
+    discriminators. None when a loss is non-finite (it never reaches the weights; the data order moves on)."""
+
+    def __init__(self, cfg: TranslationTrainConfig, nets: dict[str, torch.nn.Module], losses: TranslationLosses,
+                 opts: dict[str, torch.optim.Optimizer], streams: tuple[ImageFolderStream, ImageFolderStream]) -> None:
+        self.cfg, self.nets, self.losses, self.opt_g, self.opt_d = cfg, nets, losses, opts["G"], opts["D"]
+        self.lr = cfg.resolved()["lr"]
+        self.stream_a, self.stream_b = streams
+        self.pool_a, self.pool_b = ImagePool(cfg.pool_size, cfg.seed), ImagePool(cfg.pool_size, cfg.seed + 1)
+        self.device = next(nets["genA2B"].parameters()).device
+
+    def decay_lr(self, step: int) -> None:
+        cfg = self.cfg
+        if step > cfg.decay_from and cfg.max_steps > cfg.decay_from:
+            lr = self.lr * max(0.0, (cfg.max_steps - step) / (cfg.max_steps - cfg.decay_from))
+            for group in (*self.opt_g.param_groups, *self.opt_d.param_groups):
+                group["lr"] = lr
+
+    def __call__(self, step: int) -> dict[str, float] | None:
+        self.decay_lr(step)
+        real_a = self.stream_a.next_batch().to(self.device) * 2 - 1
+        real_b = self.stream_b.next_batch().to(self.device) * 2 - 1
+        fw = self.losses.forward(real_a, real_b)  # one generator pass serves both updates
+        # discriminators first, on pooled (detached) fakes
+        d_loss = self.losses.discriminator(real_a, real_b, self.pool_a.query(fw["b2a"]), self.pool_b.query(fw["a2b"]))
+        self.opt_d.zero_grad(set_to_none=True)
+        if math.isfinite(d_loss.item()):
+            d_loss.backward()
+            self.opt_d.step()
+        # generators, against the updated discriminators
+        g_loss, parts = self.losses.generator(real_a, real_b, fw)
+        self.opt_g.zero_grad(set_to_none=True)
+        if not (math.isfinite(d_loss.item()) and math.isfinite(g_loss.item())):
+            return None
+        g_loss.backward()
+        self.opt_g.step()
+        for name, net in self.nets.items():
+            if name.startswith("gen"):
+                clip_rho(net)
+        return {"D": d_loss.item(), "G": g_loss.item(), **parts}
+
+
 def train_translation(cfg: TranslationTrainConfig, log=print) -> Path:
     device = pick_device(cfg.device)
     torch.manual_seed(cfg.seed)
-    out_dir = Path(cfg.out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    family = cfg.mode
-    mcfg = model_config(cfg)
+    family, mcfg, hp = cfg.mode, model_config(cfg), cfg.resolved()
     nets = {k: v.to(device) for k, v in build_translation_nets(family, mcfg).items()}
-    gens = [v for k, v in nets.items() if k.startswith("gen")]
-    diss = [v for k, v in nets.items() if k.startswith("dis")]
-    hp = cfg.resolved()
-    opt_g = torch.optim.Adam([p for g in gens for p in g.parameters()], lr=hp["lr"], betas=(0.5, 0.999), weight_decay=cfg.weight_decay)
-    opt_d = torch.optim.Adam([p for d in diss for p in d.parameters()], lr=hp["lr"], betas=(0.5, 0.999), weight_decay=cfg.weight_decay)
+    opts = {group: torch.optim.Adam([p for k, net in nets.items() if k.startswith(prefix) for p in net.parameters()],
+                                    lr=hp["lr"], betas=(0.5, 0.999), weight_decay=cfg.weight_decay)
+            for group, prefix in (("G", "gen"), ("D", "dis"))}
     losses = TranslationLosses(family, nets, {"adv": cfg.adv_weight, "cycle": cfg.cycle_weight,
                                               "identity": hp["identity_weight"], "cam": hp["cam_weight"]})
-    last = out_dir / "last.pt"
-    step, history = 0, []
-    if last.exists():
-        blob = read_checkpoint(last)
-        if blob["family"] != family or blob["config"] != mcfg.to_dict():
-            raise ValueError(f"{last} was trained with another model config; use a new --out-dir")
-        for name, net in nets.items():
-            net.load_state_dict(blob["model"][name])
-        opt_g.load_state_dict(blob["optimizer"]["G"])
-        opt_d.load_state_dict(blob["optimizer"]["D"])
-        step, history = int(blob["step"]), list(blob.get("history", []))
-        log(f"resuming from {last} at step {step}")
-    stream_a = ImageFolderStream(cfg.a, cfg.image_size, cfg.batch_size, seed=cfg.seed + step, load_size=cfg.load_size)
-    stream_b = ImageFolderStream(cfg.b, cfg.image_size, cfg.batch_size, seed=cfg.seed + step + 1, load_size=cfg.load_size)
+    loop = TrainLoop(cfg, family, nets, mcfg, opts, log=log)
+    streams = tuple(ImageFolderStream(folder, cfg.image_size, cfg.batch_size, seed=cfg.seed + loop.step + i,
+                                      load_size=cfg.load_size) for i, folder in enumerate((cfg.a, cfg.b)))
     hold_a = load_holdout(cfg.holdout_a or [str(p) for p in list_images(cfg.a)[:3]], cfg.image_size)
     hold_b = load_holdout(cfg.holdout_b or [str(p) for p in list_images(cfg.b)[:3]], cfg.image_size)
-    pool_a, pool_b = ImagePool(cfg.pool_size, cfg.seed), ImagePool(cfg.pool_size, cfg.seed + 1)
     log(f"{family} ({'light' if getattr(mcfg, 'light', False) else 'full'}) on {device}: "
-        f"{len(stream_a)} A images, {len(stream_b)} B images, weights {losses.w}")
-
-    def checkpoint() -> None:
-        save_translation_checkpoint(last, family, nets, mcfg, optimizer={"G": opt_g.state_dict(), "D": opt_d.state_dict()},
-                                    step=step, history=history, train_config=cfg.to_dict())
-
-    budget = Budget(cfg.max_steps, cfg.time_budget_s)
-    progress = Progress(cfg.max_steps, step)
-    sums: dict[str, float] = {}
-    skipped = 0
+        f"{len(streams[0])} A images, {len(streams[1])} B images, weights {losses.w}")
+    step_fn = TranslationStep(cfg, nets, losses, opts, streams)
     for net in nets.values():
         net.train()
-    while not budget.done(step):
-        if step > cfg.decay_from and cfg.max_steps > cfg.decay_from:
-            lr = hp["lr"] * max(0.0, (cfg.max_steps - step) / (cfg.max_steps - cfg.decay_from))
-            for group in (*opt_g.param_groups, *opt_d.param_groups):
-                group["lr"] = lr
-        real_a = stream_a.next_batch().to(device) * 2 - 1
-        real_b = stream_b.next_batch().to(device) * 2 - 1
-        fw = losses.forward(real_a, real_b)  # one generator pass serves both updates
-        # discriminators first, on pooled (detached) fakes
-        d_loss = losses.discriminator(real_a, real_b, pool_a.query(fw["b2a"]), pool_b.query(fw["a2b"]))
-        opt_d.zero_grad(set_to_none=True)
-        if math.isfinite(d_loss.item()):
-            d_loss.backward()
-            opt_d.step()
-        # generators, against the updated discriminators
-        g_loss, parts = losses.generator(real_a, real_b, fw)
-        opt_g.zero_grad(set_to_none=True)
-        if not (math.isfinite(d_loss.item()) and math.isfinite(g_loss.item())):
-            skipped += 1  # a non-finite loss never reaches the weights; the data order moves on
-            step += 1
-            continue
-        g_loss.backward()
-        opt_g.step()
-        for g in gens:
-            clip_rho(g)
-        step += 1
-        for k, v in {"D": d_loss.item(), "G": g_loss.item(), **parts}.items():
-            sums[k] = sums.get(k, 0.0) + v
-        if step % cfg.log_every == 0:
-            history.append({"step": step, **{k: v / cfg.log_every for k, v in sums.items()}})
-            sums = {}
-            progress.update(step, D=history[-1]["D"], G=history[-1]["G"], cycle=history[-1]["cycle"])
-        if step % cfg.sample_every == 0:
-            translation_sheet(nets, hold_a, hold_b, out_dir / "samples" / f"step_{step:06d}.png")
-        if step % cfg.checkpoint_every == 0:
-            checkpoint()
-    progress.close()
+    loop.run(step_fn, sample=lambda path: translation_sheet(nets, hold_a, hold_b, path), progress_keys=("D", "G", "cycle"),
+             skipped_steps_count=True)
     for net in nets.values():
         net.eval()
-    history.append({"step": step, "heldout_cycle_l1": heldout_cycle(nets, hold_a, hold_b), "seconds": budget.elapsed,
-                    "skipped": skipped})
-    checkpoint()
-    translation_sheet(nets, hold_a, hold_b, out_dir / "samples" / "final.png")
-    (out_dir / "history.json").write_text(json.dumps(history, indent=1))
-    log(f"done at step {step} in {budget.elapsed:.0f} s ({skipped} non-finite steps skipped); "
-        f"held-out cycle L1 {history[-1]['heldout_cycle_l1']:.4f}")
-    return last
+    cycle = heldout_cycle(nets, hold_a, hold_b)
+    return loop.finish({"heldout_cycle_l1": cycle}, {"skipped": loop.skipped},
+                       summary=f" ({loop.skipped} non-finite steps skipped); held-out cycle L1 {cycle:.4f}")

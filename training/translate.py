@@ -2,12 +2,11 @@
 
 Reads our checkpoints (``python -m training ugatit``) and state-dict files in the UGATIT-pytorch layout
 (``{"genA2B": ..., "genB2A": ..., "disGA": ..., ...}``), always with ``torch.load(weights_only=True)``.
-The face path uses engine.faces (OpenCV's Haar cascade), imported only when asked for, so training
-itself stays torch + numpy + Pillow.
+The face path uses training/faces.py (OpenCV's Haar cascade), which imports OpenCV only when a face is
+detected or pasted back, so training itself stays torch + numpy + Pillow.
 """
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,9 +14,12 @@ import numpy as np
 import torch
 from PIL import Image
 
-from .checkpoint import CheckpointError, read_checkpoint
+from engine.atomic import atomic_path
+
+from .checkpoint import CheckpointError, load_file, read_checkpoint
 from .common import pick_device
 from .data import load_rgb
+from .faces import crop_square, detect_faces, parse_box, paste_back
 from .models.ugatit import TRANSLATION_CONFIGS, UGATITConfig, build_translation_nets
 
 DIRECTIONS = {"AtoB": "genA2B", "BtoA": "genB2A"}
@@ -75,19 +77,13 @@ def load_ugatit_pytorch(blob: dict) -> tuple[dict[str, torch.nn.Module], UGATITC
 def load_translator(path: str | Path, direction: str = "AtoB", device: str = "cpu") -> Translator:
     if direction not in DIRECTIONS:
         raise ValueError(f"direction must be AtoB or BtoA, got {direction!r}")
-    path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"checkpoint not found: {path}")
-    try:
-        blob = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise CheckpointError(f"{path} is not a readable checkpoint ({type(exc).__name__}: {exc})") from None
+    blob = load_file(path)
     key = DIRECTIONS[direction]
     if isinstance(blob, dict) and "genA2B" in blob and "genB2A" in blob:
         nets, cfg = load_ugatit_pytorch(blob)
         translator = Translator(nets[key], "ugatit", cfg, "UGATIT-pytorch")
     else:
-        blob = read_checkpoint(path)
+        blob = read_checkpoint(path, blob)
         family = blob["family"]
         if family not in TRANSLATION_CONFIGS:
             raise CheckpointError(f"{path} is a {family} style model, not an image-translation (U-GAT-IT/CycleGAN) one")
@@ -136,13 +132,7 @@ def translate_file(checkpoint: str, src: str, dst: str, *, direction: str = "Ato
     summary = {"input": str(src_p), "output": str(dst_p), "family": translator.family, "source": translator.source,
                "direction": direction, "face": None}
     if face or face_box:
-        from engine.errors import StyleCastError
-        from engine.faces import crop_square, detect_faces, parse_box, paste_back
-
-        try:
-            faces = [parse_box(face_box)] if face_box else detect_faces(rgb)
-        except StyleCastError as exc:
-            raise ValueError(str(exc)) from None
+        faces = [parse_box(face_box)] if face_box else detect_faces(rgb)
         if not faces:
             raise ValueError("no face found in the image; give the face by hand (--face-box X,Y,W,H) "
                              "or translate the whole picture")
@@ -155,12 +145,7 @@ def translate_file(checkpoint: str, src: str, dst: str, *, direction: str = "Ato
     else:
         result = translate_array(translator, rgb, size)
     dst_p.parent.mkdir(parents=True, exist_ok=True)
-    suffix = dst_p.suffix or ".png"
-    tmp = dst_p.with_name(f".stylecast-tmp-{os.getpid()}{suffix}")
-    try:
-        Image.fromarray(result).save(tmp)
-        os.replace(tmp, dst_p)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with atomic_path(dst_p) as tmp:
+        Image.fromarray(result).save(tmp, format=None if dst_p.suffix else "PNG")
     return summary
 

@@ -73,8 +73,9 @@ class ConditionalInstanceNorm(nn.Module):
 
     def forward(self, x: torch.Tensor, style_weights: torch.Tensor) -> torch.Tensor:
         # x: B x C x H x W; style_weights: B x N (rows need not sum to 1)
-        # statistics in fp32 also under bf16 autocast (a no-op cast when x is already fp32)
-        normalized = F.instance_norm(x.float(), eps=1e-5)
+        # statistics in fp32 also under bf16 autocast; no cast at all in fp32 (an exported Cast node
+        # would break export/optimize.py's fp16 variant, whose norms stay fp32 by their own rule)
+        normalized = F.instance_norm(x if x.dtype == torch.float32 else x.float(), eps=1e-5)
         gamma = style_weights @ self.gamma  # B x C
         beta = style_weights @ self.beta  # B x C
         return normalized * gamma[:, :, None, None] + beta[:, :, None, None]

@@ -3,17 +3,16 @@
 The detector is OpenCV's bundled frontal-face Haar cascade (ships inside opencv-python; no download).
 The crop is a square around the largest face, enlarged so hair and chin are inside (the selfie datasets
 are framed that way); the translated crop is pasted back through a feathered mask so no seam shows.
-numpy + OpenCV only, like the rest of engine/.
+Only ``python -m training translate --face`` uses it: OpenCV is imported inside the two functions that
+need it, so the rest of training/ stays torch + numpy + Pillow. Bad input raises ValueError (the CLI's
+``error: ...``, exit code 2).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
 import numpy as np
-
-from .errors import InputError
 
 
 @dataclass(frozen=True)
@@ -24,17 +23,21 @@ class FaceBox:
     h: int
 
 
-def _cascade() -> cv2.CascadeClassifier:
+def _cascade():
+    import cv2
+
     path = Path(cv2.data.haarcascades) / "haarcascade_frontalface_default.xml"
     cascade = cv2.CascadeClassifier(str(path))
     if cascade.empty():
-        raise InputError(f"OpenCV's face detector could not be loaded from {path}")
+        raise ValueError(f"OpenCV's face detector could not be loaded from {path}")
     return cascade
 
 
 def detect_faces(rgb: np.ndarray, min_size: int = 40) -> list[FaceBox]:
     """Faces, most confident first (the cascade's final-stage weight). Haar cascades do fire on
     face-like texture now and then, which is why the CLI and the Studio also take a box by hand."""
+    import cv2
+
     gray = cv2.equalizeHist(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY))
     found, _, weights = _cascade().detectMultiScale3(gray, scaleFactor=1.1, minNeighbors=6, minSize=(min_size, min_size),
                                                      outputRejectLevels=True)
@@ -49,9 +52,9 @@ def parse_box(text: str) -> FaceBox:
     try:
         x, y, w, h = (int(v) for v in text.split(","))
     except ValueError:
-        raise InputError(f"a face box is X,Y,W,H in pixels, got {text!r}") from None
+        raise ValueError(f"a face box is X,Y,W,H in pixels, got {text!r}") from None
     if w <= 0 or h <= 0 or x < 0 or y < 0:
-        raise InputError(f"a face box needs a positive size inside the image, got {text!r}")
+        raise ValueError(f"a face box needs a positive size inside the image, got {text!r}")
     return FaceBox(x, y, w, h)
 
 
@@ -76,6 +79,8 @@ def feather_mask(side: int, feather: float = 0.12) -> np.ndarray:
 
 def paste_back(frame: np.ndarray, patch: np.ndarray, box: FaceBox, feather: float = 0.12) -> np.ndarray:
     """A copy of ``frame`` with ``patch`` (any size; resized to the box) blended in at ``box``."""
+    import cv2
+
     out = frame.copy()
     patch = cv2.resize(patch, (box.w, box.h), interpolation=cv2.INTER_AREA if patch.shape[0] > box.h else cv2.INTER_CUBIC)
     mask = feather_mask(box.w, feather)[..., None]
