@@ -45,15 +45,21 @@ def to_rgb8(image: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(cv2.cvtColor(image, cv2.COLOR_BGR2RGB))
 
 
-def load_image(path: str | Path, max_side: int = MAX_IMAGE_SIDE) -> np.ndarray:
-    """Read an image file as RGB uint8; clear InputError for every way a file can be bad."""
+def check_input_file(path: str | Path, kind: str) -> Path:
+    """The first checks of any input file (``kind``: "an image", "a video"): it exists, is a file, is not empty."""
     path = Path(path)
     if not path.exists():
         raise InputError(f"file not found: {path}")
     if path.is_dir():
-        raise InputError(f"{path} is a folder, not an image")
+        raise InputError(f"{path} is a folder, not {kind}")
     if path.stat().st_size == 0:
         raise InputError(f"{path} is empty (0 bytes)")
+    return path
+
+
+def load_image(path: str | Path, max_side: int = MAX_IMAGE_SIDE) -> np.ndarray:
+    """Read an image file as RGB uint8; clear InputError for every way a file can be bad."""
+    path = check_input_file(path, "an image")
     data = np.fromfile(str(path), dtype=np.uint8)  # fromfile + imdecode also handles non-ASCII paths
     image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
     if image is None:

@@ -14,10 +14,10 @@ from typing import Callable
 
 import av
 
-from .errors import Cancelled, InputError, OutputError
+from .errors import Cancelled, OutputError
 from .frames import check_output_path
-from .stylizers import FrameProcessor
-from .video import VideoWriter, _short, open_container, probe
+from .processor import FrameProcessor
+from .video import VideoDecoder, VideoWriter, open_container, probe
 
 
 @dataclass(frozen=True)
@@ -40,9 +40,11 @@ class RenderProgress:
 @dataclass(frozen=True)
 class RenderResult:
     output: Path
-    frames: int
+    frames: int  # written
     audio: str  # "copied", "transcoded" or "none"
     seconds: float
+    frames_expected: int = 0  # the container's count (or duration x fps); 0 if unknown
+    note: str | None = None  # one line for the user when the clip was not read whole, else None
 
 
 def render_video(src: str | Path, dst: str | Path, processor: FrameProcessor, *,
@@ -57,39 +59,40 @@ def render_video(src: str | Path, dst: str | Path, processor: FrameProcessor, *,
     done, start = 0, time.perf_counter()
     total = info.frames or round(info.duration_s * float(info.fps))
     try:
-        vstream = container.streams.video[0]
-        vstream.thread_type = "AUTO"
+        decoder = VideoDecoder(container, src.name)  # damaged input: first frame -> InputError, later -> skipped
+        vstream = decoder.stream
         astream = container.streams.audio[0] if container.streams.audio else None
         writer = VideoWriter(dst, info.width, info.height, info.fps, crf=crf, audio_from=astream,
                              time_base=vstream.time_base)
-        streams = [vstream] + ([astream] if astream is not None else [])
-        for packet in container.demux(streams):
+        for item in decoder.read(*([astream] if astream is not None else [])):
             if cancel is not None and cancel.is_set():
                 raise Cancelled(f"render of {src.name} cancelled; no output written")
-            if packet.stream.type == "audio":
-                writer.write_audio_packet(packet)
+            if isinstance(item, av.Packet):
+                writer.write_audio_packet(item)
                 continue
-            try:
-                frames = packet.decode()
-            except (av.error.FFmpegError, ValueError) as exc:
-                if done == 0:
-                    raise InputError(f"{src.name} cannot be decoded ({_short(exc)})") from None
-                continue  # a damaged packet mid-file: skip it, keep the rest
-            for frame in frames:
-                out, _ = processor.process(frame.to_ndarray(format="rgb24"))
-                writer.write(out, frame.pts, vstream.time_base)
-                done += 1
-                if progress:
-                    progress(RenderProgress(done, max(total, done), time.perf_counter() - start))
-        if done == 0:
-            raise InputError(f"{src.name} contains no decodable video frames")
+            out, _ = processor.process(item.to_ndarray(format="rgb24"))
+            writer.write(out, item.pts, vstream.time_base)
+            done += 1
+            if progress:
+                progress(RenderProgress(done, max(total, done), time.perf_counter() - start))
         audio = "none" if astream is None else ("copied" if writer.audio_copied else "transcoded")
         writer.commit()
         writer = None
-        return RenderResult(dst, done, audio, time.perf_counter() - start)
+        return RenderResult(dst, done, audio, time.perf_counter() - start, total,
+                            _shortfall_note(src.name, done, info.frames, total, decoder))
     except OSError as exc:
         raise OutputError(f"writing {dst} failed: {exc.strerror or exc}") from None
     finally:
         if writer is not None:
             writer.abort()
         container.close()
+
+
+def _shortfall_note(name: str, done: int, declared: int, estimate: int, decoder: VideoDecoder) -> str | None:
+    """Says when the clip gave fewer frames than it declares (a truncated download, a damaged tail).
+    A count estimated from the duration is only trusted to within a few frames."""
+    if done < (declared or estimate - max(2, estimate // 50)):
+        return f"{name} ended after {done} of {declared or estimate} frames; rendered what decoded"
+    if decoder.skipped:
+        return f"{name}: skipped {decoder.skipped} damaged video packet{'s' if decoder.skipped > 1 else ''}"
+    return None

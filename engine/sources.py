@@ -15,9 +15,9 @@ import av
 import cv2
 import numpy as np
 
-from .errors import InputError, SourceError
+from .errors import SourceError
 from .frames import load_image
-from .video import open_container, probe
+from .video import VideoDecoder, open_container, probe
 
 
 @dataclass
@@ -148,19 +148,12 @@ class VideoFileSource:
     def open(self) -> None:
         self.close()
         self.container = open_container(self.path)
-        stream = self.container.streams.video[0]
-        stream.thread_type = "AUTO"
-        self._frames = self.container.decode(stream)
+        self._frames = VideoDecoder(self.container, self.name).read()  # damaged packets: see VideoDecoder
 
     def read(self) -> Frame | None:
         if self.container is None:
             self.open()
-        try:
-            frame = next(self._frames, None)
-        except (av.error.FFmpegError, ValueError) as exc:
-            if self._i == 0:
-                raise InputError(f"{self.name} cannot be decoded: {exc}") from None
-            frame = None  # a corrupt tail ends the stream like EOF, after the good frames
+        frame = next(self._frames, None)
         if frame is None:
             if self.loop and self._i > 0:
                 self.open()

@@ -5,20 +5,39 @@ import os
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
+from typing import Iterator
 
 import av
 import numpy as np
 
+from .atomic import temp_path_for
 from .errors import InputError, OutputError
+from .frames import check_input_file
 
-VIDEO_SUFFIXES = {".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v"}
-# Audio codecs each container takes as-is; anything else is transcoded to AAC.
+VIDEO_SUFFIXES = {".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v"}  # what StyleCast reads
+WRITABLE_VIDEO_SUFFIXES = (".mp4", ".mov", ".mkv", ".m4v", ".avi")  # what VideoWriter writes (H.264)
+
+
+def stylized_name(source: Path, folder: Path) -> Path:
+    """Where a batch render of ``source`` goes in ``folder``: same container when we can write it, else .mp4."""
+    suffix = source.suffix.lower() if source.suffix.lower() in WRITABLE_VIDEO_SUFFIXES else ".mp4"
+    return folder / f"{source.stem}_stylized{suffix}"
+# Audio codecs (canonical names, e.g. "mp3" whatever the decoder is called) each container carries
+# bit for bit. Measured with PyAV 18 (FFmpeg 8) by muxing copied packets, reading them back byte-identical
+# and decoding them (tests/test_engine_render.py re-checks every entry, and that the rest is refused).
 COPYABLE_AUDIO = {
     ".mp4": {"aac", "mp3", "ac3", "eac3", "alac", "opus", "flac"},
-    ".m4v": {"aac", "mp3", "ac3", "eac3", "alac"},
-    ".mov": {"aac", "mp3", "ac3", "alac", "pcm_s16le", "pcm_s24le", "pcm_f32le"},
+    ".m4v": {"aac", "ac3", "alac"},
+    ".mov": {"aac", "mp3", "ac3", "eac3", "alac", "pcm_s16le", "pcm_s24le", "pcm_f32le"},
     ".mkv": {"aac", "mp3", "ac3", "eac3", "alac", "opus", "flac", "vorbis", "pcm_s16le", "pcm_s24le", "pcm_f32le"},
+    ".avi": {"aac", "mp3", "ac3", "eac3", "flac", "pcm_s16le", "pcm_s24le", "pcm_f32le"},
 }
+# FFmpeg muxes these as well, but vorbis only under codec tags of its own that most players refuse,
+# and PCM in MP4 (ISO 23003-5 'ipcm', which few players read) only when mono: transcoded instead.
+NOT_COPIED_AUDIO = {".mp4": {"vorbis", "pcm_s16le", "pcm_s24le", "pcm_f32le"}, ".avi": {"vorbis"}}
+# What other audio is transcoded to: AAC, except MP3 in AVI (the combination every AVI player knows).
+TRANSCODE_AUDIO = {".avi": "mp3"}
+DECODE_ERRORS = (av.error.FFmpegError, ValueError)
 
 
 @dataclass(frozen=True)
@@ -34,16 +53,10 @@ class VideoInfo:
 
 
 def open_container(path: str | Path) -> av.container.InputContainer:
-    path = Path(path)
-    if not path.exists():
-        raise InputError(f"file not found: {path}")
-    if path.is_dir():
-        raise InputError(f"{path} is a folder, not a video")
-    if path.stat().st_size == 0:
-        raise InputError(f"{path} is empty (0 bytes)")
+    path = check_input_file(path, "a video")
     try:
         container = av.open(str(path), mode="r")
-    except (av.error.FFmpegError, OSError, ValueError) as exc:
+    except (*DECODE_ERRORS, OSError) as exc:
         raise InputError(f"{path.name} is not a readable video ({_short(exc)})") from None
     if not container.streams.video:
         container.close()
@@ -58,18 +71,66 @@ def probe(path: str | Path) -> VideoInfo:
     try:
         stream = container.streams.video[0]
         rate = stream.average_rate or stream.guessed_rate or Fraction(30)
-        try:
-            first = next(container.decode(stream), None)
-        except (av.error.FFmpegError, ValueError) as exc:
-            raise InputError(f"{path.name} cannot be decoded ({_short(exc)})") from None
-        if first is None:
-            raise InputError(f"{path.name} contains no decodable video frames (empty or truncated)")
+        first = next(VideoDecoder(container, path.name).read())  # raises InputError when nothing decodes
         audio = container.streams.audio[0] if container.streams.audio else None
         duration = float(container.duration / av.time_base) if container.duration else 0.0
         return VideoInfo(path, first.width, first.height, Fraction(rate), int(stream.frames or 0), duration,
-                         audio is not None, audio.codec_context.name if audio else None)
+                         audio is not None, audio_codec_name(audio) if audio else None)
     finally:
         container.close()
+
+
+def audio_codec_name(stream: av.audio.stream.AudioStream) -> str:
+    """The codec's canonical name ("mp3"), not the decoder's ("mp3float")."""
+    return stream.codec_context.codec.canonical_name
+
+
+class VideoDecoder:
+    """The one rule for damaged video, used by probe, the file source and render: while nothing has
+    decoded yet the file is unusable (InputError); after the first frame a packet that fails to
+    decode is skipped (``skipped``) and a read error ends the stream like EOF (``read_error``)."""
+
+    def __init__(self, container: av.container.InputContainer, name: str) -> None:
+        self.container, self.name = container, name
+        self.stream = container.streams.video[0]
+        self.stream.thread_type = "AUTO"
+        self.decoded = 0
+        self.skipped = 0
+        self.read_error: str | None = None
+
+    def read(self, *extra: av.stream.Stream) -> Iterator[av.VideoFrame | av.Packet]:
+        """Decoded video frames, and the packets of the ``extra`` streams, in file order."""
+        packets = self.container.demux([self.stream, *extra])
+        while True:
+            try:
+                packet = next(packets)
+            except StopIteration:  # the demuxer ended with flush packets: the decoder is drained
+                break
+            except DECODE_ERRORS as exc:
+                self._damaged(exc)
+                self.read_error = _short(exc)
+                yield from self._decode(None)  # frames still inside the decoder
+                break
+            if packet.stream.index != self.stream.index:
+                yield packet
+                continue
+            yield from self._decode(packet)
+        if self.decoded == 0:
+            raise InputError(f"{self.name} contains no decodable video frames (empty or truncated)")
+
+    def _decode(self, packet: av.Packet | None) -> list[av.VideoFrame]:
+        try:
+            frames = packet.decode() if packet is not None else self.stream.codec_context.decode(None)
+        except DECODE_ERRORS as exc:
+            self._damaged(exc)
+            self.skipped += 1
+            return []
+        self.decoded += len(frames)
+        return frames
+
+    def _damaged(self, exc: BaseException) -> None:
+        if self.decoded == 0:
+            raise InputError(f"{self.name} cannot be decoded ({_short(exc)})") from None
 
 
 def _short(exc: BaseException) -> str:
@@ -79,17 +140,19 @@ def _short(exc: BaseException) -> str:
 
 class VideoWriter:
     """H.264 (yuv420p; yuv444p for odd sizes) at the source's frame rate, audio copied when the
-    container allows it, else transcoded to AAC. Writes to a hidden temp file; ``commit`` renames
-    it into place, ``abort`` deletes it: a file with the final name is always complete."""
+    container allows it (COPYABLE_AUDIO), else transcoded (TRANSCODE_AUDIO). Writes to the
+    temp_path_for(output) sibling; ``commit`` renames it into place, ``abort`` deletes it: a file
+    with the final name is always complete. AVI has no per-frame timestamps, so there frames get
+    consecutive ones at ``fps`` whatever the source's were."""
 
     def __init__(self, output: Path, width: int, height: int, fps: Fraction, *, crf: int = 18,
                  audio_from: av.audio.stream.AudioStream | None = None, time_base: Fraction | None = None) -> None:
-        from .atomic import temp_path_for
-
         self.output = output
         suffix = output.suffix.lower()
-        if suffix not in VIDEO_SUFFIXES - {".avi", ".webm"}:
-            raise OutputError(f"cannot write video as {suffix or 'no extension'}; use .mp4, .mov, .mkv or .m4v")
+        if suffix not in WRITABLE_VIDEO_SUFFIXES:
+            raise OutputError(f"cannot write video as {suffix or 'no extension'}; use {', '.join(WRITABLE_VIDEO_SUFFIXES)}")
+        self.fps = Fraction(fps)
+        self.constant_rate = suffix == ".avi"
         self.tmp = temp_path_for(output)
         try:
             self.container = av.open(str(self.tmp), mode="w")
@@ -100,25 +163,26 @@ class VideoWriter:
         odd = width % 2 or height % 2
         self.stream.pix_fmt = "yuv444p" if odd else "yuv420p"
         self.stream.options = {"crf": str(crf), "preset": "veryfast"}
-        if time_base is not None:
+        if time_base is not None and not self.constant_rate:
             self.stream.codec_context.time_base = time_base
         self.audio_in = audio_from
         self.audio_out = None
         self.audio_copied = False
-        self._resampler = None
         if audio_from is not None:
-            name = audio_from.codec_context.name
-            if name in COPYABLE_AUDIO.get(suffix, set()):
+            if audio_codec_name(audio_from) in COPYABLE_AUDIO[suffix]:
                 self.audio_out = self.container.add_stream_from_template(audio_from)
                 self.audio_copied = True
             else:
-                self.audio_out = self.container.add_stream("aac", rate=audio_from.codec_context.sample_rate or 48000)
+                self.audio_out = self.container.add_stream(TRANSCODE_AUDIO.get(suffix, "aac"),
+                                                           rate=audio_from.codec_context.sample_rate or 48000)
         self.frames = 0
 
     def write(self, rgb: np.ndarray, pts: int | None = None, time_base: Fraction | None = None) -> None:
         frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
-        if pts is not None:
+        if pts is not None and not self.constant_rate:
             frame.pts, frame.time_base = pts, time_base
+        else:
+            frame.pts, frame.time_base = self.frames, 1 / self.fps
         self._mux(self.stream.encode(frame))
         self.frames += 1
 
@@ -129,7 +193,11 @@ class VideoWriter:
             packet.stream = self.audio_out
             self._mux([packet])
         else:
-            for frame in packet.decode():
+            try:
+                frames = packet.decode()
+            except DECODE_ERRORS:  # a damaged audio packet: a moment of silence, not a failed render
+                return
+            for frame in frames:
                 frame.pts = None
                 self._mux(self.audio_out.encode(frame))
 
@@ -140,11 +208,15 @@ class VideoWriter:
             raise OutputError(f"writing {self.output.name} failed: {exc.strerror or exc}") from None
 
     def commit(self) -> Path:
-        self._mux(self.stream.encode(None))
-        if self.audio_out is not None and not self.audio_copied:
-            self._mux(self.audio_out.encode(None))
-        self.container.close()
-        os.replace(self.tmp, self.output)
+        try:
+            self._mux(self.stream.encode(None))
+            if self.audio_out is not None and not self.audio_copied:
+                self._mux(self.audio_out.encode(None))
+            self.container.close()
+            os.replace(self.tmp, self.output)
+        except BaseException:
+            self.abort()
+            raise
         return self.output
 
     def abort(self) -> None:
