@@ -25,6 +25,9 @@ from training.models.transformer import FastNetConfig, TransformerNet, macs_per_
 
 CANDIDATES = {
     "light (8-16-32, 4 res, 7x7)": dict(channels=(8, 16, 32), n_residual=4, outer_kernel=7),
+    "mid (8-24-64, 4 res, 5x5)": dict(channels=(8, 24, 64), n_residual=4, outer_kernel=5),
+    "12-24-48, 4 res, 5x5": dict(channels=(12, 24, 48), n_residual=4, outer_kernel=5),
+    "12-32-64, 3 res, 5x5": dict(channels=(12, 32, 64), n_residual=3, outer_kernel=5),
     "16-32-64, 3 res, 5x5": dict(channels=(16, 32, 64), n_residual=3, outer_kernel=5),
     "16-32-64, 3 res, 9x9": dict(channels=(16, 32, 64), n_residual=3, outer_kernel=9),
     "16-32-64, 4 res, 5x5": dict(channels=(16, 32, 64), n_residual=4, outer_kernel=5),

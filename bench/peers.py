@@ -7,7 +7,7 @@
 Measures, for both:
   speed      model-only fps (the ONNX session on a prepared input) and frame-to-frame fps (uint8 RGB frame in,
              uint8 RGB frame out, through each library's public per-image API, single thread of calls);
-  flicker    warping error (Lai et al. 2018; engine.temporal) per-frame and with each library's own smoothing,
+  flicker    warping error (Lai et al. 2018; bench/flicker.py) per-frame and with each library's own smoothing,
              plus the deviation from the per-frame output, on the sample clip and on a synthetic panning clip;
   quality    style and content loss on (photo, painting) pairs, measured with our VGG-16 loss network
              (relative Gram loss on relu1_2..relu4_3, relative content loss on relu2_2, at 256 px).
@@ -35,8 +35,10 @@ sys.path.insert(0, str(ROOT))
 
 from engine.frames import load_image, pad_to_multiple  # noqa: E402
 from engine.modelfile import default_model  # noqa: E402
-from engine.stylizers import FrameProcessor, StyleSettings, load_stylizer  # noqa: E402
-from engine.temporal import TemporalSmoother, deviation_from_per_frame, warping_error  # noqa: E402
+from engine.processor import FrameProcessor, StyleSettings  # noqa: E402
+from engine.stylizers import load_stylizer  # noqa: E402
+from engine.temporal import TemporalSmoother  # noqa: E402
+from bench.flicker import deviation_from_per_frame, warping_error  # noqa: E402
 from bench.clips import panning_clip, read_clip  # noqa: E402
 
 BEGIN, END = "<!-- peers:begin -->", "<!-- peers:end -->"

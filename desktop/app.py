@@ -63,6 +63,7 @@ class MainWindow(QMainWindow):
 
     # -- settings kept between runs -------------------------------------------------------------
     def restore(self) -> None:
+        """The style settings come back as the record they were saved as; the rest is view state."""
         s = self.settings_store
         live = self.live
         source = s.value("source")
@@ -71,15 +72,13 @@ class MainWindow(QMainWindow):
             if idx >= 0:
                 live.source_box.setCurrentIndex(idx)
                 self.c.source_spec = source
-        style = s.value("style")
-        if style and style in self.c.builtin_styles():
-            self.c.set_style(style)
-            live.refresh_gallery()
-        live.strength.setValue(int(s.value("strength", 100)))
-        live.preserve.setChecked(s.value("preserve_colors", "false") in (True, "true"))
-        live.smoothing.setValue(int(s.value("smoothing", 70)))
-        live.smooth_on.setChecked(s.value("smoothing_on", "false") in (True, "true"))
-        live.resolution.setCurrentIndex(int(s.value("resolution_index", live.resolution.currentIndex())))
+        saved = s.value("style_settings")
+        if saved:
+            self.c.restore_settings_json(str(saved))
+        live.show_settings(self.c.settings)
+        live.refresh_gallery()
+        live.smoothing.setValue(int(s.value("smoothing_slider", live.smoothing.value())) if not self.c.settings.smoothing
+                                else live.smoothing.value())
         live.view_mode.setCurrentText(s.value("view", "stylized"))
         folder = s.value("render_folder")
         if folder:
@@ -91,14 +90,8 @@ class MainWindow(QMainWindow):
     def save(self) -> None:
         s = self.settings_store
         s.setValue("source", self.c.source_spec)
-        mix = self.c.settings.mix
-        if mix:
-            s.setValue("style", max(mix, key=mix.get))
-        s.setValue("strength", self.live.strength.value())
-        s.setValue("preserve_colors", self.live.preserve.isChecked())
-        s.setValue("smoothing", self.live.smoothing.value())
-        s.setValue("smoothing_on", self.live.smooth_on.isChecked())
-        s.setValue("resolution_index", self.live.resolution.currentIndex())
+        s.setValue("style_settings", self.c.settings_json())
+        s.setValue("smoothing_slider", self.live.smoothing.value())  # where the slider waits while smoothing is off
         s.setValue("view", self.live.view_mode.currentText())
         s.setValue("render_folder", self.render_tab.folder.text())
         s.setValue("geometry", self.saveGeometry())

@@ -1,5 +1,10 @@
 """The GUI's only door into the engine: slots to change things, signals for what happened.
 
+The style settings live in one place, ``processor.settings`` (the record the inference thread
+reads); ``settings`` reads it, the slots replace it whole and emit ``settings_changed``, and the
+app saves and restores it as it is (``StyleSettings.to_dict``/``from_dict``). Models are loaded
+through ``engine.setup.open_stylizer``, the same builder the CLI uses.
+
 The widgets never see ONNX sessions or arrays other than finished RGB frames; everything heavy
 runs on the engine's worker threads. Frames arrive through a one-slot handoff: the inference
 thread stores the newest frame and emits ``frame_ready`` only when the GUI has taken the last
@@ -7,8 +12,8 @@ one, so a slow repaint can never queue frames (the display always paints the new
 """
 from __future__ import annotations
 
+import json
 import threading
-from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -17,13 +22,16 @@ from PySide6.QtGui import QImage
 
 from engine.errors import InputError, StyleCastError
 from engine.frames import save_image
-from engine.modelfile import ASSETS_DIR, default_model, discover_models
+from engine.modelfile import ASSETS_DIR, discover_models
 from engine.pipeline import LivePipeline, Stats
 from engine.sinks import CallbackSink, VideoFileSink, VirtualCameraSink
 from engine.sources import Frame, list_cameras, open_source
-from engine.stylizers import AdaINStylizer, FrameProcessor, StyleSettings, load_stylizer
+from engine.processor import FrameProcessor, StyleSettings
+from engine.setup import open_stylizer
+from engine.stylizers import AdaINStylizer, normalize_mix
 
 SAMPLE_CLIP = ASSETS_DIR / "samples" / "pedestrians.mp4"
+STYLE_INFO = ASSETS_DIR / "styles" / "styles.json"
 
 
 def to_qimage(rgb: np.ndarray) -> QImage:
@@ -41,6 +49,7 @@ class EngineController(QObject):
     model_changed = Signal(str)  # path of the fast net now in use
     recording_changed = Signal(bool)
     vcam_changed = Signal(bool)
+    settings_changed = Signal(object)  # engine.processor.StyleSettings now in use
     _pipeline_failed = Signal(str)
 
     def __init__(self, parent: QObject | None = None) -> None:
@@ -49,8 +58,7 @@ class EngineController(QObject):
         self.provider = "auto"
         self.fast = None  # FastStylizer
         self.adain: AdaINStylizer | None = None
-        self.processor: FrameProcessor | None = None
-        self.settings = StyleSettings()
+        self.processor = FrameProcessor(None, StyleSettings())  # exists from the start; the model comes later
         self.pipeline: LivePipeline | None = None
         self._latest: tuple[np.ndarray, np.ndarray] | None = None
         self._latest_lock = threading.Lock()
@@ -59,23 +67,66 @@ class EngineController(QObject):
         self._vcam: VirtualCameraSink | None = None
         self._pipeline_failed.connect(self._on_pipeline_failed)
 
+    # -- settings -------------------------------------------------------------------------------
+    @property
+    def settings(self) -> StyleSettings:
+        return self.processor.settings
+
+    def _update(self, **changes) -> None:
+        self.processor.settings = self.processor.settings.with_(**changes)
+        self.settings_changed.emit(self.processor.settings)
+
+    def apply_settings(self, settings: StyleSettings) -> None:
+        """Take over a whole settings record (restored at start); a mix naming styles the current
+        model lacks keeps the current styles instead."""
+        mix = settings.mix
+        try:
+            names = self.style_names()
+            mix = normalize_mix(mix, names) if mix and set(mix) <= set(names) else self.settings.mix
+        except StyleCastError:
+            mix = self.settings.mix
+        self.processor.settings = settings.with_(mix=mix)
+        self.settings_changed.emit(self.processor.settings)
+        self.styles_changed.emit(self.style_names())
+
+    def settings_json(self) -> str:
+        return json.dumps(self.settings.to_dict(), sort_keys=True)
+
+    def restore_settings_json(self, text: str) -> None:
+        try:
+            self.apply_settings(StyleSettings.from_dict(json.loads(text)))
+        except (ValueError, TypeError, StyleCastError) as exc:
+            self.error.emit(f"saved settings ignored: {exc}")
+
     # -- models and styles --------------------------------------------------------------------
     def load_default_models(self) -> None:
-        fast, adain = default_model("fast", self.provider), default_model("adain", self.provider)
-        if fast is None and adain is None:
+        loaded = {}
+        for family in ("fast", "adain"):
+            try:
+                loaded[family] = open_stylizer(None, family, self.provider)
+            except StyleCastError:
+                continue
+        if not loaded:
             self.error.emit("no built-in model is installed: open a model file (File > Open model)")
             return
-        if fast is not None:
-            self.set_model(str(fast.path))
-        if adain is not None:
-            self.set_adain_model(str(adain.path))
+        if "fast" in loaded:
+            self._use_fast(loaded["fast"])
+        if "adain" in loaded:
+            self.adain = loaded["adain"]
+            if self.processor.stylizer is None:
+                self._activate(self.adain, {})
 
     def _load(self, path: str):
         try:
-            return load_stylizer(path, self.provider)
+            return open_stylizer(path, provider=self.provider)
         except StyleCastError as exc:
             self.error.emit(str(exc))
             return None
+
+    def _use_fast(self, stylizer) -> None:
+        self.fast = stylizer
+        self._activate(stylizer, {stylizer.style_names()[0]: 1.0})
+        self.model_changed.emit(str(stylizer.info.path))
 
     @Slot(str)
     def set_model(self, path: str) -> bool:
@@ -87,9 +138,7 @@ class EngineController(QObject):
             self.adain = stylizer
             self._activate(stylizer, {})
         else:
-            self.fast = stylizer
-            self._activate(stylizer, {stylizer.style_names()[0]: 1.0})
-            self.model_changed.emit(str(Path(path)))
+            self._use_fast(stylizer)
         return True
 
     def fast_models(self) -> list[tuple[str, str]]:
@@ -105,25 +154,34 @@ class EngineController(QObject):
             self.error.emit(f"{Path(path).name} is not an AdaIN model")
             return False
         self.adain = stylizer
-        if self.processor is None:
+        if self.processor.stylizer is None:
             self._activate(stylizer, {})
         return True
 
     def _activate(self, stylizer, mix: dict[str, float]) -> None:
-        self.settings = self.settings.with_(mix=mix)
-        if self.processor is None:
-            self.processor = FrameProcessor(stylizer, self.settings)
-        else:
-            self.processor.stylizer = stylizer  # picked up on the next frame
-            self.processor.settings = self.settings
+        self.processor.stylizer = stylizer  # picked up on the next frame
+        self._update(mix=mix)
         self.styles_changed.emit(self.style_names())
         self.provider_changed.emit(stylizer.session_info.active)
 
     def style_names(self) -> list[str]:
-        return self.processor.stylizer.style_names() if self.processor else []
+        return self.processor.stylizer.style_names() if self.processor.stylizer else []
 
     def active_provider(self) -> str:
-        return self.processor.stylizer.session_info.active if self.processor else ""
+        return self.processor.stylizer.session_info.active if self.processor.stylizer else ""
+
+    def style_catalogue(self) -> dict[str, dict]:
+        """Built-in style images and their titles (assets/styles/styles.json), by style name."""
+        if not STYLE_INFO.is_file():
+            return {}
+        return {s["name"]: {**s, "path": str(STYLE_INFO.parent / s["file"])} for s in json.loads(STYLE_INFO.read_text())}
+
+    def cameras(self) -> list[int]:
+        return list_cameras()
+
+    def processor_snapshot(self) -> FrameProcessor | None:
+        """For a render: the current model with a frozen copy of the settings (None before a model loads)."""
+        return self.processor.snapshot() if self.processor.stylizer is not None else None
 
     def builtin_styles(self) -> list[str]:
         return self.fast.style_names() if self.fast else []
@@ -157,8 +215,6 @@ class EngineController(QObject):
         if target is None or not set(mix) <= set(target.style_names()):
             self.error.emit("built-in styles and custom style images cannot be mixed with each other")
             return
-        if self.processor is None:
-            self.processor = FrameProcessor(target, self.settings)
         if self.processor.stylizer is not target:
             self.processor.stylizer = target
             self.provider_changed.emit(target.session_info.active)
@@ -195,11 +251,6 @@ class EngineController(QObject):
     def set_process_height(self, height: int) -> None:
         self._update(process_height=int(height) or None)
 
-    def _update(self, **changes) -> None:
-        self.settings = self.settings.with_(**changes)
-        if self.processor is not None:
-            self.processor.settings = self.settings
-
     @Slot(str)
     def set_provider(self, provider: str) -> None:
         """Rebuild the loaded models on another provider; reports the provider actually active."""
@@ -207,17 +258,17 @@ class EngineController(QObject):
         self.provider = provider
         try:
             if self.fast is not None:
-                self.fast = load_stylizer(self.fast.info.path, provider)
+                self.fast = open_stylizer(self.fast.info.path, provider=provider)
             if self.adain is not None:
-                moved = load_stylizer(self.adain.info.path, provider)
+                moved = open_stylizer(self.adain.info.path, provider=provider)
                 moved.copy_styles_from(self.adain)
                 self.adain = moved
         except StyleCastError as exc:
             self.provider = old
             self.error.emit(str(exc))
             return
-        current = self.fast if (self.processor and self.processor.stylizer.family == "fast") else self.adain
-        if current is not None and self.processor is not None:
+        current = self.fast if getattr(self.processor.stylizer, "family", "fast") == "fast" else self.adain
+        if current is not None:
             self.processor.stylizer = current
             self.provider_changed.emit(current.session_info.active)
 
@@ -238,7 +289,7 @@ class EngineController(QObject):
     def start(self) -> bool:
         if self.running:
             return True
-        if self.processor is None:
+        if self.processor.stylizer is None:
             self.error.emit("no model loaded: open a model file first")
             return False
         try:
@@ -353,9 +404,6 @@ class EngineController(QObject):
             self._vcam = None
         self.vcam_changed.emit(on)
         return True
-
-    def settings_dict(self) -> dict:
-        return asdict(self.settings)
 
     def shutdown(self) -> None:
         self.set_virtual_camera(False) if self._vcam else None

@@ -2,7 +2,6 @@
 readouts, snapshot, recording and virtual camera."""
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 
@@ -11,42 +10,45 @@ from PySide6.QtGui import QIcon, QImage, QKeySequence, QPixmap, QShortcut
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QFormLayout, QGroupBox, QHBoxLayout, QLabel,
                                QListWidget, QListWidgetItem, QPushButton, QSlider, QVBoxLayout, QWidget)
 
-from engine.modelfile import ASSETS_DIR
-from engine.sources import list_cameras
-
 from .controller import SAMPLE_CLIP, EngineController
 from .video_view import MODES, VideoView
+from .widgets import button
 
 RESOLUTIONS = [("Native", 0), ("720p", 720), ("540p", 540), ("360p", 360), ("270p", 270), ("180p", 180)]
 DEFAULT_RESOLUTION = 3  # 360p: the light net keeps up with a 30 fps camera on a 2-core CPU
-STYLE_INFO = ASSETS_DIR / "styles" / "styles.json"
-
-
-def style_catalogue() -> dict[str, dict]:
-    """Built-in style images and their titles (assets/styles/styles.json), by style name."""
-    if not STYLE_INFO.is_file():
-        return {}
-    return {s["name"]: s for s in json.loads(STYLE_INFO.read_text())}
 
 
 class LiveTab(QWidget):
     def __init__(self, controller: EngineController, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.c = controller
-        self.catalogue = style_catalogue()
+        self.catalogue = controller.style_catalogue()
         self.setAcceptDrops(True)
         self.view = VideoView()
         self.stats_label = QLabel("stopped")
         self.stats_label.setObjectName("stats")
         self.provider_label = QLabel("provider: -")
+        self._source_widgets()
+        self._style_widgets()
+        self._settings_widgets()
+        self._output_widgets()
+        self._layout()
+        self._connect()
+        if self.c.fast is not None:
+            self._show_model(str(self.c.fast.info.path))
+        self.timer = QTimer(self)
+        self.timer.setInterval(500)
+        self.timer.timeout.connect(self._show_stats)
+        self.timer.start()
+        self._last_stats_t = time.monotonic()
 
-        # source
+    # -- widgets --------------------------------------------------------------------------------
+    def _source_widgets(self) -> None:
         self.source_box = QComboBox()
         self._fill_sources()
-        self.start_button = QPushButton("Start")
-        self.start_button.setCheckable(True)
-        self.start_button.setToolTip("Start or stop the preview (Space)")
-        # styles
+        self.start_button = button("Start", checkable=True, tip="Start or stop the preview (Space)")
+
+    def _style_widgets(self) -> None:
         self.gallery = QListWidget()
         self.gallery.setViewMode(QListWidget.IconMode)
         self.gallery.setIconSize(QSize(96, 72))
@@ -56,13 +58,13 @@ class LiveTab(QWidget):
         self.gallery.setSelectionMode(QListWidget.ExtendedSelection)
         self.gallery.setToolTip("Click a style; Ctrl+click several to mix them")
         self.gallery.setMinimumHeight(220)
-        self.add_style_button = QPushButton("Add style image…")
-        self.add_style_button.setToolTip("Use any painting or picture as the style (or drop it on the window)")
+        self.add_style_button = button("Add style image…", tip="Use any painting or picture as the style (or drop it on the window)")
         self.mix_box = QGroupBox("Mix")
         self.mix_form = QFormLayout(self.mix_box)
         self.mix_sliders: dict[str, QSlider] = {}
         self.mix_box.hide()
-        # settings
+
+    def _settings_widgets(self) -> None:
         self.strength = QSlider(Qt.Horizontal)
         self.strength.setRange(0, 100)
         self.strength.setValue(100)
@@ -88,23 +90,12 @@ class LiveTab(QWidget):
             self.model_box.addItem(name, path)
         self.view_mode = QComboBox()
         self.view_mode.addItems(MODES)
-        # outputs
-        self.snapshot_button = QPushButton("Snapshot")
-        self.record_button = QPushButton("Record")
-        self.record_button.setCheckable(True)
-        self.vcam_button = QPushButton("Virtual camera")
-        self.vcam_button.setCheckable(True)
-        self.vcam_button.setToolTip("Send the stylized video to OBS/Zoom (needs pyvirtualcam and a virtual camera driver)")
 
-        self._layout()
-        self._connect()
-        if self.c.fast is not None:
-            self._show_model(str(self.c.fast.info.path))
-        self.timer = QTimer(self)
-        self.timer.setInterval(500)
-        self.timer.timeout.connect(self._show_stats)
-        self.timer.start()
-        self._last_stats_t = time.monotonic()
+    def _output_widgets(self) -> None:
+        self.snapshot_button = button("Snapshot", tip="Save the current stylized frame (Ctrl+S)")
+        self.record_button = button("Record", checkable=True, tip="Record the stylized video to a file")
+        self.vcam_button = button("Virtual camera", checkable=True,
+                                  tip="Send the stylized video to OBS/Zoom (needs pyvirtualcam and a virtual camera driver)")
 
     # -- layout ---------------------------------------------------------------------------------
     def _layout(self) -> None:
@@ -174,6 +165,7 @@ class LiveTab(QWidget):
         self.model_box.activated.connect(lambda i: c.set_model(self.model_box.itemData(i)))
         c.model_changed.connect(self._show_model)
         self.view_mode.currentTextChanged.connect(self.view.set_mode)
+        c.settings_changed.connect(self.show_settings)
         self.snapshot_button.clicked.connect(self._snapshot)
         self.record_button.clicked.connect(self._toggle_record)
         self.vcam_button.clicked.connect(c.set_virtual_camera)
@@ -186,10 +178,27 @@ class LiveTab(QWidget):
         self.smoothing.setEnabled(self.smooth_on.isChecked())
         self.c.set_smoothing(self.smoothing.value() / 100 if self.smooth_on.isChecked() else 0.0)
 
+    def show_settings(self, s) -> None:
+        """Put the controller's settings record on the widgets (it is the truth; they only show it)."""
+        widgets = (self.strength, self.preserve, self.smooth_on, self.smoothing, self.resolution)
+        for w in widgets:
+            w.blockSignals(True)
+        self.strength.setValue(round(s.strength * 100))
+        self.preserve.setChecked(s.preserve_colors)
+        self.smooth_on.setChecked(s.smoothing > 0)
+        if s.smoothing > 0:  # off keeps the slider where it was, for the next time it is switched on
+            self.smoothing.setValue(round(s.smoothing * 100))
+        self.smoothing.setEnabled(s.smoothing > 0)
+        index = self.resolution.findData(s.process_height or 0)
+        if index >= 0:
+            self.resolution.setCurrentIndex(index)
+        for w in widgets:
+            w.blockSignals(False)
+
     # -- sources --------------------------------------------------------------------------------
     def _fill_sources(self) -> None:
         self.source_box.clear()
-        for i in list_cameras():
+        for i in self.c.cameras():
             self.source_box.addItem(f"Camera {i}", f"camera:{i}")
         if SAMPLE_CLIP.is_file():
             self.source_box.addItem("Sample clip (pedestrians)", str(SAMPLE_CLIP))
@@ -222,7 +231,7 @@ class LiveTab(QWidget):
             item = QListWidgetItem(name.replace("_", " "))
             item.setData(Qt.UserRole, name)
             if info:
-                item.setIcon(QIcon(QPixmap(str(STYLE_INFO.parent / info["file"]))))
+                item.setIcon(QIcon(QPixmap(info["path"])))
                 item.setToolTip(f"{info['title']} — {info['artist']}, {info['year']}")
             self.gallery.addItem(item)
         for name, path in getattr(self, "_custom_paths", {}).items():

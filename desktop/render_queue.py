@@ -13,8 +13,8 @@ from PySide6.QtCore import QObject, Signal
 
 from engine.errors import Cancelled, StyleCastError
 from engine.render import RenderProgress, render_video
-from engine.stylizers import FrameProcessor
-from engine.video import VIDEO_SUFFIXES
+from engine.processor import FrameProcessor
+from engine.video import stylized_name
 
 
 @dataclass
@@ -26,8 +26,7 @@ class RenderJob:
 
 
 def output_for(source: Path, folder: Path) -> Path:
-    suffix = source.suffix.lower() if source.suffix.lower() in VIDEO_SUFFIXES - {".avi", ".webm"} else ".mp4"
-    return folder / f"{source.stem}_stylized{suffix}"
+    return stylized_name(source, folder)  # the same name `stylecast render clip... -o folder/` gives
 
 
 class RenderQueue(QObject):
@@ -47,12 +46,13 @@ class RenderQueue(QObject):
         return self._thread is not None and self._thread.is_alive()
 
     def start(self, jobs: list[RenderJob], processor: FrameProcessor) -> None:
+        """``processor`` is the queue's own (EngineController.processor_snapshot()): live changes
+        to the controller's settings after this call do not reach the render."""
         if self.busy:
             return
         self.jobs = jobs
         self._cancel.clear()
-        snapshot = FrameProcessor(processor.stylizer, processor.settings)
-        self._thread = threading.Thread(target=self._run, args=(snapshot,), name="stylecast-render", daemon=True)
+        self._thread = threading.Thread(target=self._run, args=(processor,), name="stylecast-render", daemon=True)
         self._thread.start()
 
     def cancel(self) -> None:

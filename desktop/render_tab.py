@@ -9,6 +9,7 @@ from PySide6.QtWidgets import (QFileDialog, QHBoxLayout, QHeaderView, QLabel, QL
                                QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
 
 from .controller import EngineController
+from .widgets import button
 from .render_queue import RenderJob, RenderQueue, output_for
 
 VIDEO_FILTER = "Video (*.mp4 *.mov *.mkv *.avi *.webm *.m4v)"
@@ -41,10 +42,8 @@ class RenderTab(QWidget):
         self.folder_button = QPushButton("Output folder…")
         self.style_label = QLabel()
         self.start_button = QPushButton("Render")
-        self.cancel_button = QPushButton("Cancel")
-        self.cancel_button.setEnabled(False)
-        self.open_button = QPushButton("Open result")
-        self.open_button.setEnabled(False)
+        self.cancel_button = button("Cancel", enabled=False)
+        self.open_button = button("Open result", enabled=False)
         self.summary = QLabel("Add clips (or drop them here). Style and settings come from the Live tab.")
 
         top = QHBoxLayout()
@@ -124,7 +123,8 @@ class RenderTab(QWidget):
             if not self.sources:
                 self.c.error.emit("add at least one clip to render")
             return
-        if self.c.processor is None:
+        processor = self.c.processor_snapshot()  # the look at the moment Render is pressed
+        if processor is None:
             self.c.error.emit("no model loaded: open a model file first")
             return
         folder = Path(self.folder.text())
@@ -140,7 +140,7 @@ class RenderTab(QWidget):
         self.cancel_button.setEnabled(True)
         self.open_button.setEnabled(False)
         self.summary.setText(f"rendering {len(jobs)} clip(s) to {folder}")
-        self.queue.start(jobs, self.c.processor)
+        self.queue.start(jobs, processor)
 
     def _on_progress(self, row: int, done: int, total: int, eta: float) -> None:
         bar: QProgressBar = self.table.cellWidget(row, 1)

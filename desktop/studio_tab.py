@@ -17,6 +17,7 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog
                                QVBoxLayout, QWidget)
 
 from .controller import EngineController
+from .widgets import button
 
 IMAGES = "Images (*.png *.jpg *.jpeg *.bmp *.webp *.tif)"
 PRESETS = {"Default (alpha 1, beta 10)": (1.0, 10.0), "Daytime (alpha 1000, beta 10)": (1000.0, 10.0)}
@@ -36,7 +37,14 @@ class StudioTab(QWidget):
         self.workdir = Path(tempfile.mkdtemp(prefix="stylecast-studio-"))
         self.result: Path | None = None
         self.last_step = 0
+        self.job = ""
+        self._gatys_widgets()
+        self._output_widgets()
+        self._translation_widgets()
+        self._layout()
+        self._connect()
 
+    def _gatys_widgets(self) -> None:
         self.content = QLineEdit()
         self.content.setPlaceholderText("content photo")
         self.content_button = QPushButton("Browse…")
@@ -60,18 +68,19 @@ class StudioTab(QWidget):
         self.preserve = QCheckBox("Keep original colours")
         self.layer_weights = QLineEdit()
         self.layer_weights.setPlaceholderText("style layer weights, e.g. 1 1 1 1 1 (relu1_1 … relu5_1)")
-        self.run_button = QPushButton("Run Gatys")
-        self.stop_button = QPushButton("Stop")
-        self.stop_button.setEnabled(False)
-        self.save_button = QPushButton("Save…")
-        self.save_button.setEnabled(False)
+
+    def _output_widgets(self) -> None:
+        self.run_button = button("Run Gatys")
+        self.stop_button = button("Stop", enabled=False)
+        self.save_button = button("Save…", enabled=False)
         self.progress = QProgressBar()
         self.preview = QLabel("The image appears here while it is optimised.")
         self.preview.setAlignment(Qt.AlignCenter)
         self.preview.setMinimumSize(400, 300)
         self.status = QLabel("")
-        self.job = ""
-        # U-GAT-IT / CycleGAN
+
+    def _translation_widgets(self) -> None:
+        """U-GAT-IT / CycleGAN."""
         self.checkpoint = QLineEdit()
         self.checkpoint.setPlaceholderText("U-GAT-IT / CycleGAN checkpoint (.pt)")
         self.checkpoint_button = QPushButton("Browse…")
@@ -83,7 +92,8 @@ class StudioTab(QWidget):
         self.face_box.setPlaceholderText("face by hand: X,Y,W,H (optional)")
         self.translate_size = QSpinBox(minimum=64, maximum=1024, singleStep=32, value=256)
         self.translate_button = QPushButton("Translate")
-        self._layout()
+
+    def _connect(self) -> None:
         self.content_button.clicked.connect(self._choose_content)
         self.add_style.clicked.connect(self._choose_style)
         self.remove_style.clicked.connect(lambda: [self.styles.takeItem(self.styles.row(i)) for i in self.styles.selectedItems()])

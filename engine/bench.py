@@ -21,7 +21,8 @@ from .modelfile import discover_models
 from .pipeline import LivePipeline
 from .sinks import CallbackSink
 from .sources import SyntheticSource
-from .stylizers import AdaINStylizer, FrameProcessor, StyleSettings, load_stylizer
+from .processor import FrameProcessor, StyleSettings
+from .stylizers import AdaINStylizer, load_stylizer
 
 
 @dataclass

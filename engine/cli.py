@@ -1,8 +1,9 @@
 """`stylecast` command line: stylize, render, live, info, bench (and gui, gatys, translate, train).
 
 The composition root for the terminal. Expected failures (StyleCastError, OSError) print one
-line on stderr and exit with code 2, never a traceback. `gui` and `train` import desktop/ and
-training/ lazily, inside their subcommands, so the engine itself never loads Qt or torch.
+line on stderr and exit with code 2, never a traceback. `gui`, `train`, `gatys` and `translate` are
+dispatched through entry points (group stylecast.commands) that desktop/ and training/ register, so
+the engine names no package above it and never loads Qt or torch itself.
 """
 from __future__ import annotations
 
@@ -34,22 +35,33 @@ def _style_args(p: argparse.ArgumentParser) -> None:
                    help="execution provider; 'cuda' fails loudly when CUDA is unavailable")
 
 
-def _request(args):
-    from .setup import StyleRequest, parse_weighted
-
-    return StyleRequest(model=args.model, styles=parse_weighted(args.style), style_images=parse_weighted(args.style_image),
-                        strength=args.strength, preserve_colors=args.preserve_colors, process_height=args.size, smoothing=args.smooth,
-                        provider=args.provider)
-
-
 def _processor(args):
-    from .setup import build_processor
+    from .processor import StyleSettings
+    from .setup import build_processor, parse_weighted
 
-    processor = build_processor(_request(args))
+    settings = StyleSettings(mix=parse_weighted(args.style), strength=args.strength, preserve_colors=args.preserve_colors,
+                             process_height=args.size, smoothing=args.smooth)
+    processor = build_processor(settings, model=args.model, style_images=parse_weighted(args.style_image),
+                                provider=args.provider)
     info = processor.stylizer.session_info
     print(f"model {processor.stylizer.info.path.name} ({processor.stylizer.info.family}) on {info.active.upper()}",
           file=sys.stderr)
     return processor
+
+
+def _each(inputs: list[Path], many: bool, work) -> int:
+    """Run ``work(src)`` for every input. A single job's failure is the command's (exit 2 with its
+    message); in a batch it is reported on its own line and the others still run."""
+    failures = 0
+    for src in inputs:
+        try:
+            work(src)
+        except StyleCastError as exc:
+            if not many:
+                raise
+            failures += 1
+            print(f"\nerror: {exc}", file=sys.stderr)
+    return EXIT_USAGE if failures else 0
 
 
 # -- stylize ---------------------------------------------------------------------------------
@@ -73,21 +85,16 @@ def cmd_stylize(args) -> int:
     if many and not out.is_dir():
         raise OutputError(f"with several inputs, --output must be an existing folder: {out}")
     processor = _processor(args)
-    failures = 0
-    for src in inputs:
-        dst = out / f"{src.stem}_stylized{src.suffix if src.suffix.lower() in IMAGE_SUFFIXES - {'.webp'} else '.png'}" if many else out
-        try:
-            image = load_image(src)
-            processor.reset()  # independent images: no temporal smoothing across them
-            result, _ = processor.process(image)
-            save_image(dst, result, inputs=[src])
-            print(f"{src} -> {dst}")
-        except StyleCastError as exc:
-            if not many:
-                raise
-            failures += 1
-            print(f"error: {exc}", file=sys.stderr)
-    return EXIT_USAGE if failures else 0
+
+    def one(src: Path) -> None:
+        keep = src.suffix.lower() in IMAGE_SUFFIXES - {".webp"}
+        dst = out / f"{src.stem}_stylized{src.suffix if keep else '.png'}" if many else out
+        processor.reset()  # independent images: no temporal smoothing across them
+        result, _ = processor.process(load_image(src))
+        save_image(dst, result, inputs=[src])
+        print(f"{src} -> {dst}")
+
+    return _each(inputs, many, one)
 
 
 # -- render ----------------------------------------------------------------------------------
@@ -108,7 +115,7 @@ def _progress_printer(name: str):
 
 def cmd_render(args) -> int:
     from .render import render_video
-    from .video import VIDEO_SUFFIXES
+    from .video import stylized_name
 
     inputs = [Path(i) for i in args.inputs]
     out = Path(args.output)
@@ -120,24 +127,21 @@ def cmd_render(args) -> int:
             raise InputError(f"file not found: {src}")
     processor = _processor(args)
     cancel = threading.Event()
-    failures = 0
-    for src in inputs:
-        suffix = src.suffix.lower() if src.suffix.lower() in VIDEO_SUFFIXES - {".avi", ".webm"} else ".mp4"
-        dst = out / f"{src.stem}_stylized{suffix}" if many else out
+
+    def one(src: Path) -> None:
+        dst = stylized_name(src, out) if many else out
         try:
             result = render_video(src, dst, processor, progress=None if args.quiet else _progress_printer(src.name),
                                   cancel=cancel)
-            if not args.quiet:
-                print(file=sys.stderr)
-            print(f"{src} -> {result.output} ({result.frames} frames, audio {result.audio}, {result.seconds:.1f} s)")
         except KeyboardInterrupt:
             raise Cancelled(f"render of {src.name} cancelled; no output written") from None
-        except StyleCastError as exc:
-            if not many:
-                raise
-            failures += 1
-            print(f"\nerror: {exc}", file=sys.stderr)
-    return EXIT_USAGE if failures else 0
+        if not args.quiet:
+            print(file=sys.stderr)
+        print(f"{src} -> {result.output} ({result.frames} frames, audio {result.audio}, {result.seconds:.1f} s)")
+        if result.note:
+            print(f"note: {result.note}", file=sys.stderr)
+
+    return _each(inputs, many, one)
 
 
 # -- live ------------------------------------------------------------------------------------
@@ -208,12 +212,27 @@ def cmd_bench(args) -> int:
     return 0
 
 
-def _launch_gui(argv: list[str]) -> int:
+PLUGIN_GROUP = "stylecast.commands"  # pyproject.toml: the app and the trainers register here
+
+
+def _plugin(name: str, missing: str):
+    """The `main` that another package registered for ``name`` (entry point group stylecast.commands).
+
+    The engine sits at the bottom of the house: it names no upper package. The desktop app and the
+    trainers register their entry points in pyproject.toml, and the terminal finds them here."""
+    from importlib.metadata import entry_points
+
+    found = list(entry_points(group=PLUGIN_GROUP, name=name))
+    if not found:
+        raise StyleCastError(f"{missing} (no '{name}' command is installed; reinstall with pip install -e .)")
     try:
-        from desktop.app import main as gui_main
+        return found[0].load()
     except ImportError as exc:
-        raise StyleCastError(f"the desktop app is not available ({exc}); install PySide6") from None
-    return gui_main(argv)
+        raise StyleCastError(f"{missing} ({exc})") from None
+
+
+def _launch_gui(argv: list[str]) -> int:
+    return _plugin("gui", "the desktop app is not available; install PySide6")(argv)
 
 
 def cmd_gui(args) -> int:
@@ -221,11 +240,7 @@ def cmd_gui(args) -> int:
 
 
 def _run_training_cli(argv: list[str], what: str) -> int:
-    try:
-        from training.__main__ import main as train_main
-    except ImportError as exc:
-        raise StyleCastError(f'{what} needs PyTorch: pip install "stylecast[train]" ({exc})') from None
-    return train_main(argv)
+    return _plugin("train", f'{what} needs PyTorch: pip install "stylecast[train]"')(argv)
 
 
 def cmd_train(args) -> int:

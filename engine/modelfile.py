@@ -5,12 +5,12 @@ contract's version. Files without the metadata are refused with a clear message.
 """
 from __future__ import annotations
 
+import functools
 import json
+import mmap
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-
-import onnxruntime as ort
 
 from .errors import ModelError
 from .sessions import available_providers
@@ -41,21 +41,81 @@ class ModelInfo:
         return self.path.stem
 
 
+def _varint(buf, pos: int) -> tuple[int, int]:
+    value = shift = 0
+    while True:
+        if pos >= len(buf) or shift > 63:
+            raise ValueError("truncated varint")
+        byte = buf[pos]
+        pos += 1
+        value |= (byte & 0x7F) << shift
+        if byte < 0x80:
+            return value, pos
+        shift += 7
+
+
+def _fields(buf, start: int = 0, end: int | None = None):
+    """(field number, wire type, value) of one protobuf message; length-delimited values as (start, end)."""
+    pos, end = start, len(buf) if end is None else end
+    while pos < end:
+        key, pos = _varint(buf, pos)
+        number, wire = key >> 3, key & 7
+        if number == 0:
+            raise ValueError("field number 0")
+        if wire == 0:
+            value, pos = _varint(buf, pos)
+        elif wire == 1:
+            value, pos = None, pos + 8
+        elif wire == 5:
+            value, pos = None, pos + 4
+        elif wire == 2:
+            length, pos = _varint(buf, pos)
+            value, pos = (pos, pos + length), pos + length
+        else:
+            raise ValueError(f"unsupported wire type {wire}")
+        if pos > end:
+            raise ValueError("field runs past the end")
+        yield number, wire, value
+
+
+_MODEL_GRAPH, _MODEL_METADATA_PROPS = 7, 14  # onnx.proto: ModelProto.graph, ModelProto.metadata_props
+
+
+def _parse_metadata(buf) -> dict[str, str]:
+    """ModelProto.metadata_props, read straight from the protobuf wire format. The graph (field 7) is
+    skipped by its length, never parsed, so this costs microseconds where a session costs ~100 ms."""
+    meta: dict[str, str] = {}
+    has_graph = False
+    for number, wire, value in _fields(buf):
+        if number == _MODEL_GRAPH and wire == 2:
+            has_graph = True
+        elif number == _MODEL_METADATA_PROPS and wire == 2:
+            entry = {n: bytes(buf[v[0]:v[1]]).decode("utf-8") for n, w, v in _fields(buf, *value) if w == 2}
+            meta[entry.get(1, "")] = entry.get(2, "")
+    if not has_graph:
+        raise ValueError("no graph")
+    return meta
+
+
+@functools.lru_cache(maxsize=64)
+def _metadata_cached(path: str, mtime_ns: int, size: int) -> tuple[tuple[str, str], ...]:
+    with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as buf:
+        return tuple(_parse_metadata(buf).items())
+
+
 def read_metadata(path: str | Path) -> dict[str, str]:
-    """metadata_props of an ONNX file, read through ONNX Runtime (no onnx package needed)."""
+    """metadata_props of an ONNX file, without building a session; cached by path, mtime and size,
+    so the app opens each model file once however often it lists or inspects it."""
     path = Path(path)
     if not path.is_file():
         raise ModelError(f"model file not found: {path}")
-    if path.stat().st_size == 0:
+    st = path.stat()
+    if st.st_size == 0:
         raise ModelError(f"model file is empty: {path}")
-    options = ort.SessionOptions()
-    options.log_severity_level = 3
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
     try:
-        session = ort.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
-    except Exception as exc:
-        raise ModelError(f"{path} is not a readable ONNX model: {str(exc).splitlines()[0][:160]}") from None
-    return dict(session.get_modelmeta().custom_metadata_map)
+        return dict(_metadata_cached(str(path.resolve()), st.st_mtime_ns, st.st_size))
+    except (ValueError, UnicodeDecodeError, OSError) as exc:
+        raise ModelError(f"{path} is not a readable ONNX model ({exc})") from None
 
 
 def inspect_model(path: str | Path) -> ModelInfo:

@@ -14,7 +14,7 @@ from typing import Callable, Generic, TypeVar
 from .errors import StyleCastError
 from .sinks import Sink
 from .sources import Frame, FrameSource
-from .stylizers import FrameProcessor
+from .processor import FrameProcessor
 
 T = TypeVar("T")
 EMA = 0.1  # weight of the newest sample in the moving averages

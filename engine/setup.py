@@ -1,60 +1,48 @@
-"""Turns user choices (model, styles, style images, settings) into a ready FrameProcessor.
+"""The one builder from a user's choices to a ready FrameProcessor, used by the CLI and by the
+desktop controller alike, so both resolve defaults, load models and report errors the same way.
 
-Shared by the CLI and the desktop controller, so both resolve defaults and report errors the
-same way.
+    open_stylizer(model, family, provider)         a model file (or the built-in default) -> stylizer
+    build_processor(settings, model=..., style_images=..., provider=...)   -> FrameProcessor
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import InputError, ModelError
-from .formats import parse_weighted  # noqa: F401  (re-exported for the CLI)
+from .formats import parse_weighted  # noqa: F401  (the CLI's NAME=W syntax, re-exported)
 from .modelfile import default_model
-from .stylizers import AdaINStylizer, FrameProcessor, StyleSettings, load_stylizer, normalize_mix
+from .processor import FrameProcessor, StyleSettings
+from .stylizers import AdaINStylizer, Stylizer, load_stylizer, normalize_mix
 
 
-@dataclass
-class StyleRequest:
-    model: str | None = None  # path; None = the built-in default for the family needed
-    styles: dict[str, float] = field(default_factory=dict)  # built-in style names -> weights
-    style_images: dict[str, float] = field(default_factory=dict)  # image paths -> weights (AdaIN)
-    strength: float = 1.0
-    preserve_colors: bool = False
-    process_height: int | None = None
-    smoothing: float = 0.0
-    provider: str = "auto"
-    threads: int | None = None
-
-
-def build_processor(req: StyleRequest) -> FrameProcessor:
-    if not 0.0 <= req.strength <= 1.0:
-        raise InputError(f"strength must be between 0 and 1, got {req.strength}")
-    if not 0.0 <= req.smoothing <= 1.0:
-        raise InputError(f"smoothing must be between 0 and 1, got {req.smoothing}")
-    if req.process_height is not None and req.process_height < 16:
-        raise InputError(f"processing height must be at least 16 pixels, got {req.process_height}")
-    family = "adain" if req.style_images else "fast"
-    path = req.model
-    if path is None:
-        info = default_model(family, req.provider)
+def open_stylizer(model: str | Path | None, family: str = "fast", provider: str = "auto",
+                  threads: int | None = None) -> Stylizer:
+    """Load ``model``, or the built-in default of ``family`` for ``provider`` when it is None."""
+    if model is None:
+        info = default_model(family, provider)
         if info is None:
             what = "AdaIN (arbitrary style)" if family == "adain" else "fast multi-style"
             raise ModelError(f"no built-in {what} model is installed; pass --model PATH to an exported .onnx file")
-        path = str(info.path)
-    stylizer = load_stylizer(path, req.provider, req.threads)
-    mix = dict(req.styles)
+        model = info.path
+    return load_stylizer(model, provider, threads)
+
+
+def build_processor(settings: StyleSettings, *, model: str | Path | None = None,
+                    style_images: dict[str, float] | None = None, provider: str = "auto",
+                    threads: int | None = None) -> FrameProcessor:
+    """``settings.mix`` names built-in styles of a fast net; ``style_images`` (path -> weight) asks
+    for an AdaIN model instead, and becomes the mix once each image's statistics are computed."""
+    settings = settings.validated()
+    style_images = style_images or {}
+    stylizer = open_stylizer(model, "adain" if style_images else "fast", provider, threads)
+    mix = dict(settings.mix)
     if isinstance(stylizer, AdaINStylizer):
-        if req.styles:
+        if settings.mix:
             raise InputError("an AdaIN model takes style images (--style-image), not built-in style names")
-        if not req.style_images:
+        if not style_images:
             raise InputError("an AdaIN model needs at least one --style-image")
-        mix = {stylizer.add_style_file(Path(p)): w for p, w in req.style_images.items()}
-    elif req.style_images:
-        raise InputError(f"{Path(path).name} is a fast net with fixed styles; style images need an AdaIN model")
-    processor = FrameProcessor(stylizer, StyleSettings(mix=mix, strength=req.strength,
-                                                        preserve_colors=req.preserve_colors,
-                                                        process_height=req.process_height,
-                                                        smoothing=req.smoothing))
+        mix = {stylizer.add_style_file(Path(p)): w for p, w in style_images.items()}
+    elif style_images:
+        raise InputError(f"{stylizer.info.path.name} is a fast net with fixed styles; style images need an AdaIN model")
     normalize_mix(mix, stylizer.style_names())  # validate the mix now, not on the first frame
-    return processor
+    return FrameProcessor(stylizer, settings.with_(mix=mix))

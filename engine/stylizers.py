@@ -1,17 +1,13 @@
-"""Stylizers: the two model families behind one small protocol, and the per-frame processor.
+"""Stylizers: the two model families behind one small protocol (engine/processor.py drives them).
 
-FastStylizer   one ONNX graph, N built-in styles, mixing = weights over the N CIN rows.
+FastStylizer   one ONNX graph, N built-in styles, mixing = weights over the N CIN rows;
+               strength = a pixel blend with the original.
 AdaINStylizer  two graphs; style statistics computed once per style image and cached;
-               mixing = weighted mean of (mean, std); strength = the paper's alpha.
-FrameProcessor resize to the processing size -> pad -> stylize -> crop -> colour / strength
-               -> resize back, with per-stage timings. Settings are an immutable dataclass
-               swapped atomically, so a change applies on the next frame without a restart.
+               mixing = weighted mean of (mean, std); strength = the paper's alpha, inside the net.
 """
 from __future__ import annotations
 
 import hashlib
-import time
-from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Protocol
 
@@ -19,26 +15,11 @@ import cv2
 import numpy as np
 
 from .errors import InputError, ModelError
-from .frames import blend, fit_size, from_nchw, load_image, pad_to_multiple, preserve_colors, to_nchw
+from .frames import blend, from_nchw, load_image, pad_to_multiple, to_nchw
 from .modelfile import ModelInfo, inspect_model
 from .sessions import SessionInfo, make_session
-from .temporal import TemporalSmoother
 
 STYLE_IMAGE_SIDE = 512  # AdaIN style statistics are computed at this longest side
-
-
-@dataclass(frozen=True)
-class StyleSettings:
-    """Everything that changes how a frame is stylized. Shared by CLI, GUI and saved settings."""
-
-    mix: dict[str, float] = field(default_factory=dict)  # style name -> weight; empty = first style
-    strength: float = 1.0  # 0 = original, 1 = fully stylized
-    preserve_colors: bool = False
-    process_height: int | None = None  # processing resolution; None = the source's
-    smoothing: float = 0.0  # temporal smoothing strength, 0 = off (engine/temporal.py)
-
-    def with_(self, **changes) -> "StyleSettings":
-        return replace(self, **changes)
 
 
 class Stylizer(Protocol):
@@ -49,6 +30,10 @@ class Stylizer(Protocol):
 
     def stylize(self, rgb: np.ndarray, mix: dict[str, float], strength: float) -> np.ndarray:
         """rgb: uint8 H x W x 3 with H, W multiples of info.pad_multiple -> same shape, stylized."""
+        ...
+
+    def apply_strength(self, stylized: np.ndarray, original: np.ndarray, strength: float) -> np.ndarray:
+        """The family's own meaning of strength, after smoothing and colour preservation."""
         ...
 
 
@@ -87,6 +72,10 @@ class FastStylizer:
     def stylize(self, rgb: np.ndarray, mix: dict[str, float], strength: float) -> np.ndarray:
         out = self.session.run(["output"], {"image": to_nchw(rgb), "style_weights": self.weights_vector(mix)})[0]
         return from_nchw(out)
+
+    def apply_strength(self, stylized: np.ndarray, original: np.ndarray, strength: float) -> np.ndarray:
+        """A fast net has no strength input: blend its output with the original pixels."""
+        return blend(stylized, original, strength)
 
 
 class AdaINStylizer:
@@ -144,6 +133,10 @@ class AdaINStylizer:
         out = self.session.run(["output"], {"content": to_nchw(rgb), "mean": mean, "std": std, "alpha": alpha})[0]
         return from_nchw(out)
 
+    def apply_strength(self, stylized: np.ndarray, original: np.ndarray, strength: float) -> np.ndarray:
+        """Already applied inside the net as the paper's alpha (feature-space interpolation)."""
+        return stylized
+
 
 def load_stylizer(path: str | Path, provider: str = "auto", threads: int | None = None) -> FastStylizer | AdaINStylizer:
     """The one entry point that turns a model file into a stylizer (built-in and user models alike)."""
@@ -151,53 +144,3 @@ def load_stylizer(path: str | Path, provider: str = "auto", threads: int | None 
     if info.family == "fast":
         return FastStylizer(info, provider, threads)
     return AdaINStylizer(info, provider, threads)
-
-
-@dataclass
-class StageTimes:
-    preprocess_ms: float = 0.0
-    inference_ms: float = 0.0
-    postprocess_ms: float = 0.0  # includes temporal smoothing
-
-
-class FrameProcessor:
-    """Applies a stylizer and the current settings to one frame. Thread-safe for one caller."""
-
-    def __init__(self, stylizer: Stylizer, settings: StyleSettings | None = None) -> None:
-        self.stylizer = stylizer
-        self.settings = settings or StyleSettings()  # replaced wholesale (atomic) by other threads
-        self.smoother = TemporalSmoother()
-        self._last_look: tuple | None = None
-
-    def reset(self) -> None:
-        """Forget the previous frame (a new clip or a new live session starts)."""
-        self.smoother.reset()
-        self._last_look = None
-
-    def process(self, frame: np.ndarray) -> tuple[np.ndarray, StageTimes]:
-        s = self.settings  # one snapshot per frame
-        times = StageTimes()
-        t0 = time.perf_counter()
-        h, w = frame.shape[:2]
-        pw, ph = fit_size(w, h, s.process_height)
-        small = cv2.resize(frame, (pw, ph), interpolation=cv2.INTER_AREA) if (pw, ph) != (w, h) else frame
-        padded, (sh, sw) = pad_to_multiple(small, self.stylizer.info.pad_multiple)
-        t1 = time.perf_counter()
-        # AdaIN's strength is alpha inside the net; the fast net blends pixels afterwards.
-        stylized = self.stylizer.stylize(padded, s.mix, s.strength)[:sh, :sw]
-        t2 = time.perf_counter()
-        look = (id(self.stylizer), tuple(sorted(s.mix.items())))
-        if self._last_look is not None and look != self._last_look:
-            self.smoother.style_changed()  # crossfade instead of a jump
-        self._last_look = look
-        stylized = self.smoother.apply(small, np.ascontiguousarray(stylized), s.smoothing)
-        if s.preserve_colors:
-            stylized = preserve_colors(stylized, small)
-        if self.stylizer.info.family == "fast":
-            stylized = blend(stylized, small, s.strength)
-        if (pw, ph) != (w, h):
-            stylized = cv2.resize(stylized, (w, h), interpolation=cv2.INTER_LINEAR)
-        out = np.ascontiguousarray(stylized)
-        t3 = time.perf_counter()
-        times.preprocess_ms, times.inference_ms, times.postprocess_ms = (t1 - t0) * 1e3, (t2 - t1) * 1e3, (t3 - t2) * 1e3
-        return out, times

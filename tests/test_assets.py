@@ -4,7 +4,8 @@ from __future__ import annotations
 import json
 
 from engine.modelfile import ASSETS_DIR, default_model, discover_models
-from engine.stylizers import FrameProcessor, StyleSettings, load_stylizer
+from engine.processor import FrameProcessor, StyleSettings
+from engine.stylizers import load_stylizer
 from engine.frames import load_image
 
 
@@ -61,3 +62,22 @@ def test_steady_variant_was_trained_with_the_temporal_loss_and_is_not_the_defaul
     assert json.loads(steady.metadata["training_config"])["temporal_weight"] > 0
     assert steady.style_names == default_model("fast", "cpu").style_names
     assert default_model("fast", "cpu").name == "light8"
+
+
+def test_mid_net_ships_with_its_checkpoint_and_is_not_yet_the_default():
+    """mid8 (issue 12's CPU live net, a training campaign): same styles as light8, resumable checkpoint
+    beside it; it becomes the CPU default only when its sheets beat light8's (docs/models/mid8.md)."""
+    import hashlib
+
+    mid = next(m for m in discover_models() if m.name == "mid8")
+    light = default_model("fast", "cpu")
+    assert mid.metadata["variant"] == "mid" and mid.style_names == light.style_names
+    assert light.name == "light8"
+    checkpoint = ASSETS_DIR / "checkpoints" / "mid8_last.pt"
+    assert hashlib.sha256(checkpoint.read_bytes()).hexdigest() == mid.metadata["checkpoint_sha256"]
+    config = json.loads(mid.metadata["model_config"])
+    assert config["channels"] == [8, 24, 64] and config["n_residual"] == 4
+    stylizer = load_stylizer(mid.path, "cpu")
+    photo = load_image(ASSETS_DIR / "samples" / "fruits.jpg")
+    out = FrameProcessor(stylizer, StyleSettings(mix={"starry": 1.0}, process_height=128)).process(photo)[0]
+    assert out.shape == photo.shape and abs(out.astype(int) - photo.astype(int)).mean() > 10

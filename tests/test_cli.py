@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from engine.cli import main
+from engine.modelfile import ASSETS_DIR
 from tests.media import audio_packets, make_clip, video_facts
 
 
@@ -38,11 +39,110 @@ def test_stylize_one_image(capsys, tiny_fast_model, photo, tmp_path):
 
 
 def test_stylize_folder_with_mix_strength_colours_and_size(capsys, tiny_fast_model, photo, tmp_path):
+    options = ["--model", tiny_fast_model, "--style", "ink=0.3", "--style", "fire=0.7", "--strength", "0.5",
+               "--preserve-colors", "--size", "32"]
     outdir = tmp_path / "out"
     outdir.mkdir()
-    code, _, _ = run(capsys, "stylize", photo.parent, "-o", outdir, "--model", tiny_fast_model, "--style", "ink=0.3",
-                     "--style", "fire=0.7", "--strength", "0.5", "--preserve-colors", "--size", "32")
+    code, _, _ = run(capsys, "stylize", photo.parent, "-o", outdir, *options)
     assert code == 0 and (outdir / "photo_stylized.png").is_file()
+    batch = cv2.imread(str(outdir / "photo_stylized.png"))
+    assert batch.shape == cv2.imread(str(photo)).shape
+    # the folder run applies the same options as a one-image run, and they change the picture
+    code, _, _ = run(capsys, "stylize", photo, "-o", tmp_path / "one.png", *options)
+    assert code == 0 and np.array_equal(batch, cv2.imread(str(tmp_path / "one.png")))
+    code, _, _ = run(capsys, "stylize", photo, "-o", tmp_path / "plain.png", "--model", tiny_fast_model)
+    assert code == 0 and _mad(batch, cv2.imread(str(tmp_path / "plain.png"))) > 1
+
+
+# ---- options observed in the output image (the built-in light8 net) ---------------------------
+LIGHT8 = ASSETS_DIR / "models" / "light8.onnx"
+
+
+def _mad(a, b) -> float:
+    return float(np.abs(a.astype(np.float32) - b.astype(np.float32)).mean())
+
+
+@pytest.fixture
+def colour_photo(tmp_path):
+    """96x128, saturated colour gradients with texture: chroma and detail for the options to act on."""
+    h, w = 96, 128
+    y, x = np.mgrid[0:h, 0:w]
+    texture = cv2.GaussianBlur(np.random.default_rng(3).random((h, w, 3)).astype(np.float32) * 255, (0, 0), 4)
+    img = np.stack([x * 255 / w, y * 255 / h, 255 - x * 255 / w], 2) * 0.6 + (texture - texture.mean()) * 3 + 50
+    path = tmp_path / "colour.png"
+    cv2.imwrite(str(path), np.clip(img, 0, 255).astype(np.uint8))
+    return path
+
+
+def stylize_light8(capsys, src, out, *options):
+    code, _, err = run(capsys, "stylize", src, "-o", out, "--model", LIGHT8, *options)
+    assert code == 0, err
+    return cv2.imread(str(out))
+
+
+def test_style_mix_lies_between_its_styles(capsys, colour_photo, tmp_path):
+    a = stylize_light8(capsys, colour_photo, tmp_path / "a.png", "--style", "starry")
+    b = stylize_light8(capsys, colour_photo, tmp_path / "b.png", "--style", "wave")
+    half = stylize_light8(capsys, colour_photo, tmp_path / "ab.png", "--style", "starry=0.5", "--style", "wave=0.5")
+    mostly_a = stylize_light8(capsys, colour_photo, tmp_path / "a8.png", "--style", "starry=0.8", "--style", "wave=0.2")
+    d_ab = _mad(a, b)
+    assert d_ab > 20  # two different looks
+    assert _mad(half, a) > 0.2 * d_ab and _mad(half, b) > 0.2 * d_ab  # the mix is a third look...
+    assert _mad(half, a) < 0.8 * d_ab and _mad(half, b) < 0.8 * d_ab  # ...between the two
+    for c in range(3):  # mean colour: between the styles' where they differ clearly
+        ma, mb, mh = a[..., c].mean(), b[..., c].mean(), half[..., c].mean()
+        if abs(ma - mb) > 20:
+            assert min(ma, mb) < mh < max(ma, mb), (c, ma, mb, mh)
+    assert _mad(mostly_a, a) < _mad(half, a) and _mad(mostly_a, b) > _mad(half, b)  # the weights steer it
+
+
+def test_strength_blends_from_the_input_to_the_stylization(capsys, colour_photo, tmp_path):
+    original = cv2.imread(str(colour_photo))
+    full = stylize_light8(capsys, colour_photo, tmp_path / "s1.png", "--style", "starry")
+    none = stylize_light8(capsys, colour_photo, tmp_path / "s0.png", "--style", "starry", "--strength", "0")
+    half = stylize_light8(capsys, colour_photo, tmp_path / "s5.png", "--style", "starry", "--strength", "0.5")
+    assert _mad(full, original) > 20
+    assert np.abs(none.astype(int) - original).max() <= 1  # strength 0: the input, within rounding
+    expected = (full.astype(np.float32) + original) / 2
+    assert np.abs(half - expected).max() <= 1
+
+
+def test_preserve_colors_keeps_the_input_chroma_and_the_stylized_luma(capsys, colour_photo, tmp_path):
+    def ycrcb(img):
+        return cv2.cvtColor(img, cv2.COLOR_BGR2YCrCb).astype(np.float32)
+
+    original = ycrcb(cv2.imread(str(colour_photo)))
+    plain = ycrcb(stylize_light8(capsys, colour_photo, tmp_path / "plain.png", "--style", "starry"))
+    kept_bgr = stylize_light8(capsys, colour_photo, tmp_path / "kept.png", "--style", "starry", "--preserve-colors")
+    kept = ycrcb(kept_bgr)
+    assert _mad(plain[..., 1:], original[..., 1:]) > 15  # the style alone changes the colours
+    chroma_error = np.abs(kept[..., 1:] - original[..., 1:]).max(axis=2)
+    # where the new luminance with the old chroma fits in RGB (no channel clipped to 0/255) the chroma is the
+    # input's, within rounding; the clipped pixels (saturated colours made much lighter/darker) are a minority
+    in_gamut = ((kept_bgr > 0) & (kept_bgr < 255)).all(axis=2)
+    assert in_gamut.mean() > 0.75
+    assert chroma_error[in_gamut].max() <= 1
+    assert chroma_error.mean() < 2
+    assert _mad(kept[..., 0], plain[..., 0]) < 2  # luminance from the stylization...
+    assert _mad(kept[..., 0], original[..., 0]) > 10  # ...not from the input
+
+
+def test_size_sets_the_processing_height_and_keeps_the_output_size(capsys, colour_photo, tmp_path):
+    original = cv2.imread(str(colour_photo))
+    h, w = original.shape[:2]
+    full = stylize_light8(capsys, colour_photo, tmp_path / "full.png", "--style", "starry")
+    small = stylize_light8(capsys, colour_photo, tmp_path / "small.png", "--style", "starry", "--size", "32")
+    assert small.shape == original.shape
+    assert _mad(small, full) > 10  # processed at another size: another picture
+    # ...namely the stylization of the image at 32 px height, scaled back up
+    low = tmp_path / "low.png"
+    cv2.imwrite(str(low), cv2.resize(original, (round(w * 32 / h), 32), interpolation=cv2.INTER_AREA))
+    low_out = stylize_light8(capsys, low, tmp_path / "low_out.png", "--style", "starry")
+    upscaled = cv2.resize(low_out, (w, h), interpolation=cv2.INTER_LINEAR)
+    assert _mad(small, upscaled) < 0.1 * _mad(small, full)
+    # a processing height at or above the input's changes nothing
+    same = stylize_light8(capsys, colour_photo, tmp_path / "same.png", "--style", "starry", "--size", str(h))
+    assert np.array_equal(same, full)
 
 
 def test_render_cli_keeps_audio(capsys, tiny_fast_model, clip_with_audio, tmp_path):
@@ -72,6 +172,78 @@ def test_live_headless_from_file_to_pngs(capsys, tiny_fast_model, clip_with_audi
 def test_info_lists_providers(capsys):
     code, out, _ = run(capsys, "info")
     assert code == 0 and "providers:" in out and "cpu" in out
+
+
+# ---- model discovery with nothing installed ----------------------------------------------------
+@pytest.fixture
+def no_models(monkeypatch, tmp_path):
+    """Point the built-in and the user model folders at tmp_path (neither exists yet)."""
+    from engine import modelfile
+
+    builtin, data = tmp_path / "builtin", tmp_path / "xdg"
+    monkeypatch.setattr(modelfile, "BUILTIN_MODELS_DIR", builtin)
+    monkeypatch.setenv("XDG_DATA_HOME", str(data))
+    assert modelfile.user_models_dir() == data / "stylecast" / "models"
+    return builtin, modelfile.user_models_dir()
+
+
+def test_discover_models_with_missing_and_empty_folders(no_models, tiny_fast_model, tmp_path):
+    import shutil
+
+    from engine.modelfile import default_model, discover_models
+
+    builtin, user = no_models
+    assert discover_models() == [] and discover_models([]) == [] and discover_models(None) == []
+    assert discover_models([tmp_path / "nowhere"]) == []
+    for folder in (builtin, user, tmp_path / "extra"):
+        folder.mkdir(parents=True)
+    assert discover_models() == [] and discover_models([tmp_path / "extra"]) == []
+    # files that do not describe themselves are skipped, not errors
+    (user / "notes.onnx").write_text("not a model")
+    (user / "empty.onnx").write_bytes(b"")
+    shutil.copy(tiny_fast_model, user / "leftover.stats.onnx")  # a companion graph is never listed on its own
+    (builtin / "readme.txt").write_text("models go here")
+    assert discover_models([tmp_path / "extra"]) == []
+    assert default_model("fast") is None and default_model("adain") is None
+    # the same folders do find a model once there is one: the monkeypatched folders are the ones searched
+    shutil.copy(tiny_fast_model, tmp_path / "extra" / "mine.onnx")
+    assert [m.name for m in discover_models([tmp_path / "extra"])] == ["mine"]
+    shutil.copy(tiny_fast_model, user / "user_net.onnx")
+    assert [m.name for m in discover_models()] == ["user_net"]
+    assert default_model("fast").name == "user_net"
+
+
+def test_cli_without_installed_models(capsys, no_models, photo, tmp_path):
+    code, out, _ = run(capsys, "info")
+    assert code == 0 and "models (0;" in out and "none installed" in out
+    code, _, err = run(capsys, "stylize", photo, "-o", tmp_path / "o.png")
+    assert_clean_error(code, err, "no built-in fast multi-style model", "--model")
+    assert not (tmp_path / "o.png").exists()
+
+
+# ---- live --vcam --------------------------------------------------------------------------------
+def test_live_to_virtual_camera(capsys, monkeypatch, tiny_fast_model):
+    """Without pyvirtualcam: the install hint; with it but no device: the no-device error; with a device:
+    the frames go out. The first case is also forced with a blocked import, whatever this machine has."""
+    import importlib.util
+
+    argv = ["live", "--source", "synthetic", "--frames", "3", "--vcam", "--model", tiny_fast_model, "--size", "32"]
+    if importlib.util.find_spec("pyvirtualcam") is not None:
+        import pyvirtualcam
+
+        try:
+            pyvirtualcam.Camera(width=32, height=32, fps=30).close()
+            device = True
+        except RuntimeError:
+            device = False
+        code, out, err = run(capsys, *argv)
+        if device:
+            assert code == 0 and "3 frames out" in out
+        else:
+            assert_clean_error(code, err, "no virtual camera device", "v4l2loopback")
+    monkeypatch.setitem(sys.modules, "pyvirtualcam", None)
+    code, _, err = run(capsys, *argv)
+    assert_clean_error(code, err, "needs pyvirtualcam", 'pip install "stylecast[vcam]"')
 
 
 def test_bench_prints_a_row_per_size(capsys, tiny_fast_model):

@@ -1,17 +1,21 @@
 """Live pipeline: newest frame wins, drops counted, clean stop, live setting changes, errors reported."""
 from __future__ import annotations
 
+import importlib.util
+import sys
 import threading
 import time
+import types
 
 import numpy as np
 import pytest
 
-from engine.errors import SourceError
+from engine.errors import OutputError, SourceError
 from engine.pipeline import LivePipeline, Mailbox
-from engine.sinks import CallbackSink
+from engine.sinks import CallbackSink, VirtualCameraSink
 from engine.sources import CameraSource, Frame, SyntheticSource
-from engine.stylizers import FrameProcessor, StyleSettings, load_stylizer
+from engine.processor import FrameProcessor, StyleSettings
+from engine.stylizers import load_stylizer
 
 
 class SlowStylizer:
@@ -21,6 +25,9 @@ class SlowStylizer:
         self.inner, self.delay, self.source = inner, delay, source
         self.info, self.session_info = inner.info, inner.session_info
         self.lags: list[int] = []
+
+    def __getattr__(self, name):  # the rest of the Stylizer protocol (apply_strength, family, ...) as the real one
+        return getattr(self.inner, name)
 
     def style_names(self):
         return self.inner.style_names()
@@ -125,3 +132,98 @@ def test_camera_that_disappears_reports_error_and_stops(tiny_fast_model):
 def test_no_camera_is_a_clear_error():
     with pytest.raises(SourceError, match="no camera"):
         CameraSource(57).open()
+
+
+# ---- virtual camera -----------------------------------------------------------------------------
+INSTALL_HINT = 'pip install "stylecast[vcam]"'
+
+
+def _frame(h=48, w=64, value=90):
+    return np.full((h, w, 3), value, np.uint8), Frame(np.zeros((h, w, 3), np.uint8), 0, time.perf_counter())
+
+
+def test_virtual_camera_without_pyvirtualcam_names_the_install_command(monkeypatch):
+    monkeypatch.setitem(sys.modules, "pyvirtualcam", None)  # makes `import pyvirtualcam` fail, installed or not
+    with pytest.raises(OutputError, match="needs pyvirtualcam") as info:
+        VirtualCameraSink(30.0)
+    assert INSTALL_HINT in str(info.value)
+
+
+class FakeCamera:
+    """Stands in for pyvirtualcam.Camera: records how it was opened and what it was sent."""
+
+    opened: list["FakeCamera"] = []
+
+    def __init__(self, width, height, fps, device=None):
+        self.width, self.height, self.fps, self.device = width, height, fps, device
+        self.sent: list[np.ndarray] = []
+        self.closed = False
+        FakeCamera.opened.append(self)
+
+    def send(self, frame):
+        self.sent.append(frame.copy())
+
+    def close(self):
+        self.closed = True
+
+
+def test_virtual_camera_sink_opens_the_device_at_the_frame_size_and_sends_every_frame(monkeypatch):
+    FakeCamera.opened = []
+    monkeypatch.setitem(sys.modules, "pyvirtualcam", types.SimpleNamespace(Camera=FakeCamera))
+    sink = VirtualCameraSink(25.0, device="/dev/video9")
+    assert FakeCamera.opened == []  # opened lazily: the size comes with the first frame
+    for v in (10, 20, 30):
+        sink.write(*_frame(value=v))
+    assert len(FakeCamera.opened) == 1
+    cam = FakeCamera.opened[0]
+    assert (cam.width, cam.height, cam.fps, cam.device) == (64, 48, 25.0, "/dev/video9")
+    assert [int(f[0, 0, 0]) for f in cam.sent] == [10, 20, 30] and cam.sent[0].shape == (48, 64, 3)
+    sink.close()
+    assert cam.closed and sink.cam is None
+
+
+def test_virtual_camera_without_a_device_is_a_clear_error(monkeypatch):
+    def no_device(**kwargs):
+        raise RuntimeError("'v4l2loopback' backend: No v4l2 loopback device found")
+
+    monkeypatch.setitem(sys.modules, "pyvirtualcam", types.SimpleNamespace(Camera=no_device))
+    sink = VirtualCameraSink(30.0)
+    with pytest.raises(OutputError, match="no virtual camera device") as info:
+        sink.write(*_frame())
+    assert "v4l2loopback" in str(info.value) and "No v4l2 loopback device found" in str(info.value)
+    sink.close()  # nothing was opened: closing is a no-op, not a crash
+
+
+def _vcam_device_available() -> bool:
+    import pyvirtualcam
+
+    try:
+        cam = pyvirtualcam.Camera(width=64, height=48, fps=30)
+    except RuntimeError:
+        return False
+    cam.close()
+    return True
+
+
+def test_virtual_camera_with_this_machines_pyvirtualcam():
+    """The real optional extra, whichever way this machine has it: not installed -> the install hint;
+    installed without a backend device -> the clear no-device error; with a device -> frames go out."""
+    if importlib.util.find_spec("pyvirtualcam") is None:
+        with pytest.raises(OutputError) as info:
+            VirtualCameraSink(30.0)
+        assert INSTALL_HINT in str(info.value)
+        return
+    sink = VirtualCameraSink(30.0)
+    if not _vcam_device_available():
+        with pytest.raises(OutputError, match="no virtual camera device"):
+            sink.write(*_frame())
+        assert sink.cam is None
+        return
+    try:
+        sink.write(*_frame())
+        sink.write(*_frame())
+        assert (sink.cam.width, sink.cam.height) == (64, 48)
+        assert sink.cam.frames_sent == 2
+    finally:
+        sink.close()
+    assert sink.cam is None

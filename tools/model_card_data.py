@@ -18,7 +18,8 @@ import numpy as np
 import torch
 
 from engine.frames import load_image
-from engine.stylizers import AdaINStylizer, FrameProcessor, StyleSettings, load_stylizer
+from engine.processor import FrameProcessor, StyleSettings
+from engine.stylizers import AdaINStylizer, load_stylizer
 from training.checkpoint import load_checkpoint
 from training.models.adain import ENCODER_LAYER, AdaINDecoder, AdaINNet
 from training.models.transformer import TransformerNet
