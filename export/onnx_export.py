@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
-import os
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +18,7 @@ import numpy as np
 import onnx
 import torch
 
+from engine.atomic import atomic_path
 from training.checkpoint import build_from_checkpoint, file_sha256, read_checkpoint
 from training.models.adain import AdaINDecoder, AdaINNet, StyleStatsGraph, StylizeGraph
 from training.models.transformer import TransformerNet, macs_per_pixel
@@ -42,19 +42,18 @@ def _write_metadata(path: Path, meta: dict[str, str]) -> None:
     for key, value in meta.items():
         entry = model.metadata_props.add()
         entry.key, entry.value = key, str(value)
-    onnx.save(model, str(path))
+    with atomic_path(path) as tmp:
+        onnx.save(model, str(tmp))
 
 
 def _export(module: torch.nn.Module, args: tuple, path: Path, input_names: list[str], output_names: list[str],
             dynamic_axes: dict) -> None:
     """Legacy TorchScript exporter: single file, dynamic H/W, ~0.5 s. (The dynamo exporter gives
     the same graph but takes ~20x longer; see docs/ARCHITECTURE.md.)"""
-    tmp = path.with_name(path.name + ".tmp")
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), atomic_path(path) as tmp:
         warnings.simplefilter("ignore")
         torch.onnx.export(module, args, str(tmp), input_names=input_names, output_names=output_names,
                           dynamic_axes=dynamic_axes, opset_version=OPSET, dynamo=False, external_data=False)
-    os.replace(tmp, path)
 
 
 def _base_meta(blob: dict, checkpoint: Path | None, family: str, role: str) -> dict[str, str]:

@@ -9,13 +9,13 @@ Both report PSNR against the fp32 model on held-out images, so the quality cost 
 """
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import onnx
 
+from engine.atomic import atomic_path, temp_path_for
 from engine.frames import load_image, pad_to_multiple, to_nchw
 
 
@@ -81,9 +81,8 @@ def to_fp16(src: Path, dst: Path, images: list[Path]) -> VariantResult:
     half = float16.convert_float_to_float16(model, keep_io_types=True,
                                             op_block_list=["InstanceNormalization", "MatMul", "Sigmoid", "Identity", "Resize", "Constant"])
     _copy_metadata(model, half, "fp16")
-    tmp = dst.with_name(dst.name + ".tmp")
-    onnx.save(half, str(tmp))
-    os.replace(tmp, dst)
+    with atomic_path(dst) as tmp:
+        onnx.save(half, str(tmp))
     return VariantResult(dst, _compare(src, dst, _inputs(images, _n_styles(model))), dst.stat().st_size)
 
 
@@ -101,17 +100,15 @@ def to_int8(src: Path, dst: Path, images: list[Path]) -> VariantResult:
         def get_next(self):
             return next(self.it, None)
 
-    pre = dst.with_name(dst.stem + ".pre.onnx")
-    tmp = dst.with_name(dst.name + ".tmp")
+    pre = temp_path_for(dst.with_name(dst.stem + ".pre.onnx"))
     try:
-        quant_pre_process(str(src), str(pre), skip_symbolic_shape=True)
-        quantize_static(str(pre), str(tmp), Reader(), quant_format=QuantFormat.QDQ, op_types_to_quantize=["Conv"],
-                        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, per_channel=True)
-        q = onnx.load(str(tmp))
-        _copy_metadata(model, q, "int8")
-        onnx.save(q, str(tmp))
-        os.replace(tmp, dst)
+        with atomic_path(dst) as tmp:
+            quant_pre_process(str(src), str(pre), skip_symbolic_shape=True)
+            quantize_static(str(pre), str(tmp), Reader(), quant_format=QuantFormat.QDQ, op_types_to_quantize=["Conv"],
+                            activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, per_channel=True)
+            q = onnx.load(str(tmp))
+            _copy_metadata(model, q, "int8")
+            onnx.save(q, str(tmp))
     finally:
         pre.unlink(missing_ok=True)
-        tmp.unlink(missing_ok=True)
     return VariantResult(dst, _compare(src, dst, feeds), dst.stat().st_size)
