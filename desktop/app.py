@@ -77,8 +77,8 @@ class MainWindow(QMainWindow):
             self.c.restore_settings_json(str(saved))
         live.show_settings(self.c.settings)
         live.refresh_gallery()
-        live.smoothing.setValue(int(s.value("smoothing_slider", live.smoothing.value())) if not self.c.settings.smoothing
-                                else live.smoothing.value())
+        if not self.c.settings.smoothing:  # off: the slider waits where the user left it
+            live.smoothing.setValue(int(s.value("smoothing_slider", live.smoothing.value())))
         live.view_mode.setCurrentText(s.value("view", "stylized"))
         folder = s.value("render_folder")
         if folder:

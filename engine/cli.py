@@ -37,7 +37,8 @@ def _style_args(p: argparse.ArgumentParser) -> None:
 
 def _processor(args):
     from .processor import StyleSettings
-    from .setup import build_processor, parse_weighted
+    from .formats import parse_weighted
+    from .setup import build_processor
 
     settings = StyleSettings(mix=parse_weighted(args.style), strength=args.strength, preserve_colors=args.preserve_colors,
                              process_height=args.size, smoothing=args.smooth)

@@ -9,7 +9,6 @@ from __future__ import annotations
 from pathlib import Path
 
 from .errors import InputError, ModelError
-from .formats import parse_weighted  # noqa: F401  (the CLI's NAME=W syntax, re-exported)
 from .modelfile import default_model
 from .processor import FrameProcessor, StyleSettings
 from .stylizers import AdaINStylizer, Stylizer, load_stylizer, normalize_mix

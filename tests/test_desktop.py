@@ -198,16 +198,22 @@ def test_render_cancel_leaves_no_file(qtbot, window, tmp_path):
     assert "cancelled" in tab.table.item(0, 2).text()
 
 
+def reopen(qtbot, window, model, tmp_path):
+    """Close the app and start it again on the same settings file (a restart)."""
+    window.close()
+    c2 = EngineController()
+    c2.set_model(str(model))
+    w2 = MainWindow(c2, QSettings(str(tmp_path / "settings.ini"), QSettings.IniFormat))
+    qtbot.addWidget(w2)
+    w2.restore()
+    return c2, w2
+
+
 def test_settings_survive_a_restart(qtbot, window, tiny_fast_model, tmp_path):
     window.live.strength.setValue(55)
     window.live.preserve.setChecked(True)
     window.c.set_style("fire")
-    window.close()
-    c2 = EngineController()
-    c2.set_model(str(tiny_fast_model))
-    w2 = MainWindow(c2, QSettings(str(tmp_path / "settings.ini"), QSettings.IniFormat))
-    qtbot.addWidget(w2)
-    w2.restore()
+    c2, w2 = reopen(qtbot, window, tiny_fast_model, tmp_path)
     assert w2.live.strength.value() == 55 and w2.live.preserve.isChecked()
     assert c2.settings.mix == {"fire": 1.0} and c2.settings.strength == pytest.approx(0.55)
 
@@ -336,12 +342,7 @@ def test_settings_are_one_record_saved_as_it_is(qtbot, window, tiny_fast_model, 
     saved = json.loads(window.settings_store.value("style_settings"))
     assert saved == c.settings.to_dict()
     assert saved["mix"] == pytest.approx({"fire": 0.25, "ink": 0.75}) and saved["process_height"] == 270
-    window.close()
-    c2 = EngineController()
-    c2.set_model(str(tiny_fast_model))
-    w2 = MainWindow(c2, QSettings(str(tmp_path / "settings.ini"), QSettings.IniFormat))
-    qtbot.addWidget(w2)
-    w2.restore()
+    c2, w2 = reopen(qtbot, window, tiny_fast_model, tmp_path)
     assert c2.settings == c.settings and c2.processor.settings is c2.settings
     assert w2.live.resolution.currentData() == 270 and w2.live.smoothing.value() == 60
 
