@@ -80,6 +80,10 @@ class MainWindow(QMainWindow):
         if not self.c.settings.smoothing:  # off: the slider waits where the user left it
             live.smoothing.setValue(int(s.value("smoothing_slider", live.smoothing.value())))
         live.view_mode.setCurrentText(s.value("view", "stylized"))
+        remote = self.live.remote_box
+        remote.port.setValue(int(s.value("remote_port", remote.port.value())))
+        if str(s.value("remote_on", "false")).lower() == "true":
+            self.live.remote.start(remote.port.value())
         folder = s.value("render_folder")
         if folder:
             self.render_tab.folder.setText(folder)
@@ -94,6 +98,8 @@ class MainWindow(QMainWindow):
         s.setValue("smoothing_slider", self.live.smoothing.value())  # where the slider waits while smoothing is off
         s.setValue("view", self.live.view_mode.currentText())
         s.setValue("render_folder", self.render_tab.folder.text())
+        s.setValue("remote_on", self.live.remote.listening)
+        s.setValue("remote_port", self.live.remote_box.port.value())
         s.setValue("geometry", self.saveGeometry())
         s.sync()
 
@@ -102,6 +108,7 @@ class MainWindow(QMainWindow):
         self.render_tab.queue.cancel()
         self.render_tab.queue.wait(10)
         self.studio.shutdown()
+        self.live.remote.stop()
         self.c.shutdown()
         super().closeEvent(event)
 
@@ -123,6 +130,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="stylecast gui")
     parser.add_argument("--source", help="camera:N, synthetic, or a video/image file")
     parser.add_argument("--start", action="store_true", help="start the preview immediately")
+    parser.add_argument("--control", type=int, metavar="PORT", help="turn on remote control on 127.0.0.1:PORT (docs/control.md)")
     args, qt_args = parser.parse_known_args(argv)
     QApplication.setAttribute(Qt.AA_ShareOpenGLContexts, True)
     app = QApplication.instance() or QApplication([sys.argv[0], *qt_args])
@@ -130,6 +138,9 @@ def main(argv: list[str] | None = None) -> int:
     app.setApplicationName(APP)
     window = build_window(args.source)
     window.show()
+    if args.control is not None:
+        window.live.remote_box.port.setValue(args.control)
+        window.live.remote.start(args.control)
     if args.start:
         window.live.toggle_running()
     return app.exec()

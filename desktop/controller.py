@@ -1,9 +1,12 @@
 """The GUI's only door into the engine: slots to change things, signals for what happened.
 
-The style settings live in one place, ``processor.settings`` (the record the inference thread
-reads); ``settings`` reads it, the slots replace it whole and emit ``settings_changed``, and the
-app saves and restores it as it is (``StyleSettings.to_dict``/``from_dict``). Models are loaded
-through ``engine.setup.open_stylizer``, the same builder the CLI uses.
+Everything that is not Qt lives in ``engine.live.LiveSession`` (the same session the headless
+`stylecast live` and the remote-control API drive): models, the one settings record
+(``processor.settings``), the pipeline, recorder, virtual camera, the user's style library. The
+controller turns the session's events into Qt signals, so a change made by a slot, by a restored
+record or by a remote client (engine/control.py, marshalled onto the GUI thread by
+desktop/remote.py) updates the widgets the same way. Slots report failures on ``error`` instead
+of raising.
 
 The widgets never see ONNX sessions or arrays other than finished RGB frames; everything heavy
 runs on the engine's worker threads. Frames arrive through a one-slot handoff: the inference
@@ -14,7 +17,6 @@ from __future__ import annotations
 
 import json
 import threading
-from pathlib import Path
 
 import numpy as np
 from PySide6.QtCore import QObject, Signal, Slot
@@ -22,16 +24,14 @@ from PySide6.QtGui import QImage
 
 from engine.errors import InputError, StyleCastError
 from engine.frames import save_image
+from engine.live import SAMPLE_CLIP, LiveSession
 from engine.modelfile import ASSETS_DIR, discover_models
-from engine.pipeline import LivePipeline, Stats
-from engine.sinks import CallbackSink, VideoFileSink, VirtualCameraSink
-from engine.sources import Frame, list_cameras, open_source
+from engine.pipeline import Stats
 from engine.processor import FrameProcessor, StyleSettings
-from engine.setup import open_stylizer
-from engine.stylizers import AdaINStylizer, normalize_mix
+from engine.sources import Frame, list_cameras
 
-SAMPLE_CLIP = ASSETS_DIR / "samples" / "pedestrians.mp4"
 STYLE_INFO = ASSETS_DIR / "styles" / "styles.json"
+__all__ = ["EngineController", "SAMPLE_CLIP", "to_qimage"]
 
 
 def to_qimage(rgb: np.ndarray) -> QImage:
@@ -50,44 +50,75 @@ class EngineController(QObject):
     recording_changed = Signal(bool)
     vcam_changed = Signal(bool)
     settings_changed = Signal(object)  # engine.processor.StyleSettings now in use
-    _pipeline_failed = Signal(str)
+    _event = Signal(str, object)  # session events, delivered on the GUI thread
 
-    def __init__(self, parent: QObject | None = None) -> None:
+    def __init__(self, parent: QObject | None = None, session: LiveSession | None = None) -> None:
         super().__init__(parent)
-        self.source_spec = "camera:0" if list_cameras() else str(SAMPLE_CLIP)
-        self.provider = "auto"
-        self.fast = None  # FastStylizer
-        self.adain: AdaINStylizer | None = None
-        self.processor = FrameProcessor(None, StyleSettings())  # exists from the start; the model comes later
-        self.pipeline: LivePipeline | None = None
+        self.session = session or LiveSession()
         self._latest: tuple[np.ndarray, np.ndarray] | None = None
         self._latest_lock = threading.Lock()
         self._pending = False
-        self._recorder: VideoFileSink | None = None
-        self._vcam: VirtualCameraSink | None = None
-        self._pipeline_failed.connect(self._on_pipeline_failed)
+        self._signals = {"settings": self.settings_changed, "styles": self.styles_changed,
+                         "model": self.model_changed, "provider": self.provider_changed,
+                         "running": self.running_changed, "vcam": self.vcam_changed,
+                         "recording": self.recording_changed}
+        self._event.connect(self._on_event)
+        self.session.add_listener(self._event.emit)  # queued when it comes from another thread
+        self.session.frame_listener = self._on_frame
 
-    # -- settings -------------------------------------------------------------------------------
+    def _on_event(self, event: str, value: object) -> None:
+        if event == "error":  # the pipeline stopped on a failure
+            self.error.emit(str(value))
+            self.stop()
+        elif event in self._signals:
+            self._signals[event].emit(value)
+
+    def _try(self, fn, *args):
+        """Run a session method; a StyleCastError becomes the ``error`` signal and None."""
+        try:
+            return fn(*args)
+        except StyleCastError as exc:
+            self.error.emit(str(exc))
+            return None
+
+    # -- the session's parts, read-only for the tabs ----------------------------------------------
+    @property
+    def processor(self) -> FrameProcessor:
+        return self.session.processor
+
     @property
     def settings(self) -> StyleSettings:
-        return self.processor.settings
+        return self.session.settings
 
-    def _update(self, **changes) -> None:
-        self.processor.settings = self.processor.settings.with_(**changes)
-        self.settings_changed.emit(self.processor.settings)
+    @property
+    def fast(self):
+        return self.session.fast
 
+    @property
+    def adain(self):
+        return self.session.adain
+
+    @property
+    def pipeline(self):
+        return self.session.pipeline
+
+    @property
+    def source_spec(self) -> str:
+        return self.session.source_spec
+
+    @source_spec.setter
+    def source_spec(self, spec: str) -> None:
+        self.session.source_spec = spec
+
+    @property
+    def provider(self) -> str:
+        return self.session.provider
+
+    # -- settings -------------------------------------------------------------------------------
     def apply_settings(self, settings: StyleSettings) -> None:
         """Take over a whole settings record (restored at start); a mix naming styles the current
-        model lacks keeps the current styles instead."""
-        mix = settings.mix
-        try:
-            names = self.style_names()
-            mix = normalize_mix(mix, names) if mix and set(mix) <= set(names) else self.settings.mix
-        except StyleCastError:
-            mix = self.settings.mix
-        self.processor.settings = settings.with_(mix=mix)
-        self.settings_changed.emit(self.processor.settings)
-        self.styles_changed.emit(self.style_names())
+        models lack keeps the current styles instead."""
+        self._try(self.session.apply_settings, settings)
 
     def settings_json(self) -> str:
         return json.dumps(self.settings.to_dict(), sort_keys=True)
@@ -100,46 +131,12 @@ class EngineController(QObject):
 
     # -- models and styles --------------------------------------------------------------------
     def load_default_models(self) -> None:
-        loaded = {}
-        for family in ("fast", "adain"):
-            try:
-                loaded[family] = open_stylizer(None, family, self.provider)
-            except StyleCastError:
-                continue
-        if not loaded:
-            self.error.emit("no built-in model is installed: open a model file (File > Open model)")
-            return
-        if "fast" in loaded:
-            self._use_fast(loaded["fast"])
-        if "adain" in loaded:
-            self.adain = loaded["adain"]
-            if self.processor.stylizer is None:
-                self._activate(self.adain, {})
-
-    def _load(self, path: str):
-        try:
-            return open_stylizer(path, provider=self.provider)
-        except StyleCastError as exc:
-            self.error.emit(str(exc))
-            return None
-
-    def _use_fast(self, stylizer) -> None:
-        self.fast = stylizer
-        self._activate(stylizer, {stylizer.style_names()[0]: 1.0})
-        self.model_changed.emit(str(stylizer.info.path))
+        self._try(self.session.load_default_models)
 
     @Slot(str)
     def set_model(self, path: str) -> bool:
         """Load a fast net (or an AdaIN model) from a StyleCast .onnx file."""
-        stylizer = self._load(path)
-        if stylizer is None:
-            return False
-        if isinstance(stylizer, AdaINStylizer):
-            self.adain = stylizer
-            self._activate(stylizer, {})
-        else:
-            self._use_fast(stylizer)
-        return True
+        return self._try(self.session.set_model, path) is not None
 
     def fast_models(self) -> list[tuple[str, str]]:
         """(name, path) of the installed fast nets: built-in ones, then the user's models folder."""
@@ -147,28 +144,18 @@ class EngineController(QObject):
 
     @Slot(str)
     def set_adain_model(self, path: str) -> bool:
-        stylizer = self._load(path)
-        if stylizer is None:
+        try:
+            self.session.set_adain_model(path)
+        except StyleCastError as exc:
+            self.error.emit(str(exc))
             return False
-        if not isinstance(stylizer, AdaINStylizer):
-            self.error.emit(f"{Path(path).name} is not an AdaIN model")
-            return False
-        self.adain = stylizer
-        if self.processor.stylizer is None:
-            self._activate(stylizer, {})
         return True
 
-    def _activate(self, stylizer, mix: dict[str, float]) -> None:
-        self.processor.stylizer = stylizer  # picked up on the next frame
-        self._update(mix=mix)
-        self.styles_changed.emit(self.style_names())
-        self.provider_changed.emit(stylizer.session_info.active)
-
     def style_names(self) -> list[str]:
-        return self.processor.stylizer.style_names() if self.processor.stylizer else []
+        return self.session.style_names()
 
     def active_provider(self) -> str:
-        return self.processor.stylizer.session_info.active if self.processor.stylizer else ""
+        return self.session.active_provider()
 
     def style_catalogue(self) -> dict[str, dict]:
         """Built-in style images and their titles (assets/styles/styles.json), by style name."""
@@ -184,41 +171,33 @@ class EngineController(QObject):
         return self.processor.snapshot() if self.processor.stylizer is not None else None
 
     def builtin_styles(self) -> list[str]:
-        return self.fast.style_names() if self.fast else []
+        return self.session.builtin_styles()
 
     def custom_styles(self) -> list[str]:
-        return self.adain.style_names() if self.adain else []
+        return self.session.custom_styles()
+
+    def custom_style_paths(self) -> dict[str, str]:
+        """The user's style images by name (thumbnails for the gallery)."""
+        return {n: str(p) for n, p in self.session.custom_style_paths().items()}
 
     @Slot(str)
     def add_style_image(self, path: str) -> str | None:
-        """Any image as the style: computes its AdaIN statistics once and switches to it."""
-        if self.adain is None:
-            self.error.emit("custom style images need an AdaIN model: open one with File > Open model "
-                            "(none is built in yet; see docs/models/)")
-            return None
-        try:
-            name = self.adain.add_style_file(path)
-        except StyleCastError as exc:
-            self.error.emit(str(exc))
-            return None
-        self.set_mix({name: 1.0})
-        return name
+        """Any image as the style: kept in the user's style library, statistics computed once, selected."""
+        return self._try(self.session.add_style_image, path)
+
+    def capture_style(self, region: tuple[float, float, float, float] | None = None) -> str | None:
+        """The centre (or a region, fractions of the frame) of the newest camera frame as a new style."""
+        return self._try(self.session.capture_style, region)
+
+    @Slot(str)
+    def remove_style(self, name: str) -> None:
+        self._try(self.session.remove_style, name)
 
     @Slot(dict)
     def set_mix(self, mix: dict) -> None:
         """Weights over style names; names of custom images select the AdaIN model, built-in names the fast net."""
-        mix = {k: float(v) for k, v in mix.items() if float(v) > 0}
-        if not mix:
-            return
-        custom = set(self.custom_styles())
-        target = self.adain if set(mix) <= custom and custom else self.fast
-        if target is None or not set(mix) <= set(target.style_names()):
-            self.error.emit("built-in styles and custom style images cannot be mixed with each other")
-            return
-        if self.processor.stylizer is not target:
-            self.processor.stylizer = target
-            self.provider_changed.emit(target.session_info.active)
-        self._update(mix=mix)
+        if any(float(v) > 0 for v in mix.values()):
+            self._try(self.session.set_mix, mix)
 
     @Slot(str)
     def set_style(self, name: str) -> None:
@@ -226,97 +205,47 @@ class EngineController(QObject):
 
     def step_style(self, delta: int) -> str | None:
         """Next/previous built-in style (keyboard shortcuts)."""
-        names = self.builtin_styles()
-        if not names:
-            return None
-        current = max(self.settings.mix, key=self.settings.mix.get) if self.settings.mix else names[0]
-        i = names.index(current) if current in names else -1
-        name = names[(i + delta) % len(names)]
-        self.set_style(name)
-        return name
+        return self._try(self.session.step_style, delta)
 
     @Slot(float)
     def set_strength(self, value: float) -> None:
-        self._update(strength=min(1.0, max(0.0, float(value))))
+        self._try(lambda: self.session.update(strength=min(1.0, max(0.0, float(value)))))
 
     @Slot(bool)
     def set_preserve_colors(self, on: bool) -> None:
-        self._update(preserve_colors=bool(on))
+        self._try(lambda: self.session.update(preserve_colors=bool(on)))
 
     @Slot(float)
     def set_smoothing(self, value: float) -> None:
-        self._update(smoothing=min(1.0, max(0.0, float(value))))
+        self._try(lambda: self.session.update(smoothing=min(1.0, max(0.0, float(value)))))
 
     @Slot(int)
     def set_process_height(self, height: int) -> None:
-        self._update(process_height=int(height) or None)
+        self._try(lambda: self.session.update(process_height=int(height) or None))
 
     @Slot(str)
     def set_provider(self, provider: str) -> None:
         """Rebuild the loaded models on another provider; reports the provider actually active."""
-        old = self.provider
-        self.provider = provider
-        try:
-            if self.fast is not None:
-                self.fast = open_stylizer(self.fast.info.path, provider=provider)
-            if self.adain is not None:
-                moved = open_stylizer(self.adain.info.path, provider=provider)
-                moved.copy_styles_from(self.adain)
-                self.adain = moved
-        except StyleCastError as exc:
-            self.provider = old
-            self.error.emit(str(exc))
-            return
-        current = self.fast if getattr(self.processor.stylizer, "family", "fast") == "fast" else self.adain
-        if current is not None:
-            self.processor.stylizer = current
-            self.provider_changed.emit(current.session_info.active)
+        self._try(self.session.set_provider, provider)
 
     # -- source and pipeline ------------------------------------------------------------------
     @Slot(str)
     def set_source(self, spec: str) -> None:
-        was_running = self.running
-        self.stop()
-        self.source_spec = spec
-        if was_running:
-            self.start()
+        self._try(self.session.set_source, spec)
 
     @property
     def running(self) -> bool:
-        return self.pipeline is not None and self.pipeline.running
+        return self.session.running
 
     @Slot()
     def start(self) -> bool:
         if self.running:
             return True
-        if self.processor.stylizer is None:
-            self.error.emit("no model loaded: open a model file first")
-            return False
-        try:
-            source = open_source(self.source_spec, live=True, loop=True)
-            sinks = [CallbackSink(self._on_frame)] + [s for s in (self._recorder, self._vcam) if s]
-            self.pipeline = LivePipeline(source, self.processor, sinks,
-                                         on_error=lambda exc: self._pipeline_failed.emit(str(exc)))
-            self.pipeline.start()
-        except StyleCastError as exc:
-            self.pipeline = None
-            self.error.emit(str(exc))
-            return False
-        self.running_changed.emit(True)
-        return True
+        return self._try(self.session.start) is not None or self.running
 
     @Slot()
     def stop(self) -> None:
-        if self.pipeline is not None:
-            self.pipeline.stop()
-            self.pipeline = None
-            self._recorder = None  # the pipeline closed (finished) it
-            self.recording_changed.emit(False)
-            self.running_changed.emit(False)
-
-    def _on_pipeline_failed(self, message: str) -> None:
-        self.error.emit(message)
-        self.stop()
+        self.session.stop()
 
     def _on_frame(self, stylized: np.ndarray, frame: Frame) -> None:
         """Inference thread: keep only the newest pair; signal the GUI if it has taken the last."""
@@ -336,14 +265,13 @@ class EngineController(QObject):
         return to_qimage(latest[0]), to_qimage(latest[1])
 
     def last_stylized(self) -> np.ndarray | None:
-        with self._latest_lock:
-            return None if self._latest is None else self._latest[1]
+        newest = self.session.newest()
+        return None if newest is None else newest[1]
 
     def poll_stats(self) -> Stats | None:
-        if self.pipeline is None:
-            return None
-        stats = self.pipeline.stats
-        self.stats_changed.emit(stats)
+        stats = self.session.stats()
+        if stats is not None:
+            self.stats_changed.emit(stats)
         return stats
 
     # -- outputs ------------------------------------------------------------------------------
@@ -363,48 +291,25 @@ class EngineController(QObject):
 
     @Slot(str)
     def start_recording(self, path: str) -> bool:
-        if not self.running:
-            self.error.emit("start the preview before recording")
-            return False
         try:
-            self._recorder = VideoFileSink(path, self.pipeline.source.fps)
+            self.session.start_recording(path)
         except StyleCastError as exc:
             self.error.emit(str(exc))
             return False
-        self.pipeline.add_sink(self._recorder)
-        self.recording_changed.emit(True)
         return True
 
     @Slot()
     def stop_recording(self) -> None:
-        if self._recorder is not None and self.pipeline is not None:
-            try:
-                self.pipeline.remove_sink(self._recorder, ok=True)
-            except StyleCastError as exc:
-                self.error.emit(str(exc))
-        self._recorder = None
-        self.recording_changed.emit(False)
+        self._try(self.session.stop_recording)
 
     @Slot(bool)
     def set_virtual_camera(self, on: bool) -> bool:
-        if on:
-            try:
-                self._vcam = VirtualCameraSink(self.pipeline.source.fps if self.pipeline else 30.0)
-            except StyleCastError as exc:
-                self.error.emit(str(exc))
-                self.vcam_changed.emit(False)
-                return False
-            if self.pipeline is not None:
-                self.pipeline.add_sink(self._vcam)
-        elif self._vcam is not None:
-            if self.pipeline is not None:
-                self.pipeline.remove_sink(self._vcam)
-            else:
-                self._vcam.close()
-            self._vcam = None
-        self.vcam_changed.emit(on)
+        try:
+            self.session.set_virtual_camera(on)
+        except StyleCastError as exc:
+            self.error.emit(str(exc))
+            return False
         return True
 
     def shutdown(self) -> None:
-        self.set_virtual_camera(False) if self._vcam else None
-        self.stop()
+        self.session.shutdown()

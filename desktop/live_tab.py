@@ -1,5 +1,5 @@
-"""Live tab: source, style gallery and mixing, strength, colours, resolution, provider, view,
-readouts, snapshot, recording and virtual camera."""
+"""Live tab: source, style gallery and mixing, style capture, strength, colours, resolution,
+provider, view, readouts, snapshot, recording, virtual camera and remote control."""
 from __future__ import annotations
 
 import time
@@ -8,9 +8,10 @@ from pathlib import Path
 from PySide6.QtCore import QSize, Qt, QTimer
 from PySide6.QtGui import QIcon, QImage, QKeySequence, QPixmap, QShortcut
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QFormLayout, QGroupBox, QHBoxLayout, QLabel,
-                               QListWidget, QListWidgetItem, QPushButton, QSlider, QVBoxLayout, QWidget)
+                               QListWidget, QListWidgetItem, QMenu, QSlider, QVBoxLayout, QWidget)
 
 from .controller import SAMPLE_CLIP, EngineController
+from .remote import RemoteBox, RemoteControl
 from .video_view import MODES, VideoView
 from .widgets import button
 
@@ -22,6 +23,7 @@ class LiveTab(QWidget):
     def __init__(self, controller: EngineController, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.c = controller
+        self.remote = RemoteControl(controller, self)
         self.catalogue = controller.style_catalogue()
         self.setAcceptDrops(True)
         self.view = VideoView()
@@ -58,7 +60,10 @@ class LiveTab(QWidget):
         self.gallery.setSelectionMode(QListWidget.ExtendedSelection)
         self.gallery.setToolTip("Click a style; Ctrl+click several to mix them")
         self.gallery.setMinimumHeight(220)
+        self.gallery.setContextMenuPolicy(Qt.CustomContextMenu)
         self.add_style_button = button("Add style image…", tip="Use any painting or picture as the style (or drop it on the window)")
+        self.capture_button = button("Capture style", tip="Hold a painting, postcard or T-shirt up to the camera: the centre of "
+                                     "the frame (or the region you drag on the preview) becomes a new style")
         self.mix_box = QGroupBox("Mix")
         self.mix_form = QFormLayout(self.mix_box)
         self.mix_sliders: dict[str, QSlider] = {}
@@ -96,6 +101,7 @@ class LiveTab(QWidget):
         self.record_button = button("Record", checkable=True, tip="Record the stylized video to a file")
         self.vcam_button = button("Virtual camera", checkable=True,
                                   tip="Send the stylized video to OBS/Zoom (needs pyvirtualcam and a virtual camera driver)")
+        self.remote_box = RemoteBox(self.remote)
 
     # -- layout ---------------------------------------------------------------------------------
     def _layout(self) -> None:
@@ -108,7 +114,10 @@ class LiveTab(QWidget):
         styles = QGroupBox("Style")
         st = QVBoxLayout(styles)
         st.addWidget(self.gallery)
-        st.addWidget(self.add_style_button)
+        add_row = QHBoxLayout()
+        add_row.addWidget(self.add_style_button)
+        add_row.addWidget(self.capture_button)
+        st.addLayout(add_row)
         st.addWidget(self.mix_box)
         side.addWidget(styles, 1)
         settings = QGroupBox("Settings")
@@ -126,6 +135,7 @@ class LiveTab(QWidget):
         for b in (self.snapshot_button, self.record_button, self.vcam_button):
             outs.addWidget(b)
         side.addLayout(outs)
+        side.addWidget(self.remote_box)
         left = QVBoxLayout()
         left.addWidget(self.view, 1)
         left.addWidget(self.stats_label)
@@ -156,6 +166,8 @@ class LiveTab(QWidget):
         self.source_box.activated.connect(self._on_source_chosen)
         self.gallery.itemSelectionChanged.connect(self._on_selection)
         self.add_style_button.clicked.connect(self._choose_style_image)
+        self.capture_button.clicked.connect(self.capture_style)
+        self.gallery.customContextMenuRequested.connect(self._gallery_menu)
         self.strength.valueChanged.connect(lambda v: c.set_strength(v / 100))
         self.preserve.toggled.connect(c.set_preserve_colors)
         self.smooth_on.toggled.connect(self._on_smoothing)
@@ -234,12 +246,11 @@ class LiveTab(QWidget):
                 item.setIcon(QIcon(QPixmap(info["path"])))
                 item.setToolTip(f"{info['title']} — {info['artist']}, {info['year']}")
             self.gallery.addItem(item)
-        for name, path in getattr(self, "_custom_paths", {}).items():
-            if name in self.c.custom_styles():
-                item = QListWidgetItem(QIcon(QPixmap(path)), Path(path).stem)
-                item.setData(Qt.UserRole, name)
-                item.setToolTip(f"custom style image (AdaIN): {path}")
-                self.gallery.addItem(item)
+        for name, path in self.c.custom_style_paths().items():
+            item = QListWidgetItem(QIcon(QPixmap(path)), name)
+            item.setData(Qt.UserRole, name)
+            item.setToolTip(f"your style image (AdaIN), kept in {path}; right-click to remove")
+            self.gallery.addItem(item)
         active = set(self.c.settings.mix)
         for i in range(self.gallery.count()):
             it = self.gallery.item(i)
@@ -276,10 +287,25 @@ class LiveTab(QWidget):
         self.c.set_mix({n: s.value() / 100 for n, s in self.mix_sliders.items()})
 
     def add_style_image(self, path: str) -> None:
-        name = self.c.add_style_image(path)
-        if name:
-            self._custom_paths = {**getattr(self, "_custom_paths", {}), name: path}
+        if self.c.add_style_image(path):
             self.refresh_gallery()
+
+    def capture_style(self) -> str | None:
+        """The dragged region of the preview, or the centre of the frame, as a new style."""
+        name = self.c.capture_style(self.view.selection)
+        if name:
+            self.view.clear_selection()
+            self.refresh_gallery()
+        return name
+
+    def _gallery_menu(self, pos) -> None:
+        item = self.gallery.itemAt(pos)
+        if item is None or item.data(Qt.UserRole) not in self.c.custom_styles():
+            return
+        menu = QMenu(self)
+        remove = menu.addAction(f"Remove {item.data(Qt.UserRole)}")
+        if menu.exec(self.gallery.mapToGlobal(pos)) is remove:
+            self.c.remove_style(item.data(Qt.UserRole))
 
     def _choose_style_image(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Choose a style image", "", "Images (*.png *.jpg *.jpeg *.bmp *.webp *.tif)")

@@ -1,7 +1,9 @@
-"""Paints the newest frame pair: original, stylized, or a split view with a draggable divider."""
+"""Paints the newest frame pair: original, stylized, or a split view with a draggable divider.
+In the stylized and original views, dragging marks a region (the Live tab's "Capture style" takes
+it as a new style); a click without a drag clears it."""
 from __future__ import annotations
 
-from PySide6.QtCore import QRectF, Qt
+from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtGui import QColor, QImage, QPainter, QPen
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
@@ -19,6 +21,8 @@ class VideoView(QWidget):
         self.split = 0.5
         self.message = "Press Start (Space) to begin the preview"
         self.frames_painted = 0
+        self.selection: tuple[float, float, float, float] | None = None  # x, y, w, h: fractions of the frame
+        self._drag_from: QPointF | None = None
 
     def set_frames(self, original: QImage, stylized: QImage) -> None:
         self.original, self.stylized = original, stylized
@@ -27,6 +31,18 @@ class VideoView(QWidget):
     def set_mode(self, mode: str) -> None:
         self.mode = mode if mode in MODES else "stylized"
         self.update()
+
+    def clear_selection(self) -> None:
+        self.selection = None
+        self.update()
+
+    def _to_frame(self, pos: QPointF) -> QPointF | None:
+        """A widget point as fractions of the frame (clamped), or None before the first frame."""
+        if self.stylized is None:
+            return None
+        t = self._target(self.stylized)
+        return QPointF(min(1.0, max(0.0, (pos.x() - t.left()) / max(1.0, t.width()))),
+                       min(1.0, max(0.0, (pos.y() - t.top()) / max(1.0, t.height()))))
 
     def set_message(self, text: str) -> None:
         self.message = text
@@ -57,12 +73,31 @@ class VideoView(QWidget):
             p.drawLine(int(dst.right()), int(target.top()), int(dst.right()), int(target.bottom()))
             p.drawText(int(target.left()) + 8, int(target.top()) + 20, "original")
             p.drawText(int(dst.right()) + 8, int(target.top()) + 20, "stylized")
+        if self.selection is not None:
+            x, y, w, h = self.selection
+            p.setPen(QPen(QColor(255, 220, 0), 2, Qt.DashLine))
+            p.drawRect(QRectF(target.left() + x * target.width(), target.top() + y * target.height(),
+                              w * target.width(), h * target.height()))
         self.frames_painted += 1
+
+    def mousePressEvent(self, event) -> None:  # noqa: N802
+        if self.mode == "split":
+            self.mouseMoveEvent(event)
+        else:
+            self._drag_from = self._to_frame(event.position())
+            self.clear_selection()
 
     def mouseMoveEvent(self, event) -> None:  # noqa: N802
         if self.mode == "split" and self.stylized is not None:
             t = self._target(self.stylized)
             self.split = min(1.0, max(0.0, (event.position().x() - t.left()) / max(1.0, t.width())))
             self.update()
+        elif self._drag_from is not None:
+            here = self._to_frame(event.position())
+            a = self._drag_from
+            x0, y0, x1, y1 = min(a.x(), here.x()), min(a.y(), here.y()), max(a.x(), here.x()), max(a.y(), here.y())
+            self.selection = (x0, y0, x1 - x0, y1 - y0) if min(x1 - x0, y1 - y0) > 0.03 else None
+            self.update()
 
-    mousePressEvent = mouseMoveEvent
+    def mouseReleaseEvent(self, event) -> None:  # noqa: N802
+        self._drag_from = None

@@ -146,37 +146,75 @@ def cmd_render(args) -> int:
 
 
 # -- live ------------------------------------------------------------------------------------
-def cmd_live(args) -> int:
-    from .pipeline import LivePipeline
-    from .sinks import ImageSequenceSink, VideoFileSink, VirtualCameraSink
-    from .sources import open_source
+def _start_control(session, port: int):
+    """The remote-control server for a headless session (engine/control.py), announced on stderr."""
+    from .control import ControlAPI, ControlServer, load_or_create_token, token_path
 
-    if args.frames is None and not args.vcam:
+    token = load_or_create_token()
+    server = ControlServer(ControlAPI(session), port, token).start()
+    print(f"remote control on {server.url}/api/ (token in {token_path()}):\n"
+          f"  curl -H 'Authorization: Bearer {token}' {server.url}/api/state", file=sys.stderr)
+    return server
+
+
+def _stop_on_sigterm():
+    """Let `kill PID` (a service manager, a script) end a headless session as Ctrl-C does:
+    outputs finished, server closed. Returns the function that puts the old handler back."""
+    import signal
+
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    old = signal.signal(signal.SIGTERM, interrupt)
+    return lambda: signal.signal(signal.SIGTERM, old)
+
+
+def cmd_live(args) -> int:
+    from .live import LiveSession
+    from .sinks import ImageSequenceSink, VideoFileSink
+
+    headless = args.frames is not None or args.vcam or args.output or args.control is not None
+    if not headless:
         return _launch_gui(["--source", args.source])
-    sinks = []
-    source = open_source(args.source, live=True, loop=args.loop)
+    if args.output is None and not args.vcam and args.control is None:
+        raise OutputError("headless live mode needs --output (a video file or a folder), --vcam or --control")
+    session = LiveSession(args.source, provider=args.provider)
+    session.adopt(_processor(args))
     if args.output:
         out = Path(args.output)
-        sinks.append(ImageSequenceSink(out) if out.is_dir() else VideoFileSink(out, source.fps))
+        from .sources import open_source
+
+        fps = open_source(args.source, live=True).fps
+        session.outputs.append(ImageSequenceSink(out) if out.is_dir() else VideoFileSink(out, fps))
+    session.max_frames = args.frames
+    errors: list[str] = []
+    session.add_listener(lambda event, value: errors.append(value) if event == "error" else None)
     if args.vcam:
-        sinks.append(VirtualCameraSink(source.fps))
-    if not sinks:
-        raise OutputError("headless live mode needs --output (a video file or a folder) or --vcam")
-    processor = _processor(args)
-    errors: list[BaseException] = []
-    pipeline = LivePipeline(source, processor, sinks, on_error=errors.append, max_frames=args.frames)
-    pipeline.start()
+        session.set_virtual_camera(True)
+    server = _start_control(session, args.control) if args.control is not None else None
+    session.start(loop=args.loop)
+    stats = None
+    restore = _stop_on_sigterm()
     try:
-        while pipeline.running:
-            pipeline.wait(0.5)
+        while session.running or (server is not None and not errors):  # a controlled session waits for Ctrl-C
+            stats = session.stats() or stats
+            time.sleep(0.2)
     except KeyboardInterrupt:
-        pipeline.stop()
-    pipeline.stop()
+        pass
+    finally:
+        stats = session.stats() or stats
+        if server is not None:
+            server.stop()
+        session.shutdown()
+        restore()
     if errors:
-        raise errors[0]
-    s = pipeline.stats
-    print(f"{s.frames_processed} frames out, {s.frames_dropped} dropped; {s.output_fps:.1f} fps, "
-          f"inference {s.inference_ms:.1f} ms, latency {s.latency_ms:.1f} ms on {s.provider.upper()}")
+        raise StyleCastError(errors[0])
+    if stats is not None:
+        print(f"{stats.frames_processed} frames out, {stats.frames_dropped} dropped; {stats.output_fps:.1f} fps, "
+              f"inference {stats.inference_ms:.1f} ms, latency {stats.latency_ms:.1f} ms on {stats.provider.upper()}")
     return 0
 
 
@@ -237,7 +275,8 @@ def _launch_gui(argv: list[str]) -> int:
 
 
 def cmd_gui(args) -> int:
-    return _launch_gui([] if args.source is None else ["--source", args.source])
+    argv = [] if args.source is None else ["--source", args.source]
+    return _launch_gui(argv + ([] if args.control is None else ["--control", str(args.control)]))
 
 
 def _run_training_cli(argv: list[str], what: str) -> int:
@@ -281,6 +320,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--frames", type=int, help="headless: stop after N output frames")
     p.add_argument("-o", "--output", help="headless: write to a video file or an existing folder of PNGs")
     p.add_argument("--vcam", action="store_true", help="send the output to a virtual camera (pyvirtualcam)")
+    p.add_argument("--control", type=int, metavar="PORT",
+                   help="headless, remote-controlled: HTTP+WebSocket API on 127.0.0.1:PORT (docs/control.md); Ctrl-C stops")
     _style_args(p)
     p.set_defaults(func=cmd_live)
 
@@ -297,6 +338,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("gui", help="open the desktop app (the default with no command)")
     p.add_argument("--source", help="start with this source")
+    p.add_argument("--control", type=int, metavar="PORT", help="turn on remote control on 127.0.0.1:PORT (docs/control.md)")
     p.set_defaults(func=cmd_gui)
 
     p = sub.add_parser("gatys", help="slow, high-quality Gatys optimisation (PyTorch): --content --style --out ...",

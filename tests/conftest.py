@@ -14,6 +14,17 @@ import pytest
 from tests.media import make_clip
 
 
+@pytest.fixture(autouse=True)
+def private_user_dirs(tmp_path_factory, monkeypatch):
+    """Every test gets its own user data and config folders (style library, models, control token):
+    nothing is read from or written to the real home."""
+    home = tmp_path_factory.mktemp("home")
+    monkeypatch.setenv("XDG_DATA_HOME", str(home / "data"))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(home / "config"))
+    monkeypatch.delenv("STYLECAST_CONTROL_TOKEN", raising=False)
+    return home
+
+
 @pytest.fixture(scope="session")
 def tiny_fast_model(tmp_path_factory) -> Path:
     """A 2-style fast net with tiny widths, exported through the real export path."""

@@ -95,8 +95,8 @@ def test_snapshot_and_record(qtbot, window, tmp_path):
     rec = tmp_path / "rec.mp4"
     assert c.start_recording(str(rec))
     # wait on the recorder itself: under load, repaints of the view are not new frames
-    qtbot.waitUntil(lambda: c._recorder is not None and c._recorder.writer is not None
-                    and c._recorder.writer.frames >= 6, timeout=30000)
+    qtbot.waitUntil(lambda: c.session._recorder is not None and c.session._recorder.writer is not None
+                    and c.session._recorder.writer.frames >= 6, timeout=30000)
     c.stop_recording()
     assert rec.is_file() and video_facts(rec)[3] >= 5
     assert c.running  # recording stops, the preview goes on

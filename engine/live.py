@@ -1,0 +1,445 @@
+"""A live session: what the desktop controller and the headless `stylecast live` share.
+
+It owns the loaded models (a fast net with built-in styles and an AdaIN model for style images),
+the one FrameProcessor whose ``settings`` record every front end replaces, the source, the
+pipeline while it runs, the recorder and the virtual camera, the newest frames, and the user's
+style library. The Qt controller wraps it with signals; the control server (engine/control.py)
+drives it over HTTP/WebSocket. Methods raise StyleCastError subclasses with one sentence for the
+user; changes are announced to listeners as (event, value):
+
+    settings  StyleSettings     styles   list of style names    model   path of the fast net
+    provider  str               running  bool                   vcam    bool
+    recording bool              error    str (the pipeline stopped on it)
+
+Every public method takes one lock, so a remote client and the GUI may call them from different
+threads; the inference thread never waits for it (it reads ``processor.settings`` once per frame).
+"""
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from .errors import InputError, ModelError, OutputError, StyleCastError
+from .frames import load_image, save_image
+from .modelfile import ASSETS_DIR, discover_models
+from .pipeline import LivePipeline, Stats
+from .processor import FrameProcessor, StyleSettings
+from .setup import open_stylizer
+from .sinks import CallbackSink, Sink, VideoFileSink, VirtualCameraSink
+from .sources import Frame, list_cameras, open_source
+from .stylizers import AdaINStylizer, normalize_mix
+from .userstyles import StyleLibrary, crop_region
+
+SAMPLE_CLIP = ASSETS_DIR / "samples" / "pedestrians.mp4"
+# AdaIN is the slow path on a CPU: a style captured or added while processing at full size drops the
+# processing height to this (measured in docs/benchmarks.md, "AdaIN live"); the user can raise it.
+ADAIN_LIVE_HEIGHT = 270
+
+Listener = Callable[[str, object], None]
+
+
+def default_source() -> str:
+    return "camera:0" if list_cameras() else str(SAMPLE_CLIP)
+
+
+class LiveSession:
+    def __init__(self, source_spec: str | None = None, provider: str = "auto",
+                 library: StyleLibrary | None = None) -> None:
+        self.source_spec = source_spec or default_source()
+        self.provider = provider
+        self.library = library if library is not None else StyleLibrary()
+        self.fast = None  # FastStylizer
+        self.adain: AdaINStylizer | None = None
+        self.processor = FrameProcessor(None, StyleSettings())
+        self.pipeline: LivePipeline | None = None
+        self.outputs: list[Sink] = []  # extra sinks for every run (headless: a file, a folder)
+        self.max_frames: int | None = None
+        self.frame_listener: Callable[[np.ndarray, Frame], None] | None = None
+        self._listeners: list[Listener] = []
+        self._lock = threading.RLock()
+        self._newest: tuple[np.ndarray, np.ndarray] | None = None  # (source, stylized), never consumed
+        self._newest_lock = threading.Lock()
+        self._recorder: VideoFileSink | None = None
+        self._vcam: VirtualCameraSink | None = None
+
+    # -- events ---------------------------------------------------------------------------------
+    def add_listener(self, fn: Listener) -> None:
+        self._listeners.append(fn)
+
+    def remove_listener(self, fn: Listener) -> None:
+        if fn in self._listeners:
+            self._listeners.remove(fn)
+
+    def _emit(self, event: str, value: object) -> None:
+        for fn in list(self._listeners):
+            fn(event, value)
+
+    # -- settings -------------------------------------------------------------------------------
+    @property
+    def settings(self) -> StyleSettings:
+        return self.processor.settings
+
+    def update(self, **changes) -> StyleSettings:
+        """Replace the settings record with some values changed (InputError if one is out of range)."""
+        with self._lock:
+            self.processor.settings = self.processor.settings.with_(**changes)
+            self._emit("settings", self.processor.settings)
+            return self.processor.settings
+
+    def apply_settings(self, settings: StyleSettings) -> StyleSettings:
+        """Take over a whole record (restored at start); a mix the current models cannot show
+        keeps the current styles."""
+        with self._lock:
+            mix = settings.mix
+            if mix and set(mix) <= set(self.custom_styles()) and self.adain is not None:
+                self._switch_to(self.adain)
+            elif not (mix and set(mix) <= set(self.style_names())):
+                mix = self.settings.mix
+            self.processor.settings = settings.with_(mix=mix)
+            self._emit("settings", self.processor.settings)
+            self._emit("styles", self.style_names())
+            return self.processor.settings
+
+    # -- models and styles ----------------------------------------------------------------------
+    def load_default_models(self) -> None:
+        """The built-in fast net and AdaIN model for this provider, and the user's saved styles.
+        ModelError when neither is installed."""
+        with self._lock:
+            loaded = {}
+            for family in ("fast", "adain"):
+                try:
+                    loaded[family] = open_stylizer(None, family, self.provider)
+                except StyleCastError:
+                    continue
+            if not loaded:
+                raise ModelError("no built-in model is installed: open a model file (File > Open model, or --model)")
+            if "adain" in loaded:
+                self._use_adain(loaded["adain"])
+            if "fast" in loaded:
+                self._use_fast(loaded["fast"])
+
+    def adopt(self, processor: FrameProcessor) -> None:
+        """Run an already built processor (the CLI's, from its flags) as this session's."""
+        with self._lock:
+            stylizer = processor.stylizer
+            if isinstance(stylizer, AdaINStylizer):
+                self._use_adain(stylizer)
+            else:
+                self.fast = stylizer
+            self.processor = processor
+
+    def set_model(self, path: str | Path) -> str:
+        """Load a StyleCast .onnx file (fast net or AdaIN); returns its family."""
+        with self._lock:
+            stylizer = open_stylizer(path, provider=self.provider)
+            if isinstance(stylizer, AdaINStylizer):
+                self._use_adain(stylizer)
+                self._activate(stylizer, {n: 1.0 for n in stylizer.style_names()[:1]})
+            else:
+                self._use_fast(stylizer)
+            return stylizer.family
+
+    def set_adain_model(self, path: str | Path) -> None:
+        with self._lock:
+            stylizer = open_stylizer(path, provider=self.provider)
+            if not isinstance(stylizer, AdaINStylizer):
+                raise ModelError(f"{Path(path).name} is not an AdaIN model")
+            self._use_adain(stylizer)
+            if self.processor.stylizer is None:
+                self._activate(stylizer, {})
+
+    def models(self) -> list[dict]:
+        """The installed fast nets and AdaIN models (built-in, then the user's folder)."""
+        active = str(self.fast.info.path) if self.fast else None
+        return [{"name": m.name, "family": m.family, "path": str(m.path), "styles": list(m.style_names),
+                 "active": str(m.path) == active or (self.adain is not None and m.path == self.adain.info.path)}
+                for m in discover_models()]
+
+    def set_model_by_name(self, name: str) -> str:
+        """A model from models() by name or path (what a remote client sends)."""
+        for m in discover_models():
+            if name in (m.name, str(m.path)):
+                return self.set_model(m.path)
+        raise InputError(f"unknown model {name!r}; available: {', '.join(m.name for m in discover_models())}")
+
+    def _use_fast(self, stylizer) -> None:
+        self.fast = stylizer
+        self._activate(stylizer, {stylizer.style_names()[0]: 1.0})
+        self._emit("model", str(stylizer.info.path))
+
+    def _use_adain(self, stylizer: AdaINStylizer) -> None:
+        if self.adain is not None:
+            stylizer.copy_styles_from(self.adain)
+        self.adain = stylizer
+        for name, path in self.library.entries().items():
+            if name not in stylizer.style_names():
+                try:
+                    stylizer.add_style(name, load_image(path))
+                except StyleCastError:
+                    continue  # a damaged file in the folder does not stop the app
+
+    def _activate(self, stylizer, mix: dict[str, float]) -> None:
+        self._switch_to(stylizer)
+        self.processor.settings = self.processor.settings.with_(mix=mix)
+        self._emit("settings", self.processor.settings)
+        self._emit("styles", self.style_names())
+
+    def _switch_to(self, stylizer) -> None:
+        if self.processor.stylizer is not stylizer:
+            self.processor.stylizer = stylizer  # picked up on the next frame
+            self._emit("provider", stylizer.session_info.active)
+
+    def style_names(self) -> list[str]:
+        return self.processor.stylizer.style_names() if self.processor.stylizer else []
+
+    def builtin_styles(self) -> list[str]:
+        return self.fast.style_names() if self.fast else []
+
+    def custom_styles(self) -> list[str]:
+        return self.adain.style_names() if self.adain else []
+
+    def custom_style_paths(self) -> dict[str, Path]:
+        """Stored style images by name (the gallery's thumbnails)."""
+        entries = self.library.entries()
+        return {n: entries[n] for n in self.custom_styles() if n in entries}
+
+    def active_provider(self) -> str:
+        return self.processor.stylizer.session_info.active if self.processor.stylizer else ""
+
+    def set_mix(self, mix: dict[str, float]) -> StyleSettings:
+        """Weights over style names: custom names select the AdaIN model, built-in names the fast net."""
+        with self._lock:
+            try:
+                mix = {str(k): float(v) for k, v in dict(mix).items()}
+            except (TypeError, ValueError, AttributeError):
+                raise InputError("a mix is a map of style names to numeric weights") from None
+            mix = {k: v for k, v in mix.items() if v > 0}
+            if not mix:
+                raise InputError("choose at least one style with a weight above 0")
+            custom, builtin = set(self.custom_styles()), set(self.builtin_styles())
+            target = self.adain if custom and set(mix) <= custom else self.fast
+            if target is None or not set(mix) <= set(target.style_names()):
+                unknown = sorted(set(mix) - custom - builtin)
+                if unknown:
+                    raise InputError(f"unknown style {unknown[0]!r}; available: {', '.join(self.builtin_styles() + self.custom_styles())}")
+                raise InputError("built-in styles and custom style images cannot be mixed with each other")
+            normalize_mix(mix, target.style_names())
+            self._switch_to(target)
+            return self.update(mix=mix)
+
+    def step_style(self, delta: int) -> str | None:
+        """Next/previous built-in style."""
+        with self._lock:
+            names = self.builtin_styles()
+            if not names:
+                return None
+            mix = self.settings.mix
+            current = max(mix, key=mix.get) if mix else names[0]
+            i = names.index(current) if current in names else -1
+            name = names[(i + delta) % len(names)]
+            self.set_mix({name: 1.0})
+            return name
+
+    def _need_adain(self) -> AdaINStylizer:
+        if self.adain is None:
+            try:
+                self._use_adain(open_stylizer(None, "adain", self.provider))
+                return self.adain
+            except StyleCastError:
+                pass
+            raise ModelError("custom style images need an AdaIN model: open one with File > Open model "
+                             "(or --model); see docs/models/")
+        return self.adain
+
+    def _use_new_style(self, name: str) -> None:
+        """Select a just-added style image, at a processing size the AdaIN path keeps live."""
+        self.set_mix({name: 1.0})
+        if self.active_provider() == "cpu" and (self.settings.process_height or 10**6) > ADAIN_LIVE_HEIGHT:
+            self.update(process_height=ADAIN_LIVE_HEIGHT)
+
+    def add_style_image(self, path: str | Path) -> str:
+        """Any image as the style: copied into the user's library, its statistics computed once, selected."""
+        with self._lock:
+            adain = self._need_adain()
+            name, stored, rgb = self.library.add_file(path)
+            adain.add_style(name, rgb)
+            self._use_new_style(name)
+            return name
+
+    def capture_style(self, region: tuple[float, float, float, float] | None = None,
+                      name: str | None = None) -> str:
+        """The centre (or ``region``, fractions x, y, w, h) of the newest camera frame as a new
+        style: stored in the library, added to the gallery, selected for the next frame."""
+        with self._lock:
+            adain = self._need_adain()
+            newest = self.newest()
+            if newest is None:
+                raise InputError("no camera frame yet: start the preview first")
+            crop = crop_region(newest[0], region)
+            if name is not None and name in self.builtin_styles():
+                name = f"my-{name}"
+            name, _ = self.library.add_capture(crop, name)
+            adain.add_style(name, crop)
+            self._use_new_style(name)
+            return name
+
+    def remove_style(self, name: str) -> None:
+        with self._lock:
+            if name not in self.custom_styles():
+                raise InputError(f"{name!r} is not one of your style images")
+            self.library.remove(name)
+            self.adain.remove_style(name)
+            if name in self.settings.mix:
+                rest = {k: v for k, v in self.settings.mix.items() if k != name}
+                if rest:
+                    self.set_mix(rest)
+                elif self.fast is not None:
+                    self._activate(self.fast, {self.fast.style_names()[0]: 1.0})
+            self._emit("styles", self.style_names())
+
+    def set_provider(self, provider: str) -> str:
+        """Rebuild the loaded models on another provider; returns the provider actually active."""
+        with self._lock:
+            fast = open_stylizer(self.fast.info.path, provider=provider) if self.fast is not None else None
+            adain = None
+            if self.adain is not None:
+                adain = open_stylizer(self.adain.info.path, provider=provider)
+                adain.copy_styles_from(self.adain)
+            on_fast = self.processor.stylizer is not None and self.processor.stylizer is self.fast
+            self.provider, self.fast, self.adain = provider, fast, adain
+            current = fast if on_fast or adain is None else adain
+            if current is not None:
+                self.processor.stylizer = current
+                self._emit("provider", current.session_info.active)
+            return self.active_provider()
+
+    # -- source and pipeline --------------------------------------------------------------------
+    @property
+    def running(self) -> bool:
+        return self.pipeline is not None and self.pipeline.running
+
+    def set_source(self, spec: str) -> None:
+        with self._lock:
+            was_running = self.running
+            self.stop()
+            self.source_spec = spec
+            if was_running:
+                self.start()
+
+    def start(self, loop: bool = True) -> None:
+        with self._lock:
+            if self.running:
+                return
+            if self.processor.stylizer is None:
+                raise ModelError("no model loaded: open a model file first")
+            source = open_source(self.source_spec, live=True, loop=loop)
+            sinks = [CallbackSink(self._on_frame), *self.outputs,
+                     *(s for s in (self._recorder, self._vcam) if s is not None)]
+            self.pipeline = LivePipeline(source, self.processor, sinks, on_error=self._on_pipeline_error,
+                                         max_frames=self.max_frames)
+            try:
+                self.pipeline.start()
+            except BaseException:
+                self.pipeline = None
+                raise
+            self._emit("running", True)
+
+    def stop(self) -> None:
+        with self._lock:
+            if self.pipeline is None:
+                return
+            self.pipeline.stop()
+            self.pipeline = None
+            if self._recorder is not None:
+                self._recorder = None  # the pipeline closed (finished) it
+                self._emit("recording", False)
+            self._emit("running", False)
+
+    def _on_pipeline_error(self, exc: BaseException) -> None:
+        self._emit("error", str(exc))
+
+    def _on_frame(self, stylized: np.ndarray, frame: Frame) -> None:
+        with self._newest_lock:
+            self._newest = (frame.image, stylized)
+        listener = self.frame_listener
+        if listener is not None:
+            listener(stylized, frame)
+
+    def newest(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """The newest (source, stylized) pair, or None before the first frame."""
+        with self._newest_lock:
+            return self._newest
+
+    def stats(self) -> Stats | None:
+        pipeline = self.pipeline
+        return pipeline.stats if pipeline is not None else None
+
+    # -- outputs --------------------------------------------------------------------------------
+    def save_snapshot(self, path: str | Path) -> Path:
+        newest = self.newest()
+        if newest is None:
+            raise InputError("no frame to save yet: start the preview first")
+        return save_image(path, newest[1])
+
+    def start_recording(self, path: str | Path) -> None:
+        with self._lock:
+            if not self.running:
+                raise InputError("start the preview before recording")
+            self._recorder = VideoFileSink(path, self.pipeline.source.fps)
+            self.pipeline.add_sink(self._recorder)
+            self._emit("recording", True)
+
+    def stop_recording(self) -> None:
+        with self._lock:
+            recorder, self._recorder = self._recorder, None
+            if recorder is not None and self.pipeline is not None:
+                self.pipeline.remove_sink(recorder, ok=True)
+            self._emit("recording", False)
+
+    @property
+    def vcam_on(self) -> bool:
+        return self._vcam is not None
+
+    def set_virtual_camera(self, on: bool) -> None:
+        with self._lock:
+            if on and self._vcam is None:
+                try:
+                    vcam = VirtualCameraSink(self.pipeline.source.fps if self.pipeline else 30.0)
+                except StyleCastError:
+                    self._emit("vcam", False)
+                    raise
+                self._vcam = vcam
+                if self.pipeline is not None:
+                    self.pipeline.add_sink(vcam)
+            elif not on and self._vcam is not None:
+                vcam, self._vcam = self._vcam, None
+                if self.pipeline is not None:
+                    self.pipeline.remove_sink(vcam)
+                else:
+                    vcam.close()
+            self._emit("vcam", self._vcam is not None)
+
+    def shutdown(self) -> None:
+        try:
+            self.set_virtual_camera(False)
+        except OutputError:
+            pass
+        self.stop()
+
+    # -- one picture of the whole state (the control API's answer) ------------------------------
+    def state(self) -> dict:
+        s = self.settings
+        return {
+            "settings": s.to_dict(),
+            "running": self.running,
+            "source": self.source_spec,
+            "family": getattr(self.processor.stylizer, "family", None),
+            "model": str(self.fast.info.path.name) if self.fast else None,
+            "provider": self.active_provider(),
+            "styles": {"builtin": self.builtin_styles(), "custom": self.custom_styles()},
+            "vcam": self.vcam_on,
+            "recording": self._recorder is not None,
+        }

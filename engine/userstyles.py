@@ -1,0 +1,115 @@
+"""The user's own style images (AdaIN): a folder that outlives the app.
+
+Style images added from a file, dropped on the window, or captured from the camera are copied here
+as PNG (``~/.local/share/stylecast/styles/NAME.png``; ``$XDG_DATA_HOME`` is honoured), so they come
+back after a restart with the same names. The user's original file is only read, never touched.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import time
+from pathlib import Path
+
+import numpy as np
+
+from .errors import InputError, OutputError
+from .formats import IMAGE_SUFFIXES
+from .frames import load_image, save_image
+
+CAPTURE_FRACTION = 0.6  # the default capture: a centred square, this fraction of the shorter side
+MAX_STYLE_SIDE = 1024  # stored copies are at most this large (AdaIN reads styles at 512)
+_SAFE = re.compile(r"[^A-Za-z0-9_.-]+")
+
+
+def user_styles_dir() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "stylecast" / "styles"
+
+
+def safe_name(text: str) -> str:
+    """A file-system and URL friendly style name (letters, digits, ``_.-``), never empty."""
+    name = _SAFE.sub("_", text).strip("._-")[:48]
+    return name or "style"
+
+
+def crop_region(rgb: np.ndarray, region: tuple[float, float, float, float] | None = None) -> np.ndarray:
+    """The part of a frame to keep as a style: ``region`` = (x, y, w, h) as fractions of the frame,
+    or by default the centred square (CAPTURE_FRACTION of the shorter side)."""
+    h, w = rgb.shape[:2]
+    if region is None:
+        side = max(1, round(min(h, w) * CAPTURE_FRACTION))
+        x0, y0 = (w - side) // 2, (h - side) // 2
+        return np.ascontiguousarray(rgb[y0:y0 + side, x0:x0 + side])
+    try:
+        x, y, rw, rh = (float(v) for v in region)
+    except (TypeError, ValueError):
+        raise InputError("region must be four numbers: x, y, width, height (fractions of the frame)") from None
+    if not (0 <= x < 1 and 0 <= y < 1 and 0 < rw <= 1 and 0 < rh <= 1 and x + rw <= 1.0001 and y + rh <= 1.0001):
+        raise InputError("region must lie inside the frame: x, y in [0, 1), width, height in (0, 1]")
+    x0, y0 = int(x * w), int(y * h)
+    x1, y1 = min(w, max(x0 + 1, round((x + rw) * w))), min(h, max(y0 + 1, round((y + rh) * h)))
+    if min(x1 - x0, y1 - y0) < 16:
+        raise InputError(f"the region is {x1 - x0}x{y1 - y0} pixels; a style needs at least 16 pixels per side")
+    return np.ascontiguousarray(rgb[y0:y1, x0:x1])
+
+
+class StyleLibrary:
+    """The folder of the user's style images: add (copy in), list, remove."""
+
+    def __init__(self, folder: str | Path | None = None) -> None:
+        self.folder = Path(folder) if folder is not None else user_styles_dir()
+
+    def entries(self) -> dict[str, Path]:
+        """name -> stored image, oldest first (the gallery's order)."""
+        if not self.folder.is_dir():
+            return {}
+        files = [p for p in self.folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
+                 and not p.name.startswith(".")]
+        files.sort(key=lambda p: (p.stat().st_mtime, p.name))
+        return {p.stem: p for p in files}
+
+    def _free_name(self, base: str) -> str:
+        taken = set(self.entries())
+        name, i = base, 2
+        while name in taken:
+            name, i = f"{base}-{i}", i + 1
+        return name
+
+    def add_image(self, rgb: np.ndarray, base: str) -> tuple[str, Path]:
+        """Store an RGB image under a new name derived from ``base``; returns (name, path)."""
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise OutputError(f"cannot create the styles folder {self.folder}: {exc.strerror or exc}") from None
+        h, w = rgb.shape[:2]
+        if max(h, w) > MAX_STYLE_SIDE:
+            import cv2
+
+            scale = MAX_STYLE_SIDE / max(h, w)
+            rgb = cv2.resize(rgb, (max(16, round(w * scale)), max(16, round(h * scale))), interpolation=cv2.INTER_AREA)
+        name = self._free_name(safe_name(base))
+        return name, save_image(self.folder / f"{name}.png", rgb)
+
+    def add_file(self, path: str | Path) -> tuple[str, Path, np.ndarray]:
+        """Copy a style image file in (decoded and re-saved as PNG); the same picture added twice
+        gets the same name back instead of a second copy."""
+        rgb = load_image(path)
+        digest = hashlib.sha1(rgb.tobytes()).hexdigest()[:6]
+        base = f"{safe_name(Path(path).stem)}-{digest}"
+        existing = self.entries().get(base)
+        if existing is not None:
+            return base, existing, rgb
+        name, stored = self.add_image(rgb, base)
+        return name, stored, rgb
+
+    def add_capture(self, rgb: np.ndarray, name: str | None = None) -> tuple[str, Path]:
+        return self.add_image(rgb, name or time.strftime("capture-%Y%m%d-%H%M%S"))
+
+    def remove(self, name: str) -> bool:
+        path = self.entries().get(name)
+        if path is None:
+            return False
+        path.unlink(missing_ok=True)
+        return True
