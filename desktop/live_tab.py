@@ -178,6 +178,7 @@ class LiveTab(QWidget):
         c.model_changed.connect(self._show_model)
         self.view_mode.currentTextChanged.connect(self.view.set_mode)
         c.settings_changed.connect(self.show_settings)
+        c.settings_changed.connect(self._sync_gallery)
         self.snapshot_button.clicked.connect(self._snapshot)
         self.record_button.clicked.connect(self._toggle_record)
         self.vcam_button.clicked.connect(c.set_virtual_camera)
@@ -257,6 +258,23 @@ class LiveTab(QWidget):
             it.setSelected(it.data(Qt.UserRole) in active)
         self.gallery.blockSignals(False)
         self._rebuild_mix(sorted(active, key=lambda n: -self.c.settings.mix[n]))
+
+    def _sync_gallery(self, settings) -> None:
+        """Follow a mix chosen elsewhere (keyboard, remote control, restore): selection and weights."""
+        names = set(settings.mix)
+        selected = {it.data(Qt.UserRole) for it in self.gallery.selectedItems()}
+        if names != selected:
+            self.gallery.blockSignals(True)
+            for i in range(self.gallery.count()):
+                it = self.gallery.item(i)
+                it.setSelected(it.data(Qt.UserRole) in names)
+            self.gallery.blockSignals(False)
+            self._rebuild_mix(sorted(names, key=lambda n: -settings.mix[n]))
+        else:
+            for n, slider in self.mix_sliders.items():
+                slider.blockSignals(True)
+                slider.setValue(round(100 * settings.mix.get(n, 0.0)))
+                slider.blockSignals(False)
 
     def _on_selection(self) -> None:
         names = [it.data(Qt.UserRole) for it in self.gallery.selectedItems()]

@@ -397,3 +397,108 @@ def test_render_queue_keeps_its_settings_snapshot_while_live_changes(qtbot, wind
     got, want = read_frames(out / "c_stylized.mp4"), read_frames(ref / "c.mp4")
     assert len(got) == len(want) == 40
     assert max(float(np.abs(a.astype(int) - b.astype(int)).mean()) for a, b in zip(got, want)) < 1.0
+
+
+# ---- remote control and style capture (issue 14) ---------------------------------------------------
+def _in_thread(fn):
+    """Run fn on a plain thread (a remote client); the GUI thread keeps spinning in waitUntil."""
+    import threading
+
+    box = {}
+
+    def work():
+        try:
+            box["value"] = fn()
+        except BaseException as exc:  # noqa: BLE001
+            box["error"] = exc
+
+    threading.Thread(target=work, daemon=True).start()
+    return box
+
+
+def _post(url, path, token, body):
+    import json
+    import urllib.request
+
+    req = urllib.request.Request(url + path, data=json.dumps(body).encode(),
+                                 headers={"Authorization": f"Bearer {token}"})
+    with urllib.request.urlopen(req, timeout=20) as r:
+        return json.loads(r.read())
+
+
+def test_remote_control_drives_the_app_and_its_widgets(qtbot, window):
+    live, c = window.live, window.c
+    assert live.remote.start(0)  # port 0: any free port
+    try:
+        server, token = live.remote.server, live.remote.token()
+        assert live.remote_box.enabled.isChecked() and server.url in live.remote_box.status.text()
+        assert live.remote_box.token.text() == token
+        box = _in_thread(lambda: [_post(server.url, "/api/start", token, {}),
+                                  _post(server.url, "/api/style", token, {"name": "fire"}),
+                                  _post(server.url, "/api/strength", token, {"value": 0.3})])
+        qtbot.waitUntil(lambda: "value" in box or "error" in box, timeout=30000)
+        assert "error" not in box, box.get("error")
+        assert box["value"][-1]["settings"]["mix"] == {"fire": 1.0}
+        # the change went through the GUI thread: the widgets show it like a click would
+        assert c.running and live.start_button.text() == "Stop"
+        assert [it.data(Qt.UserRole) for it in live.gallery.selectedItems()] == ["fire"]
+        assert live.strength.value() == 30
+        wait_frames(qtbot, window)
+    finally:
+        live.remote.stop()
+    assert not live.remote_box.enabled.isChecked() and live.remote_box.status.text() == "off"
+
+
+def test_remote_port_in_use_is_a_clear_message(qtbot, window):
+    import socket
+
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    try:
+        assert not window.live.remote.start(taken.getsockname()[1])
+    finally:
+        taken.close()
+    assert "cannot listen" in window.errors[-1] and not window.live.remote_box.enabled.isChecked()
+
+
+def test_capture_style_from_a_dragged_region_persists_across_restart(qtbot, window, tiny_fast_model,
+                                                                       tiny_adain_model, tmp_path):
+    from PySide6.QtCore import QPointF
+    from PySide6.QtGui import QMouseEvent
+
+    live, c = window.live, window.c
+    qtbot.mouseClick(live.capture_button, Qt.LeftButton)  # nothing to capture yet
+    assert "start the preview" in window.errors[-1]
+    qtbot.mouseClick(live.start_button, Qt.LeftButton)
+    wait_frames(qtbot, window)
+    view = live.view
+    target = view._target(view.stylized)
+
+    def mouse(kind, fx, fy):
+        pos = QPointF(target.left() + fx * target.width(), target.top() + fy * target.height())
+        return QMouseEvent(kind, pos, view.mapToGlobal(pos), Qt.LeftButton, Qt.LeftButton, Qt.NoModifier)
+
+    view.mousePressEvent(mouse(QMouseEvent.MouseButtonPress, 0.2, 0.2))
+    view.mouseMoveEvent(mouse(QMouseEvent.MouseMove, 0.7, 0.8))
+    view.mouseReleaseEvent(mouse(QMouseEvent.MouseButtonRelease, 0.7, 0.8))
+    assert view.selection == pytest.approx((0.2, 0.2, 0.5, 0.6), abs=0.02)
+    qtbot.mouseClick(live.capture_button, Qt.LeftButton)
+    name = c.custom_styles()[-1]
+    assert name.startswith("capture-") and c.settings.mix == {name: 1.0}
+    assert c.processor.stylizer.family == "adain" and view.selection is None
+    assert [it.data(Qt.UserRole) for it in live.gallery.selectedItems()] == [name]
+    assert c.settings.process_height <= 270  # the AdaIN path at a size that stays live on a CPU
+    stored = c.custom_style_paths()[name]
+    assert stored.endswith(".png")
+    wait_frames(qtbot, window)
+    c.set_style("ink")
+    window.save()
+    c2, w2 = reopen(qtbot, window, tiny_fast_model, tmp_path)
+    assert c2.set_adain_model(str(tiny_adain_model))
+    w2.live.refresh_gallery()
+    assert name in c2.custom_styles() and w2.live.gallery.count() == 3
+    c2.set_style(name)
+    assert c2.processor.stylizer.family == "adain"
+    c2.remove_style(name)
+    assert name not in c2.custom_styles() and w2.live.gallery.count() == 2 and c2.settings.mix == {"ink": 1.0}
