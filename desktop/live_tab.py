@@ -15,7 +15,8 @@ from .remote import RemoteBox, RemoteControl
 from .video_view import MODES, VideoView
 from .widgets import button
 
-RESOLUTIONS = [("Native", 0), ("720p", 720), ("540p", 540), ("360p", 360), ("270p", 270), ("180p", 180)]
+RESOLUTIONS = [("Native", 0), ("720p", 720), ("540p", 540), ("360p", 360), ("270p", 270), ("180p", 180),
+               ("144p", 144)]  # 144p: where a style image (AdaIN) stays live on a CPU
 DEFAULT_RESOLUTION = 3  # 360p: the light net keeps up with a 30 fps camera on a 2-core CPU
 
 

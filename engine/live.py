@@ -34,9 +34,10 @@ from .stylizers import AdaINStylizer, normalize_mix
 from .userstyles import StyleLibrary, crop_region
 
 SAMPLE_CLIP = ASSETS_DIR / "samples" / "pedestrians.mp4"
-# AdaIN is the slow path on a CPU: a style captured or added while processing at full size drops the
-# processing height to this (measured in docs/benchmarks.md, "AdaIN live"); the user can raise it.
-ADAIN_LIVE_HEIGHT = 270
+# AdaIN is the slow path on a CPU: a style captured or added on the CPU drops the processing height to
+# this if it was higher. adain_preview on 2 AVX2 cores, model-only: 256x144 8.5 fps, 320x180 5.1,
+# 480x270 2.3 (docs/benchmarks.md, "AdaIN live"); the user can raise it again.
+ADAIN_LIVE_HEIGHT = 144
 
 Listener = Callable[[str, object], None]
 

@@ -311,3 +311,35 @@ def test_cli_live_control_switches_style_and_stops_on_sigterm(tiny_fast_model, p
     assert proc.returncode == 0, err
     assert "remote control on http://127.0.0.1:" in err and "Traceback" not in err
     assert "frames out" in out
+
+
+# -- the OBS script's client against the real server ---------------------------------------------------
+def test_obs_script_talks_to_the_server(server, session):
+    """OBS is not installed here: ``obspython`` is replaced by a recorder of the few calls the
+    script makes at import and in its callbacks; the HTTP client is the script's own, unchanged."""
+    import importlib.util
+    import types
+    from pathlib import Path
+
+    logged = []
+    fake = types.ModuleType("obspython")
+    fake.LOG_WARNING = 200
+    fake.script_log = lambda level, text: logged.append(text)
+    sys.modules["obspython"] = fake
+    try:
+        path = Path(__file__).resolve().parent.parent / "tools" / "obs" / "stylecast_obs.py"
+        spec = importlib.util.spec_from_file_location("stylecast_obs", path)
+        obs_script = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(obs_script)
+    finally:
+        del sys.modules["obspython"]
+    obs_script.CFG.url, obs_script.CFG.token = server.url, TOKEN
+    assert set(obs_script.api("styles")["builtin"]) == {"ink", "fire"}
+    assert obs_script.api("style", {"name": "fire"})["settings"]["mix"] == {"fire": 1.0}
+    assert session.settings.mix == {"fire": 1.0}
+    with pytest.raises(RuntimeError, match="422"):
+        obs_script.api("strength", {"value": 2})
+    obs_script.CFG.token = "wrong-wrong-wrong-wrong"
+    with pytest.raises(RuntimeError, match="401"):
+        obs_script.api("state")
+    assert obs_script.parse_scene_styles("Intro=wave, Talk = starry,broken") == {"Intro": "wave", "Talk": "starry"}
