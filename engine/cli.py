@@ -131,9 +131,15 @@ def cmd_render(args) -> int:
 
     def one(src: Path) -> None:
         dst = stylized_name(src, out) if many else out
+        show = None if args.quiet else _progress_printer(src.name)
         try:
-            result = render_video(src, dst, processor, progress=None if args.quiet else _progress_printer(src.name),
-                                  cancel=cancel)
+            if args.ray is not None:
+                from .farm import render_on_ray
+
+                result = render_on_ray(src, dst, processor, address=args.ray, progress=show, cancel=cancel,
+                                       segment_s=args.segment_seconds, provider=args.provider)
+            else:
+                result = render_video(src, dst, processor, progress=show, cancel=cancel)
         except KeyboardInterrupt:
             raise Cancelled(f"render of {src.name} cancelled; no output written") from None
         if not args.quiet:
@@ -311,6 +317,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("inputs", nargs="+", help="video files")
     p.add_argument("-o", "--output", required=True, help="output video (one input) or existing folder")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--ray", nargs="?", const="local", metavar="ADDRESS",
+                   help="render on Ray (pip install \"stylecast[ray]\"): segments of each clip run as tasks; "
+                        "no ADDRESS = a local Ray cluster on this machine, else ray://host:10001 or auto")
+    p.add_argument("--segment-seconds", type=float, default=4.0, metavar="S",
+                   help="with --ray: seconds of video per task (cut at keyframes; default 4)")
     _style_args(p)
     p.set_defaults(func=cmd_render)
 

@@ -116,6 +116,16 @@ class AdaINStylizer:
                 self._order.append(name)
             self._stats[name] = other._stats[name]
 
+    def style_stats(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """Every style's cached (mean, std), in gallery order (shipped to render workers)."""
+        return {n: self._stats[n] for n in self._order}
+
+    def add_style_stats(self, name: str, mean: np.ndarray, std: np.ndarray) -> str:
+        if name not in self._stats:
+            self._order.append(name)
+        self._stats[name] = (np.asarray(mean, np.float32), np.asarray(std, np.float32))
+        return name
+
     def remove_style(self, name: str) -> None:
         self._stats.pop(name, None)
         if name in self._order:

@@ -8,12 +8,17 @@ import numpy as np
 
 
 def make_clip(path: Path, frames: int = 24, fps: int = 24, size: tuple[int, int] = (96, 64), audio: bool = True,
-              audio_codec: str = "aac", sample_rate: int = 44100, layout: str = "mono", faststart: bool = False) -> Path:
-    """``faststart`` puts an MP4's index first, so a file cut short still declares every frame."""
+              audio_codec: str = "aac", sample_rate: int = 44100, layout: str = "mono", faststart: bool = False,
+              gop: int | None = None) -> Path:
+    """``faststart`` puts an MP4's index first, so a file cut short still declares every frame;
+    ``gop`` sets the keyframe interval (segments of a render on Ray start at keyframes)."""
     w, h = size
     out = av.open(str(path), "w", options={"movflags": "faststart"} if faststart else {})
     vs = out.add_stream("libx264", rate=fps)
     vs.width, vs.height, vs.pix_fmt = w, h, "yuv420p"
+    if gop is not None:
+        vs.codec_context.gop_size = gop
+        vs.codec_context.options = {"keyint_min": str(gop), "sc_threshold": "0"}
     ast = None
     if audio:
         ast = out.add_stream(audio_codec, rate=sample_rate)
