@@ -81,6 +81,15 @@ class EngineController(QObject):
             self.error.emit(str(exc))
             return None
 
+    def _ok(self, fn, *args) -> bool:
+        """Run a session method for its effect: True, or False after reporting the error."""
+        try:
+            fn(*args)
+        except StyleCastError as exc:
+            self.error.emit(str(exc))
+            return False
+        return True
+
     # -- the session's parts, read-only for the tabs ----------------------------------------------
     @property
     def processor(self) -> FrameProcessor:
@@ -144,12 +153,7 @@ class EngineController(QObject):
 
     @Slot(str)
     def set_adain_model(self, path: str) -> bool:
-        try:
-            self.session.set_adain_model(path)
-        except StyleCastError as exc:
-            self.error.emit(str(exc))
-            return False
-        return True
+        return self._ok(self.session.set_adain_model, path)
 
     def style_names(self) -> list[str]:
         return self.session.style_names()
@@ -291,12 +295,7 @@ class EngineController(QObject):
 
     @Slot(str)
     def start_recording(self, path: str) -> bool:
-        try:
-            self.session.start_recording(path)
-        except StyleCastError as exc:
-            self.error.emit(str(exc))
-            return False
-        return True
+        return self._ok(self.session.start_recording, path)
 
     @Slot()
     def stop_recording(self) -> None:
@@ -304,12 +303,7 @@ class EngineController(QObject):
 
     @Slot(bool)
     def set_virtual_camera(self, on: bool) -> bool:
-        try:
-            self.session.set_virtual_camera(on)
-        except StyleCastError as exc:
-            self.error.emit(str(exc))
-            return False
-        return True
+        return self._ok(self.session.set_virtual_camera, on)
 
     def shutdown(self) -> None:
         self.session.shutdown()

@@ -187,13 +187,15 @@ def test_bad_requests_get_clear_4xx_answers(server, session):
 
 
 def test_a_flood_gets_429_and_the_pipeline_keeps_running(session):
-    srv = ControlServer(ControlAPI(session), 0, TOKEN, rate=20, burst=20).start()
+    # a slow bucket (1 request/s after a burst of 10), so the outcome does not depend on how fast
+    # this machine sends the 60 requests
+    srv = ControlServer(ControlAPI(session), 0, TOKEN, rate=1, burst=10).start()
     try:
         session.start()
         codes = [http(srv, "/api/state")[0] for _ in range(60)]
-        assert codes.count(200) >= 20 and codes.count(429) >= 10 and set(codes) <= {200, 429}
+        assert codes.count(200) >= 10 and codes.count(429) >= 20 and set(codes) <= {200, 429}, codes
         frames_after(session)
-        time.sleep(1.0)  # the bucket refills: service resumes by itself
+        time.sleep(1.5)  # the bucket refills: service resumes by itself
         assert http(srv, "/api/state")[0] == 200
     finally:
         srv.stop()
