@@ -84,6 +84,8 @@ class MainWindow(QMainWindow):
         remote.port.setValue(int(s.value("remote_port", remote.port.value())))
         if str(s.value("remote_on", "false")).lower() == "true":
             self.live.remote.start(remote.port.value())
+        self.render_tab.ray_address.setText(str(s.value("render_ray_address", "")))
+        self.render_tab.ray_box.setChecked(str(s.value("render_on_ray", "false")).lower() == "true")
         folder = s.value("render_folder")
         if folder:
             self.render_tab.folder.setText(folder)
@@ -98,6 +100,8 @@ class MainWindow(QMainWindow):
         s.setValue("smoothing_slider", self.live.smoothing.value())  # where the slider waits while smoothing is off
         s.setValue("view", self.live.view_mode.currentText())
         s.setValue("render_folder", self.render_tab.folder.text())
+        s.setValue("render_on_ray", self.render_tab.ray_box.isChecked())
+        s.setValue("render_ray_address", self.render_tab.ray_address.text())
         s.setValue("remote_on", self.live.remote.listening)
         s.setValue("remote_port", self.live.remote_box.port.value())
         s.setValue("geometry", self.saveGeometry())

@@ -45,14 +45,15 @@ class RenderQueue(QObject):
     def busy(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
 
-    def start(self, jobs: list[RenderJob], processor: FrameProcessor) -> None:
+    def start(self, jobs: list[RenderJob], processor: FrameProcessor, farm: str | None = None) -> None:
         """``processor`` is the queue's own (EngineController.processor_snapshot()): live changes
-        to the controller's settings after this call do not reach the render."""
+        to the controller's settings after this call do not reach the render. ``farm``: render on
+        Ray ("local" or a cluster address, engine/farm.py) instead of in this process."""
         if self.busy:
             return
         self.jobs = jobs
         self._cancel.clear()
-        self._thread = threading.Thread(target=self._run, args=(processor,), name="stylecast-render", daemon=True)
+        self._thread = threading.Thread(target=self._run, args=(processor, farm), name="stylecast-render", daemon=True)
         self._thread.start()
 
     def cancel(self) -> None:
@@ -63,7 +64,14 @@ class RenderQueue(QObject):
             self._thread.join(timeout)
         return not self.busy
 
-    def _run(self, processor: FrameProcessor) -> None:
+    def _render(self, job: RenderJob, processor: FrameProcessor, farm: str | None, report):
+        if farm is None:
+            return render_video(job.source, job.output, processor, progress=report, cancel=self._cancel)
+        from engine.farm import render_on_ray
+
+        return render_on_ray(job.source, job.output, processor, address=farm, progress=report, cancel=self._cancel)
+
+    def _run(self, processor: FrameProcessor, farm: str | None = None) -> None:
         for i, job in enumerate(self.jobs):
             if self._cancel.is_set():
                 job.state, job.message = "cancelled", "cancelled"
@@ -75,7 +83,7 @@ class RenderQueue(QObject):
                 self.progress.emit(i, p.frames_done, p.frames_total, -1.0 if p.eta_s is None else p.eta_s)
 
             try:
-                result = render_video(job.source, job.output, processor, progress=report, cancel=self._cancel)
+                result = self._render(job, processor, farm, report)
             except Cancelled as exc:
                 job.state, job.message = "cancelled", str(exc)
                 self.job_failed.emit(i, str(exc))

@@ -5,7 +5,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QUrl
 from PySide6.QtGui import QDesktopServices
-from PySide6.QtWidgets import (QFileDialog, QHBoxLayout, QHeaderView, QLabel, QLineEdit, QProgressBar, QPushButton,
+from PySide6.QtWidgets import (QCheckBox, QFileDialog, QHBoxLayout, QHeaderView, QLabel, QLineEdit, QProgressBar, QPushButton,
                                QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
 
 from .controller import EngineController
@@ -45,6 +45,13 @@ class RenderTab(QWidget):
         self.cancel_button = button("Cancel", enabled=False)
         self.open_button = button("Open result", enabled=False)
         self.summary = QLabel("Add clips (or drop them here). Style and settings come from the Live tab.")
+        self.ray_box = QCheckBox("Render on Ray")
+        self.ray_box.setToolTip('Cut each clip into segments rendered as Ray tasks (pip install "stylecast[ray]"; '
+                                "docs/render-farm.md): on this machine, or on your cluster")
+        self.ray_address = QLineEdit()
+        self.ray_address.setPlaceholderText("local (this machine), or ray://head:10001, or auto")
+        self.ray_address.setEnabled(False)
+        self.ray_box.toggled.connect(self.ray_address.setEnabled)
 
         top = QHBoxLayout()
         top.addWidget(self.add_button)
@@ -54,6 +61,8 @@ class RenderTab(QWidget):
         out.addWidget(QLabel("Save to"))
         out.addWidget(self.folder, 1)
         out.addWidget(self.folder_button)
+        out.addWidget(self.ray_box)
+        out.addWidget(self.ray_address)
         actions = QHBoxLayout()
         actions.addWidget(self.style_label, 1)
         actions.addWidget(self.start_button)
@@ -140,7 +149,10 @@ class RenderTab(QWidget):
         self.cancel_button.setEnabled(True)
         self.open_button.setEnabled(False)
         self.summary.setText(f"rendering {len(jobs)} clip(s) to {folder}")
-        self.queue.start(jobs, processor)
+        farm = (self.ray_address.text().strip() or "local") if self.ray_box.isChecked() else None
+        if farm:
+            self.summary.setText(f"rendering {len(jobs)} clip(s) to {folder} on Ray ({farm}); starting the cluster…")
+        self.queue.start(jobs, processor, farm)
 
     def _on_progress(self, row: int, done: int, total: int, eta: float) -> None:
         bar: QProgressBar = self.table.cellWidget(row, 1)

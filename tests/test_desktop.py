@@ -502,3 +502,31 @@ def test_capture_style_from_a_dragged_region_persists_across_restart(qtbot, wind
     assert c2.processor.stylizer.family == "adain"
     c2.remove_style(name)
     assert name not in c2.custom_styles() and w2.live.gallery.count() == 2 and c2.settings.mix == {"ink": 1.0}
+
+
+def test_render_tab_on_ray_matches_a_plain_render(qtbot, window, tmp_path):
+    """The Render tab's "Render on Ray" box: a local Ray cluster started by the render, stopped here."""
+    import ray
+
+    from engine.render import render_video
+
+    clip = make_clip(tmp_path / "c.mp4", frames=36, fps=24, audio=True, gop=12)
+    out = tmp_path / "out"
+    out.mkdir()
+    tab = window.render_tab
+    tab.add_clips([str(clip)])
+    tab.folder.setText(str(out))
+    tab.ray_box.setChecked(True)
+    assert tab.ray_address.isEnabled() and tab.ray_address.text() == ""  # empty = a local cluster
+    snap = window.c.processor_snapshot()
+    try:
+        with qtbot.waitSignal(tab.queue.all_done, timeout=240000):
+            tab.start()
+    finally:
+        ray.shutdown()
+    assert window.errors == [] and tab.queue.jobs[0].state == "done", tab.queue.jobs[0].message
+    plain = render_video(clip, tmp_path / "plain.mp4", snap)
+    assert video_facts(out / "c_stylized.mp4") == video_facts(plain.output)
+    assert audio_packets(out / "c_stylized.mp4") == audio_packets(plain.output)
+    window.save()
+    assert window.settings_store.value("render_on_ray") in (True, "true")
