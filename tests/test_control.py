@@ -22,6 +22,8 @@ from bench.control_load import FrameClock, rss_mb, run_load
 from engine.control import ControlAPI, ControlServer, load_or_create_token, token_path
 from engine.errors import InputError, OutputError
 from engine.live import LiveSession
+from engine.processor import FrameProcessor
+from engine.temporal import CROSSFADE_FRAMES
 from engine.userstyles import StyleLibrary
 
 TOKEN = "test-token-0123456789abcdef"
@@ -84,12 +86,19 @@ def test_style_strength_and_start_stop_over_http(server, session):
     status, state = http(server, "/api/start", {})
     assert status == 200 and state["running"] and state["settings"]["mix"] == {"ink": 1.0}
     frames_after(session)
-    ink = snapshot_mean(server)
+    snapshot_mean(server)  # a PNG of the newest frame
     status, state = http(server, "/api/style", {"name": "fire"})
     assert status == 200 and state["settings"]["mix"] == {"fire": 1.0}
-    frames_after(session)
-    fire = snapshot_mean(server)
-    assert abs(fire - ink) > 2.0  # the tiny net's two styles differ visibly: the next frames show the switch
+    frames_after(session, CROSSFADE_FRAMES + 2)  # a style switch crossfades over a few frames
+    source, shown = session.newest()
+
+    def looks(mix):  # what that source frame gives with a style, through a fresh processor
+        return FrameProcessor(session.processor.stylizer, session.settings.with_(mix=mix)).process(source)[0]
+
+    def distance(a, b):
+        return float(np.abs(a.astype(int) - b.astype(int)).mean())
+
+    assert distance(shown, looks({"fire": 1.0})) < 0.5 < 2.0 < distance(shown, looks({"ink": 1.0}))
     # one-line URL (Stream Deck): GET with the token in the query
     status, state = http(server, f"/api/strength?value=0.25&token={TOKEN}", token=None)
     assert status == 200 and session.settings.strength == pytest.approx(0.25)
