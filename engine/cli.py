@@ -181,6 +181,7 @@ def _stop_on_sigterm():
 def cmd_live(args) -> int:
     from .live import LiveSession
     from .sinks import ImageSequenceSink, VideoFileSink
+    from .sources import open_source
 
     headless = args.frames is not None or args.vcam or args.output or args.control is not None
     if not headless:
@@ -189,19 +190,17 @@ def cmd_live(args) -> int:
         raise OutputError("headless live mode needs --output (a video file or a folder), --vcam or --control")
     session = LiveSession(args.source, provider=args.provider)
     session.adopt(_processor(args))
+    source = open_source(args.source, live=True, loop=args.loop)
     if args.output:
         out = Path(args.output)
-        from .sources import open_source
-
-        fps = open_source(args.source, live=True).fps
-        session.outputs.append(ImageSequenceSink(out) if out.is_dir() else VideoFileSink(out, fps))
+        session.outputs.append(ImageSequenceSink(out) if out.is_dir() else VideoFileSink(out, source.fps))
     session.max_frames = args.frames
     errors: list[str] = []
     session.add_listener(lambda event, value: errors.append(value) if event == "error" else None)
     if args.vcam:
         session.set_virtual_camera(True)
     server = _start_control(session, args.control) if args.control is not None else None
-    session.start(loop=args.loop)
+    session.start(source=source)
     stats = None
     restore = _stop_on_sigterm()
     try:

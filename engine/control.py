@@ -259,9 +259,7 @@ class ControlAPI:
 
     def _resolution(self, a: dict) -> dict:
         _only(a, "height")
-        height = int(_number(a, "height", 0, 4320))
-        if 0 < height < 16:
-            raise ControlError(422, "'height' must be 0 (the source's) or at least 16 pixels")
+        height = int(_number(a, "height", 0, 4320))  # 0 = the source's; StyleSettings refuses 1..15
         return self._do(lambda: self.session.update(process_height=height or None))
 
     def _settings(self, a: dict) -> dict:
@@ -276,8 +274,6 @@ class ControlAPI:
             changes["preserve_colors"] = _flag(a, "preserve_colors")
         if "process_height" in a:
             height = 0 if a["process_height"] is None else int(_number(a, "process_height", 0, 4320))
-            if 0 < height < 16:
-                raise ControlError(422, "'process_height' must be 0 or null (the source's) or at least 16")
             changes["process_height"] = height or None
         mix = None
         if "mix" in a and "style" in a:

@@ -43,8 +43,8 @@ import numpy as np
 from .errors import Cancelled, InputError, OutputError, StyleCastError
 from .frames import check_output_path
 from .processor import FrameProcessor, StyleSettings
-from .render import RenderProgress, RenderResult
-from .video import VideoDecoder, VideoWriter, open_container, probe
+from .render import RenderProgress, RenderResult, audio_outcome, clip_output
+from .video import VideoDecoder, open_container, probe
 
 SEGMENT_S = 4.0  # seconds of video per task (a few hundred frames: small results, fine-grained retries)
 OVERLAP = 8  # frames run before a segment to warm up temporal smoothing (only when smoothing is on)
@@ -345,42 +345,31 @@ def render_on_ray(src: str | Path, dst: str | Path, processor: FrameProcessor, *
                 rgb = cv2.cvtColor(cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
                 yield plan.pts[seg.start + k], rgb
 
-    container = open_container(src)
-    writer: VideoWriter | None = None
     done = 0
     try:
-        vstream = container.streams.video[0]
-        astream = container.streams.audio[0] if container.streams.audio else None
-        writer = VideoWriter(dst, info.width, info.height, info.fps, crf=crf, audio_from=astream,
-                             time_base=vstream.time_base)
-        produced = frames()
-        for packet in container.demux(*([vstream] + ([astream] if astream is not None else []))):
-            if packet.stream.index == vstream.index:
-                if packet.pts is None:
-                    continue
-                item = next(produced, None)  # one output frame per video packet keeps audio interleaved
-                if item is not None:
-                    writer.write(item[1], item[0], vstream.time_base)
-                    done += 1
-            else:
-                writer.write_audio_packet(packet)
-        for pts, rgb in produced:
-            writer.write(rgb, pts, vstream.time_base)
-            done += 1
-        if progress is not None:
-            progress(RenderProgress(done, total, time.perf_counter() - start))
-        audio = "none" if astream is None else ("copied" if writer.audio_copied else "transcoded")
-        writer.commit()
-        writer = None
+        with clip_output(src, dst, info, crf) as (container, vstream, astream, writer):
+            produced = frames()
+            for packet in container.demux(*([vstream] + ([astream] if astream is not None else []))):
+                if packet.stream.index == vstream.index:
+                    if packet.pts is None:
+                        continue
+                    item = next(produced, None)  # one output frame per video packet keeps audio interleaved
+                    if item is not None:
+                        writer.write(item[1], item[0], vstream.time_base)
+                        done += 1
+                else:
+                    writer.write_audio_packet(packet)
+            for pts, rgb in produced:
+                writer.write(rgb, pts, vstream.time_base)
+                done += 1
+            if progress is not None:
+                progress(RenderProgress(done, total, time.perf_counter() - start))
+            audio = audio_outcome(astream, writer)
+            writer.commit()
         note = None if done == total else f"{src.name}: {done} of {total} frames rendered (damaged segments)"
         return RenderResult(dst, done, audio, time.perf_counter() - start, total, note)
     except KeyboardInterrupt:
         raise Cancelled(f"render of {src.name} cancelled; no output written") from None
-    except OSError as exc:
-        raise OutputError(f"writing {dst} failed: {exc.strerror or exc}") from None
     finally:
         for ref in pending.values():
             ray.cancel(ref, force=True)
-        if writer is not None:
-            writer.abort()
-        container.close()

@@ -29,7 +29,7 @@ from .pipeline import LivePipeline, Stats
 from .processor import FrameProcessor, StyleSettings
 from .setup import open_stylizer
 from .sinks import CallbackSink, Sink, VideoFileSink, VirtualCameraSink
-from .sources import Frame, list_cameras, open_source
+from .sources import Frame, FrameSource, list_cameras, open_source
 from .stylizers import AdaINStylizer, normalize_mix
 from .userstyles import StyleLibrary, crop_region
 
@@ -330,13 +330,14 @@ class LiveSession:
             if was_running:
                 self.start()
 
-    def start(self, loop: bool = True) -> None:
+    def start(self, loop: bool = True, source: FrameSource | None = None) -> None:
+        """Run the pipeline; ``source``: one already opened for ``source_spec`` (the CLI needs its fps first)."""
         with self._lock:
             if self.running:
                 return
             if self.processor.stylizer is None:
                 raise ModelError("no model loaded: open a model file first")
-            source = open_source(self.source_spec, live=True, loop=loop)
+            source = source or open_source(self.source_spec, live=True, loop=loop)
             sinks = [CallbackSink(self._on_frame), *self.outputs,
                      *(s for s in (self._recorder, self._vcam) if s is not None)]
             self.pipeline = LivePipeline(source, self.processor, sinks, on_error=self._on_pipeline_error,

@@ -21,9 +21,14 @@ BUILTIN_MODELS_DIR = ASSETS_DIR / "models"
 REQUIRED_KEYS = ("stylecast_format", "family", "role", "input_range", "pad_multiple")
 
 
-def user_models_dir() -> Path:
+def user_data_dir() -> Path:
+    """~/.local/share/stylecast ($XDG_DATA_HOME honoured): the user's models and style images."""
     base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
-    return Path(base) / "stylecast" / "models"
+    return Path(base) / "stylecast"
+
+
+def user_models_dir() -> Path:
+    return user_data_dir() / "models"
 
 
 @dataclass(frozen=True)

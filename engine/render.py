@@ -6,18 +6,19 @@ that looks finished, and the input is never the output.
 """
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import av
 
 from .errors import Cancelled, OutputError
 from .frames import check_output_path
 from .processor import FrameProcessor
-from .video import VideoDecoder, VideoWriter, open_container, probe
+from .video import VideoDecoder, VideoInfo, VideoWriter, open_container, probe
 
 
 @dataclass(frozen=True)
@@ -47,23 +48,43 @@ class RenderResult:
     note: str | None = None  # one line for the user when the clip was not read whole, else None
 
 
+@contextlib.contextmanager
+def clip_output(src: Path, dst: Path, info: VideoInfo, crf: int = 18) -> Iterator[tuple]:
+    """The source opened for its streams and the output's writer (the source's size, rate and time
+    base; its audio copied or transcoded): yields (container, video stream, audio stream or None,
+    writer). The output appears only if the block commits the writer; a disk error is an OutputError.
+    Used by the single-machine render and by the Ray driver (engine/farm.py)."""
+    container = open_container(src)
+    writer: VideoWriter | None = None
+    try:
+        vstream = container.streams.video[0]
+        astream = container.streams.audio[0] if container.streams.audio else None
+        writer = VideoWriter(dst, info.width, info.height, info.fps, crf=crf, audio_from=astream,
+                             time_base=vstream.time_base)
+        yield container, vstream, astream, writer
+    except OSError as exc:
+        raise OutputError(f"writing {dst} failed: {exc.strerror or exc}") from None
+    finally:
+        if writer is not None and not writer.committed:
+            writer.abort()
+        container.close()
+
+
+def audio_outcome(astream, writer: VideoWriter) -> str:
+    return "none" if astream is None else ("copied" if writer.audio_copied else "transcoded")
+
+
 def render_video(src: str | Path, dst: str | Path, processor: FrameProcessor, *,
                  progress: Callable[[RenderProgress], None] | None = None,
                  cancel: threading.Event | None = None, crf: int = 18) -> RenderResult:
     src, dst = Path(src), Path(dst)
     info = probe(src)  # clear errors for missing/empty/corrupt/truncated input, before any output exists
     check_output_path(dst, [src])
-    container = open_container(src)
     processor.reset()  # temporal smoothing starts afresh with each clip
-    writer: VideoWriter | None = None
     done, start = 0, time.perf_counter()
     total = info.frames or round(info.duration_s * float(info.fps))
-    try:
+    with clip_output(src, dst, info, crf) as (container, vstream, astream, writer):
         decoder = VideoDecoder(container, src.name)  # damaged input: first frame -> InputError, later -> skipped
-        vstream = decoder.stream
-        astream = container.streams.audio[0] if container.streams.audio else None
-        writer = VideoWriter(dst, info.width, info.height, info.fps, crf=crf, audio_from=astream,
-                             time_base=vstream.time_base)
         for item in decoder.read(*([astream] if astream is not None else [])):
             if cancel is not None and cancel.is_set():
                 raise Cancelled(f"render of {src.name} cancelled; no output written")
@@ -75,17 +96,10 @@ def render_video(src: str | Path, dst: str | Path, processor: FrameProcessor, *,
             done += 1
             if progress:
                 progress(RenderProgress(done, max(total, done), time.perf_counter() - start))
-        audio = "none" if astream is None else ("copied" if writer.audio_copied else "transcoded")
+        audio = audio_outcome(astream, writer)
         writer.commit()
-        writer = None
-        return RenderResult(dst, done, audio, time.perf_counter() - start, total,
-                            _shortfall_note(src.name, done, info.frames, total, decoder))
-    except OSError as exc:
-        raise OutputError(f"writing {dst} failed: {exc.strerror or exc}") from None
-    finally:
-        if writer is not None:
-            writer.abort()
-        container.close()
+    return RenderResult(dst, done, audio, time.perf_counter() - start, total,
+                        _shortfall_note(src.name, done, info.frames, total, decoder))
 
 
 def _shortfall_note(name: str, done: int, declared: int, estimate: int, decoder: VideoDecoder) -> str | None:

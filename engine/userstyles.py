@@ -7,7 +7,6 @@ back after a restart with the same names. The user's original file is only read,
 from __future__ import annotations
 
 import hashlib
-import os
 import re
 import time
 from pathlib import Path
@@ -17,6 +16,7 @@ import numpy as np
 from .errors import InputError, OutputError
 from .formats import IMAGE_SUFFIXES
 from .frames import load_image, save_image
+from .modelfile import user_data_dir
 
 CAPTURE_FRACTION = 0.6  # the default capture: a centred square, this fraction of the shorter side
 MAX_STYLE_SIDE = 1024  # stored copies are at most this large (AdaIN reads styles at 512)
@@ -24,8 +24,7 @@ _SAFE = re.compile(r"[^A-Za-z0-9_.-]+")
 
 
 def user_styles_dir() -> Path:
-    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
-    return Path(base) / "stylecast" / "styles"
+    return user_data_dir() / "styles"
 
 
 def safe_name(text: str) -> str:

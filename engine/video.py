@@ -176,6 +176,7 @@ class VideoWriter:
                 self.audio_out = self.container.add_stream(TRANSCODE_AUDIO.get(suffix, "aac"),
                                                            rate=audio_from.codec_context.sample_rate or 48000)
         self.frames = 0
+        self.committed = False
 
     def write(self, rgb: np.ndarray, pts: int | None = None, time_base: Fraction | None = None) -> None:
         frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
@@ -217,6 +218,7 @@ class VideoWriter:
         except BaseException:
             self.abort()
             raise
+        self.committed = True
         return self.output
 
     def abort(self) -> None:
