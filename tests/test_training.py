@@ -341,3 +341,37 @@ def test_train_loop_logs_samples_checkpoints_skips_and_resumes(tmp_path):
         new_loop().run(lambda step: None, max_skipped=2)
     with pytest.raises(ValueError, match="another model config"):
         new_loop("adain")
+
+
+def test_sigterm_ends_the_run_after_the_current_step_and_finish_saves_it(tmp_path):
+    """``kill -TERM`` on a campaign: the step in progress completes, the loop returns, finish() checkpoints;
+    the handler is only installed while run() runs."""
+    import dataclasses
+    import os
+    import signal
+
+    from training.config import LoopConfig
+    from training.loop import TrainLoop
+
+    @dataclasses.dataclass
+    class Cfg(LoopConfig):
+        out_dir: str = ""
+        max_steps: int = 100
+
+    cfg = Cfg(out_dir=str(tmp_path), log_every=1, sample_every=1000, checkpoint_every=1000)
+    mcfg = FastNetConfig(style_names=["a"], channels=(4, 8, 8), n_residual=1, outer_kernel=3)
+    net = TransformerNet(mcfg)
+    logs = []
+    loop = TrainLoop(cfg, "fast", net, mcfg, torch.optim.Adam(net.parameters()), log=logs.append)
+    before = signal.getsignal(signal.SIGTERM)
+
+    def step_fn(step):
+        if step == 3:
+            os.kill(os.getpid(), signal.SIGTERM)  # delivered before this step returns
+        return {"loss": 1.0}
+
+    loop.run(step_fn)
+    assert loop.step == 4 and loop.stop_requested and any("SIGTERM" in m for m in logs)
+    assert signal.getsignal(signal.SIGTERM) == before
+    assert not (tmp_path / "last.pt").exists()  # no checkpoint was due
+    assert read_checkpoint(loop.finish({"heldout": 0.0}))["step"] == 4

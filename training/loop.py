@@ -14,12 +14,18 @@ skipped (non-finite) steps, and the final checkpoint + ``history.json``::
 
 ``step_fn(step)`` does one update and returns the values to log (floats, averaged over
 ``cfg.log_every`` steps), or None when it skipped a non-finite step without touching the weights.
+SIGTERM or SIGINT (Ctrl-C) during :meth:`run` ends it after the current step, so the trainer still
+evaluates, checkpoints and exports: ``kill -TERM PID`` is how a campaign is stopped early, losing nothing.
+
 Checkpoints: ``{"format", "family", "model", "config", "optimizer", "step", "history", "train_config",
 **extra}`` (training/checkpoint.py); ``model`` and ``optimizer`` may be dicts of nets / optimizers.
 """
 from __future__ import annotations
 
 import json
+import signal
+import threading
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
@@ -47,6 +53,27 @@ class TrainLoop:
         self.skipped = 0  # non-finite steps skipped so far in this run
         self.budget = Budget(cfg.max_steps, cfg.time_budget_s)
         self._sample: SampleFn | None = None
+        self.stop_requested = False  # set by SIGTERM / SIGINT during run(), or by the caller
+
+    @contextmanager
+    def _stop_on_signals(self):
+        """SIGTERM / SIGINT set ``stop_requested`` instead of killing the process mid-step (main thread only:
+        Python delivers signals there; elsewhere the default handling stays)."""
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+
+        def request_stop(signum, _frame):
+            if not self.stop_requested:
+                self.log(f"\n{signal.Signals(signum).name}: stopping after step {self.step + 1}, then saving")
+            self.stop_requested = True
+
+        previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+        try:
+            yield
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
 
     def checkpoint(self) -> Path:
         return save_checkpoint(self.last, self.family, self.model, self.model_config,
@@ -67,23 +94,24 @@ class TrainLoop:
         progress = Progress(self.cfg.max_steps, self.step)
         log_keys, progress_keys = tuple(log_keys), tuple(progress_keys)
         sums = dict.fromkeys(log_keys, 0.0)
-        while not self.budget.done(self.step):
-            values = step_fn(self.step)
-            if values is None:
-                self._skipped(skipped_steps_count, max_skipped)
-                continue
-            self.step += 1
-            for key, value in values.items():
-                sums[key] = sums.get(key, 0.0) + value
-            if self.step % self.cfg.log_every == 0:
-                entry = {"step": self.step, **{k: v / self.cfg.log_every for k, v in sums.items()}}
-                self.history.append(entry)
-                sums = dict.fromkeys(log_keys, 0.0)
-                progress.update(self.step, **{k: entry[k] for k in progress_keys if k in entry})
-            if self.step % self.cfg.sample_every == 0:
-                self.sample(f"step_{self.step:06d}.png")
-            if self.step % self.cfg.checkpoint_every == 0:
-                self.checkpoint()
+        with self._stop_on_signals():
+            while not self.budget.done(self.step) and not self.stop_requested:
+                values = step_fn(self.step)
+                if values is None:
+                    self._skipped(skipped_steps_count, max_skipped)
+                    continue
+                self.step += 1
+                for key, value in values.items():
+                    sums[key] = sums.get(key, 0.0) + value
+                if self.step % self.cfg.log_every == 0:
+                    entry = {"step": self.step, **{k: v / self.cfg.log_every for k, v in sums.items()}}
+                    self.history.append(entry)
+                    sums = dict.fromkeys(log_keys, 0.0)
+                    progress.update(self.step, **{k: entry[k] for k in progress_keys if k in entry})
+                if self.step % self.cfg.sample_every == 0:
+                    self.sample(f"step_{self.step:06d}.png")
+                if self.step % self.cfg.checkpoint_every == 0:
+                    self.checkpoint()
         progress.close()
 
     def _skipped(self, counts: bool, max_skipped: int) -> None:
