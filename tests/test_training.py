@@ -291,8 +291,8 @@ def test_amp_modes(tmp_path):
     assert out.shape == (1, 3, 32, 32) and torch.isfinite(out).all() and 0 <= out.min() and out.max() <= 1
 
 
-def test_train_loop_logs_samples_checkpoints_skips_and_resumes(tmp_path):
-    """The loop every trainer shares: history entries, sample sheets, checkpoints, skipped steps, resume."""
+def tiny_loop_factory(out_dir, **cfg_fields):
+    """(config, new_loop(family="fast", log=...)): TrainLoops on one tiny fast net, all sharing ``config``."""
     import dataclasses
 
     from training.config import LoopConfig
@@ -303,12 +303,19 @@ def test_train_loop_logs_samples_checkpoints_skips_and_resumes(tmp_path):
         out_dir: str = ""
         max_steps: int = 6
 
-    cfg = Cfg(out_dir=str(tmp_path), log_every=2, sample_every=3, checkpoint_every=4)
+    cfg = Cfg(out_dir=str(out_dir), **cfg_fields)
     mcfg = FastNetConfig(style_names=["a"], channels=(4, 8, 8), n_residual=1, outer_kernel=3)
 
     def new_loop(family="fast", log=lambda *_: None):
         net = TransformerNet(mcfg)
         return TrainLoop(cfg, family, net, mcfg, torch.optim.Adam(net.parameters()), log=log, loss_network="x")
+
+    return cfg, new_loop
+
+
+def test_train_loop_logs_samples_checkpoints_skips_and_resumes(tmp_path):
+    """The loop every trainer shares: history entries, sample sheets, checkpoints, skipped steps, resume."""
+    cfg, new_loop = tiny_loop_factory(tmp_path, log_every=2, sample_every=3, checkpoint_every=4)
 
     loop = new_loop()
     assert loop.step == 0 and loop.history == []
@@ -346,23 +353,12 @@ def test_train_loop_logs_samples_checkpoints_skips_and_resumes(tmp_path):
 def test_sigterm_ends_the_run_after_the_current_step_and_finish_saves_it(tmp_path):
     """``kill -TERM`` on a campaign: the step in progress completes, the loop returns, finish() checkpoints;
     the handler is only installed while run() runs."""
-    import dataclasses
     import os
     import signal
 
-    from training.config import LoopConfig
-    from training.loop import TrainLoop
-
-    @dataclasses.dataclass
-    class Cfg(LoopConfig):
-        out_dir: str = ""
-        max_steps: int = 100
-
-    cfg = Cfg(out_dir=str(tmp_path), log_every=1, sample_every=1000, checkpoint_every=1000)
-    mcfg = FastNetConfig(style_names=["a"], channels=(4, 8, 8), n_residual=1, outer_kernel=3)
-    net = TransformerNet(mcfg)
+    _, new_loop = tiny_loop_factory(tmp_path, max_steps=100, log_every=1, sample_every=1000, checkpoint_every=1000)
     logs = []
-    loop = TrainLoop(cfg, "fast", net, mcfg, torch.optim.Adam(net.parameters()), log=logs.append)
+    loop = new_loop(log=logs.append)
     before = signal.getsignal(signal.SIGTERM)
 
     def step_fn(step):

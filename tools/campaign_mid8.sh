@@ -3,6 +3,10 @@
 #   nohup tools/campaign_mid8.sh [SECONDS] > runs/mid8.log 2>&1 &
 # Resumes runs/mid8/last.pt (or seeds it from assets/checkpoints/mid8_last.pt), trains for SECONDS,
 # then exports assets/models/mid8.onnx. Commit assets/checkpoints/mid8_last.pt before the session ends.
+# To stop early without losing steps: kill -TERM the python process (not this script); it finishes the
+# current step, saves, and the script still exports.
+# Recipe history: steps 0-12,000 style targets at 320 px; from 12,000 (session 3) at 256 px, the size the
+# frames are processed at (bench/quality.py scores against the painting at 256 px).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUDGET=${1:-3600}
@@ -14,7 +18,7 @@ if [ ! -f runs/mid8/last.pt ] && [ -f assets/checkpoints/mid8_last.pt ]; then
 fi
 python -m training fast --content-dir cache/corpus/content \
   --style-images $A/starry.jpg $A/wave.jpg $A/kandinsky.jpg $A/night_cafe.jpg $A/snow.jpg $A/moulin.jpg $A/harvesters.jpg $A/tanguy.jpg \
-  --width mid --image-size 160 --style-size 320 --batch-size 2 --lr 2e-3 --content-weight 8 --tv-weight 2 \
+  --width mid --image-size 160 --style-size 256 --batch-size 2 --lr 2e-3 --content-weight 8 --tv-weight 2 \
   --warmup-steps 300 --amp auto \
   --holdout $H/cv_baboon.jpg $H/cv_building.jpg $H/cv_fruits.jpg $H/cv_HappyFish.jpg \
   --out-dir runs/mid8 --time-budget-s "$BUDGET" --sample-every 500 --checkpoint-every 250 --log-every 10
