@@ -90,8 +90,9 @@ class LiveTab(QWidget):
         self.provider = QComboBox()
         self.provider.addItems(["auto", "cuda", "cpu"])
         self.model_box = QComboBox()
-        self.model_box.setToolTip("Fast style model: light8 runs live on a CPU, full8 wants a GPU, "
-                                  "light8_steady flickers less (File > Open model adds your own)")
+        self.model_box.setToolTip("Fast style model: mid8 (default on a CPU), light8 (lighter, for slow "
+                                  "machines), full8 wants a GPU, light8_steady flickers less "
+                                  "(File > Open model adds your own)")
         for name, path in self.c.fast_models():
             self.model_box.addItem(name, path)
         self.view_mode = QComboBox()

