@@ -350,6 +350,32 @@ def test_train_loop_logs_samples_checkpoints_skips_and_resumes(tmp_path):
         new_loop("adain")
 
 
+def test_resuming_with_a_new_learning_rate_uses_it(tmp_path):
+    """Adam's state comes back from the checkpoint, but --lr of the resuming command is the one used
+    (a campaign that lowers its rate must not silently keep the old one)."""
+    from training.loop import TrainLoop
+
+    cfg, new_loop = tiny_loop_factory(tmp_path, max_steps=2)
+    loop = new_loop()
+
+    def step_fn(step):  # a real Adam step, so there are moments to save
+        loss = loop.model(torch.rand(1, 3, 8, 8), loop.model.one_hot(0)).mean()
+        loop.optimizer.zero_grad()
+        loss.backward()
+        loop.optimizer.step()
+        return {"loss": loss.item()}
+
+    loop.run(step_fn)
+    loop.finish({})
+    net = TransformerNet(loop.model_config)
+    opt = torch.optim.Adam(net.parameters(), lr=1e-4)
+    logs = []
+    resumed = TrainLoop(cfg, "fast", net, loop.model_config, opt, log=logs.append)
+    assert resumed.step == 2 and opt.param_groups[0]["lr"] == 1e-4
+    assert opt.state_dict()["state"]  # Adam's moments did come back
+    assert any("learning rate from this command" in m and "0.001" in m for m in logs)
+
+
 def test_sigterm_ends_the_run_after_the_current_step_and_finish_saves_it(tmp_path):
     """``kill -TERM`` on a campaign: the step in progress completes, the loop returns, finish() checkpoints;
     the handler is only installed while run() runs."""

@@ -139,7 +139,15 @@ def resume_if_present(path: Path, model: Any, optimizer: Any, config: Any, log=p
     if (family is not None and blob["family"] != family) or blob["config"] != config.to_dict():
         raise ValueError(f"{path} was trained with another model config; use a new --out-dir")
     load_state_dicts(model, blob["model"])
+    optimizers = list(optimizer.values()) if isinstance(optimizer, dict) else [optimizer]
+    wanted = [[group["lr"] for group in opt.param_groups] for opt in optimizers]  # this command's --lr
     load_state_dicts(optimizer, blob["optimizer"])
+    saved = [[group["lr"] for group in opt.param_groups] for opt in optimizers]
+    for opt, lrs in zip(optimizers, wanted):  # the command line wins: a resumed run with a new --lr uses it
+        for group, lr in zip(opt.param_groups, lrs):
+            group["lr"] = lr
     step = int(blob["step"])
     log(f"resuming from {path} at step {step}")
+    if saved != wanted:
+        log(f"learning rate from this command: {wanted} (the checkpoint had {saved})")
     return step, list(blob.get("history", []))
