@@ -10,6 +10,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUDGET=${1:-3600}
+LR=${LR:-2e-3}   # LR=5e-4 tools/campaign_mid8.sh ... anneals (a resumed run takes the command's rate)
 A=assets/styles
 H=cache/corpus/holdout
 mkdir -p runs/mid8
@@ -18,7 +19,7 @@ if [ ! -f runs/mid8/last.pt ] && [ -f assets/checkpoints/mid8_last.pt ]; then
 fi
 python -m training fast --content-dir cache/corpus/content \
   --style-images $A/starry.jpg $A/wave.jpg $A/kandinsky.jpg $A/night_cafe.jpg $A/snow.jpg $A/moulin.jpg $A/harvesters.jpg $A/tanguy.jpg \
-  --width mid --image-size 160 --style-size 256 --batch-size 2 --lr 2e-3 --content-weight 8 --tv-weight 2 \
+  --width mid --image-size 160 --style-size 256 --batch-size 2 --lr "$LR" --content-weight 8 --tv-weight 2 \
   --warmup-steps 300 --amp auto \
   --holdout $H/cv_baboon.jpg $H/cv_building.jpg $H/cv_fruits.jpg $H/cv_HappyFish.jpg \
   --out-dir runs/mid8 --time-budget-s "$BUDGET" --sample-every 500 --checkpoint-every 250 --log-every 10
