@@ -24,6 +24,7 @@ steps and objective, so judging a new checkpoint against the same references cos
 from __future__ import annotations
 
 import argparse
+import functools
 import hashlib
 import json
 import os
@@ -79,13 +80,19 @@ def load_photo(spec: str, size: int) -> np.ndarray:
     return np.asarray(im.crop((left, top, left + side, top + side)).resize((size, size), Image.BICUBIC).convert("RGB"))
 
 
+@functools.lru_cache(maxsize=None)
+def _file_digest(path: str) -> bytes:
+    """sha256 of a file's bytes, once per run (a photo or clip is keyed for every style it is paired with)."""
+    return hashlib.sha256(Path(path).read_bytes()).digest()
+
+
 def gatys_key(photo: str, painting_file: Path, cfg: GatysConfig) -> str:
     """Everything the Gatys result depends on: the photo (path and bytes), the painting's bytes, the objective."""
     path, _, frame = photo.partition("#")
     h = hashlib.sha256()
-    for part in (Path(path).read_bytes(), frame.encode(), painting_file.read_bytes(),
-                 json.dumps({k: v for k, v in cfg.to_dict().items()}, sort_keys=True).encode()):
-        h.update(hashlib.sha256(part).digest())
+    for digest in (_file_digest(path), hashlib.sha256(frame.encode()).digest(), _file_digest(str(painting_file)),
+                   hashlib.sha256(json.dumps(cfg.to_dict(), sort_keys=True).encode()).digest()):
+        h.update(digest)
     return h.hexdigest()[:24]
 
 
@@ -193,7 +200,7 @@ def main() -> int:
         "".join(f" | {l} style | {l} content" for l in extra) + " | Gatys time |"
     print(head)
     print("|---|---|" + "---:|" * (head.count("|") - 3))
-    ratios: list[list[float]] = [[] for _ in labels + extra]
+    styles: list[list[float]] = [[] for _ in labels + extra]
     contents: list[list[float]] = [[] for _ in labels + extra]
     gatys_scores: list[tuple[float, float]] = []
     sheet_rows: dict[str, list[list[np.ndarray]]] = {}
@@ -208,17 +215,18 @@ def main() -> int:
             _, gc, gs = score(gatys_out)
         gatys_scores.append((gs, gc))
         outs = [FrameProcessor(net, StyleSettings(mix={name: 1.0}, process_height=args.size)).process(c)[0] for net in nets]
+        style_image = np.asarray(load_rgb(painting_file, 512)) if adain is not None or peer is not None else None
         if adain is not None:
             if name not in adain.style_names():
-                adain.add_style(name, np.asarray(load_rgb(painting_file, 512)))
+                adain.add_style(name, style_image)
             outs.append(FrameProcessor(adain, StyleSettings(mix={name: 1.0}, process_height=args.size)).process(c)[0])
         if peer is not None:
-            outs.append(peer.arbitrary(c, np.asarray(load_rgb(painting_file, 512))))
+            outs.append(peer.arbitrary(c, style_image))
         cells = []
         for k, out in enumerate(outs):
             with torch.no_grad():
                 _, fc, fs = score(tensor(out))
-            ratios[k].append(fs / gs)
+            styles[k].append(fs)
             contents[k].append(fc)
             cells.append(f"{fs:.3f} | {fs / gs:.2f}x | {fc:.3f}" if k < len(nets) else f"{fs:.3f} | {fc:.3f}")
         print(f"| {Path(photo).name} | {name} | {gs:.3f} | {gc:.3f} | {' | '.join(cells)} | {seconds:.0f} s |", flush=True)
@@ -234,9 +242,10 @@ def main() -> int:
     g = np.array(gatys_scores)
     print(f"Gatys: mean style {g[:, 0].mean():.3f}, mean content {g[:, 1].mean():.3f} over {len(g)} pairs")
     for k, label in enumerate(labels + extra):
-        r, fc = np.array(ratios[k]), np.array(contents[k])
+        fs, fc = np.array(styles[k]), np.array(contents[k])
+        r = fs / g[:, 0]
         print(f"{label}: style/Gatys mean {r.mean():.2f}x, median {np.median(r):.2f}x, worst {r.max():.2f}x; "
-              f"content/Gatys mean {np.mean(fc / g[:, 1]):.2f}x; mean style {np.mean(r * g[:, 0]):.3f}, "
+              f"content/Gatys mean {np.mean(fc / g[:, 1]):.2f}x; mean style {fs.mean():.3f}, "
               f"mean content {fc.mean():.3f} over {len(r)} pairs" + (" (target: within 2x)" if k < len(nets) else ""))
     return 0
 
