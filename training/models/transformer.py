@@ -75,9 +75,17 @@ class ConditionalInstanceNorm(nn.Module):
         # x: B x C x H x W; style_weights: B x N (rows need not sum to 1)
         # statistics in fp32 also under bf16 autocast; no cast at all in fp32 (an exported Cast node
         # would break export/optimize.py's fp16 variant, whose norms stay fp32 by their own rule)
-        normalized = F.instance_norm(x if x.dtype == torch.float32 else x.float(), eps=1e-5)
+        x = x if x.dtype == torch.float32 else x.float()
         gamma = style_weights @ self.gamma  # B x C
         beta = style_weights @ self.beta  # B x C
+        if x.shape[0] == 1:
+            # one image (every exported graph): the affine folds into the norm's own scale and bias, so ONNX
+            # gets InstanceNormalization(x, gamma, beta) instead of norm -> Mul -> Add, two full-tensor passes
+            # fewer per layer (mid8 at 480x270: ~6% less time, measured 2026-11-24); same numbers
+            if gamma.dtype != torch.float32:  # bf16 matmul under autocast; no Cast node in fp32 (see above)
+                gamma, beta = gamma.float(), beta.float()
+            return F.instance_norm(x, weight=gamma[0], bias=beta[0], eps=1e-5)
+        normalized = F.instance_norm(x, eps=1e-5)
         return normalized * gamma[:, :, None, None] + beta[:, :, None, None]
 
 
