@@ -397,3 +397,55 @@ def test_sigterm_ends_the_run_after_the_current_step_and_finish_saves_it(tmp_pat
     assert signal.getsignal(signal.SIGTERM) == before
     assert not (tmp_path / "last.pt").exists()  # no checkpoint was due
     assert read_checkpoint(loop.finish({"heldout": 0.0}))["step"] == 4
+
+
+def test_dilation_widens_the_receptive_field_and_old_configs_stay_identical():
+    names = ["a", "b"]
+    plain = FastNetConfig.preset("mid", names)
+    assert "dilation" not in plain.to_dict()  # checkpoints saved before the field existed still resume
+    dilated = FastNetConfig(**{**plain.to_dict(), "dilation": [1, 2, 4, 4]})
+    assert dilated.to_dict()["dilation"] == [1, 2, 4, 4] and FastNetConfig(**dilated.to_dict()) == dilated
+    assert macs_per_pixel(dilated) == macs_per_pixel(plain)
+    with pytest.raises(ValueError, match="one positive int per residual block"):
+        FastNetConfig(**{**plain.to_dict(), "dilation": [1, 2]})
+
+    def reach(config: FastNetConfig) -> int:
+        """How far (px) a change at the image centre travels in the output: the receptive field's radius."""
+        torch.manual_seed(0)
+        net = TransformerNet(config).eval()
+        x = torch.rand(1, 3, 192, 192)
+        y = x.clone()
+        y[:, :, 96, 96] += 1.0
+        with torch.no_grad():
+            diff = (net(y, net.one_hot(0)) - net(x, net.one_hot(0))).abs().amax((0, 1))
+        profile = diff.amax(0)
+        cols = torch.nonzero(profile > 0.01 * profile.max()).flatten()
+        return int(cols.max() - 96)
+
+    # (instance norm spreads a tiny change everywhere: the reach is where it falls under 1% of its peak)
+    near, far = reach(plain), reach(dilated)
+    assert 25 < near < 50 and far > 1.5 * near, (near, far)
+
+
+def test_init_from_starts_a_fresh_dilated_run_from_another_checkpoint(tiny_folders, tmp_path):
+    from training.checkpoint import load_checkpoint
+    from training.train_fast import train_fast
+
+    content, styles = tiny_folders
+    base = dict(content_dir=str(content), style_images=[str(styles / "stripes.png"), str(styles / "checks.png")],
+                width="light", image_size=64, style_size=64, batch_size=1, holdout_size=64, log_every=1)
+    first = train_fast(FastTrainConfig(**base, out_dir=str(tmp_path / "a"), max_steps=3), log=lambda *a: None)
+    logs: list[str] = []
+    tuned = train_fast(FastTrainConfig(**base, out_dir=str(tmp_path / "b"), max_steps=1, lr=1e-12, cin_lr_mult=1.0,
+                                       dilation=[1, 2, 2, 2], init_from=str(first)), log=logs.append)
+    net_a, _ = load_checkpoint(first)
+    net_b, _ = load_checkpoint(tuned)
+    assert net_b.config.dilation == (1, 2, 2, 2) and not net_a.config.dilation
+    assert any("initialised from" in line for line in logs)
+    for (name, pa), pb in zip(net_a.state_dict().items(), net_b.state_dict().values()):
+        assert torch.allclose(pa, pb, atol=1e-6), name  # one step at lr 1e-12: the weights are the source's
+    assert read_checkpoint(tuned)["step"] == 1  # a fine-tune counts its own steps
+    other = FastTrainConfig(**{**base, "style_images": [str(styles / "checks.png"), str(styles / "stripes.png")]},
+                            out_dir=str(tmp_path / "c"), max_steps=1, init_from=str(first))
+    with pytest.raises(ValueError, match="differ from this run"):
+        train_fast(other, log=lambda *a: None)

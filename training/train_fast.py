@@ -12,6 +12,7 @@ from pathlib import Path
 
 import torch
 
+from .checkpoint import read_checkpoint
 from .common import pick_device
 from .config import FastTrainConfig
 from .data import ImageFolderStream, list_images, load_rgb, save_contact_sheet, to_pil, to_tensor
@@ -188,6 +189,24 @@ def _amp_mode(cfg: FastTrainConfig, device: torch.device, log) -> str:
     return amp
 
 
+def init_weights(net: TransformerNet, path: str, log=print) -> None:
+    """Fine-tuning start: another fast checkpoint's weights, loaded strictly. Its config may differ only in
+    what has no parameters (dilation); the style names must match row for row, or every CIN row would
+    carry another painting's affine."""
+    blob = read_checkpoint(path)
+    if blob["family"] != "fast":
+        raise ValueError(f"--init-from {path}: a {blob['family']!r} checkpoint, not a fast net")
+    theirs = FastNetConfig(**blob["config"])
+    if theirs.style_names != net.config.style_names:
+        raise ValueError(f"--init-from {path}: styles {theirs.style_names} differ from this run's {net.config.style_names}")
+    try:
+        net.load_state_dict(blob["model"])
+    except RuntimeError as exc:
+        raise ValueError(f"--init-from {path}: its weights do not fit this net ({str(exc).splitlines()[0]})") from None
+    log(f"initialised from {path} (step {blob.get('step', 0)}, dilation {theirs.dilation or 'none'} -> "
+        f"{net.config.dilation or 'none'})")
+
+
 def train_fast(cfg: FastTrainConfig, log=print) -> Path:
     names = _style_names(cfg)
     device = pick_device(cfg.device)
@@ -197,6 +216,8 @@ def train_fast(cfg: FastTrainConfig, log=print) -> Path:
     vgg = load_vgg16(cfg.vgg_weights or None, last_layer=_deepest(layers)).to(device)
     targets = style_targets(vgg, cfg.style_images, cfg.style_layers, cfg.style_size, device)
     model_cfg = FastNetConfig.preset(cfg.width, names)
+    if cfg.dilation:
+        model_cfg = FastNetConfig(**{**model_cfg.to_dict(), "dilation": tuple(cfg.dilation)})
     net = TransformerNet(model_cfg).to(device)
     cin = [p for n, p in net.named_parameters() if n.endswith((".gamma", ".beta"))]
     shared = [p for n, p in net.named_parameters() if not n.endswith((".gamma", ".beta"))]
@@ -204,6 +225,8 @@ def train_fast(cfg: FastTrainConfig, log=print) -> Path:
     loop = TrainLoop(cfg, "fast", net, model_cfg, opt, log=log,
                      loss_network=Path(cfg.vgg_weights).name if cfg.vgg_weights else "vgg16-hed")
 
+    if loop.step == 0 and cfg.init_from:
+        init_weights(net, cfg.init_from, log)
     data = ImageFolderStream(cfg.content_dir, cfg.image_size, cfg.batch_size, seed=cfg.seed + loop.step)
     holdout = load_holdout(cfg.holdout or [str(p) for p in list_images(cfg.content_dir)[:4]], cfg.holdout_size)
     thumbs = [load_rgb(p, 160) for p in cfg.style_images]
