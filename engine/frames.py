@@ -124,6 +124,16 @@ def pad_to_multiple(rgb: np.ndarray, multiple: int) -> tuple[np.ndarray, tuple[i
     return rgb, (h, w)
 
 
+def pad_to_min_side(rgb: np.ndarray, min_side: int, multiple: int = 1) -> np.ndarray:
+    """Replicate-pad bottom/right up to ``min_side`` per side (a multiple of ``multiple``): a net whose
+    padding reaches further than its smallest feature map cannot run on fewer pixels. Crop afterwards."""
+    h, w = rgb.shape[:2]
+    side = min_side + (-min_side) % multiple
+    if h >= side and w >= side:
+        return rgb
+    return cv2.copyMakeBorder(rgb, 0, max(0, side - h), 0, max(0, side - w), cv2.BORDER_REPLICATE)
+
+
 def to_nchw(rgb: np.ndarray) -> np.ndarray:
     """uint8 H x W x 3 -> float32 1 x 3 x H x W in [0, 1]."""
     return np.ascontiguousarray(rgb.transpose(2, 0, 1)[None], dtype=np.float32) * np.float32(1 / 255)

@@ -38,6 +38,7 @@ class ModelInfo:
     role: str  # "stylize" | "style_stats"
     style_names: list[str] = field(default_factory=list)
     pad_multiple: int = 4
+    min_side: int = 1  # fewer pixels per side than this are padded before the net (its padding outreaches them)
     companion: Path | None = None  # AdaIN: the style_stats graph beside the stylize graph
     metadata: dict[str, str] = field(default_factory=dict)
 
@@ -149,9 +150,11 @@ def inspect_model(path: str | Path) -> ModelInfo:
     try:
         names = json.loads(meta.get("style_names", "[]"))
         pad = int(meta["pad_multiple"])
+        # files exported before the key: AdaIN's decoder pads 1 px at 1/8 scale, the fast nets 1 px at 1/4
+        min_side = int(meta.get("min_side", 16 if family == "adain" else 8))
     except (ValueError, TypeError):
         raise ModelError(f"{path.name}: malformed StyleCast metadata") from None
-    return ModelInfo(path, family, role, list(names), pad, companion, meta)
+    return ModelInfo(path, family, role, list(names), pad, min_side, companion, meta)
 
 
 def discover_models(extra_dirs: list[Path] | None = None) -> list[ModelInfo]:

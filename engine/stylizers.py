@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 
 from .errors import InputError, ModelError
-from .frames import blend, from_nchw, load_image, pad_to_multiple, to_nchw
+from .frames import blend, from_nchw, load_image, pad_to_min_side, pad_to_multiple, to_nchw
 from .modelfile import ModelInfo, inspect_model
 from .sessions import SessionInfo, make_session
 
@@ -70,8 +70,10 @@ class FastStylizer:
         return np.array([[norm.get(n, 0.0) for n in names]], dtype=np.float32)
 
     def stylize(self, rgb: np.ndarray, mix: dict[str, float], strength: float) -> np.ndarray:
-        out = self.session.run(["output"], {"image": to_nchw(rgb), "style_weights": self.weights_vector(mix)})[0]
-        return from_nchw(out)
+        h, w = rgb.shape[:2]
+        x = to_nchw(pad_to_min_side(rgb, self.info.min_side, self.info.pad_multiple))
+        out = self.session.run(["output"], {"image": x, "style_weights": self.weights_vector(mix)})[0]
+        return from_nchw(out)[:h, :w]
 
     def apply_strength(self, stylized: np.ndarray, original: np.ndarray, strength: float) -> np.ndarray:
         """A fast net has no strength input: blend its output with the original pixels."""
@@ -97,7 +99,7 @@ class AdaINStylizer:
         scale = min(1.0, STYLE_IMAGE_SIDE / max(h, w))
         if scale < 1.0:
             rgb = cv2.resize(rgb, (max(8, round(w * scale)), max(8, round(h * scale))), interpolation=cv2.INTER_AREA)
-        padded, _ = pad_to_multiple(rgb, self.info.pad_multiple)
+        padded = pad_to_min_side(pad_to_multiple(rgb, self.info.pad_multiple)[0], self.info.min_side, self.info.pad_multiple)
         mean, std = self.stats_session.run(["mean", "std"], {"style": to_nchw(padded)})
         if name not in self._stats:
             self._order.append(name)
@@ -140,8 +142,10 @@ class AdaINStylizer:
     def stylize(self, rgb: np.ndarray, mix: dict[str, float], strength: float) -> np.ndarray:
         mean, std = self.mixed_stats(mix)
         alpha = np.array([min(1.0, max(0.0, strength))], dtype=np.float32)
-        out = self.session.run(["output"], {"content": to_nchw(rgb), "mean": mean, "std": std, "alpha": alpha})[0]
-        return from_nchw(out)
+        h, w = rgb.shape[:2]
+        x = to_nchw(pad_to_min_side(rgb, self.info.min_side, self.info.pad_multiple))
+        out = self.session.run(["output"], {"content": x, "mean": mean, "std": std, "alpha": alpha})[0]
+        return from_nchw(out)[:h, :w]
 
     def apply_strength(self, stylized: np.ndarray, original: np.ndarray, strength: float) -> np.ndarray:
         """Already applied inside the net as the paper's alpha (feature-space interpolation)."""

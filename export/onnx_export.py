@@ -84,7 +84,9 @@ def export_fast(checkpoint: str | Path, out_path: str | Path, *, check: bool = T
     _export(net, (torch.rand(1, 3, 64, 64), net.one_hot(0)), out_path, ["image", "style_weights"], ["output"],
             {"image": {2: "height", 3: "width"}, "output": {2: "height", 3: "width"}})
     meta = _base_meta(blob, checkpoint, "fast", "stylize")
-    meta.update(style_names=json.dumps(net.config.style_names), n_styles=str(n), pad_multiple="4",
+    # reflection padding needs more pixels than it reaches: the residual blocks pad max(dilation) at 1/4 scale
+    min_side = 4 * (max(net.config.dilation or (1,)) + 1)
+    meta.update(style_names=json.dumps(net.config.style_names), n_styles=str(n), pad_multiple="4", min_side=str(min_side),
                 variant=str(blob.get("train_config", {}).get("width", "")),
                 macs_per_pixel=f"{macs_per_pixel(net.config):.0f}")
     _write_metadata(out_path, meta)
@@ -118,10 +120,10 @@ def export_adain(checkpoint: str | Path, out_path: str | Path, *, vgg_weights: s
             ["content", "mean", "std", "alpha"], ["output"],
             {"content": {2: "height", 3: "width"}, "output": {2: "height", 3: "width"}})
     meta = _base_meta(blob, checkpoint, "adain", "stylize")
-    meta.update(pad_multiple="8", stats_graph=stats_path.name, style_names="[]", n_styles="0")
+    meta.update(pad_multiple="8", min_side="16", stats_graph=stats_path.name, style_names="[]", n_styles="0")
     _write_metadata(out_path, meta)
     stats_meta = _base_meta(blob, checkpoint, "adain", "style_stats")
-    stats_meta.update(pad_multiple="8", stylize_graph=out_path.name)
+    stats_meta.update(pad_multiple="8", min_side="16", stylize_graph=out_path.name)
     _write_metadata(stats_path, stats_meta)
     err = 0.0
     if check:

@@ -145,3 +145,22 @@ def test_fp16_and_int8_variants_load_and_stay_close(tmp_path, photo, capsys):
         assert stylizer.info.metadata["precision"] == tag
         out_img, _ = FrameProcessor(stylizer).process(np.zeros((20, 24, 3), np.uint8))
         assert out_img.shape == (20, 24, 3)
+
+
+def test_images_smaller_than_the_nets_padding_reach_are_padded_not_refused(tiny_fast_model, tiny_adain_model, tmp_path):
+    """AdaIN's decoder reflect-pads 1 px at 1/8 scale and a dilated fast net 4 px at 1/4: an 8 px image
+    (the smallest the engine accepts) would make ONNX Runtime's Pad fail; the stylizers pad up to the
+    file's min_side and crop back."""
+    config = FastNetConfig(style_names=["a"], channels=(4, 8, 8), n_residual=2, outer_kernel=3, dilation=(2, 4))
+    save_checkpoint(tmp_path / "d.pt", "fast", TransformerNet(config), config)
+    dilated = export_fast(tmp_path / "d.pt", tmp_path / "d.onnx").paths[0]
+    assert inspect_model(dilated).min_side == 20 and inspect_model(tiny_fast_model).min_side == 8
+    adain = load_stylizer(tiny_adain_model, "cpu")
+    assert adain.info.min_side == 16
+    adain.add_style("tiny", np.full((8, 8, 3), 90, np.uint8))  # a tiny style image too
+    rng = np.random.default_rng(0)
+    for stylizer in (load_stylizer(dilated, "cpu"), adain):
+        for h, w in [(8, 8), (8, 40), (13, 9)]:
+            frame = (rng.random((h, w, 3)) * 255).astype(np.uint8)
+            out, _ = FrameProcessor(stylizer, StyleSettings()).process(frame)
+            assert out.shape == frame.shape and out.dtype == np.uint8
