@@ -7,6 +7,7 @@
 # current step, saves, and the script still exports.
 # Recipe history: steps 0-12,000 style targets at 320 px; from 12,000 (session 3) at 256 px, the size the
 # frames are processed at (bench/quality.py scores against the painting at 256 px).
+# Learning rate: 2e-3 to step 16,286, then annealed with LR=5e-4 (to 20,769) and LR=2.5e-4 (to 22,434).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUDGET=${1:-3600}
