@@ -449,3 +449,32 @@ def test_init_from_starts_a_fresh_dilated_run_from_another_checkpoint(tiny_folde
                             out_dir=str(tmp_path / "c"), max_steps=1, init_from=str(first))
     with pytest.raises(ValueError, match="differ from this run"):
         train_fast(other, log=lambda *a: None)
+
+
+def test_style_layer_weights_change_the_objective_not_the_reported_loss(tiny_folders, tmp_path):
+    import types
+
+    from training.train_fast import FastStep, style_targets
+    from training.data import ImageFolderStream
+
+    content, styles = tiny_folders
+    torch.manual_seed(0)
+    base = dict(content_dir=str(content), style_images=[str(styles / "stripes.png")], width="light",
+                image_size=64, style_size=64, batch_size=1, tv_weight=0.0)
+    vgg = VGG16Features(last_layer="relu4_3").eval()  # random weights: only the arithmetic matters here
+    net = TransformerNet(FastNetConfig.preset("light", ["stripes"]))
+    data = ImageFolderStream(str(content), 64, 1, seed=0)
+    x = data.next_batch()
+    results = []
+    for weights in ([], [0.0, 1.0, 1.0, 1.0]):
+        cfg = FastTrainConfig(**base, style_layer_weights=weights)
+        targets = style_targets(vgg, cfg.style_images, cfg.style_layers, cfg.style_size, "cpu")
+        step = FastStep(cfg, net, vgg, targets, data, None, "none", types.SimpleNamespace(step=0, skipped=0))
+        with torch.no_grad():
+            results.append(step.losses(x, net.one_hot(0), 0, warming=False))
+    (loss_all, parts_all), (loss_no_colour, parts_no_colour) = results
+    assert torch.allclose(parts_all["style"], parts_no_colour["style"])  # the reported number is the same
+    assert loss_no_colour < loss_all  # relu1_2's term left the objective
+    with pytest.raises(ValueError, match="one weight per style layer"):
+        from training.train_fast import train_fast
+        train_fast(FastTrainConfig(**base, style_layer_weights=[1.0], out_dir=str(tmp_path / "r")), log=lambda *a: None)

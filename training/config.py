@@ -41,6 +41,9 @@ class FastTrainConfig(LoopConfig):
     style_layers: list[str] = field(default_factory=lambda: ["relu1_2", "relu2_2", "relu3_3", "relu4_3"])
     content_weight: float = 1.0
     style_weight: float = 10.0
+    # per style layer, in style_layers' order (empty: all 1). The logged and held-out style loss stays the
+    # unweighted one, so runs with different weights compare on the same number
+    style_layer_weights: list[float] = field(default_factory=list)
     tv_weight: float = 1.0
     amp: str = "auto"  # "bf16": forward passes under bf16 autocast (norms, Grams, losses fp32); "auto": bf16 on CUDA or a CPU with native bf16, else "none"
     warmup_steps: int = 0  # identity warm-up: the first N steps train output ~ input (pixel L1 + content loss)

@@ -139,8 +139,13 @@ class FastStep:
             ls = (out - x).abs().mean()
             return ls + cfg.content_weight * lc, {"identity_l1": ls, "content": lc}
         ltv = total_variation(out)
-        ls = gram_style_loss({k: f_out[k] for k in cfg.style_layers}, self.targets[idx])
-        loss = cfg.content_weight * lc + cfg.style_weight * ls + cfg.tv_weight * ltv
+        feats = {k: f_out[k] for k in cfg.style_layers}
+        ls = gram_style_loss(feats, self.targets[idx])
+        if cfg.style_layer_weights:
+            trained = gram_style_loss(feats, self.targets[idx], dict(zip(cfg.style_layers, cfg.style_layer_weights)))
+        else:
+            trained = ls
+        loss = cfg.content_weight * lc + cfg.style_weight * trained + cfg.tv_weight * ltv
         lt = loss.new_zeros(())
         if cfg.temporal_weight > 0:
             m = cfg.temporal_shift
@@ -175,6 +180,8 @@ def _style_names(cfg: FastTrainConfig) -> list[str]:
     names = cfg.style_names or [Path(p).stem for p in cfg.style_images]
     if len(names) != len(cfg.style_images):
         raise ValueError("style_names must match style_images one to one")
+    if cfg.style_layer_weights and len(cfg.style_layer_weights) != len(cfg.style_layers):
+        raise ValueError(f"style_layer_weights needs one weight per style layer ({', '.join(cfg.style_layers)})")
     if cfg.temporal_weight > 0 and (cfg.temporal_shift % 4 or cfg.temporal_shift <= 0):
         raise ValueError("temporal_shift must be a positive multiple of 4 (the net downsamples by 4)")
     return names
