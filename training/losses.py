@@ -31,12 +31,18 @@ def gram_style_loss(features: dict[str, torch.Tensor], target_grams: dict[str, t
     unnormalised sum is all relu1_2 (colour blotches); the relative error weighs layers evenly,
     and ``layer_weights`` then means what it says. Targets broadcast over the batch.
     """
-    total = features[next(iter(features))].new_zeros(())
+    terms = gram_style_terms(features, target_grams)
+    return sum((t if layer_weights is None else layer_weights.get(name, 1.0) * t for name, t in terms.items()),
+               features[next(iter(features))].new_zeros(()))
+
+
+def gram_style_terms(features: dict[str, torch.Tensor], target_grams: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Per-layer relative Gram errors (unweighted), so a caller can weigh them without computing Grams twice."""
+    out = {}
     for name, target in target_grams.items():
-        w = 1.0 if layer_weights is None else layer_weights.get(name, 1.0)
         g = gram_matrix(features[name])
-        total = total + w * F.mse_loss(g, target.expand_as(g)) / target.pow(2).mean().clamp_min(1e-12)
-    return total
+        out[name] = F.mse_loss(g, target.expand_as(g)) / target.pow(2).mean().clamp_min(1e-12)
+    return out
 
 
 def mean_std_style_loss(features: dict[str, torch.Tensor], targets: dict[str, torch.Tensor],

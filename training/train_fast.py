@@ -17,7 +17,7 @@ from .common import pick_device
 from .config import FastTrainConfig
 from .data import ImageFolderStream, list_images, load_rgb, save_contact_sheet, to_pil, to_tensor
 from .loop import TrainLoop
-from .losses import content_loss, gram_style_loss, shifted_frame_loss, total_variation
+from .losses import content_loss, gram_style_loss, gram_style_terms, shifted_frame_loss, total_variation
 from .models.transformer import FastNetConfig, TransformerNet
 from .models.vgg import LAYER_ORDER, VGG16Features, gram_matrix, load_vgg16
 
@@ -139,12 +139,9 @@ class FastStep:
             ls = (out - x).abs().mean()
             return ls + cfg.content_weight * lc, {"identity_l1": ls, "content": lc}
         ltv = total_variation(out)
-        feats = {k: f_out[k] for k in cfg.style_layers}
-        ls = gram_style_loss(feats, self.targets[idx])
-        if cfg.style_layer_weights:
-            trained = gram_style_loss(feats, self.targets[idx], dict(zip(cfg.style_layers, cfg.style_layer_weights)))
-        else:
-            trained = ls
+        terms = gram_style_terms({k: f_out[k] for k in cfg.style_layers}, self.targets[idx])
+        ls = sum(terms.values())  # logged: the unweighted loss, comparable across runs
+        trained = sum(w * terms[k] for k, w in zip(cfg.style_layers, cfg.style_layer_weights)) if cfg.style_layer_weights else ls
         loss = cfg.content_weight * lc + cfg.style_weight * trained + cfg.tv_weight * ltv
         lt = loss.new_zeros(())
         if cfg.temporal_weight > 0:

@@ -91,7 +91,7 @@ class ConditionalInstanceNorm(nn.Module):
         if x.shape[0] == 1:
             # one image (every exported graph): the affine folds into the norm's own scale and bias, so ONNX
             # gets InstanceNormalization(x, gamma, beta) instead of norm -> Mul -> Add, two full-tensor passes
-            # fewer per layer (mid8 at 480x270, 2026-11-24: ~6% less time on one thread, ~1% on two); same numbers
+            # fewer per layer (mid8 at 480x270: 3-5% less time, bench/graph_ab.py in docs/benchmarks.md); same numbers
             if gamma.dtype != torch.float32:  # bf16 matmul under autocast; no Cast node in fp32 (see above)
                 gamma, beta = gamma.float(), beta.float()
             return F.instance_norm(x, weight=gamma[0], bias=beta[0], eps=1e-5)
