@@ -1,8 +1,10 @@
-"""bench/quality_summary.py: the 16-pair numbers the model cards quote, from bench/quality.py's tables."""
+"""bench/ tools that feed the model cards and docs/benchmarks.md: quality_summary.py (the 16-pair numbers
+from bench/quality.py's tables) and op_profile.py (where a fast net's time goes)."""
 from __future__ import annotations
 
 import pytest
 
+from bench import op_profile
 from bench.quality_summary import main, read_rows, summarize
 
 HEADER = ("| photo | style | Gatys style | Gatys content | net style | ratio | net content "
@@ -48,3 +50,22 @@ def test_not_a_table_is_a_clear_error(tmp_path, capsys):
     assert "no table" in err and "Traceback" not in err
     assert main([str(tmp_path / "missing.md")]) == 2
     assert "missing.md" in capsys.readouterr().err
+
+
+def test_op_profile_times_every_conv_of_a_real_fast_net(tiny_fast_model, capsys):
+    rows, wall = op_profile.profile(str(tiny_fast_model), 64, 48, threads=1, runs=2)
+    assert wall > 0
+    convs = [r for r in rows if r["op"] == "Conv"]
+    # the tiny net: 3 down, 2 per residual block, 2 up, 1 output conv
+    assert len(convs) == 8 and all(r["macs"] > 0 and r["ms"] >= 0 for r in convs)
+    # MACs come from the profiled shapes: the first conv maps 3 channels to 4 (NCHWc may pad the outputs)
+    first = next(r for r in convs if "/down.0/" in r["node"])
+    assert first["macs"] % (3 * 3 * 3 * 64 * 48) == 0 and first["macs"] >= 4 * 3 * 3 * 3 * 64 * 48
+    assert op_profile.main([str(tiny_fast_model), "--size", "62x46", "--threads", "1", "--runs", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "| Conv |" in out and "GMAC/s" in out and "at 62x46, 1 threads" in out
+
+
+def test_op_profile_missing_model_is_a_clear_error(tmp_path, capsys):
+    assert op_profile.main([str(tmp_path / "none.onnx")]) == 2
+    assert "no such model file" in capsys.readouterr().err
