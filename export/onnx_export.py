@@ -81,7 +81,10 @@ def export_fast(checkpoint: str | Path, out_path: str | Path, *, check: bool = T
     net: TransformerNet = build_from_checkpoint(blob)
     n = net.config.n_styles
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    _export(net, (torch.rand(1, 3, 64, 64), net.one_hot(0)), out_path, ["image", "style_weights"], ["output"],
+    # the graph is the deploy form (less work at full resolution, same function); parity below is checked
+    # against the training form, so a rewrite error cannot hide
+    deploy = build_from_checkpoint(blob).to_deploy()
+    _export(deploy, (torch.rand(1, 3, 64, 64), net.one_hot(0)), out_path, ["image", "style_weights"], ["output"],
             {"image": {2: "height", 3: "width"}, "output": {2: "height", 3: "width"}})
     meta = _base_meta(blob, checkpoint, "fast", "stylize")
     # reflection padding needs more pixels than it reaches: the residual blocks pad max(dilation) at 1/4 scale

@@ -66,6 +66,40 @@ def test_fast_graph_folds_style_affine_into_instance_norm(tiny_fast_model):
     assert torch.allclose(batched, one_by_one, atol=1e-5)
 
 
+@pytest.mark.parametrize("kernel, dilation", [(3, ()), (5, (1, 2)), (9, ())])
+def test_deploy_form_computes_the_training_form(kernel, dilation):
+    """to_deploy (the exported form: the full-resolution upsample as a half-resolution conv + pixel shuffle,
+    the output conv as a stride-2 phase conv) is the same function, at the sizes the engine feeds (even
+    sides, down to the 8 px minimum), and leaves the trained parameters alone."""
+    import copy
+
+    torch.manual_seed(kernel)
+    config = FastNetConfig(style_names=["a", "b"], channels=(4, 8, 12), n_residual=2, outer_kernel=kernel,
+                           dilation=dilation)
+    net = TransformerNet(config)
+    with torch.no_grad():
+        for layer in net.modules():
+            if hasattr(layer, "gamma"):
+                layer.gamma.normal_(1.0, 0.3)
+                layer.beta.normal_(0.0, 0.3)
+    keys = set(net.state_dict())
+    deploy = copy.deepcopy(net).to_deploy()
+    assert set(deploy.state_dict()) == keys and net.out_phase_weight is None
+    m = 4 * (max(dilation or (1,)) + 1)  # the smallest side the engine feeds this net (export's min_side)
+    for h, w in [(m, m), (m, 40), (m + 4, 20), (36, 52)]:
+        x, weights = torch.rand(1, 3, h, w), torch.tensor([[0.4, 0.6]])
+        with torch.no_grad():
+            assert torch.allclose(deploy(x, weights), net(x, weights), atol=1e-5), (h, w)
+
+
+def test_exported_fast_graph_is_the_deploy_form(tiny_fast_model):
+    import onnx
+
+    ops = [n.op_type for n in onnx.load(str(tiny_fast_model)).graph.node]
+    assert "Resize" in ops  # the half-resolution upsample stays as it is (measured faster so)
+    assert ops.count("DepthToSpace") == 2  # the full-resolution upsample and the output conv
+
+
 def test_adain_export_loads_and_mixes(tiny_adain_model):
     info = inspect_model(tiny_adain_model)
     assert info.family == "adain" and info.pad_multiple == 8 and info.companion.is_file()

@@ -135,7 +135,35 @@ class UpsampleConv(nn.Module):
         self.block = ConvNormAct(c_in, c_out, 3, 1, n_styles)
 
     def forward(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+        if self.phase_weight is not None:  # deploy form (export): the same function, computed at low resolution
+            x = F.pixel_shuffle(F.conv2d(F.pad(x, (1, 1, 1, 1), mode="replicate"), self.phase_weight,
+                                         self.phase_bias), 2)
+            x = self.block.norm(x, w)
+            return F.relu(x) if self.block.relu else x
         return self.block(F.interpolate(x, scale_factor=2.0, mode="nearest"), w)
+
+    phase_weight: torch.Tensor | None = None
+    phase_bias: torch.Tensor | None = None
+
+    def to_deploy(self) -> None:
+        """Rewrite nearest x2 -> reflect pad 1 -> 3x3 conv as replicate pad 1 -> 3x3 conv with 4x the outputs
+        (one set per output phase) -> pixel shuffle, exactly (up to rounding). Same multiply-adds, but the conv
+        runs at the input's resolution with 4x the channels, which ONNX Runtime computes about twice as fast
+        per MAC as a few channels at full resolution, and the full-resolution upsample and pad disappear
+        (bench/op_profile.py; docs/benchmarks.md).
+
+        Why it is exact: reflect-padding a nearest-upsampled image by one pixel gives the same pixels as
+        upsampling the replicate-padded image, so output row 2i+a sees padded-input rows (i-1, i, i) for
+        a = 0 and (i, i, i+1) for a = 1: each phase's kernel sums the taps that land on the same input row
+        (and likewise for columns)."""
+        conv = self.block.conv
+        weight = conv.weight.detach()
+        # taps[a, e, d]: tap d of the original kernel lands on input offset e - 1 for output phase a
+        taps = weight.new_tensor([[[1, 0, 0], [0, 1, 1], [0, 0, 0]],
+                                  [[0, 0, 0], [1, 1, 0], [0, 0, 1]]])
+        phase = torch.einsum("aed,bfg,oidg->oabief", taps, taps, weight)
+        self.phase_weight = phase.reshape(weight.shape[0] * 4, weight.shape[1], 3, 3).contiguous()
+        self.phase_bias = conv.bias.detach().repeat_interleave(4)
 
 
 class TransformerNet(nn.Module):
@@ -164,9 +192,38 @@ class TransformerNet(nn.Module):
             x = block(x, style_weights)
         for layer in self.up:
             x = layer(x, style_weights)
-        x = self.out_conv(self.out_pad(x))
+        if self.out_phase_weight is not None:  # deploy form: the output conv on 2x2 blocks (see to_deploy)
+            x = F.pixel_shuffle(F.conv2d(self.out_pad(x), self.out_phase_weight, self.out_phase_bias, stride=2), 2)
+        else:
+            x = self.out_conv(self.out_pad(x))
         # sigmoid keeps the range without the dead gradients of a hard clamp
         return torch.sigmoid(x)
+
+    out_phase_weight: torch.Tensor | None = None
+    out_phase_bias: torch.Tensor | None = None
+
+    def to_deploy(self) -> "TransformerNet":
+        """The export form: the same function (up to rounding) with less work at full resolution, where a
+        conv with few channels runs at about half the MAC rate of the low-resolution ones on a CPU
+        (bench/op_profile.py). The last upsampling layer becomes a half-resolution conv with a pixel shuffle
+        (UpsampleConv.to_deploy), and the k x k output conv (3 channels, the slowest per MAC) becomes a
+        stride-2 (k+1) x (k+1) conv with 4 x 3 outputs, one per output phase (each the k x k kernel shifted
+        by the phase), then a pixel shuffle: 1.44x the MACs of the 5x5 (36 / 25), at over twice the rate.
+        Needs an even height and width (the engine pads to 4). Inference only: the weights are copied, not
+        shared with training."""
+        # only the full-resolution upsample: the half-resolution one (64 -> 24 channels in mid) measured 5% slower
+        # rewritten, its pixel shuffle costing more than the upsample and pad it removes (bench/graph_ab.py)
+        self.up[-1].to_deploy()
+        weight = self.out_conv.weight.detach()  # 3 x C x k x k
+        c_out, c_in, k, _ = weight.shape
+        # output phase (a, b) of a stride-2 (k+1) x (k+1) conv is the k x k conv shifted by (a, b)
+        phase = weight.new_zeros(c_out, 2, 2, c_in, k + 1, k + 1)
+        for a in range(2):
+            for b in range(2):
+                phase[:, a, b, :, a:a + k, b:b + k] = weight
+        self.out_phase_weight = phase.reshape(c_out * 4, c_in, k + 1, k + 1).contiguous()
+        self.out_phase_bias = self.out_conv.bias.detach().repeat_interleave(4)
+        return self
 
     def one_hot(self, index: int, batch: int = 1) -> torch.Tensor:
         w = torch.zeros(batch, self.config.n_styles)
