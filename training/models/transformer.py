@@ -130,6 +130,10 @@ class ResidualBlock(nn.Module):
 class UpsampleConv(nn.Module):
     """Nearest x2 upsample then conv-norm-ReLU (replaces the transposed conv)."""
 
+    # set by to_deploy (export only); plain attributes, not parameters or buffers: checkpoints never hold them
+    phase_weight: torch.Tensor | None = None
+    phase_bias: torch.Tensor | None = None
+
     def __init__(self, c_in: int, c_out: int, n_styles: int) -> None:
         super().__init__()
         self.block = ConvNormAct(c_in, c_out, 3, 1, n_styles)
@@ -141,9 +145,6 @@ class UpsampleConv(nn.Module):
             x = self.block.norm(x, w)
             return F.relu(x) if self.block.relu else x
         return self.block(F.interpolate(x, scale_factor=2.0, mode="nearest"), w)
-
-    phase_weight: torch.Tensor | None = None
-    phase_bias: torch.Tensor | None = None
 
     def to_deploy(self) -> None:
         """Rewrite nearest x2 -> reflect pad 1 -> 3x3 conv as replicate pad 1 -> 3x3 conv with 4x the outputs
@@ -167,6 +168,10 @@ class UpsampleConv(nn.Module):
 
 
 class TransformerNet(nn.Module):
+    # the output conv's deploy form (to_deploy; export only, never in a checkpoint)
+    out_phase_weight: torch.Tensor | None = None
+    out_phase_bias: torch.Tensor | None = None
+
     def __init__(self, config: FastNetConfig) -> None:
         super().__init__()
         self.config = config
@@ -198,9 +203,6 @@ class TransformerNet(nn.Module):
             x = self.out_conv(self.out_pad(x))
         # sigmoid keeps the range without the dead gradients of a hard clamp
         return torch.sigmoid(x)
-
-    out_phase_weight: torch.Tensor | None = None
-    out_phase_bias: torch.Tensor | None = None
 
     def to_deploy(self) -> "TransformerNet":
         """The export form: the same function (up to rounding) with less work at full resolution, where a
