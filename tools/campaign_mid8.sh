@@ -8,10 +8,14 @@
 # Recipe history: steps 0-12,000 style targets at 320 px; from 12,000 (session 3) at 256 px, the size the
 # frames are processed at (bench/quality.py scores against the painting at 256 px).
 # Learning rate: 2e-3 to step 16,286, then annealed with LR=5e-4 (to 20,769) and LR=2.5e-4 (to 22,434).
+# Session 5 changed the recipe, in two fine-tuning runs started with --init-from (their step counters
+# restart at 0): relu1_2's Gram weighted 0.25 (--style-layer-weights 0.25 1 1 1), 2,262 steps at 5e-4
+# (runs/mid8_c025), then also content x12 instead of x8, 2,603 steps at 5e-4 + 1,937 at 2.5e-4
+# (runs/mid8_cw12, step 4,540 = 29,236 steps in all). This script resumes that run with that recipe.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUDGET=${1:-3600}
-LR=${LR:-2e-3}   # LR=5e-4 tools/campaign_mid8.sh ... anneals (a resumed run takes the command's rate)
+LR=${LR:-2.5e-4}   # the rate the run ended at; a resumed run takes the command's rate
 A=assets/styles
 H=cache/corpus/holdout
 mkdir -p runs/mid8
@@ -20,8 +24,9 @@ if [ ! -f runs/mid8/last.pt ] && [ -f assets/checkpoints/mid8_last.pt ]; then
 fi
 python -m training fast --content-dir cache/corpus/content \
   --style-images $A/starry.jpg $A/wave.jpg $A/kandinsky.jpg $A/night_cafe.jpg $A/snow.jpg $A/moulin.jpg $A/harvesters.jpg $A/tanguy.jpg \
-  --width mid --image-size 160 --style-size 256 --batch-size 2 --lr "$LR" --content-weight 8 --tv-weight 2 \
-  --warmup-steps 300 --amp auto \
+  --width mid --style-layer-weights 0.25 1 1 1 \
+  --image-size 160 --style-size 256 --batch-size 2 --lr "$LR" --content-weight 12 --tv-weight 2 \
+  --warmup-steps 0 --amp auto \
   --holdout $H/cv_baboon.jpg $H/cv_building.jpg $H/cv_fruits.jpg $H/cv_HappyFish.jpg \
   --out-dir runs/mid8 --time-budget-s "$BUDGET" --sample-every 500 --checkpoint-every 250 --log-every 10
 python -m export fast runs/mid8/last.pt assets/models/mid8.onnx
