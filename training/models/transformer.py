@@ -213,8 +213,8 @@ class TransformerNet(nn.Module):
         by the phase), then a pixel shuffle: 1.44x the MACs of the 5x5 (36 / 25), at over twice the rate.
         Needs an even height and width (the engine pads to 4). Inference only: the weights are copied, not
         shared with training."""
-        # only the full-resolution upsample: the half-resolution one (64 -> 24 channels in mid) measured 5% slower
-        # rewritten, its pixel shuffle costing more than the upsample and pad it removes (bench/graph_ab.py)
+        # only the full-resolution upsample: the half-resolution one (64 -> 24 channels in mid) rewritten too
+        # measured no faster (0.999x, bench/graph_ab.py, machine quiet), so it stays as trained
         self.up[-1].to_deploy()
         weight = self.out_conv.weight.detach()  # 3 x C x k x k
         c_out, c_in, k, _ = weight.shape
