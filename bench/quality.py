@@ -46,7 +46,7 @@ from training.data import load_rgb  # noqa: E402
 from training.gatys import GatysConfig, GatysLoss, resize_longest, run_gatys  # noqa: E402
 from training.models.vgg import load_vgg16  # noqa: E402
 
-OBJECTIVE = ("content_layer", "style_layers", "content_weight", "style_weight")
+OBJECTIVE = ("content_layer", "style_layers", "content_weight", "style_weight", "style_layer_weights")
 
 
 def square(path: Path, size: int) -> np.ndarray:
@@ -180,13 +180,21 @@ def main() -> int:
     not_fast = [Path(m).name for m, n in zip(paths, nets) if n.info.family != "fast"]
     if not_fast:
         p.error(f"only fast nets have a fixed training objective to compare with Gatys: {', '.join(not_fast)}")
-    objectives = [{k: json.loads(n.info.metadata["training_config"])[k] for k in OBJECTIVE} for n in nets]
+    def objective_of(net) -> dict:
+        config = json.loads(net.info.metadata["training_config"])
+        objective = {k: config.get(k) for k in OBJECTIVE}
+        # style_layer_weights: absent in older files, None, [] or all ones when every layer counts once
+        if not objective["style_layer_weights"] or all(w == 1 for w in objective["style_layer_weights"]):
+            objective["style_layer_weights"] = None
+        return objective
+
+    objectives = [objective_of(n) for n in nets]
     others: list[str] = []
     if args.reference_objective:
         ref = load_stylizer(args.reference_objective, "cpu")
         if ref.info.family != "fast":
             p.error(f"--reference-objective wants a fast net, {args.reference_objective} is a {ref.info.family} model")
-        reference = {k: json.loads(ref.info.metadata["training_config"])[k] for k in OBJECTIVE}
+        reference = objective_of(ref)
         others = [f"{Path(m).stem} ({', '.join(f'{k} {o[k]}' for k in OBJECTIVE if o[k] != reference[k])})"
                   for m, o in zip(paths, objectives) if o != reference]
         objectives = [reference] + objectives
@@ -200,6 +208,9 @@ def main() -> int:
     else:
         pairs = [(args.photos[i % len(args.photos)], name) for i, name in enumerate(names)]
     train = objectives[0]
+    if train["style_layer_weights"]:
+        p.error("Gatys here weighs every style layer once; this net was trained with style layer weights "
+                f"{train['style_layer_weights']}: name an unweighted objective with --reference-objective")
     cfg = GatysConfig(content_layers=[train["content_layer"]], style_layers=train["style_layers"],
                       alpha=train["content_weight"], beta=train["style_weight"], steps=args.steps, size=args.size,
                       init="content", coarse_to_fine=False)

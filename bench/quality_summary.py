@@ -74,6 +74,8 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     try:
         rows = [row for path in args.tables for row in read_rows(path)]
+        if not rows:
+            raise ValueError("the tables hold no pairs")
         # only models scored in every table are comparable over all pairs
         common = set.intersection(*(set(r) for r in rows))
         rows = [{k: v for k, v in r.items() if k in common} for r in rows]

@@ -46,8 +46,10 @@ def test_not_a_table_is_a_clear_error(tmp_path, capsys):
     bad = tmp_path / "notes.md"
     bad.write_text("just prose\n")
     assert main([str(bad)]) == 2
-    err = capsys.readouterr().err
-    assert "no table" in err and "Traceback" not in err
+    assert "no table" in capsys.readouterr().err
+    header_only = table(tmp_path, "empty.md", [])
+    assert main([str(header_only)]) == 2
+    assert "no pairs" in capsys.readouterr().err
     assert main([str(tmp_path / "missing.md")]) == 2
     assert "missing.md" in capsys.readouterr().err
 
@@ -66,6 +68,10 @@ def test_op_profile_times_every_conv_of_a_real_fast_net(tiny_fast_model, capsys)
     assert "| Conv |" in out and "GMAC/s" in out and "at 62x46, 1 threads" in out
 
 
-def test_op_profile_missing_model_is_a_clear_error(tmp_path, capsys):
+def test_op_profile_missing_model_or_bad_size_is_a_clear_error(tmp_path, tiny_fast_model, capsys):
     assert op_profile.main([str(tmp_path / "none.onnx")]) == 2
     assert "no such model file" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_info:
+        op_profile.main([str(tiny_fast_model), "--size", "480"])
+    assert exit_info.value.code == 2
+    assert "WIDTHxHEIGHT" in capsys.readouterr().err

@@ -82,9 +82,11 @@ def test_deploy_form_computes_the_training_form(kernel, dilation):
             if hasattr(layer, "gamma"):
                 layer.gamma.normal_(1.0, 0.3)
                 layer.beta.normal_(0.0, 0.3)
-    keys = set(net.state_dict())
+    before = {k: v.clone() for k, v in net.state_dict().items()}
     deploy = copy.deepcopy(net).to_deploy()
-    assert set(deploy.state_dict()) == keys and net.out_phase_weight is None
+    after = deploy.state_dict()  # the deploy weights are non-persistent buffers: checkpoints never see them
+    assert set(after) == set(before) and all(torch.equal(after[k], before[k]) for k in before)
+    assert net.out_phase_weight is None and deploy.out_phase_weight is not None
     m = 4 * (max(dilation or (1,)) + 1)  # the smallest side the engine feeds this net (export's min_side)
     for h, w in [(m, m), (m, 40), (m + 4, 20), (36, 52)]:
         x, weights = torch.rand(1, 3, h, w), torch.tensor([[0.4, 0.6]])

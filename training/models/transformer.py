@@ -130,13 +130,13 @@ class ResidualBlock(nn.Module):
 class UpsampleConv(nn.Module):
     """Nearest x2 upsample then conv-norm-ReLU (replaces the transposed conv)."""
 
-    # set by to_deploy (export only); plain attributes, not parameters or buffers: checkpoints never hold them
-    phase_weight: torch.Tensor | None = None
-    phase_bias: torch.Tensor | None = None
-
     def __init__(self, c_in: int, c_out: int, n_styles: int) -> None:
         super().__init__()
         self.block = ConvNormAct(c_in, c_out, 3, 1, n_styles)
+        # set by to_deploy (export only): non-persistent buffers, so .to()/.double() move them and checkpoints
+        # never hold them; derived from the conv at that moment (load weights first, then call to_deploy)
+        self.register_buffer("phase_weight", None, persistent=False)
+        self.register_buffer("phase_bias", None, persistent=False)
 
     def forward(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
         if self.phase_weight is not None:  # deploy form (export): the same function, computed at low resolution
@@ -168,10 +168,6 @@ class UpsampleConv(nn.Module):
 
 
 class TransformerNet(nn.Module):
-    # the output conv's deploy form (to_deploy; export only, never in a checkpoint)
-    out_phase_weight: torch.Tensor | None = None
-    out_phase_bias: torch.Tensor | None = None
-
     def __init__(self, config: FastNetConfig) -> None:
         super().__init__()
         self.config = config
@@ -187,6 +183,9 @@ class TransformerNet(nn.Module):
         self.up = nn.ModuleList([UpsampleConv(c3, c2, n), UpsampleConv(c2, c1, n)])
         self.out_pad = nn.ReflectionPad2d(k // 2)
         self.out_conv = nn.Conv2d(c1, 3, k, 1)
+        # the output conv's deploy form (to_deploy; export only, never in a checkpoint: see UpsampleConv)
+        self.register_buffer("out_phase_weight", None, persistent=False)
+        self.register_buffer("out_phase_bias", None, persistent=False)
 
     def forward(self, image: torch.Tensor, style_weights: torch.Tensor) -> torch.Tensor:
         """image: B x 3 x H x W in [0, 1]; style_weights: B x N. Returns B x 3 x H x W in [0, 1]."""
@@ -211,8 +210,8 @@ class TransformerNet(nn.Module):
         (UpsampleConv.to_deploy), and the k x k output conv (3 channels, the slowest per MAC) becomes a
         stride-2 (k+1) x (k+1) conv with 4 x 3 outputs, one per output phase (each the k x k kernel shifted
         by the phase), then a pixel shuffle: 1.44x the MACs of the 5x5 (36 / 25), at over twice the rate.
-        Needs an even height and width (the engine pads to 4). Inference only: the weights are copied, not
-        shared with training."""
+        The output conv's input always has even sides (it comes out of a x2 upsample). Inference only: the
+        weights are copied, not shared with training, so load weights before calling this."""
         # only the full-resolution upsample: the half-resolution one (64 -> 24 channels in mid) rewritten too
         # measured no faster (0.999x, bench/graph_ab.py, machine quiet), so it stays as trained
         self.up[-1].to_deploy()
