@@ -14,6 +14,28 @@ import time
 import numpy as np
 import onnxruntime as ort
 
+from engine.errors import ModelError
+from engine.sessions import make_session
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    """'480x270' -> (480, 270); ValueError otherwise."""
+    w, h = (int(v) for v in text.lower().split("x"))
+    if w <= 0 or h <= 0:
+        raise ValueError(text)
+    return w, h
+
+
+def fast_net_feed(session: ort.InferenceSession, width: int, height: int) -> dict[str, np.ndarray]:
+    """Inputs for a fast-net graph: a random frame padded to a multiple of 4 as the engine pads, style 0."""
+    names = [i.name for i in session.get_inputs()]
+    if names[:2] != ["image", "style_weights"]:
+        raise ValueError(f"not a fast-net graph (inputs {names})")
+    weights = np.zeros((1, session.get_inputs()[1].shape[1]), np.float32)
+    weights[0, 0] = 1.0
+    image = np.random.default_rng(0).random((1, 3, height + (-height) % 4, width + (-width) % 4), dtype=np.float32)
+    return {"image": image, "style_weights": weights}
+
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -23,18 +45,18 @@ def main() -> int:
     p.add_argument("--rounds", type=int, default=10)
     p.add_argument("--runs", type=int, default=8, help="session.run calls per round")
     args = p.parse_args()
-    w, h = (int(v) for v in args.size.split("x"))
-    x = np.random.default_rng(0).random((1, 3, h + (-h) % 4, w + (-w) % 4), dtype=np.float32)
+    try:
+        w, h = parse_size(args.size)
+    except ValueError:
+        p.error(f"--size wants WIDTHxHEIGHT, like 480x270 (got {args.size!r})")
     sessions, feeds = [], []
     for path in args.models:
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = args.threads
-        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        s = ort.InferenceSession(path, opts, providers=["CPUExecutionProvider"])
-        n = s.get_inputs()[1].shape[1]
-        weights = np.zeros((1, n), np.float32)
-        weights[0, 0] = 1.0
-        feed = {"image": x, "style_weights": weights}
+        try:  # the engine's own session settings (all graph optimisations, so NCHWc on x86), on the CPU
+            s, _ = make_session(path, "cpu", args.threads)
+            feed = fast_net_feed(s, w, h)
+        except (ModelError, ValueError) as exc:
+            print(f"graph_ab: {path}: {exc}", file=sys.stderr)
+            return 2
         for _ in range(3):
             s.run(None, feed)
         sessions.append(s)

@@ -23,6 +23,12 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script: bench/ is not installed
+
+from bench.graph_ab import fast_net_feed, parse_size  # noqa: E402
+from engine.errors import ModelError  # noqa: E402
+from engine.sessions import make_session  # noqa: E402
+
 
 def conv_macs(args: dict) -> int:
     """Multiply-accumulates of one profiled Conv from its shapes (output elements x C_in/groups x kernel), as
@@ -37,20 +43,9 @@ def conv_macs(args: dict) -> int:
 def profile(model: str, width: int, height: int, threads: int, runs: int) -> tuple[list[dict], float]:
     """(rows, wall ms per frame): one row per node with its mean kernel time per frame."""
     with tempfile.TemporaryDirectory() as folder:
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = threads
-        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        opts.enable_profiling = True
-        opts.profile_file_prefix = str(Path(folder) / "ort")
-        session = ort.InferenceSession(model, opts, providers=["CPUExecutionProvider"])
-        names = [i.name for i in session.get_inputs()]
-        if names[:2] != ["image", "style_weights"]:
-            raise SystemExit(f"op_profile: {model} is not a fast-net graph (inputs {names})")
-        n_styles = session.get_inputs()[1].shape[1]
-        weights = np.zeros((1, n_styles), np.float32)
-        weights[0, 0] = 1.0
-        image = np.random.default_rng(0).random((1, 3, height, width), dtype=np.float32)
-        feed = {"image": image, "style_weights": weights}
+        # the engine's own session settings, profiler on (ModelError / ValueError for a bad file, see main)
+        session, _ = make_session(model, "cpu", threads, profile_prefix=str(Path(folder) / "ort"))
+        feed = fast_net_feed(session, width, height)
         warmup = 3
         for _ in range(warmup):
             session.run(None, feed)
@@ -83,7 +78,7 @@ def profile(model: str, width: int, height: int, threads: int, runs: int) -> tup
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("model")
-    p.add_argument("--size", default="480x270", help="frame WxH; padded to a multiple of 4 as the engine does")
+    p.add_argument("--size", default="480x270", help="frame WxH; padded to a multiple of 4 as the engine pads")
     p.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     p.add_argument("--runs", type=int, default=20)
     p.add_argument("--top", type=int, default=20, help="nodes listed (every operator type is summed)")
@@ -92,10 +87,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"op_profile: no such model file: {args.model}", file=sys.stderr)
         return 2
     try:
-        w, h = (int(v) for v in args.size.lower().split("x"))
+        w, h = parse_size(args.size)
     except ValueError:
         p.error(f"--size wants WIDTHxHEIGHT, like 480x270 (got {args.size!r})")
-    rows, wall = profile(args.model, w + (-w) % 4, h + (-h) % 4, args.threads, args.runs)
+    try:
+        rows, wall = profile(args.model, w, h, args.threads, args.runs)
+    except (ModelError, ValueError) as exc:
+        print(f"op_profile: {args.model}: {exc}", file=sys.stderr)
+        return 2
     kernel = sum(r["ms"] for r in rows)
     print(f"# {platform.node()} {platform.machine()}, {os.cpu_count()} cores, onnxruntime {ort.__version__}, "
           f"{time.strftime('%Y-%m-%d')}; `python bench/op_profile.py {' '.join(sys.argv[1:] if argv is None else argv)}`")

@@ -35,7 +35,9 @@ def default_threads() -> int:
     return max(1, os.cpu_count() or 1)
 
 
-def make_session(path: str, provider: str = "auto", threads: int | None = None) -> tuple[ort.InferenceSession, SessionInfo]:
+def make_session(path: str, provider: str = "auto", threads: int | None = None,
+                 profile_prefix: str | None = None) -> tuple[ort.InferenceSession, SessionInfo]:
+    """profile_prefix: turn on ONNX Runtime's profiler, writing there (bench/op_profile.py; never in the app)."""
     if provider not in PROVIDER_CHOICES:
         raise ProviderError(f"unknown provider {provider!r}; choose one of {', '.join(PROVIDER_CHOICES)}")
     offered = ort.get_available_providers()
@@ -49,6 +51,9 @@ def make_session(path: str, provider: str = "auto", threads: int | None = None) 
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.intra_op_num_threads = threads or default_threads()
     options.log_severity_level = 3  # errors only; we report provider problems ourselves
+    if profile_prefix:
+        options.enable_profiling = True
+        options.profile_file_prefix = profile_prefix
     try:
         session = ort.InferenceSession(path, sess_options=options, providers=[_ORT_NAMES[w] for w in wanted])
     except Exception as exc:  # ORT raises its own Fail/InvalidProtobuf/NoSuchFile types
