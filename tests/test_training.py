@@ -445,9 +445,21 @@ def test_init_from_starts_a_fresh_dilated_run_from_another_checkpoint(tiny_folde
     for (name, pa), pb in zip(net_a.state_dict().items(), net_b.state_dict().values()):
         assert torch.allclose(pa, pb, atol=1e-6), name  # one step at lr 1e-12: the weights are the source's
     assert read_checkpoint(tuned)["step"] == 1  # a fine-tune counts its own steps
-    other = FastTrainConfig(**{**base, "style_images": [str(styles / "checks.png"), str(styles / "stripes.png")]},
-                            out_dir=str(tmp_path / "c"), max_steps=1, init_from=str(first))
-    with pytest.raises(ValueError, match="differ from this run"):
+    # fewer styles, another order: the CIN rows are picked by name, the shared weights are the source's
+    single = train_fast(FastTrainConfig(**{**base, "style_images": [str(styles / "checks.png")]}, lr=1e-12,
+                                        cin_lr_mult=1.0, out_dir=str(tmp_path / "c"), max_steps=1,
+                                        init_from=str(first)), log=logs.append)
+    net_c, _ = load_checkpoint(single)
+    assert net_c.config.style_names == ["checks"] and net_a.config.style_names == ["stripes", "checks"]
+    src = net_a.state_dict()
+    for name, value in net_c.state_dict().items():
+        want = src[name][1:2] if name.endswith((".gamma", ".beta")) else src[name]
+        assert value.shape == want.shape and torch.allclose(value, want, atol=1e-6), name
+    assert any("styles ['checks'] of its 2" in line for line in logs)
+    (styles / "dots.png").write_bytes((styles / "checks.png").read_bytes())
+    other = FastTrainConfig(**{**base, "style_images": [str(styles / "dots.png")]},
+                            out_dir=str(tmp_path / "d"), max_steps=1, init_from=str(first))
+    with pytest.raises(ValueError, match="not a subset of its"):
         train_fast(other, log=lambda *a: None)
 
 

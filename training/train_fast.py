@@ -195,20 +195,26 @@ def _amp_mode(cfg: FastTrainConfig, device: torch.device, log) -> str:
 
 def init_weights(net: TransformerNet, path: str, log=print) -> None:
     """Fine-tuning start: another fast checkpoint's weights, loaded strictly. Its config may differ only in
-    what has no parameters (dilation); the style names must match row for row, or every CIN row would
-    carry another painting's affine."""
+    what has no parameters (dilation). Every style of this run must be one of the checkpoint's, by name: its
+    CIN rows are picked by name (so a net for fewer styles can start from a multi-style one), never by
+    position, or a row would carry another painting's affine."""
     blob = read_checkpoint(path)
     if blob["family"] != "fast":
         raise ValueError(f"--init-from {path}: a {blob['family']!r} checkpoint, not a fast net")
     theirs = FastNetConfig(**blob["config"])
-    if theirs.style_names != net.config.style_names:
-        raise ValueError(f"--init-from {path}: styles {theirs.style_names} differ from this run's {net.config.style_names}")
+    ours = net.config.style_names
+    missing = [n for n in ours if n not in theirs.style_names]
+    if missing or len(set(ours)) != len(ours):
+        raise ValueError(f"--init-from {path}: styles {ours} are not a subset of its {theirs.style_names}")
+    rows = torch.tensor([theirs.style_names.index(n) for n in ours])
+    state = {k: (v[rows] if k.endswith((".gamma", ".beta")) else v) for k, v in blob["model"].items()}
     try:
-        net.load_state_dict(blob["model"])
+        net.load_state_dict(state)
     except RuntimeError as exc:
         raise ValueError(f"--init-from {path}: its weights do not fit this net ({str(exc).splitlines()[0]})") from None
+    subset = "" if ours == theirs.style_names else f", styles {ours} of its {len(theirs.style_names)}"
     log(f"initialised from {path} (step {blob.get('step', 0)}, dilation {theirs.dilation or 'none'} -> "
-        f"{net.config.dilation or 'none'})")
+        f"{net.config.dilation or 'none'}{subset})")
 
 
 def train_fast(cfg: FastTrainConfig, log=print) -> Path:
