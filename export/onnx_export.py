@@ -19,7 +19,7 @@ import onnx
 import torch
 
 from engine.atomic import atomic_path
-from training.checkpoint import build_from_checkpoint, file_sha256, read_checkpoint
+from training.checkpoint import build_from_checkpoint, file_sha256, read_checkpoint, total_steps
 from training.models.adain import AdaINDecoder, AdaINNet, StyleStatsGraph, StylizeGraph
 from training.models.transformer import TransformerNet, macs_per_pixel
 from training.models.vgg import load_vgg16
@@ -67,7 +67,7 @@ def _base_meta(blob: dict, checkpoint: Path | None, family: str, role: str) -> d
         "training_config": json.dumps(blob.get("train_config", {}), sort_keys=True),
         "model_config": json.dumps(blob["config"], sort_keys=True),
         "checkpoint_sha256": file_sha256(checkpoint) if checkpoint else "",
-        "steps": str(blob.get("step", 0)),
+        "steps": str(total_steps(blob)),  # with the steps of the checkpoint a fine-tuning run started from
         "project_version": PROJECT_VERSION,
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
     }

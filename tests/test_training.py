@@ -8,7 +8,7 @@ import pytest
 import torch
 from PIL import Image
 
-from training.checkpoint import read_checkpoint
+from training.checkpoint import read_checkpoint, total_steps
 from training.config import AdaINTrainConfig, FastTrainConfig
 from training.losses import gram_style_loss
 from training.models.adain import AdaINConfig, AdaINDecoder, AdaINNet, adaptive_instance_normalization
@@ -444,7 +444,16 @@ def test_init_from_starts_a_fresh_dilated_run_from_another_checkpoint(tiny_folde
     assert any("initialised from" in line for line in logs)
     for (name, pa), pb in zip(net_a.state_dict().items(), net_b.state_dict().values()):
         assert torch.allclose(pa, pb, atol=1e-6), name  # one step at lr 1e-12: the weights are the source's
-    assert read_checkpoint(tuned)["step"] == 1  # a fine-tune counts its own steps
+    assert read_checkpoint(tuned)["step"] == 1  # a fine-tune counts its own steps, and keeps its lineage's
+    assert total_steps(read_checkpoint(tuned)) == 4 and total_steps(read_checkpoint(first)) == 3
+    assert read_checkpoint(tuned)["history"][0]["init_from"] == str(first)
+    resumed = train_fast(FastTrainConfig(**base, out_dir=str(tmp_path / "b"), max_steps=2, lr=1e-12, cin_lr_mult=1.0,
+                                         dilation=[1, 2, 2, 2], init_from=str(first)), log=logs.append)
+    assert total_steps(read_checkpoint(resumed)) == 5  # a resumed fine-tune: 2 own + 3 before
+    from engine.modelfile import read_metadata
+    from export.onnx_export import export_fast
+    export_fast(resumed, tmp_path / "b.onnx")
+    assert read_metadata(tmp_path / "b.onnx")["steps"] == "5"  # the model file says how many steps made it
     # fewer styles, another order: the CIN rows are picked by name, the shared weights are the source's
     single = train_fast(FastTrainConfig(**{**base, "style_images": [str(styles / "checks.png")]}, lr=1e-12,
                                         cin_lr_mult=1.0, out_dir=str(tmp_path / "c"), max_steps=1,

@@ -20,7 +20,7 @@ import torch
 from engine.frames import load_image
 from engine.processor import FrameProcessor, StyleSettings
 from engine.stylizers import AdaINStylizer, load_stylizer
-from training.checkpoint import load_checkpoint
+from training.checkpoint import load_checkpoint, total_steps
 from training.models.adain import ENCODER_LAYER, AdaINDecoder, AdaINNet
 from training.models.transformer import TransformerNet
 from training.train_adain import evaluate_adain
@@ -68,7 +68,7 @@ def main(onnx_path: str, checkpoint: str, out_png: str, holdout: list[str]) -> N
     result = {
         "trained": evaluate_fast(net, vgg, hold, targets, cfg["content_layer"], cfg["style_layers"]),
         "untrained": evaluate_fast(untrained, vgg, hold, targets, cfg["content_layer"], cfg["style_layers"]),
-        "steps": blob["step"],
+        "steps": total_steps(blob),
         "curve": [h for h in blob["history"] if "style" in h][::25],
     }
     print(json.dumps(result, indent=1))

@@ -46,6 +46,13 @@ def _cpu_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.detach().cpu() for k, v in model.state_dict().items()}
 
 
+def total_steps(blob: dict) -> int:
+    """Steps behind a checkpoint's weights: its own run's, plus those of the checkpoint a fine-tuning run
+    started from (``--init-from``; recorded in the run's first history entry, so resumes keep it)."""
+    history = blob.get("history") or [{}]
+    return int(blob.get("step", 0)) + int(history[0].get("steps_before", 0))
+
+
 def save_checkpoint(path: str | Path, family: str, model: torch.nn.Module | dict[str, torch.nn.Module], config: Any,
                     **extra: Any) -> Path:
     """``model`` is one net (fast, adain) or, for U-GAT-IT / CycleGAN, a dict of nets: then ``model`` in the

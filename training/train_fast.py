@@ -12,7 +12,7 @@ from pathlib import Path
 
 import torch
 
-from .checkpoint import read_checkpoint
+from .checkpoint import read_checkpoint, total_steps
 from .common import pick_device
 from .config import FastTrainConfig
 from .data import ImageFolderStream, list_images, load_rgb, save_contact_sheet, to_pil, to_tensor
@@ -193,7 +193,7 @@ def _amp_mode(cfg: FastTrainConfig, device: torch.device, log) -> str:
     return amp
 
 
-def init_weights(net: TransformerNet, path: str, log=print) -> None:
+def init_weights(net: TransformerNet, path: str, log=print) -> int:
     """Fine-tuning start: another fast checkpoint's weights, loaded strictly. Its config may differ only in
     what has no parameters (dilation). Every style of this run must be one of the checkpoint's, by name: its
     CIN rows are picked by name (so a net for fewer styles can start from a multi-style one), never by
@@ -213,8 +213,9 @@ def init_weights(net: TransformerNet, path: str, log=print) -> None:
     except RuntimeError as exc:
         raise ValueError(f"--init-from {path}: its weights do not fit this net ({str(exc).splitlines()[0]})") from None
     subset = "" if ours == theirs.style_names else f", styles {ours} of its {len(theirs.style_names)}"
-    log(f"initialised from {path} (step {blob.get('step', 0)}, dilation {theirs.dilation or 'none'} -> "
-        f"{net.config.dilation or 'none'}{subset})")
+    log(f"initialised from {path} (step {blob.get('step', 0)}, {total_steps(blob)} in all; dilation "
+        f"{theirs.dilation or 'none'} -> {net.config.dilation or 'none'}{subset})")
+    return total_steps(blob)
 
 
 def train_fast(cfg: FastTrainConfig, log=print) -> Path:
@@ -235,8 +236,7 @@ def train_fast(cfg: FastTrainConfig, log=print) -> Path:
     loop = TrainLoop(cfg, "fast", net, model_cfg, opt, log=log,
                      loss_network=Path(cfg.vgg_weights).name if cfg.vgg_weights else "vgg16-hed")
 
-    if loop.step == 0 and cfg.init_from:
-        init_weights(net, cfg.init_from, log)
+    steps_before = init_weights(net, cfg.init_from, log) if loop.step == 0 and cfg.init_from else 0
     data = ImageFolderStream(cfg.content_dir, cfg.image_size, cfg.batch_size, seed=cfg.seed + loop.step)
     holdout = load_holdout(cfg.holdout or [str(p) for p in list_images(cfg.content_dir)[:4]], cfg.holdout_size)
     thumbs = [load_rgb(p, 160) for p in cfg.style_images]
@@ -246,8 +246,9 @@ def train_fast(cfg: FastTrainConfig, log=print) -> Path:
     def evaluate() -> dict[str, float]:
         return evaluate_fast(net.eval(), vgg, holdout, targets, cfg.content_layer, cfg.style_layers)
 
-    if loop.step == 0:
-        loop.history.append({"step": 0, "heldout": evaluate()})
+    if loop.step == 0:  # the lineage of a fine-tuning run stays in its first entry (training.checkpoint.total_steps)
+        lineage = {"init_from": cfg.init_from, "steps_before": steps_before} if cfg.init_from else {}
+        loop.history.append({"step": 0, "heldout": evaluate(), **lineage})
     net.train()
     step_fn = FastStep(cfg, net, vgg, targets, data, opt, _amp_mode(cfg, device, log), loop)
     loop.run(step_fn, sample=lambda path: sample_sheet(net, holdout, path, thumbs),
