@@ -11,11 +11,15 @@ import platform
 import sys
 import time
 
+from pathlib import Path
+
 import numpy as np
 import onnxruntime as ort
 
-from engine.errors import ModelError
-from engine.sessions import make_session
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script: bench/ is not installed
+
+from engine.errors import ModelError  # noqa: E402
+from engine.sessions import make_session  # noqa: E402
 
 
 def parse_size(text: str) -> tuple[int, int]:
