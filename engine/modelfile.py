@@ -176,6 +176,10 @@ def discover_models(extra_dirs: list[Path] | None = None) -> list[ModelInfo]:
 # fast-net variants in order of preference (docs/models/README.md: why mid is the CPU default)
 CPU_VARIANT_ORDER = ("mid", "light", "full")
 CUDA_VARIANT_ORDER = ("full", "mid", "light")
+# precisions (export/optimize.py) in order of preference: int8 convs are ~0.78x the fp32 time on a CPU
+# (docs/benchmarks.md); a GPU runs fp32 (or fp16) convs and int8 QDQ graphs poorly
+CPU_PRECISION_ORDER = ("int8", "fp32", "fp16")
+CUDA_PRECISION_ORDER = ("fp32", "fp16", "int8")
 
 
 def default_model(family: str = "fast", provider: str = "auto") -> ModelInfo | None:
@@ -183,16 +187,20 @@ def default_model(family: str = "fast", provider: str = "auto") -> ModelInfo | N
 
     Fast nets: the full-width net when the session will run on CUDA (``provider`` "cuda", or "auto"
     with onnxruntime-gpu's CUDA provider present), else the mid net, sized to run live on a 2-core CPU;
-    then the light net. Within a variant, the plain model before its fine-tunes (``light8`` before
+    then the light net. Within a variant, the precision that runs fastest there (``precision``
+    metadata: the int8 file on a CPU, ``mid8.int8`` before ``mid8``; fp32 on CUDA, where int8 QDQ graphs
+    are not what the GPU is fast at), then the plain model before its fine-tunes (``light8`` before
     ``light8_steady``): shortest name first.
     """
     on_gpu = provider == "cuda" or (provider == "auto" and "cuda" in available_providers())
     order = CUDA_VARIANT_ORDER if on_gpu else CPU_VARIANT_ORDER
+    precisions = CUDA_PRECISION_ORDER if on_gpu else CPU_PRECISION_ORDER
     models = [m for m in discover_models() if m.family == family]
 
     def rank(m: ModelInfo) -> tuple:
-        variant = m.metadata.get("variant")
-        return (order.index(variant) if variant in order else len(order), len(m.name), m.name)
+        variant, precision = m.metadata.get("variant"), m.metadata.get("precision", "fp32")
+        return (order.index(variant) if variant in order else len(order),
+                precisions.index(precision) if precision in precisions else len(precisions), len(m.name), m.name)
 
     models.sort(key=rank)
     return models[0] if models else None

@@ -20,6 +20,25 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     from .onnx_export import export_adain, export_fast
 
+    variants = [tag for tag, flag in (("fp16", args.fp16), ("int8", args.int8)) if flag]
+    if variants and args.family != "fast":
+        print("error: --fp16/--int8 are for fast nets", file=sys.stderr)
+        return 2
+    calib: list = []
+    check: list = []
+    if variants:  # the photos are checked before anything is written
+        from training.data import list_images
+
+        if not args.calib:
+            print("error: --fp16/--int8 need --calib FOLDER of photos (for calibration and the PSNR report)", file=sys.stderr)
+            return 2
+        try:
+            images = list_images(args.calib)
+        except (FileNotFoundError, ValueError) as exc:
+            print(f"error: --calib: {exc}", file=sys.stderr)
+            return 2
+        # calibrate on the first 16 photos, report PSNR on up to 8 others (on the same ones if there are none)
+        calib, check = images[:16], images[16:24]
     try:
         if args.family == "fast":
             result = export_fast(args.checkpoint, args.out, check=not args.no_check)
@@ -32,22 +51,17 @@ def main(argv: list[str] | None = None) -> int:
         print(f"wrote {p}")
     if not args.no_check:
         print(f"parity vs PyTorch at odd sizes: max abs difference {result.parity_max_abs:.2e}")
-    if (args.fp16 or args.int8) and args.family == "fast":
+    if variants:
         from pathlib import Path
-
-        from training.data import list_images
 
         from .optimize import to_fp16, to_int8
 
-        if not args.calib:
-            print("error: --fp16/--int8 need --calib FOLDER of photos (for calibration and the PSNR report)", file=sys.stderr)
-            return 2
-        images = list_images(args.calib)[:16]
+        where = f"on {len(check)} photos not used for calibration" if check else "on the calibration photos"
         out = Path(args.out)
-        for flag, fn, tag in ((args.fp16, to_fp16, "fp16"), (args.int8, to_int8, "int8")):
-            if flag:
-                v = fn(out, out.with_name(f"{out.stem}.{tag}.onnx"), images)
-                print(f"wrote {v.path} ({v.size_bytes / 1e6:.2f} MB), PSNR vs fp32 {v.psnr_db:.1f} dB")
+        for tag in variants:
+            fn = to_fp16 if tag == "fp16" else to_int8
+            v = fn(out, out.with_name(f"{out.stem}.{tag}.onnx"), calib, check or None)
+            print(f"wrote {v.path} ({v.size_bytes / 1e6:.2f} MB), PSNR vs fp32 {v.psnr_db:.1f} dB {where}")
     return 0
 
 

@@ -177,10 +177,22 @@ def test_fp16_and_int8_variants_load_and_stay_close(tmp_path, photo, capsys):
     for tag, floor in (("fp16", 40), ("int8", 18)):
         line = next(l for l in out.splitlines() if f"m.{tag}.onnx" in l)
         assert float(line.split("PSNR vs fp32 ")[1].split(" dB")[0]) > floor
+        assert line.endswith("dB on the calibration photos")  # the fixture folder has one photo: said so
         stylizer = load_stylizer(tmp_path / f"m.{tag}.onnx", "cpu")
         assert stylizer.info.metadata["precision"] == tag
         out_img, _ = FrameProcessor(stylizer).process(np.zeros((20, 24, 3), np.uint8))
         assert out_img.shape == (20, 24, 3)
+    # int8: every conv reads dequantized weights except the first, which reads the image (quantizing it cost
+    # 7 dB on mid8 and was slower: export/optimize.py)
+    import onnx
+
+    graph = onnx.load(str(tmp_path / "m.int8.onnx")).graph
+    made_by = {o: n.op_type for n in graph.node for o in n.output}
+    convs = [n for n in graph.node if n.op_type == "Conv"]
+    assert made_by.get(convs[0].input[1]) is None  # a float initializer
+    assert all(made_by.get(c.input[1]) == "DequantizeLinear" for c in convs[1:])
+    assert main(["fast", str(tmp_path / "c.pt"), str(tmp_path / "n.onnx"), "--int8", "--calib", str(tmp_path / "nowhere")]) == 2
+    assert "--calib" in capsys.readouterr().err and not (tmp_path / "n.onnx").exists()  # refused before writing
 
 
 def test_images_smaller_than_the_nets_padding_reach_are_padded_not_refused(tiny_fast_model, tiny_adain_model, tmp_path):
