@@ -472,6 +472,31 @@ def test_init_from_starts_a_fresh_dilated_run_from_another_checkpoint(tiny_folde
         train_fast(other, log=lambda *a: None)
 
 
+def test_init_from_a_shallower_net_adds_residual_blocks_as_identity(tiny_folders, tmp_path):
+    from training.checkpoint import load_checkpoint
+    from training.train_fast import train_fast
+
+    content, styles = tiny_folders
+    base = dict(content_dir=str(content), style_images=[str(styles / "stripes.png"), str(styles / "checks.png")],
+                width="light", image_size=64, style_size=64, batch_size=1, holdout_size=64, log_every=1)
+    first = train_fast(FastTrainConfig(**base, out_dir=str(tmp_path / "a"), max_steps=2), log=lambda *a: None)
+    logs: list[str] = []
+    deeper = train_fast(FastTrainConfig(**base, out_dir=str(tmp_path / "b"), max_steps=1, lr=1e-12, cin_lr_mult=1.0,
+                                        residual_blocks=6, init_from=str(first)), log=logs.append)
+    net_a, _ = load_checkpoint(first)
+    net_b, _ = load_checkpoint(deeper)
+    assert net_a.config.n_residual == 4 and net_b.config.n_residual == 6
+    assert any("2 residual blocks added as identity" in line for line in logs)
+    x = torch.rand(1, 3, 48, 40)
+    with torch.no_grad():  # the deeper net starts as the same function, for every style
+        for i in range(2):
+            assert torch.allclose(net_a.eval()(x, net_a.one_hot(i)), net_b.eval()(x, net_b.one_hot(i)), atol=1e-5)
+    assert net_b.residual[5].a.conv.weight.abs().sum() > 0  # the new blocks' convs are not dead
+    with pytest.raises(ValueError, match="can be added, not dropped"):
+        train_fast(FastTrainConfig(**base, out_dir=str(tmp_path / "c"), max_steps=1, residual_blocks=3,
+                                   init_from=str(first)), log=lambda *a: None)
+
+
 def test_style_layer_weights_change_the_objective_not_the_reported_loss(tiny_folders, tmp_path):
     import types
 

@@ -195,9 +195,11 @@ def _amp_mode(cfg: FastTrainConfig, device: torch.device, log) -> str:
 
 def init_weights(net: TransformerNet, path: str, log=print) -> int:
     """Fine-tuning start: another fast checkpoint's weights, loaded strictly. Its config may differ only in
-    what has no parameters (dilation). Every style of this run must be one of the checkpoint's, by name: its
-    CIN rows are picked by name (so a net for fewer styles can start from a multi-style one), never by
-    position, or a row would carry another painting's affine."""
+    what has no parameters (dilation) and in having more residual blocks: those are appended after the
+    source's and start as the identity (their second norm's gamma and beta at 0, so x + 0; the zero-init
+    residual trick), so the deeper net computes the source's function at step 0. Every style of this run
+    must be one of the checkpoint's, by name: its CIN rows are picked by name (so a net for fewer styles can
+    start from a multi-style one), never by position, or a row would carry another painting's affine."""
     blob = read_checkpoint(path)
     if blob["family"] != "fast":
         raise ValueError(f"--init-from {path}: a {blob['family']!r} checkpoint, not a fast net")
@@ -208,11 +210,20 @@ def init_weights(net: TransformerNet, path: str, log=print) -> int:
         raise ValueError(f"--init-from {path}: styles {ours} are not a subset of its {theirs.style_names}")
     rows = torch.tensor([theirs.style_names.index(n) for n in ours])
     state = {k: (v[rows] if k.endswith((".gamma", ".beta")) else v) for k, v in blob["model"].items()}
+    added = range(theirs.n_residual, net.config.n_residual)
+    if theirs.n_residual > net.config.n_residual:
+        raise ValueError(f"--init-from {path}: it has {theirs.n_residual} residual blocks, this net "
+                         f"{net.config.n_residual}; blocks can be added, not dropped")
+    for i in added:  # new blocks: this net's fresh init, with the last norm zeroed (identity at step 0)
+        for k, v in net.state_dict().items():
+            if k.startswith(f"residual.{i}."):
+                state[k] = torch.zeros_like(v) if k.startswith(f"residual.{i}.b.norm.") else v
     try:
         net.load_state_dict(state)
     except RuntimeError as exc:
         raise ValueError(f"--init-from {path}: its weights do not fit this net ({str(exc).splitlines()[0]})") from None
     subset = "" if ours == theirs.style_names else f", styles {ours} of its {len(theirs.style_names)}"
+    subset += f", {len(added)} residual blocks added as identity" if len(added) else ""
     log(f"initialised from {path} (step {blob.get('step', 0)}, {total_steps(blob)} in all; dilation "
         f"{theirs.dilation or 'none'} -> {net.config.dilation or 'none'}{subset})")
     return total_steps(blob)
@@ -227,6 +238,8 @@ def train_fast(cfg: FastTrainConfig, log=print) -> Path:
     vgg = load_vgg16(cfg.vgg_weights or None, last_layer=_deepest(layers)).to(device)
     targets = style_targets(vgg, cfg.style_images, cfg.style_layers, cfg.style_size, device)
     model_cfg = FastNetConfig.preset(cfg.width, names)
+    if cfg.residual_blocks:
+        model_cfg = FastNetConfig(**{**model_cfg.to_dict(), "n_residual": cfg.residual_blocks})
     if cfg.dilation:
         model_cfg = FastNetConfig(**{**model_cfg.to_dict(), "dilation": tuple(cfg.dilation)})
     net = TransformerNet(model_cfg).to(device)
