@@ -230,7 +230,7 @@ def cmd_info(args) -> int:
     import onnxruntime
     import av
 
-    from .modelfile import discover_models, user_models_dir
+    from .modelfile import default_model, discover_models, user_models_dir
     from .sessions import available_providers
     from .sources import list_cameras
 
@@ -240,10 +240,12 @@ def cmd_info(args) -> int:
     cams = list_cameras()
     print(f"cameras: {', '.join(map(str, cams)) if cams else 'none found'}")
     models = discover_models()
+    defaults = {d.path for d in (default_model("fast"), default_model("adain")) if d is not None}
     print(f"models ({len(models)}; user folder {user_models_dir()}):")
     for m in models:
         styles = ", ".join(m.style_names) if m.style_names else "any style image"
-        print(f"  {m.name} [{m.family}] {m.path} - {styles}")
+        tags = ", ".join([m.family, m.metadata.get("precision", "fp32")] + (["default here"] if m.path in defaults else []))
+        print(f"  {m.name} [{tags}] {m.path} - {styles}")
     if not models:
         print("  none installed")
     return 0

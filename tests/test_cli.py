@@ -172,6 +172,10 @@ def test_live_headless_from_file_to_pngs(capsys, tiny_fast_model, clip_with_audi
 def test_info_lists_providers(capsys):
     code, out, _ = run(capsys, "info")
     assert code == 0 and "providers:" in out and "cpu" in out
+    # each model says its family and precision, and which one runs when none is named
+    lines = {line.split()[0]: line for line in out.splitlines() if line.startswith("  ")}
+    assert "[fast, int8, default here]" in lines["mid8.int8"] and "[fast, fp32]" in lines["mid8"]
+    assert "[adain, fp32, default here]" in lines["adain_preview"]
 
 
 # ---- model discovery with nothing installed ----------------------------------------------------
