@@ -1,5 +1,6 @@
 """bench/ tools that feed the model cards and docs/benchmarks.md: quality_summary.py (the 16-pair numbers
-from bench/quality.py's tables) and op_profile.py (where a fast net's time goes)."""
+from bench/quality.py's tables), op_profile.py (where a fast net's time goes) and tools/tile_diagnostic.py
+(a net's output whole and as training-crop tiles)."""
 from __future__ import annotations
 
 import pytest
@@ -75,3 +76,22 @@ def test_op_profile_missing_model_or_bad_size_is_a_clear_error(tmp_path, tiny_fa
         op_profile.main([str(tiny_fast_model), "--size", "480"])
     assert exit_info.value.code == 2
     assert "WIDTHxHEIGHT" in capsys.readouterr().err
+
+
+def test_tile_diagnostic_writes_photo_whole_and_tiled_rows(tiny_fast_model, photo, tmp_path, capsys):
+    import cv2
+    import numpy as np
+
+    from engine.stylizers import load_stylizer
+    from tools.tile_diagnostic import main as tiles
+
+    styles = load_stylizer(tiny_fast_model, "cpu").style_names()
+    out = tmp_path / "t.png"
+    assert tiles([str(tiny_fast_model), str(photo), "--styles", *styles, "--size", "64", "--tile", "32",
+                  "--out", str(out)]) == 0
+    sheet = cv2.imread(str(out))
+    assert sheet.shape == (64 * len(styles), 64 * 3, 3)  # one row per style: photo | whole | tiles
+    whole, tiled = sheet[:64, 64:128].astype(int), sheet[:64, 128:].astype(int)
+    assert 0 < np.abs(whole - tiled).mean()  # instance norm sees each tile alone: not the same picture
+    assert tiles([str(tiny_fast_model), str(photo), "--styles", "nope", "--out", str(tmp_path / "u.png")]) == 2
+    assert "has no style nope" in capsys.readouterr().err and not (tmp_path / "u.png").exists()
