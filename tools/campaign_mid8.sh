@@ -2,7 +2,8 @@
 # Training campaign for mid8 (the CPU live net, issue 12): resumable; rerun to continue.
 #   nohup tools/campaign_mid8.sh [SECONDS] > runs/mid8.log 2>&1 &
 # Resumes runs/mid8/last.pt (or seeds it from assets/checkpoints/mid8_last.pt), trains for SECONDS,
-# then exports assets/models/mid8.onnx. Commit assets/checkpoints/mid8_last.pt before the session ends.
+# then exports assets/models/mid8.onnx and mid8.int8.onnx (the CPU default: int8 convs, calibrated on
+# corpus photos). Commit assets/checkpoints/mid8_last.pt and both files before the session ends.
 # To stop early without losing steps: kill -TERM the python process (not this script); it finishes the
 # current step, saves, and the script still exports.
 # Recipe history: steps 0-12,000 style targets at 320 px; from 12,000 (session 3) at 256 px, the size the
@@ -12,10 +13,11 @@
 # restart at 0): relu1_2's Gram weighted 0.25 (--style-layer-weights 0.25 1 1 1), 2,262 steps at 5e-4
 # (runs/mid8_c025), then also content x12 instead of x8, 2,603 steps at 5e-4 + 1,937 at 2.5e-4
 # (runs/mid8_cw12, step 4,540 = 29,236 steps in all). This script resumes that run with that recipe.
+# Session 6: 1,344 more steps at 1e-4 (to 30,580); its checkpoint records the lineage (history[0]).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUDGET=${1:-3600}
-LR=${LR:-2.5e-4}   # the rate the run ended at; a resumed run takes the command's rate
+LR=${LR:-1e-4}   # the rate the run ended at; a resumed run takes the command's rate
 A=assets/styles
 H=cache/corpus/holdout
 mkdir -p runs/mid8
@@ -29,4 +31,4 @@ python -m training fast --content-dir cache/corpus/content \
   --warmup-steps 0 --amp auto \
   --holdout $H/cv_baboon.jpg $H/cv_building.jpg $H/cv_fruits.jpg $H/cv_HappyFish.jpg \
   --out-dir runs/mid8 --time-budget-s "$BUDGET" --sample-every 500 --checkpoint-every 250 --log-every 10
-python -m export fast runs/mid8/last.pt assets/models/mid8.onnx
+python -m export fast runs/mid8/last.pt assets/models/mid8.onnx --int8 --calib cache/corpus/content
