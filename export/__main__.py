@@ -56,11 +56,20 @@ def main(argv: list[str] | None = None) -> int:
 
         from .optimize import to_fp16, to_int8
 
+        from engine.errors import StyleCastError
+
         where = f"on {len(check)} photos not used for calibration" if check else "on the calibration photos"
         out = Path(args.out)
         for tag in variants:
             fn = to_fp16 if tag == "fp16" else to_int8
-            v = fn(out, out.with_name(f"{out.stem}.{tag}.onnx"), calib, check or None)
+            target = out.with_name(f"{out.stem}.{tag}.onnx")
+            target.unlink(missing_ok=True)  # never leave an older checkpoint's variant beside the new model
+            try:
+                v = fn(out, target, calib, check or None)
+            except (StyleCastError, OSError, ValueError, RuntimeError) as exc:
+                print(f"error: the {tag} variant of {out.name} failed ({exc}); {out.name} itself was written",
+                      file=sys.stderr)
+                return 2
             print(f"wrote {v.path} ({v.size_bytes / 1e6:.2f} MB), PSNR vs fp32 {v.psnr_db:.1f} dB {where}")
     return 0
 

@@ -91,7 +91,9 @@ def test_tile_diagnostic_writes_photo_whole_and_tiled_rows(tiny_fast_model, phot
                   "--out", str(out)]) == 0
     sheet = cv2.imread(str(out))
     assert sheet.shape == (64 * len(styles), 64 * 3, 3)  # one row per style: photo | whole | tiles
-    whole, tiled = sheet[:64, 64:128].astype(int), sheet[:64, 128:].astype(int)
+    photo_cell, whole, tiled = (sheet[:64, k * 64:(k + 1) * 64].astype(int) for k in range(3))
+    assert tiled.std() > 1 and np.abs(tiled - photo_cell).mean() > 1  # every tile stylized, not left blank
     assert 0 < np.abs(whole - tiled).mean()  # instance norm sees each tile alone: not the same picture
     assert tiles([str(tiny_fast_model), str(photo), "--styles", "nope", "--out", str(tmp_path / "u.png")]) == 2
     assert "has no style nope" in capsys.readouterr().err and not (tmp_path / "u.png").exists()
+    assert tiles([str(tiny_fast_model), str(photo), "--styles", *styles, "--out", str(tmp_path / "u.gif")]) == 2

@@ -169,7 +169,10 @@ def test_live_headless_from_file_to_pngs(capsys, tiny_fast_model, clip_with_audi
     assert code == 0 and len(list(folder.glob("*.png"))) == 5
 
 
-def test_info_lists_providers(capsys):
+def test_info_lists_providers(capsys, monkeypatch):
+    from engine import modelfile
+
+    monkeypatch.setattr(modelfile, "available_providers", lambda: ["cpu"])  # "default here" = this CPU's
     code, out, _ = run(capsys, "info")
     assert code == 0 and "providers:" in out and "cpu" in out
     # each model says its family and precision, and which one runs when none is named

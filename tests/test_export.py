@@ -195,6 +195,24 @@ def test_fp16_and_int8_variants_load_and_stay_close(tmp_path, photo, capsys):
     assert "--calib" in capsys.readouterr().err and not (tmp_path / "n.onnx").exists()  # refused before writing
 
 
+def test_a_failed_variant_is_one_message_and_leaves_no_stale_file(tmp_path, photo, capsys, monkeypatch):
+    from export import optimize
+    from export.__main__ import main
+
+    config = FastNetConfig.preset("light", ["a"])
+    save_checkpoint(tmp_path / "c.pt", "fast", TransformerNet(config), config)
+    (tmp_path / "m.int8.onnx").write_bytes(b"an older checkpoint's int8 file")
+
+    def broken(*_a, **_k):
+        raise RuntimeError("quantisation failed")
+
+    monkeypatch.setattr(optimize, "to_int8", broken)
+    assert main(["fast", str(tmp_path / "c.pt"), str(tmp_path / "m.onnx"), "--int8", "--calib", str(photo.parent)]) == 2
+    err = capsys.readouterr().err
+    assert "int8 variant of m.onnx failed (quantisation failed)" in err and "Traceback" not in err
+    assert (tmp_path / "m.onnx").exists() and not (tmp_path / "m.int8.onnx").exists()
+
+
 def test_images_smaller_than_the_nets_padding_reach_are_padded_not_refused(tiny_fast_model, tiny_adain_model, tmp_path):
     """AdaIN's decoder reflect-pads 1 px at 1/8 scale and a dilated fast net 4 px at 1/4: an 8 px image
     (the smallest the engine accepts) would make ONNX Runtime's Pad fail; the stylizers pad up to the

@@ -524,3 +524,14 @@ def test_style_layer_weights_change_the_objective_not_the_reported_loss(tiny_fol
     with pytest.raises(ValueError, match="one weight per style layer"):
         from training.train_fast import train_fast
         train_fast(FastTrainConfig(**base, style_layer_weights=[1.0], out_dir=str(tmp_path / "r")), log=lambda *a: None)
+
+
+def test_style_names_must_differ_and_a_net_needs_a_residual_block(tmp_path):
+    from training.train_fast import _style_names
+
+    cfg = FastTrainConfig(style_images=["a/wave.jpg", "b/wave.jpg"])
+    with pytest.raises(ValueError, match="style names must differ"):
+        _style_names(cfg)
+    assert _style_names(FastTrainConfig(style_images=["a/wave.jpg", "b/wave.jpg"], style_names=["w1", "w2"])) == ["w1", "w2"]
+    with pytest.raises(ValueError, match="at least one residual block"):
+        FastNetConfig(style_names=["a"], n_residual=-2)

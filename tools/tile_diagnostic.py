@@ -49,7 +49,9 @@ def main(argv: list[str] | None = None) -> int:
                              f"(it has {', '.join(stylizer.style_names())})")
         if args.tile < 16:
             raise ValueError("--tile must be at least 16 px")
-    except (StyleCastError, OSError, ValueError) as exc:
+        if Path(args.out).suffix.lower() not in (".jpg", ".jpeg", ".png"):
+            raise ValueError(f"--out must end in .jpg or .png, not {Path(args.out).name}")
+    except (StyleCastError, OSError, ValueError, SystemExit) as exc:  # load_photo exits on a missing frame
         print(f"tile_diagnostic: {exc}", file=sys.stderr)
         return 2
     h, w = photo.shape[:2]

@@ -177,6 +177,8 @@ def _style_names(cfg: FastTrainConfig) -> list[str]:
     names = cfg.style_names or [Path(p).stem for p in cfg.style_images]
     if len(names) != len(cfg.style_images):
         raise ValueError("style_names must match style_images one to one")
+    if len(set(names)) != len(names):
+        raise ValueError(f"style names must differ (got {names}; name them with --style-names)")
     if cfg.style_layer_weights and len(cfg.style_layer_weights) != len(cfg.style_layers):
         raise ValueError(f"style_layer_weights needs one weight per style layer ({', '.join(cfg.style_layers)})")
     if cfg.temporal_weight > 0 and (cfg.temporal_shift % 4 or cfg.temporal_shift <= 0):
@@ -205,8 +207,10 @@ def init_weights(net: TransformerNet, path: str, log=print) -> int:
         raise ValueError(f"--init-from {path}: a {blob['family']!r} checkpoint, not a fast net")
     theirs = FastNetConfig(**blob["config"])
     ours = net.config.style_names
+    if len(set(theirs.style_names)) != len(theirs.style_names):
+        raise ValueError(f"--init-from {path}: its style names repeat ({theirs.style_names})")
     missing = [n for n in ours if n not in theirs.style_names]
-    if missing or len(set(ours)) != len(ours):
+    if missing:
         raise ValueError(f"--init-from {path}: styles {ours} are not a subset of its {theirs.style_names}")
     rows = torch.tensor([theirs.style_names.index(n) for n in ours])
     state = {k: (v[rows] if k.endswith((".gamma", ".beta")) else v) for k, v in blob["model"].items()}

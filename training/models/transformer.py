@@ -40,6 +40,8 @@ class FastNetConfig:
         self.dilation = tuple(int(d) for d in self.dilation)
         if self.dilation and (len(self.dilation) != self.n_residual or min(self.dilation) < 1):
             raise ValueError(f"dilation needs one positive int per residual block ({self.n_residual}), got {self.dilation}")
+        if self.n_residual < 1:
+            raise ValueError(f"a fast net needs at least one residual block, got {self.n_residual}")
         if len(self.channels) != 3 or min(self.channels) < 1:
             raise ValueError(f"channels must be three positive ints, got {self.channels}")
         if not self.style_names:
