@@ -427,13 +427,18 @@ def test_dilation_widens_the_receptive_field_and_old_configs_stay_identical():
     assert 25 < near < 50 and far > 1.5 * near, (near, far)
 
 
+def _two_style_light_run(content, styles) -> dict:
+    """The tiny two-style light run the --init-from tests start from and fine-tune."""
+    return dict(content_dir=str(content), style_images=[str(styles / "stripes.png"), str(styles / "checks.png")],
+                width="light", image_size=64, style_size=64, batch_size=1, holdout_size=64, log_every=1)
+
+
 def test_init_from_starts_a_fresh_dilated_run_from_another_checkpoint(tiny_folders, tmp_path):
     from training.checkpoint import load_checkpoint
     from training.train_fast import train_fast
 
     content, styles = tiny_folders
-    base = dict(content_dir=str(content), style_images=[str(styles / "stripes.png"), str(styles / "checks.png")],
-                width="light", image_size=64, style_size=64, batch_size=1, holdout_size=64, log_every=1)
+    base = _two_style_light_run(content, styles)
     first = train_fast(FastTrainConfig(**base, out_dir=str(tmp_path / "a"), max_steps=3), log=lambda *a: None)
     logs: list[str] = []
     tuned = train_fast(FastTrainConfig(**base, out_dir=str(tmp_path / "b"), max_steps=1, lr=1e-12, cin_lr_mult=1.0,
@@ -477,8 +482,7 @@ def test_init_from_a_shallower_net_adds_residual_blocks_as_identity(tiny_folders
     from training.train_fast import train_fast
 
     content, styles = tiny_folders
-    base = dict(content_dir=str(content), style_images=[str(styles / "stripes.png"), str(styles / "checks.png")],
-                width="light", image_size=64, style_size=64, batch_size=1, holdout_size=64, log_every=1)
+    base = _two_style_light_run(content, styles)
     first = train_fast(FastTrainConfig(**base, out_dir=str(tmp_path / "a"), max_steps=2), log=lambda *a: None)
     logs: list[str] = []
     deeper = train_fast(FastTrainConfig(**base, out_dir=str(tmp_path / "b"), max_steps=1, lr=1e-12, cin_lr_mult=1.0,
