@@ -539,3 +539,62 @@ def test_style_names_must_differ_and_a_net_needs_a_residual_block(tmp_path):
     assert _style_names(FastTrainConfig(style_images=["a/wave.jpg", "b/wave.jpg"], style_names=["w1", "w2"])) == ["w1", "w2"]
     with pytest.raises(ValueError, match="at least one residual block"):
         FastNetConfig(style_names=["a"], n_residual=-2)
+
+
+def test_layout_loss_ignores_tints_and_fine_texture_but_not_blotches_or_inversion():
+    from training.losses import layout_loss
+
+    torch.manual_seed(0)
+    y, x = torch.meshgrid(torch.linspace(0, 1, 64), torch.linspace(0, 1, 96), indexing="ij")
+    photo = torch.stack([0.2 + 0.6 * x, 0.3 + 0.5 * y, 0.5 * x * y], 0)[None]  # a smooth scene, 1x3x64x96
+    assert layout_loss(photo, photo).item() < 1e-10
+    tinted = (photo * torch.tensor([0.5, 0.8, 1.2])[:, None, None] * 0.7 + 0.1).clamp(0, 1)
+    # a tint changes luma as a function of the three channels: nearly, not exactly, affine
+    assert layout_loss(tinted, photo).item() < 0.05
+    fine = photo + 0.2 * (torch.rand(1, 1, 64, 96) - 0.5)  # texture finer than the 8 px blocks: nearly free
+    assert layout_loss(fine, photo).item() < 0.05
+    blotched = photo.clone()
+    blotched[..., 16:40, 56:88] = 0.05  # a dark blotch where the scene is bright
+    assert layout_loss(blotched, photo).item() > 0.3
+    assert layout_loss(1 - photo, photo).item() == pytest.approx(4.0, abs=0.02)  # standardised: 2 x (1 - corr)
+    flat = torch.full_like(photo, 0.5)  # nothing to keep: a flat output of a flat photo costs nothing
+    assert layout_loss(flat, flat).item() < 1e-10
+    # the gradient reaches the output and not the photo (the photo is the target)
+    out = blotched.clone().requires_grad_(True)
+    target = photo.clone().requires_grad_(True)
+    layout_loss(out, target).backward()
+    assert out.grad.abs().sum() > 0 and target.grad is None
+
+
+def test_layout_weight_is_in_the_objective_and_logged_in_every_run(tiny_folders, tmp_path):
+    import types
+
+    from training.data import ImageFolderStream
+    from training.train_fast import FastStep, style_targets, train_fast
+
+    content, styles = tiny_folders
+    torch.manual_seed(0)
+    base = dict(content_dir=str(content), style_images=[str(styles / "stripes.png")], width="light",
+                image_size=64, style_size=64, batch_size=1, tv_weight=0.0)
+    vgg = VGG16Features(last_layer="relu4_3").eval()
+    net = TransformerNet(FastNetConfig.preset("light", ["stripes"]))
+    data = ImageFolderStream(str(content), 64, 1, seed=0)
+    x = data.next_batch()
+    results = []
+    for weight in (0.0, 5.0):
+        cfg = FastTrainConfig(**base, layout_weight=weight)
+        targets = style_targets(vgg, cfg.style_images, cfg.style_layers, cfg.style_size, "cpu")
+        step = FastStep(cfg, net, vgg, targets, data, None, "none", types.SimpleNamespace(step=0, skipped=0))
+        with torch.no_grad():
+            results.append(step.losses(x, net.one_hot(0), 0, warming=False))
+    (loss0, parts0), (loss5, parts5) = results
+    assert parts0["layout"].item() > 0 and torch.allclose(parts0["layout"], parts5["layout"])
+    assert loss5.item() == pytest.approx(loss0.item() + 5.0 * parts0["layout"].item(), rel=1e-5)
+    # a short run logs the term and the held-out layout number the model cards quote
+    cfg = FastTrainConfig(**{**base, "out_dir": str(tmp_path / "l"), "max_steps": 4, "log_every": 2, "holdout_size": 64,
+                             "layout_weight": 2.0})
+    hist = read_checkpoint(train_fast(cfg, log=lambda *a: None))["history"]
+    assert any("layout" in h for h in hist if "heldout" not in h)
+    assert all(0 <= h["heldout"]["layout"] <= 4 for h in hist if "heldout" in h)
+    with pytest.raises(ValueError, match="layout_weight"):
+        train_fast(FastTrainConfig(**{**base, "layout_weight": -1.0, "out_dir": str(tmp_path / "m")}), log=lambda *a: None)

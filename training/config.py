@@ -47,6 +47,9 @@ class FastTrainConfig(LoopConfig):
     style_layer_weights: list[float] = field(default_factory=list)
     tv_weight: float = 1.0
     amp: str = "auto"  # "bf16": forward passes under bf16 autocast (norms, Grams, losses fp32); "auto": bf16 on CUDA or a CPU with native bf16, else "none"
+    # > 0: keep the photo's light layout (training.losses.layout_loss: luma over layout_pool-px blocks, correlation)
+    layout_weight: float = 0.0
+    layout_pool: int = 8
     warmup_steps: int = 0  # identity warm-up: the first N steps train output ~ input (pixel L1 + content loss)
     temporal_weight: float = 0.0  # > 0: shifted-frame output consistency (ReCoNet-style output temporal loss)
     temporal_shift: int = 8  # the second frame is the same photo moved by up to this many px (multiple of 4)

@@ -64,6 +64,30 @@ def mean_std_style_loss(features: dict[str, torch.Tensor], targets: dict[str, to
     return total
 
 
+def _luma(image: torch.Tensor) -> torch.Tensor:
+    """Rec. 601 luma of an RGB batch (N x 3 x H x W, 0..1) as N x 1 x H x W."""
+    r, g, b = image[:, 0:1], image[:, 1:2], image[:, 2:3]
+    return 0.299 * r + 0.587 * g + 0.114 * b
+
+
+def layout_loss(out: torch.Tensor, photo: torch.Tensor, pool: int = 8) -> torch.Tensor:
+    """Light layout: the photo's large-scale pattern of light and dark must survive stylization.
+
+    Both images' luma is averaged over ``pool`` x ``pool`` blocks and standardised per image (zero mean,
+    unit std over the blocks), then compared by MSE, which for standardised maps is 2 x (1 - their
+    correlation): 0 = the layout kept, 2 = unrelated, 4 = inverted. A global tint, brightening or contrast change costs nothing, and neither does texture
+    finer than a block (where the Gram losses put the painting's strokes); a dark blotch laid on a bright
+    lawn, or a bright one in a shadow, does. Per-image Gram losses let a fast net spread the painting's
+    colours as blotches over flat regions, since relu2_2 content barely sees a low-frequency change;
+    Gatys, starting from the photo, keeps its light layout (issue 12's side-by-side sheets)."""
+    def blocks(image: torch.Tensor) -> torch.Tensor:
+        y = F.avg_pool2d(_luma(image.float()), pool, ceil_mode=True).flatten(1)
+        y = y - y.mean(dim=1, keepdim=True)
+        # floored std: a flat photo (no layout to keep) gives a near-zero map instead of amplified noise
+        return y / y.pow(2).mean(dim=1, keepdim=True).sqrt().clamp_min(0.02)
+    return F.mse_loss(blocks(out), blocks(photo).detach())
+
+
 def total_variation(image: torch.Tensor) -> torch.Tensor:
     """Anisotropic total variation (mean absolute neighbour difference): smooths high-frequency noise."""
     dh = (image[:, :, 1:, :] - image[:, :, :-1, :]).abs().mean()

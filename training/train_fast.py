@@ -17,7 +17,7 @@ from .common import pick_device
 from .config import FastTrainConfig
 from .data import ImageFolderStream, list_images, load_rgb, save_contact_sheet, to_pil, to_tensor
 from .loop import TrainLoop
-from .losses import content_loss, gram_style_loss, gram_style_terms, shifted_frame_loss, total_variation
+from .losses import content_loss, gram_style_loss, gram_style_terms, layout_loss, shifted_frame_loss, total_variation
 from .models.transformer import FastNetConfig, TransformerNet
 from .models.vgg import LAYER_ORDER, VGG16Features, gram_matrix, load_vgg16
 
@@ -51,9 +51,10 @@ def load_holdout(paths: list[str], size: int = 256) -> list[torch.Tensor]:
 @torch.no_grad()
 def evaluate_fast(net: TransformerNet, vgg: VGG16Features, holdout: list[torch.Tensor], targets: list[dict],
                   content_layer: str, style_layers: list[str]) -> dict[str, float]:
-    """Mean content and style loss over held-out photos x styles (the numbers in the model card)."""
+    """Mean content, style and layout loss over held-out photos x styles (the numbers in the model card;
+    layout: ``layout_loss`` at its default 8 px blocks; 0 = the photo's light layout kept, 2 = unrelated, 4 = inverted)."""
     device = next(net.parameters()).device
-    c_total = s_total = 0.0
+    c_total = s_total = l_total = 0.0
     n = 0
     for x in holdout:
         x = x[None].to(device)
@@ -63,8 +64,9 @@ def evaluate_fast(net: TransformerNet, vgg: VGG16Features, holdout: list[torch.T
             f = vgg(out, sorted(set(style_layers) | {content_layer}))
             c_total += content_loss(f[content_layer], fx).item()
             s_total += gram_style_loss({k: f[k] for k in style_layers}, grams).item()
+            l_total += layout_loss(out, x).item()
             n += 1
-    return {"content": c_total / n, "style": s_total / n}
+    return {"content": c_total / n, "style": s_total / n, "layout": l_total / n}
 
 
 @torch.no_grad()
@@ -142,7 +144,8 @@ class FastStep:
         terms = gram_style_terms({k: f_out[k] for k in cfg.style_layers}, self.targets[idx])
         ls = sum(terms.values())  # logged: the unweighted loss, comparable across runs
         trained = sum(w * terms[k] for k, w in zip(cfg.style_layers, cfg.style_layer_weights)) if cfg.style_layer_weights else ls
-        loss = cfg.content_weight * lc + cfg.style_weight * trained + cfg.tv_weight * ltv
+        ll = layout_loss(out, x, cfg.layout_pool)  # logged in every run, so runs compare on it
+        loss = cfg.content_weight * lc + cfg.style_weight * trained + cfg.tv_weight * ltv + cfg.layout_weight * ll
         lt = loss.new_zeros(())
         if cfg.temporal_weight > 0:
             m = cfg.temporal_shift
@@ -151,7 +154,7 @@ class FastStep:
             with autocast_for(self.amp, self.device):
                 lt = shifted_frame_loss(lambda f: self.net(f, w).float(), x, out, shift, m, noise)
             loss = loss + cfg.temporal_weight * lt.float()
-        return loss, {"content": lc, "style": ls, "tv": ltv, "temporal": lt}
+        return loss, {"content": lc, "style": ls, "tv": ltv, "layout": ll, "temporal": lt}
 
     def __call__(self, step: int) -> dict[str, float] | None:
         x = self.data.next_batch().to(self.device)
@@ -181,6 +184,8 @@ def _style_names(cfg: FastTrainConfig) -> list[str]:
         raise ValueError(f"style names must differ (got {names}; name them with --style-names)")
     if cfg.style_layer_weights and len(cfg.style_layer_weights) != len(cfg.style_layers):
         raise ValueError(f"style_layer_weights needs one weight per style layer ({', '.join(cfg.style_layers)})")
+    if cfg.layout_weight < 0 or cfg.layout_pool < 1:
+        raise ValueError("layout_weight must be >= 0 and layout_pool >= 1")
     if cfg.temporal_weight > 0 and (cfg.temporal_shift % 4 or cfg.temporal_shift <= 0):
         raise ValueError("temporal_shift must be a positive multiple of 4 (the net downsamples by 4)")
     return names
@@ -269,7 +274,7 @@ def train_fast(cfg: FastTrainConfig, log=print) -> Path:
     net.train()
     step_fn = FastStep(cfg, net, vgg, targets, data, opt, _amp_mode(cfg, device, log), loop)
     loop.run(step_fn, sample=lambda path: sample_sheet(net, holdout, path, thumbs),
-             log_keys=("content", "style", "tv", "temporal"), progress_keys=("content", "style", "tv"), max_skipped=200)
+             log_keys=("content", "style", "tv", "layout", "temporal"), progress_keys=("content", "style", "tv", "layout"), max_skipped=200)
     heldout = evaluate()
     return loop.finish({"heldout": heldout}, {"skipped_batches": loop.skipped, "flat_crops_redrawn": data.flat_redraws},
                        summary=f"; held-out {loop.history[0].get('heldout')} -> {heldout}")
