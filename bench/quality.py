@@ -20,6 +20,8 @@ not trained on this objective).
 
 Gatys results are cached (``--gatys-cache``, default ``cache/gatys``): keyed by photo, painting bytes, size,
 steps and objective, so judging a new checkpoint against the same references costs seconds, not ~2 minutes a pair.
+The 16 references of the model cards' sheets are kept in the repository (``--gatys-refs``, default
+``bench/gatys_refs``, read only), so a fresh clone scores a new checkpoint without recomputing them.
 """
 from __future__ import annotations
 
@@ -96,12 +98,15 @@ def gatys_key(photo: str, painting_file: Path, cfg: GatysConfig) -> str:
     return h.hexdigest()[:24]
 
 
-def cached_gatys(cache: Path | None, key: str, run) -> tuple[torch.Tensor, float]:
-    """(result 1x3xHxW, seconds it took when computed) from ``cache/KEY.npy``, or ``run()`` then stored."""
-    if cache is not None:
-        npy, meta = cache / f"{key}.npy", cache / f"{key}.json"
+def cached_gatys(cache: Path | None, key: str, run, refs: Path | None = None) -> tuple[torch.Tensor, float]:
+    """(result 1x3xHxW, seconds it took when computed) from ``refs/KEY.npy`` (the references kept in the
+    repository, read only) or ``cache/KEY.npy``, else ``run()`` then stored in ``cache``."""
+    for folder in (refs, cache):
+        if folder is None:
+            continue
+        npy, meta = folder / f"{key}.npy", folder / f"{key}.json"
         if npy.is_file() and meta.is_file():
-            return torch.from_numpy(np.load(npy)), float(json.loads(meta.read_text())["seconds"])
+            return torch.from_numpy(np.load(npy, allow_pickle=False)), float(json.loads(meta.read_text())["seconds"])
     t0 = time.perf_counter()
     out = run().detach()
     seconds = time.perf_counter() - t0
@@ -162,8 +167,12 @@ def main() -> int:
                         "another (a recipe A/B against the shipped objective; the header names the difference)")
     p.add_argument("--gatys-cache", type=Path, default=ROOT / "cache/gatys",
                    help="directory of cached Gatys results ('' to always recompute)")
+    p.add_argument("--gatys-refs", type=Path, default=ROOT / "bench/gatys_refs",
+                   help="read-only Gatys results kept in the repository (the 16 pairs of docs/models/sheets), "
+                        "looked up before --gatys-cache ('' to ignore)")
     args = p.parse_args()
     cache = args.gatys_cache if str(args.gatys_cache) else None
+    refs = args.gatys_refs if str(args.gatys_refs) else None
     peer = None
     if args.sheet or args.adain:
         try:
@@ -234,7 +243,7 @@ def main() -> int:
         painting_file = ROOT / "assets/styles" / meta[name]["file"]
         painting = tensor(np.asarray(load_rgb(painting_file, 1024)))
         gatys_out, seconds = cached_gatys(cache, gatys_key(photo, painting_file, cfg),
-                                          lambda: run_gatys(vgg, tensor(c), [(painting, 1.0)], cfg))
+                                          lambda: run_gatys(vgg, tensor(c), [(painting, 1.0)], cfg), refs)
         score = GatysLoss(vgg, tensor(c), [(resize_longest(painting, args.size), 1.0)], cfg)  # Gatys' own targets
         with torch.no_grad():
             _, gc, gs = score(gatys_out)

@@ -97,3 +97,39 @@ def test_tile_diagnostic_writes_photo_whole_and_tiled_rows(tiny_fast_model, phot
     assert tiles([str(tiny_fast_model), str(photo), "--styles", "nope", "--out", str(tmp_path / "u.png")]) == 2
     assert "has no style nope" in capsys.readouterr().err and not (tmp_path / "u.png").exists()
     assert tiles([str(tiny_fast_model), str(photo), "--styles", *styles, "--out", str(tmp_path / "u.gif")]) == 2
+
+
+def test_gatys_references_in_the_repository_are_read_first_and_never_written(tmp_path):
+    import json
+
+    import numpy as np
+    import torch
+
+    from bench.quality import cached_gatys
+
+    refs, cache = tmp_path / "refs", tmp_path / "cache"
+    refs.mkdir()
+    kept = np.full((1, 3, 4, 5), 0.25, np.float32)
+    np.save(refs / "k1.npy", kept)
+    (refs / "k1.json").write_text(json.dumps({"seconds": 150.0}))
+    calls = []
+
+    def run():
+        calls.append(1)
+        return torch.full((1, 3, 4, 5), 0.75)
+
+    out, seconds = cached_gatys(cache, "k1", run, refs)
+    assert calls == [] and seconds == 150.0 and torch.equal(out, torch.from_numpy(kept))
+    out, _ = cached_gatys(cache, "k2", run, refs)  # not kept: computed once, stored in the cache only
+    assert calls == [1] and float(out.mean()) == 0.75
+    assert sorted(p.name for p in refs.iterdir()) == ["k1.json", "k1.npy"]
+    assert (cache / "k2.npy").is_file() and (cache / "k2.json").is_file()
+    out, _ = cached_gatys(cache, "k2", run, refs)
+    assert calls == [1] and float(out.mean()) == 0.75
+    # the references the model cards' sheets use are in the repository: 16 pairs, a result and its timing each
+    shipped = sorted((__import__("pathlib").Path(__file__).parents[1] / "bench/gatys_refs").glob("*.npy"))
+    assert len(shipped) == 16
+    for npy in shipped:
+        assert npy.with_suffix(".json").is_file()
+        a = np.load(npy, allow_pickle=False)
+        assert a.dtype == np.float32 and a.shape[:2] == (1, 3) and 0 <= a.min() and a.max() <= 1
