@@ -501,27 +501,35 @@ def test_init_from_a_shallower_net_adds_residual_blocks_as_identity(tiny_folders
                                    init_from=str(first)), log=lambda *a: None)
 
 
-def test_style_layer_weights_change_the_objective_not_the_reported_loss(tiny_folders, tmp_path):
+def one_step_losses(tiny_folders, *overrides: dict) -> tuple[dict, list]:
+    """The base config of a one-style light net, and (loss, logged parts) of one step on the same batch
+    and the same weights for each set of config overrides (a random VGG: only the arithmetic matters)."""
     import types
 
-    from training.train_fast import FastStep, style_targets
     from training.data import ImageFolderStream
+    from training.train_fast import FastStep, style_targets
 
     content, styles = tiny_folders
     torch.manual_seed(0)
     base = dict(content_dir=str(content), style_images=[str(styles / "stripes.png")], width="light",
                 image_size=64, style_size=64, batch_size=1, tv_weight=0.0)
-    vgg = VGG16Features(last_layer="relu4_3").eval()  # random weights: only the arithmetic matters here
+    vgg = VGG16Features(last_layer="relu4_3").eval()
     net = TransformerNet(FastNetConfig.preset("light", ["stripes"]))
     data = ImageFolderStream(str(content), 64, 1, seed=0)
     x = data.next_batch()
     results = []
-    for weights in ([], [0.0, 1.0, 1.0, 1.0]):
-        cfg = FastTrainConfig(**base, style_layer_weights=weights)
+    for extra in overrides:
+        cfg = FastTrainConfig(**base, **extra)
         targets = style_targets(vgg, cfg.style_images, cfg.style_layers, cfg.style_size, "cpu")
         step = FastStep(cfg, net, vgg, targets, data, None, "none", types.SimpleNamespace(step=0, skipped=0))
         with torch.no_grad():
             results.append(step.losses(x, net.one_hot(0), 0, warming=False))
+    return base, results
+
+
+def test_style_layer_weights_change_the_objective_not_the_reported_loss(tiny_folders, tmp_path):
+    base, results = one_step_losses(tiny_folders, {"style_layer_weights": []},
+                                    {"style_layer_weights": [0.0, 1.0, 1.0, 1.0]})
     (loss_all, parts_all), (loss_no_colour, parts_no_colour) = results
     assert torch.allclose(parts_all["style"], parts_no_colour["style"])  # the reported number is the same
     assert loss_no_colour < loss_all  # relu1_2's term left the objective
@@ -567,26 +575,9 @@ def test_layout_loss_ignores_tints_and_fine_texture_but_not_blotches_or_inversio
 
 
 def test_layout_weight_is_in_the_objective_and_logged_in_every_run(tiny_folders, tmp_path):
-    import types
+    from training.train_fast import train_fast
 
-    from training.data import ImageFolderStream
-    from training.train_fast import FastStep, style_targets, train_fast
-
-    content, styles = tiny_folders
-    torch.manual_seed(0)
-    base = dict(content_dir=str(content), style_images=[str(styles / "stripes.png")], width="light",
-                image_size=64, style_size=64, batch_size=1, tv_weight=0.0)
-    vgg = VGG16Features(last_layer="relu4_3").eval()
-    net = TransformerNet(FastNetConfig.preset("light", ["stripes"]))
-    data = ImageFolderStream(str(content), 64, 1, seed=0)
-    x = data.next_batch()
-    results = []
-    for weight in (0.0, 5.0):
-        cfg = FastTrainConfig(**base, layout_weight=weight)
-        targets = style_targets(vgg, cfg.style_images, cfg.style_layers, cfg.style_size, "cpu")
-        step = FastStep(cfg, net, vgg, targets, data, None, "none", types.SimpleNamespace(step=0, skipped=0))
-        with torch.no_grad():
-            results.append(step.losses(x, net.one_hot(0), 0, warming=False))
+    base, results = one_step_losses(tiny_folders, {"layout_weight": 0.0}, {"layout_weight": 5.0})
     (loss0, parts0), (loss5, parts5) = results
     assert parts0["layout"].item() > 0 and torch.allclose(parts0["layout"], parts5["layout"])
     assert loss5.item() == pytest.approx(loss0.item() + 5.0 * parts0["layout"].item(), rel=1e-5)

@@ -75,11 +75,12 @@ def layout_loss(out: torch.Tensor, photo: torch.Tensor, pool: int = 8) -> torch.
 
     Both images' luma is averaged over ``pool`` x ``pool`` blocks and standardised per image (zero mean,
     unit std over the blocks), then compared by MSE, which for standardised maps is 2 x (1 - their
-    correlation): 0 = the layout kept, 2 = unrelated, 4 = inverted. A global tint, brightening or contrast change costs nothing, and neither does texture
-    finer than a block (where the Gram losses put the painting's strokes); a dark blotch laid on a bright
-    lawn, or a bright one in a shadow, does. Per-image Gram losses let a fast net spread the painting's
-    colours as blotches over flat regions, since relu2_2 content barely sees a low-frequency change;
-    Gatys, starting from the photo, keeps its light layout (issue 12's side-by-side sheets)."""
+    correlation): 0 = the layout kept, 2 = unrelated, 4 = inverted. A global tint, brightening or contrast
+    change costs nothing, and neither does texture finer than a block (where the Gram losses put the
+    painting's strokes); a dark blotch laid on a bright lawn, or a bright one in a shadow, does. Per-image
+    Gram losses let a fast net spread the painting's colours as blotches over flat regions, since relu2_2
+    content barely sees a low-frequency change; Gatys, starting from the photo, keeps its light layout
+    (issue 12's side-by-side sheets)."""
     def blocks(image: torch.Tensor) -> torch.Tensor:
         y = F.avg_pool2d(_luma(image.float()), pool, ceil_mode=True).flatten(1)
         y = y - y.mean(dim=1, keepdim=True)

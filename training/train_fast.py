@@ -52,7 +52,8 @@ def load_holdout(paths: list[str], size: int = 256) -> list[torch.Tensor]:
 def evaluate_fast(net: TransformerNet, vgg: VGG16Features, holdout: list[torch.Tensor], targets: list[dict],
                   content_layer: str, style_layers: list[str]) -> dict[str, float]:
     """Mean content, style and layout loss over held-out photos x styles (the numbers in the model card;
-    layout: ``layout_loss`` at its default 8 px blocks; 0 = the photo's light layout kept, 2 = unrelated, 4 = inverted)."""
+    layout: ``layout_loss`` at its default 8 px blocks, whatever the run trained with; 0 = the photo's light
+    layout kept, 2 = unrelated, 4 = inverted)."""
     device = next(net.parameters()).device
     c_total = s_total = l_total = 0.0
     n = 0
