@@ -394,9 +394,18 @@ def test_render_queue_keeps_its_settings_snapshot_while_live_changes(qtbot, wind
     from engine.render import render_video
 
     render_video(clip, ref / "c.mp4", snap)
-    got, want = read_frames(out / "c_stylized.mp4"), read_frames(ref / "c.mp4")
-    assert len(got) == len(want) == 40
-    assert max(float(np.abs(a.astype(int) - b.astype(int)).mean()) for a, b in zip(got, want)) < 1.0
+    render_video(clip, ref / "live.mp4", c.processor_snapshot())  # what a leak of the live settings would give
+    got, want, leak = read_frames(out / "c_stylized.mp4"), read_frames(ref / "c.mp4"), read_frames(ref / "live.mp4")
+    assert len(got) == len(want) == len(leak) == 40
+
+    def diff(a, b):
+        return float(np.abs(a.astype(int) - b.astype(int)).mean())
+
+    # Not bit-exact: around the live change (the live side stylizing with the same ONNX Runtime session on
+    # another thread) a frame or two of the render differ by up to ~1.4 grey levels after H.264 (measured on
+    # the AVX-512 host, one run in three; bit-exact otherwise). A leaked setting moves every frame by 70-87.
+    for a, b, c_ in zip(got, want, leak):
+        assert diff(a, b) < 3.0 and diff(a, b) < diff(a, c_) / 5
 
 
 # ---- remote control and style capture (issue 14) ---------------------------------------------------
