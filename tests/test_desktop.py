@@ -29,7 +29,11 @@ def window(qtbot, tiny_fast_model, tiny_adain_model, tmp_path):
 
 def wait_frames(qtbot, w, n=3):
     start = w.live.view.frames_painted
-    qtbot.waitUntil(lambda: w.live.view.frames_painted >= start + n, timeout=15000)
+    try:
+        qtbot.waitUntil(lambda: w.live.view.frames_painted >= start + n, timeout=30000)
+    except Exception as exc:  # say what the app reported, so a stall in a full run can be told from an error
+        raise AssertionError(f"{n} frames not painted in 30 s (painted {w.live.view.frames_painted - start}; "
+                             f"running {w.c.running}; errors {w.errors[-3:]})") from exc
 
 
 def test_live_preview_paints_frames_and_stats(qtbot, window):
