@@ -3,6 +3,8 @@ from bench/quality.py's tables), op_profile.py (where a fast net's time goes) an
 (a net's output whole and as training-crop tiles)."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from bench import op_profile
@@ -127,7 +129,7 @@ def test_gatys_references_in_the_repository_are_read_first_and_never_written(tmp
     out, _ = cached_gatys(cache, "k2", run, refs)
     assert calls == [1] and float(out.mean()) == 0.75
     # the references the model cards' sheets use are in the repository: 16 pairs, a result and its timing each
-    shipped = sorted((__import__("pathlib").Path(__file__).parents[1] / "bench/gatys_refs").glob("*.npy"))
+    shipped = sorted((Path(__file__).parents[1] / "bench/gatys_refs").glob("*.npy"))
     assert len(shipped) == 16
     for npy in shipped:
         assert npy.with_suffix(".json").is_file()

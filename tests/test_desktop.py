@@ -405,9 +405,9 @@ def test_render_queue_keeps_its_settings_snapshot_while_live_changes(qtbot, wind
     def diff(a, b):
         return float(np.abs(a.astype(int) - b.astype(int)).mean())
 
-    # Not bit-exact: around the live change (the live side stylizing with the same ONNX Runtime session on
-    # another thread) a frame or two of the render differ by up to ~1.4 grey levels after H.264 (measured on
-    # the AVX-512 host, one run in three; bit-exact otherwise). A leaked setting moves every frame by 70-87.
+    # Not bit-exact: around the live change a frame or two of the render differ by up to ~1.4 grey levels
+    # after H.264 (measured on the AVX-512 host, one run in three, cause not found; bit-exact otherwise).
+    # A leaked setting moves every frame by 70-87.
     for a, b, c_ in zip(got, want, leak):
         assert diff(a, b) < 3.0 and diff(a, b) < diff(a, c_) / 5
 

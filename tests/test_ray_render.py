@@ -76,8 +76,8 @@ def test_ray_render_matches_the_single_machine_render(cluster, clip, tiny_fast_m
     diffs = [float(np.abs(a.astype(int) - b.astype(int)).mean()) for a, b in zip(frames_a, frames_b)]
     if smoothing == 0:
         # the final encode sees the same frames, bit for bit on the AVX2 host; on the AVX-512 host one full
-        # run in four had one frame ~0.4 grey levels off (a worker on 1 thread vs the single process on 2,
-        # spread by the lossy encode). A stitching error (a lost, doubled or misordered frame) is tens of levels
+        # run in four had one frame ~0.4 grey levels off (cause not found; the lossy encode spreads a small
+        # difference). A stitching error (a lost, doubled or misordered frame) is tens of levels
         assert max(diffs) < 1.0 and sorted(diffs)[len(diffs) // 2] == 0.0, diffs
     else:  # smoothing restarts at each segment after 8 warm-up frames: no seam, the same pixels further on
         starts = (12, 24, 36)

@@ -16,7 +16,7 @@
 # Session 7 added the light-layout loss (--layout-weight 4: the photo's luma over 8 px blocks kept by
 # correlation; against the blotches), in a run started with --init-from (runs/mid8_layout): 7,223 steps at
 # 5e-4 + 5,188 at 1e-4 = 12,411, 42,991 in all. This script resumes that run with that recipe.
-# Session 6: 1,344 more steps at 1e-4 (to 30,580); its checkpoint records the lineage (history[0]).
+# Every checkpoint records its lineage (history[0]).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUDGET=${1:-3600}
