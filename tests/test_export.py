@@ -66,8 +66,8 @@ def test_fast_graph_folds_style_affine_into_instance_norm(tiny_fast_model):
     assert torch.allclose(batched, one_by_one, atol=1e-5)
 
 
-@pytest.mark.parametrize("kernel, dilation, skips", [(3, (), False), (5, (1, 2), False), (9, (), False), (5, (), True)])
-def test_deploy_form_computes_the_training_form(kernel, dilation, skips):
+@pytest.mark.parametrize("kernel, dilation", [(3, ()), (5, (1, 2)), (9, ())])
+def test_deploy_form_computes_the_training_form(kernel, dilation):
     """to_deploy (the exported form: the full-resolution upsample as a half-resolution conv + pixel shuffle,
     the output conv as a stride-2 phase conv) is the same function, at the sizes the engine feeds (even
     sides, down to the 8 px minimum), and leaves the trained parameters alone."""
@@ -75,16 +75,13 @@ def test_deploy_form_computes_the_training_form(kernel, dilation, skips):
 
     torch.manual_seed(kernel)
     config = FastNetConfig(style_names=["a", "b"], channels=(4, 8, 12), n_residual=2, outer_kernel=kernel,
-                           dilation=dilation, skips=skips)
+                           dilation=dilation)
     net = TransformerNet(config)
     with torch.no_grad():
         for layer in net.modules():
             if hasattr(layer, "gamma"):
                 layer.gamma.normal_(1.0, 0.3)
                 layer.beta.normal_(0.0, 0.3)
-        if skips:  # trained gains, not the zeros they start at
-            net.skip_half.normal_(0.0, 0.5)
-            net.skip_full.normal_(0.0, 0.5)
     before = {k: v.clone() for k, v in net.state_dict().items()}
     deploy = copy.deepcopy(net).to_deploy()
     after = deploy.state_dict()  # the deploy weights are non-persistent buffers: checkpoints never see them
@@ -95,33 +92,6 @@ def test_deploy_form_computes_the_training_form(kernel, dilation, skips):
         x, weights = torch.rand(1, 3, h, w), torch.tensor([[0.4, 0.6]])
         with torch.no_grad():
             assert torch.allclose(deploy(x, weights), net(x, weights), atol=1e-5), (h, w)
-
-
-def test_a_net_with_skips_exports_and_runs_through_the_engine(tmp_path):
-    """Skips (encoder features added to the decoder's) go through the real export path and the engine's
-    session like any fast net; the config round-trips, and the file's output is the checkpoint's."""
-    torch.manual_seed(1)
-    config = FastNetConfig(style_names=["ink", "fire"], channels=(4, 8, 8), n_residual=1, outer_kernel=3, skips=True)
-    net = TransformerNet(config)
-    with torch.no_grad():
-        net.skip_half.fill_(0.7)
-        net.skip_full.fill_(-0.4)
-    save_checkpoint(tmp_path / "skips.pt", "fast", net, config)
-    result = export_fast(tmp_path / "skips.pt", tmp_path / "skips.onnx")
-    assert result.parity_max_abs < 1e-4
-    info = inspect_model(result.paths[0])
-    assert json.loads(info.metadata["model_config"])["skips"] is True
-    assert "skips" not in FastNetConfig(style_names=["a"]).to_dict()  # older configs stay byte-identical
-    frame = (np.random.default_rng(0).random((40, 56, 3)) * 255).astype(np.uint8)
-    out, _ = FrameProcessor(load_stylizer(result.paths[0], "cpu"), StyleSettings(mix={"fire": 1.0})).process(frame)
-    x = torch.from_numpy(frame.transpose(2, 0, 1)[None].astype(np.float32) / 255)
-    with torch.no_grad():
-        ref = net(x, net.one_hot(1))[0].numpy().transpose(1, 2, 0)
-        plain = TransformerNet(FastNetConfig(**{**config.to_dict(), "skips": False}))
-        plain.load_state_dict({k: v for k, v in net.state_dict().items() if not k.startswith("skip_")})
-        without = plain(x, plain.one_hot(1))[0].numpy().transpose(1, 2, 0)
-    assert np.abs(ref * 255 - out.astype(np.float32)).max() <= 1.0
-    assert np.abs(without - ref).mean() > 0.01  # the skips change the picture: they are in the graph
 
 
 def test_exported_fast_graph_is_the_deploy_form(tiny_fast_model):

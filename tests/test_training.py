@@ -501,32 +501,6 @@ def test_init_from_a_shallower_net_adds_residual_blocks_as_identity(tiny_folders
                                    init_from=str(first)), log=lambda *a: None)
 
 
-def test_init_from_a_net_without_skips_adds_them_at_gain_zero(tiny_folders, tmp_path):
-    from training.checkpoint import load_checkpoint
-    from training.train_fast import train_fast
-
-    content, styles = tiny_folders
-    base = _two_style_light_run(content, styles)
-    first = train_fast(FastTrainConfig(**base, out_dir=str(tmp_path / "a"), max_steps=2), log=lambda *a: None)
-    logs: list[str] = []
-    start = train_fast(FastTrainConfig(**base, out_dir=str(tmp_path / "b"), max_steps=1, lr=1e-12, cin_lr_mult=1.0,
-                                       skips=True, init_from=str(first)), log=logs.append)
-    net_a, _ = load_checkpoint(first)
-    net_b, _ = load_checkpoint(start)
-    assert net_b.config.skips and not net_a.config.skips and any("skips added at gain 0" in line for line in logs)
-    x = torch.rand(1, 3, 48, 40)
-    with torch.no_grad():  # the same function at the start, for every style
-        for i in range(2):
-            assert torch.allclose(net_a.eval()(x, net_a.one_hot(i)), net_b.eval()(x, net_b.one_hot(i)), atol=1e-5)
-    trained = train_fast(FastTrainConfig(**base, out_dir=str(tmp_path / "c"), max_steps=3, lr=1e-2,
-                                         skips=True, init_from=str(first)), log=lambda *a: None)
-    net_c, _ = load_checkpoint(trained)
-    assert net_c.skip_half.abs().sum() > 0 and net_c.skip_full.abs().sum() > 0  # the gains learn from 0
-    with pytest.raises(ValueError, match="run with --skips"):  # skips are never dropped silently
-        train_fast(FastTrainConfig(**base, out_dir=str(tmp_path / "d"), max_steps=1, init_from=str(trained)),
-                   log=lambda *a: None)
-
-
 def one_step_losses(tiny_folders, *overrides: dict) -> tuple[dict, list]:
     """The base config of a one-style light net, and (loss, logged parts) of one step on the same batch
     and the same weights for each set of config overrides (a random VGG: only the arithmetic matters)."""

@@ -30,7 +30,6 @@ class FastTrainConfig(LoopConfig):
     out_dir: str = "runs/fast"
     width: str = "light"  # "light" (8-16-32), "mid" (8-24-64, the CPU live net) or "full" (Johnson's 32-64-128)
     dilation: list[int] = field(default_factory=list)  # per residual block (first conv); empty = undilated
-    skips: bool = False  # U-Net-style additive skips (encoder -> decoder at 1/2 and full res); with --init-from a net without them, they start at 0
     residual_blocks: int = 0  # 0: the width preset's count; with --init-from, blocks beyond the source's start as identity
     init_from: str = ""  # fresh run only: start from this fast checkpoint's weights (same widths; its styles or a subset, by name)
     image_size: int = 256

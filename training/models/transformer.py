@@ -34,10 +34,6 @@ class FastNetConfig:
     # dilation of each residual block's first conv (empty: all 1). Same MACs, wider receptive field: with
     # (1, 2, 4, 8) the bottleneck sees ~230 px instead of ~85 px, so a flat lawn gets one decision, not blobs
     dilation: tuple[int, ...] = ()
-    # U-Net-style additive skips: the encoder's full- and half-resolution features are added (through a
-    # per-channel gain) to the decoder's at the same resolution, so the photo's fine structure need not survive
-    # the 1/4-resolution bottleneck. No extra multiply-adds; the gains start at 0 (the plain net's function)
-    skips: bool = False
 
     def __post_init__(self) -> None:
         self.channels = tuple(int(c) for c in self.channels)  # JSON gives lists
@@ -64,8 +60,6 @@ class FastNetConfig:
             d["dilation"] = list(self.dilation)
         else:  # undilated configs stay byte-identical to the ones saved before the field existed
             del d["dilation"]
-        if not self.skips:  # likewise for nets without skips
-            del d["skips"]
         return d
 
     @classmethod
@@ -189,9 +183,6 @@ class TransformerNet(nn.Module):
         dilation = config.dilation or (1,) * config.n_residual
         self.residual = nn.ModuleList([ResidualBlock(c3, n, d) for d in dilation])
         self.up = nn.ModuleList([UpsampleConv(c3, c2, n), UpsampleConv(c2, c1, n)])
-        if config.skips:  # per-channel gains of the encoder features added after up[0] (1/2 res) and up[1] (full)
-            self.skip_half = nn.Parameter(torch.zeros(c2))
-            self.skip_full = nn.Parameter(torch.zeros(c1))
         self.out_pad = nn.ReflectionPad2d(k // 2)
         self.out_conv = nn.Conv2d(c1, 3, k, 1)
         # the output conv's deploy form (to_deploy; export only, never in a checkpoint: see UpsampleConv)
@@ -201,18 +192,12 @@ class TransformerNet(nn.Module):
     def forward(self, image: torch.Tensor, style_weights: torch.Tensor) -> torch.Tensor:
         """image: B x 3 x H x W in [0, 1]; style_weights: B x N. Returns B x 3 x H x W in [0, 1]."""
         x = image
-        encoded = []
         for layer in self.down:
             x = layer(x, style_weights)
-            encoded.append(x)
         for block in self.residual:
             x = block(x, style_weights)
-        x = self.up[0](x, style_weights)
-        if self.config.skips:
-            x = x + self.skip_half[None, :, None, None] * encoded[1]
-        x = self.up[1](x, style_weights)
-        if self.config.skips:
-            x = x + self.skip_full[None, :, None, None] * encoded[0]
+        for layer in self.up:
+            x = layer(x, style_weights)
         if self.out_phase_weight is not None:  # deploy form: the output conv on 2x2 blocks (see to_deploy)
             x = F.pixel_shuffle(F.conv2d(self.out_pad(x), self.out_phase_weight, self.out_phase_bias, stride=2), 2)
         else:
