@@ -237,6 +237,7 @@ def main() -> int:
     styles: list[list[float]] = [[] for _ in labels + extra]
     contents: list[list[float]] = [[] for _ in labels + extra]
     gatys_scores: list[tuple[float, float]] = []
+    layer_terms: list[list[list[float]]] = [[] for _ in ["Gatys"] + labels + extra]  # per pair, per style layer
     sheet_rows: dict[str, list[list[np.ndarray]]] = {}
     for photo, name in pairs:
         c = load_photo(photo, args.size)
@@ -257,9 +258,11 @@ def main() -> int:
         if peer is not None:
             outs.append(peer.arbitrary(c, style_image))
         cells = []
+        layer_terms[0].append(list(score.style_terms(gatys_out).values()))
         for k, out in enumerate(outs):
             with torch.no_grad():
                 _, fc, fs = score(tensor(out))
+            layer_terms[k + 1].append(list(score.style_terms(tensor(out)).values()))
             styles[k].append(fs)
             contents[k].append(fc)
             cells.append(f"{fs:.3f} | {fs / gs:.2f}x | {fc:.3f}" if k < len(nets) else f"{fs:.3f} | {fc:.3f}")
@@ -284,6 +287,10 @@ def main() -> int:
               f"of means {fs.mean() / g[:, 0].mean():.2f}x; content/Gatys mean {np.mean(fc / g[:, 1]):.2f}x, "
               f"of means {fc.mean() / g[:, 1].mean():.2f}x; mean style {fs.mean():.3f}, "
               f"mean content {fc.mean():.3f} over {len(r)} pairs" + (" (target: within 2x)" if k < len(nets) else ""))
+    # where each style loss comes from: the mean of each layer's relative Gram loss (they add up to the style loss)
+    print(f"\nstyle loss by layer ({', '.join(cfg.style_layers)}), mean over {len(g)} pairs:")
+    for label, terms in zip(["Gatys"] + labels + extra, layer_terms):
+        print(f"{label}: " + " + ".join(f"{v:.3f}" for v in np.mean(terms, axis=0)))
     return 0
 
 

@@ -4,8 +4,8 @@
 each held-out photo with 2) and keeps one markdown table per photo. This reads those tables and prints one
 row per model over every pair: mean style and content loss, and their ratio to Gatys' in two readings:
 
-- *mean of ratios*: the per-pair ratios averaged (a pair where Gatys barely moves the photo, like
-  ``harvesters`` at 0.05, weighs as much as any other; the stricter reading, the one the cards lead with);
+- *mean of ratios*: the per-pair ratios averaged (a pair where Gatys gets very low, like ``harvesters``
+  at 0.05 from the photo's 18, weighs as much as any other; the stricter reading, the one the cards lead with);
 - *of means*: the model's mean loss over Gatys' mean loss.
 
     python bench/quality_summary.py docs/models/sheets/*.md

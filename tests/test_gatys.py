@@ -61,6 +61,22 @@ def test_mixing_with_weight_one_equals_single_style(vgg):
     assert not torch.allclose(half.grams["relu1_1"], single.grams["relu1_1"])
 
 
+def test_style_terms_are_the_style_loss_layer_by_layer(vgg):
+    """bench/quality.py's per-layer breakdown: unweighted terms that add up to the unweighted style loss,
+    and stay unweighted when the loss itself weighs the layers."""
+    content, style = images()
+    x = content.flip(-1)
+    plain = GatysLoss(vgg, content, [(style, 1.0)], small_cfg())
+    terms = plain.style_terms(x)
+    _, _, style_loss = plain(x)
+    assert list(terms) == ["relu1_1", "relu2_1", "relu3_1"] and min(terms.values()) > 0
+    assert sum(terms.values()) == pytest.approx(style_loss, rel=1e-5)
+    weighted = GatysLoss(vgg, content, [(style, 1.0)], small_cfg(layer_weights=[0.25, 1.0, 2.0]))
+    assert weighted.style_terms(x) == pytest.approx(terms, rel=1e-5)
+    _, _, weighted_loss = weighted(x)
+    assert weighted_loss == pytest.approx(0.25 * terms["relu1_1"] + terms["relu2_1"] + 2 * terms["relu3_1"], rel=1e-5)
+
+
 def test_presets_and_bad_config():
     assert (GatysConfig.preset("daytime").alpha, GatysConfig.preset("daytime").beta) == (1000.0, 10.0)
     with pytest.raises(ValueError):

@@ -98,15 +98,23 @@ class GatysLoss:
         self.grams = style_grams(vgg, styles, cfg.style_layers, cfg.shift)
         self.weights = dict(zip(cfg.style_layers, cfg.layer_weights or [1.0] * len(cfg.style_layers)))
 
+    def _style_term(self, feats: dict, n: str) -> torch.Tensor:
+        target = self.grams[n]
+        return F.mse_loss(gram_matrix(feats[n] + self.cfg.shift), target) / target.pow(2).mean().clamp_min(1e-12)
+
     def __call__(self, x: torch.Tensor) -> tuple[torch.Tensor, float, float]:
         feats = self.vgg(x, self.layers)
         lc = sum(content_loss(feats[n], self.content_targets[n]) for n in self.cfg.content_layers)
         ls = x.new_zeros(())
         for n in self.cfg.style_layers:
-            g = gram_matrix(feats[n] + self.cfg.shift)
-            target = self.grams[n]
-            ls = ls + self.weights[n] * F.mse_loss(g, target) / target.pow(2).mean().clamp_min(1e-12)
+            ls = ls + self.weights[n] * self._style_term(feats, n)
         return self.cfg.alpha * lc + self.cfg.beta * ls, float(lc.detach()), float(ls.detach())
+
+    @torch.no_grad()
+    def style_terms(self, x: torch.Tensor) -> dict[str, float]:
+        """Each style layer's relative Gram loss, unweighted (where a style loss comes from)."""
+        feats = self.vgg(x, self.cfg.style_layers)
+        return {n: float(self._style_term(feats, n)) for n in self.cfg.style_layers}
 
 
 def resize_longest(x: torch.Tensor, size: int) -> torch.Tensor:
