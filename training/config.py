@@ -75,6 +75,10 @@ class AdaINTrainConfig(LoopConfig):
     style_weight: float = 10.0  # lambda in the paper (with relative_losses, the weight of comparable numbers)
     style_layers: list[str] = field(default_factory=lambda: ["relu1_1", "relu2_1", "relu3_1", "relu4_1"])
     relative_losses: bool = True  # content / target energy, style per layer / target statistics energy
+    # > 0: SANet's identity loss (Park & Lee 2019): the decoder also rebuilds each photo from its own features
+    # (pixel L1 + relative feature loss on the style layers), so the photo's structure survives decoding
+    identity_weight: float = 0.0
+    amp: str = "auto"  # as for fast nets: bf16 autocast for the forward passes (statistics and losses fp32) where native
     max_steps: int = 160_000
     vgg_weights: str = ""
     holdout: list[str] = field(default_factory=list)

@@ -20,20 +20,40 @@ from .loop import TrainLoop
 from .losses import content_loss, mean_std_style_loss
 from .models.adain import ENCODER_LAYER, AdaINConfig, AdaINDecoder, AdaINNet, adaptive_instance_normalization
 from .models.vgg import calc_mean_std, load_vgg16
-from .train_fast import load_holdout
+from .train_fast import _amp_mode, autocast_for, load_holdout
 
 
 def adain_losses(net: AdaINNet, content: torch.Tensor, style: torch.Tensor, layers: list[str],
-                 relative: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
-    with torch.no_grad():
-        f_c = net.encode(content)
+                 relative: bool = False, amp: str = "none",
+                 content_feats: dict[str, torch.Tensor] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """(content loss against the AdaIN target, mean/std style loss). Forward passes under ``amp``'s autocast;
+    statistics and losses in fp32. ``content_feats``: the photo's encoder features, when already computed."""
+    device = content.device
+    with torch.no_grad(), autocast_for(amp, device):
+        f_c = content_feats[ENCODER_LAYER] if content_feats is not None else net.encode(content)
         s_feats = net.encoder(style, layers)
-        t = adaptive_instance_normalization(f_c, *calc_mean_std(s_feats[ENCODER_LAYER]))
-    out = net.decoder(t)
-    o_feats = net.encoder(out, layers)
+    s_feats = {k: v.float() for k, v in s_feats.items()}
+    t = adaptive_instance_normalization(f_c.float(), *calc_mean_std(s_feats[ENCODER_LAYER]))
+    with autocast_for(amp, device):
+        out = net.decoder(t)
+        o_feats = net.encoder(out, layers)
+    o_feats = {k: v.float() for k, v in o_feats.items()}
     loss_c = content_loss(o_feats[ENCODER_LAYER], t) if relative else F.mse_loss(o_feats[ENCODER_LAYER], t)
     loss_s = mean_std_style_loss({k: o_feats[k] for k in layers}, {k: s_feats[k] for k in layers}, relative)
     return loss_c, loss_s
+
+
+def identity_loss(net: AdaINNet, content: torch.Tensor, content_feats: dict[str, torch.Tensor], layers: list[str],
+                  amp: str = "none") -> torch.Tensor:
+    """SANet's identity loss (Park & Lee 2019): the decoder also rebuilds each photo from its own features
+    (AdaIN of a photo with its own statistics is the identity), scored by pixel L1 plus the relative feature
+    loss on every style layer. It teaches the decoder the photo's structure directly, which the AdaIN
+    losses (relu4_1 content only) teach slowly: people and thin objects survive decoding."""
+    with autocast_for(amp, content.device):
+        out = net.decoder(content_feats[ENCODER_LAYER])
+        o_feats = net.encoder(out, layers)
+    pixels = (out.float() - content).abs().mean()
+    return pixels + sum(content_loss(o_feats[k].float(), content_feats[k].float()) for k in layers)
 
 
 @torch.no_grad()
@@ -81,20 +101,33 @@ def train_adain(cfg: AdaINTrainConfig, log=print) -> Path:
     def evaluate() -> dict[str, float]:
         return evaluate_adain(net, hold_c, hold_s, cfg.style_layers, cfg.relative_losses)
 
+    amp = _amp_mode(cfg, device, log)
+
     def step_fn(step: int) -> dict[str, float]:
         for group in opt.param_groups:
             group["lr"] = cfg.lr / (1.0 + cfg.lr_decay * step)
-        lc, ls = adain_losses(net, contents.next_batch().to(device), styles.next_batch().to(device), cfg.style_layers,
-                              cfg.relative_losses)
+        content = contents.next_batch().to(device)
+        feats = None
+        if cfg.identity_weight > 0:
+            with torch.no_grad(), autocast_for(amp, device):
+                feats = net.encoder(content, cfg.style_layers)
+        lc, ls = adain_losses(net, content, styles.next_batch().to(device), cfg.style_layers,
+                              cfg.relative_losses, amp, feats)
+        loss = lc + cfg.style_weight * ls
+        parts = {"content": lc.item(), "style": ls.item()}
+        if feats is not None:
+            li = identity_loss(net, content, feats, cfg.style_layers, amp)
+            loss = loss + cfg.identity_weight * li
+            parts["identity"] = li.item()
         opt.zero_grad(set_to_none=True)
-        (lc + cfg.style_weight * ls).backward()
+        loss.backward()
         opt.step()
-        return {"content": lc.item(), "style": ls.item()}
+        return parts
 
     if loop.step == 0:
         loop.history.append({"step": 0, "heldout": evaluate()})
     decoder.train()
-    loop.run(step_fn, sample=lambda path: adain_sheet(net, hold_c, hold_s, path), progress_keys=("content", "style"))
+    loop.run(step_fn, sample=lambda path: adain_sheet(net, hold_c, hold_s, path), progress_keys=("content", "style", "identity") if cfg.identity_weight > 0 else ("content", "style"))
     decoder.eval()
     heldout = evaluate()
     return loop.finish({"heldout": heldout}, summary=f"; held-out {loop.history[0].get('heldout')} -> {heldout}")
