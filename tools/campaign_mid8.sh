@@ -15,7 +15,9 @@
 # (runs/mid8_cw12, step 4,540 = 29,236 steps in all); session 6 added 1,344 at 1e-4 (30,580).
 # Session 7 added the light-layout loss (--layout-weight 4: the photo's luma over 8 px blocks kept by
 # correlation; against the blotches), in a run started with --init-from (runs/mid8_layout): 7,223 steps at
-# 5e-4 + 5,188 at 1e-4 = 12,411, 42,991 in all. This script resumes that run with that recipe.
+# 5e-4 + 5,188 at 1e-4 = 12,411, 42,991 in all. Session 8 moved to 256 px training images (the size frames are
+# processed and scored at; --image-size 256, 2.5x the cost of a step), in a run started with --init-from
+# (runs/p256): 3,811 steps at 2.5e-4, then 2,459 at 1e-4 (to 6,270, 49,261 in all). This script resumes that run with that recipe.
 # Every checkpoint records its lineage (history[0]).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -30,7 +32,7 @@ fi
 python -m training fast --content-dir cache/corpus/content \
   --style-images $A/starry.jpg $A/wave.jpg $A/kandinsky.jpg $A/night_cafe.jpg $A/snow.jpg $A/moulin.jpg $A/harvesters.jpg $A/tanguy.jpg \
   --width mid --style-layer-weights 0.25 1 1 1 \
-  --image-size 160 --style-size 256 --batch-size 2 --lr "$LR" --content-weight 12 --tv-weight 2 --layout-weight 4 \
+  --image-size 256 --style-size 256 --batch-size 2 --lr "$LR" --content-weight 12 --tv-weight 2 --layout-weight 4 \
   --warmup-steps 0 --amp auto \
   --holdout $H/cv_baboon.jpg $H/cv_building.jpg $H/cv_fruits.jpg $H/cv_HappyFish.jpg \
   --out-dir runs/mid8 --time-budget-s "$BUDGET" --sample-every 500 --checkpoint-every 250 --log-every 10
