@@ -189,6 +189,8 @@ def test_adain_identity_loss_is_logged_and_teaches_reconstruction(tiny_folders, 
             return float(identity_loss(net, x, net.encoder(x, layers), layers))
 
     assert rebuild_error(with_id) < 0.9 * rebuild_error(plain)
+    with pytest.raises(ValueError, match="identity_weight must be >= 0"):
+        train_adain(AdaINTrainConfig(**base, out_dir=str(tmp_path / "neg"), identity_weight=-1.0), log=lambda *a: None)
 
 
 def test_time_budget_stops_and_checkpoints(tiny_folders, tmp_path):

@@ -83,6 +83,8 @@ def adain_sheet(net: AdaINNet, contents: list[torch.Tensor], styles: list[torch.
 
 
 def train_adain(cfg: AdaINTrainConfig, log=print) -> Path:
+    if cfg.identity_weight < 0:
+        raise ValueError("identity_weight must be >= 0")
     device = pick_device(cfg.device)
     torch.manual_seed(cfg.seed)
     random.seed(cfg.seed)
@@ -127,7 +129,8 @@ def train_adain(cfg: AdaINTrainConfig, log=print) -> Path:
     if loop.step == 0:
         loop.history.append({"step": 0, "heldout": evaluate()})
     decoder.train()
-    loop.run(step_fn, sample=lambda path: adain_sheet(net, hold_c, hold_s, path), progress_keys=("content", "style", "identity") if cfg.identity_weight > 0 else ("content", "style"))
+    keys = ("content", "style", "identity") if cfg.identity_weight > 0 else ("content", "style")
+    loop.run(step_fn, sample=lambda path: adain_sheet(net, hold_c, hold_s, path), progress_keys=keys)
     decoder.eval()
     heldout = evaluate()
     return loop.finish({"heldout": heldout}, summary=f"; held-out {loop.history[0].get('heldout')} -> {heldout}")
