@@ -246,9 +246,9 @@ def main() -> int:
         gatys_out, seconds = cached_gatys(cache, gatys_key(photo, painting_file, cfg),
                                           lambda: run_gatys(vgg, tensor(c), [(painting, 1.0)], cfg), refs)
         score = GatysLoss(vgg, tensor(c), [(resize_longest(painting, args.size), 1.0)], cfg)  # Gatys' own targets
-        with torch.no_grad():
-            _, gc, gs = score(gatys_out)
+        gc, gs, terms = score.measure(gatys_out)
         gatys_scores.append((gs, gc))
+        layer_terms[0].append(list(terms.values()))
         outs = [FrameProcessor(net, StyleSettings(mix={name: 1.0}, process_height=args.size)).process(c)[0] for net in nets]
         style_image = np.asarray(load_rgb(painting_file, 512)) if adain is not None or peer is not None else None
         if adain is not None:
@@ -258,11 +258,9 @@ def main() -> int:
         if peer is not None:
             outs.append(peer.arbitrary(c, style_image))
         cells = []
-        layer_terms[0].append(list(score.style_terms(gatys_out).values()))
         for k, out in enumerate(outs):
-            with torch.no_grad():
-                _, fc, fs = score(tensor(out))
-            layer_terms[k + 1].append(list(score.style_terms(tensor(out)).values()))
+            fc, fs, terms = score.measure(tensor(out))  # one pass of the loss network per output
+            layer_terms[k + 1].append(list(terms.values()))
             styles[k].append(fs)
             contents[k].append(fc)
             cells.append(f"{fs:.3f} | {fs / gs:.2f}x | {fc:.3f}" if k < len(nets) else f"{fs:.3f} | {fc:.3f}")

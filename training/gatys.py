@@ -111,10 +111,17 @@ class GatysLoss:
         return self.cfg.alpha * lc + self.cfg.beta * ls, float(lc.detach()), float(ls.detach())
 
     @torch.no_grad()
+    def measure(self, x: torch.Tensor) -> tuple[float, float, dict[str, float]]:
+        """What ``__call__`` reports (content loss, weighted style loss) and each style layer's relative Gram
+        loss, unweighted (where a style loss comes from), from one pass of the loss network."""
+        feats = self.vgg(x, self.layers)
+        lc = sum(float(content_loss(feats[n], self.content_targets[n])) for n in self.cfg.content_layers)
+        terms = {n: float(self._style_term(feats, n)) for n in self.cfg.style_layers}
+        return lc, sum(self.weights[n] * t for n, t in terms.items()), terms
+
     def style_terms(self, x: torch.Tensor) -> dict[str, float]:
-        """Each style layer's relative Gram loss, unweighted (where a style loss comes from)."""
-        feats = self.vgg(x, self.cfg.style_layers)
-        return {n: float(self._style_term(feats, n)) for n in self.cfg.style_layers}
+        """Each style layer's relative Gram loss, unweighted."""
+        return self.measure(x)[2]
 
 
 def resize_longest(x: torch.Tensor, size: int) -> torch.Tensor:
