@@ -23,17 +23,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 BUDGET=${1:-3600}
 LR=${LR:-1e-4}   # the rate the run ended at; a resumed run takes the command's rate
-A=assets/styles
-H=cache/corpus/holdout
+source tools/recipe8.sh
 mkdir -p runs/mid8
 if [ ! -f runs/mid8/last.pt ] && [ -f assets/checkpoints/mid8_last.pt ]; then
   cp assets/checkpoints/mid8_last.pt runs/mid8/last.pt
 fi
-python -m training fast --content-dir cache/corpus/content \
-  --style-images $A/starry.jpg $A/wave.jpg $A/kandinsky.jpg $A/night_cafe.jpg $A/snow.jpg $A/moulin.jpg $A/harvesters.jpg $A/tanguy.jpg \
-  --width mid --style-layer-weights 0.25 1 1 1 \
-  --image-size 256 --style-size 256 --batch-size 2 --lr "$LR" --content-weight 12 --tv-weight 2 --layout-weight 4 \
-  --warmup-steps 0 --amp auto \
-  --holdout $H/cv_baboon.jpg $H/cv_building.jpg $H/cv_fruits.jpg $H/cv_HappyFish.jpg \
-  --out-dir runs/mid8 --time-budget-s "$BUDGET" --sample-every 500 --checkpoint-every 250 --log-every 10
+python -m training fast "${RECIPE8[@]}" --width mid --lr "$LR" --out-dir runs/mid8 --time-budget-s "$BUDGET"
 python -m export fast runs/mid8/last.pt assets/models/mid8.onnx --int8 --calib cache/corpus/content
