@@ -621,3 +621,52 @@ def test_layout_weight_is_in_the_objective_and_logged_in_every_run(tiny_folders,
     assert all(0 <= h["heldout"]["layout"] <= 4 for h in hist if "heldout" in h)
     with pytest.raises(ValueError, match="layout_weight"):
         train_fast(FastTrainConfig(**{**base, "layout_weight": -1.0, "out_dir": str(tmp_path / "m")}), log=lambda *a: None)
+
+
+def test_a_teacher_net_teaches_another_in_pixel_space(tiny_folders, tmp_path, capsys):
+    """Distillation (--teacher): --teacher-only trains on L1 to the teacher's output alone (logged as
+    'teacher', no perceptual terms) and brings the student's pictures to the teacher's; --teacher-weight adds
+    that L1 to the perceptual losses; the teacher's rows follow the styles by name."""
+    from training.__main__ import main
+    from training.checkpoint import load_checkpoint
+    from training.train_fast import train_fast
+
+    content, styles = tiny_folders
+    base = _two_style_light_run(content, styles)
+    teacher = train_fast(FastTrainConfig(**base, out_dir=str(tmp_path / "t"), max_steps=4), log=lambda *a: None)
+    t_net, _ = load_checkpoint(teacher)
+    # the student holds the teacher's styles in the other order: rows must be matched by name
+    student = {**base, "style_images": base["style_images"][::-1], "batch_size": 4}
+    x = torch.from_numpy(np.asarray(Image.open(content / "c0.png"), np.float32) / 255).permute(2, 0, 1)[None]
+
+    def gap(path) -> float:
+        net, _ = load_checkpoint(path)
+        with torch.no_grad():
+            return float((net.eval()(x, net.one_hot(0)) - t_net.eval()(x, t_net.one_hot(1))).abs().mean())
+
+    start = train_fast(FastTrainConfig(**student, out_dir=str(tmp_path / "s0"), max_steps=1, lr=1e-12, cin_lr_mult=1.0,
+                                       teacher=str(teacher), teacher_only=True), log=lambda *a: None)
+    taught = train_fast(FastTrainConfig(**student, out_dir=str(tmp_path / "s1"), max_steps=150, amp="none",
+                                        teacher=str(teacher), teacher_only=True), log=lambda *a: None)
+    assert gap(taught) < 0.5 * gap(start), (gap(taught), gap(start))
+    history = read_checkpoint(taught)["history"]
+    assert history[1]["teacher"] > history[-2]["teacher"] and "style" not in history[1]
+    mixed = train_fast(FastTrainConfig(**student, out_dir=str(tmp_path / "s2"), max_steps=2,
+                                       teacher=str(teacher), teacher_weight=2.0), log=lambda *a: None)
+    first = read_checkpoint(mixed)["history"][1]
+    assert first["teacher"] > 0 and first["style"] > 0 and first["content"] > 0
+    # misuse: one clear line and exit 2
+    capsys.readouterr()  # (the runs' progress lines)
+    common = ["fast", "--content-dir", str(content), "--style-images", *base["style_images"], "--device", "cpu",
+              "--image-size", "64", "--style-size", "64", "--max-steps", "1"]
+    for extra, words in ((["--teacher", str(teacher)], "--teacher-weight W > 0"),
+                         (["--teacher-only"], "need --teacher"),
+                         (["--teacher", str(teacher), "--teacher-weight", "-1"], "teacher_weight must be >= 0"),
+                         (["--teacher", str(teacher), "--teacher-only", "--warmup-steps", "5"], "drop --warmup-steps")):
+        assert main(common + ["--out-dir", str(tmp_path / "e"), *extra]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("error:") and words in err and "Traceback" not in err
+    (styles / "dots.png").write_bytes((styles / "checks.png").read_bytes())
+    assert main(["fast", "--content-dir", str(content), "--style-images", str(styles / "dots.png"), "--device", "cpu",
+                 "--out-dir", str(tmp_path / "f"), "--teacher", str(teacher), "--teacher-only", "--max-steps", "1"]) == 2
+    assert "it has no style dots" in capsys.readouterr().err

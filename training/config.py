@@ -54,6 +54,14 @@ class FastTrainConfig(LoopConfig):
     temporal_weight: float = 0.0  # > 0: shifted-frame output consistency (ReCoNet-style output temporal loss)
     temporal_shift: int = 8  # the second frame is the same photo moved by up to this many px (multiple of 4)
     temporal_noise: float = 2.0 / 255  # and given fresh sensor noise (std, 0..1 scale)
+    # distillation (issue 12's "cheaper route"): another fast net's outputs teach this one in pixel space.
+    # teacher: a fast checkpoint holding every style of this run (rows picked by name); teacher_weight > 0 adds
+    # weight x L1(ours, teacher's) to the perceptual losses; teacher_only trains on that L1 alone (no loss
+    # network in the step: a fraction of a perceptual step's cost), e.g. to bring a wider net to a trained
+    # narrower net's pictures before the perceptual losses take over
+    teacher: str = ""
+    teacher_weight: float = 0.0
+    teacher_only: bool = False
     max_steps: int = 40_000
     vgg_weights: str = ""  # empty = assets/vgg16_hed_relu5_1.fp16.pt
     holdout: list[str] = field(default_factory=list)  # fixed photos for the sample sheet and held-out losses

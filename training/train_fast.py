@@ -12,7 +12,7 @@ from pathlib import Path
 
 import torch
 
-from .checkpoint import read_checkpoint, total_steps
+from .checkpoint import build_from_checkpoint, read_checkpoint, total_steps
 from .common import pick_device
 from .config import FastTrainConfig
 from .data import ImageFolderStream, list_images, load_rgb, save_contact_sheet, to_pil, to_tensor
@@ -121,17 +121,26 @@ class FastStep:
     non-finite loss or gradient (the weights are not touched; the loop moves on to the next style)."""
 
     def __init__(self, cfg: FastTrainConfig, net: TransformerNet, vgg: VGG16Features, targets: list[dict],
-                 data: ImageFolderStream, opt: torch.optim.Optimizer, amp: str, loop: TrainLoop) -> None:
+                 data: ImageFolderStream, opt: torch.optim.Optimizer, amp: str, loop: TrainLoop,
+                 teacher: "Teacher | None" = None) -> None:
         self.cfg, self.net, self.vgg, self.targets, self.data, self.opt, self.amp, self.loop = \
             cfg, net, vgg, targets, data, opt, amp, loop
+        self.teacher = teacher
         self.device = next(net.parameters()).device
         self.layers = sorted(set(cfg.style_layers) | {cfg.content_layer}, key=LAYER_ORDER.index)
         self.shift_rng = random.Random(cfg.seed + 7 + loop.step)
 
     def losses(self, x: torch.Tensor, w: torch.Tensor, idx: int, warming: bool) -> tuple[torch.Tensor, dict]:
         cfg = self.cfg
+        if cfg.teacher_only:  # distillation alone: no loss network in the step
+            with autocast_for(self.amp, self.device):
+                out = self.net(x, w)
+                taught = self.teacher(x, idx)
+            lt = (out.float() - taught.float()).abs().mean()
+            return lt, {"teacher": lt}
         with autocast_for(self.amp, self.device):
             out = self.net(x, w)
+            taught = self.teacher(x, idx) if self.teacher is not None else None
             f_out = self.vgg(out, [cfg.content_layer] if warming else self.layers)
             with torch.no_grad():
                 f_x = self.vgg(x, [cfg.content_layer])[cfg.content_layer]
@@ -155,7 +164,11 @@ class FastStep:
             with autocast_for(self.amp, self.device):
                 lt = shifted_frame_loss(lambda f: self.net(f, w).float(), x, out, shift, m, noise)
             loss = loss + cfg.temporal_weight * lt.float()
-        return loss, {"content": lc, "style": ls, "tv": ltv, "layout": ll, "temporal": lt}
+        parts = {"content": lc, "style": ls, "tv": ltv, "layout": ll, "temporal": lt}
+        if taught is not None:
+            parts["teacher"] = (out - taught.float()).abs().mean()
+            loss = loss + cfg.teacher_weight * parts["teacher"]
+        return loss, parts
 
     def __call__(self, step: int) -> dict[str, float] | None:
         x = self.data.next_batch().to(self.device)
@@ -189,6 +202,14 @@ def _style_names(cfg: FastTrainConfig) -> list[str]:
         raise ValueError("layout_weight must be >= 0 and layout_pool >= 1")
     if cfg.temporal_weight > 0 and (cfg.temporal_shift % 4 or cfg.temporal_shift <= 0):
         raise ValueError("temporal_shift must be a positive multiple of 4 (the net downsamples by 4)")
+    if cfg.teacher_weight < 0:
+        raise ValueError("teacher_weight must be >= 0")
+    if (cfg.teacher_weight > 0 or cfg.teacher_only) and not cfg.teacher:
+        raise ValueError("--teacher-weight and --teacher-only need --teacher CHECKPOINT")
+    if cfg.teacher and not (cfg.teacher_weight > 0 or cfg.teacher_only):
+        raise ValueError("--teacher needs --teacher-weight W > 0, or --teacher-only")
+    if cfg.teacher_only and (cfg.warmup_steps > 0 or cfg.temporal_weight > 0):
+        raise ValueError("--teacher-only trains on the teacher's pictures alone: drop --warmup-steps and --temporal-weight")
     return names
 
 
@@ -239,6 +260,28 @@ def init_weights(net: TransformerNet, path: str, log=print) -> int:
     return total_steps(blob)
 
 
+class Teacher:
+    """A trained fast net whose outputs teach this run's net in pixel space (distillation): frozen, in eval
+    mode, its CIN rows mapped to this run's styles by name (it must hold every one of them)."""
+
+    def __init__(self, path: str, names: list[str], device: torch.device, log=print) -> None:
+        blob = read_checkpoint(path)
+        if blob["family"] != "fast":
+            raise ValueError(f"--teacher {path}: a {blob['family']!r} checkpoint, not a fast net")
+        self.net = build_from_checkpoint(blob).to(device).eval().requires_grad_(False)
+        theirs = list(self.net.config.style_names)
+        missing = [n for n in names if n not in theirs]
+        if missing:
+            raise ValueError(f"--teacher {path}: it has no style {', '.join(missing)} (it has {', '.join(theirs)})")
+        self.rows = [theirs.index(n) for n in names]
+        log(f"teacher: {path} (width {self.net.config.channels}, step {blob.get('step', 0)}, "
+            f"{total_steps(blob)} in all)")
+
+    @torch.no_grad()
+    def __call__(self, x: torch.Tensor, idx: int) -> torch.Tensor:
+        return self.net(x, self.net.one_hot(self.rows[idx], x.shape[0]).to(x.device))
+
+
 def train_fast(cfg: FastTrainConfig, log=print) -> Path:
     names = _style_names(cfg)
     device = pick_device(cfg.device)
@@ -273,9 +316,11 @@ def train_fast(cfg: FastTrainConfig, log=print) -> Path:
         lineage = {"init_from": cfg.init_from, "steps_before": steps_before} if cfg.init_from else {}
         loop.history.append({"step": 0, "heldout": evaluate(), **lineage})
     net.train()
-    step_fn = FastStep(cfg, net, vgg, targets, data, opt, _amp_mode(cfg, device, log), loop)
+    teacher = Teacher(cfg.teacher, names, device, log) if cfg.teacher else None
+    step_fn = FastStep(cfg, net, vgg, targets, data, opt, _amp_mode(cfg, device, log), loop, teacher)
+    keys = ("teacher",) if cfg.teacher_only else ("content", "style", "tv", "layout") + (("teacher",) if teacher else ())
     loop.run(step_fn, sample=lambda path: sample_sheet(net, holdout, path, thumbs),
-             log_keys=("content", "style", "tv", "layout", "temporal"), progress_keys=("content", "style", "tv", "layout"), max_skipped=200)
+             log_keys=keys + (() if cfg.teacher_only else ("temporal",)), progress_keys=keys, max_skipped=200)
     heldout = evaluate()
     return loop.finish({"heldout": heldout}, {"skipped_batches": loop.skipped, "flat_crops_redrawn": data.flat_redraws},
                        summary=f"; held-out {loop.history[0].get('heldout')} -> {heldout}")
