@@ -1,31 +1,24 @@
 #!/usr/bin/env bash
 # Training campaign for full8 (Johnson's full-width net, 8 styles; the default on CUDA; issue 12): resumable.
-#   nohup tools/campaign_full8.sh [SECONDS] > runs/full8c.log 2>&1 &
-# Resumes runs/full8c/last.pt, else seeds it from assets/checkpoints/full8_last.pt when that is this campaign's
-# checkpoint, else starts from it with --init-from (the 4,882-step preview of 2026-11-23); trains for SECONDS,
-# then exports assets/models/full8.onnx.
-# Commit assets/checkpoints/full8_last.pt (copy runs/full8c/last.pt) and the ONNX file before the session ends.
+#   nohup tools/campaign_full8.sh [SECONDS] > runs/full8.log 2>&1 &
+# Resumes runs/full8/last.pt (or seeds it from assets/checkpoints/full8_last.pt), trains for SECONDS with
+# mid8's recipe (tools/recipe8.sh), then exports assets/models/full8.onnx. Commit
+# assets/checkpoints/full8_last.pt (copy runs/full8/last.pt) and the ONNX file before the session ends.
 # To stop early without losing steps: kill -TERM the python process (not this script); it finishes the
 # current step, saves, and the script still exports.
-# Recipe: mid8's as it stands after issue 12's session 8 (relu1_2 Gram x0.25, content x12, layout loss x4,
-# 256 px images and style targets, bf16 autocast), started in session 9 from the preview's weights.
-# Every checkpoint records its lineage (history[0]).
+# How the run got here (docs/models/full8.md; every checkpoint records its lineage in history[0]):
+#   2026-11-23  4,882 steps, 160 px, content x8 (the preview), runs/full8
+#   session 9   2,942 steps of this recipe from the preview (runs/full8c: 1,214 at lr 5e-4, 1,728 at 1e-3)
+#               N steps of distillation from mid8 (--teacher assets/checkpoints/mid8_last.pt --teacher-only,
+#               batch 4, lr 1e-3; runs/full8d), then this recipe from there (--init-from; runs/full8)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUDGET=${1:-3600}
-LR=${LR:-5e-4}   # a resumed run takes the command's rate
+LR=${LR:-5e-4}   # the rate the run ended at; a resumed run takes the command's rate
 source tools/recipe8.sh
-OUT=runs/full8c
-CK=assets/checkpoints/full8_last.pt
-INIT=()
-mkdir -p $OUT
-if [ ! -f $OUT/last.pt ]; then
-  # the committed checkpoint is either this campaign's (resume it) or the 2026-11-23 preview (start from it)
-  if python -c "import sys, torch; sys.exit(0 if 'init_from' in torch.load('$CK', weights_only=True)['history'][0] else 1)"; then
-    cp $CK $OUT/last.pt
-  else
-    INIT=(--init-from $CK)
-  fi
+mkdir -p runs/full8
+if [ ! -f runs/full8/last.pt ] && [ -f assets/checkpoints/full8_last.pt ]; then
+  cp assets/checkpoints/full8_last.pt runs/full8/last.pt
 fi
-python -m training fast "${RECIPE8[@]}" --width full "${INIT[@]}" --lr "$LR" --out-dir $OUT --time-budget-s "$BUDGET"
-python -m export fast $OUT/last.pt assets/models/full8.onnx
+python -m training fast "${RECIPE8[@]}" --width full --lr "$LR" --out-dir runs/full8 --time-budget-s "$BUDGET"
+python -m export fast runs/full8/last.pt assets/models/full8.onnx

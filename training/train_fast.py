@@ -303,6 +303,7 @@ def train_fast(cfg: FastTrainConfig, log=print) -> Path:
                      loss_network=Path(cfg.vgg_weights).name if cfg.vgg_weights else "vgg16-hed")
 
     steps_before = init_weights(net, cfg.init_from, log) if loop.step == 0 and cfg.init_from else 0
+    teacher = Teacher(cfg.teacher, names, device, log) if cfg.teacher else None  # a bad teacher fails before any work
     data = ImageFolderStream(cfg.content_dir, cfg.image_size, cfg.batch_size, seed=cfg.seed + loop.step)
     holdout = load_holdout(cfg.holdout or [str(p) for p in list_images(cfg.content_dir)[:4]], cfg.holdout_size)
     thumbs = [load_rgb(p, 160) for p in cfg.style_images]
@@ -316,7 +317,6 @@ def train_fast(cfg: FastTrainConfig, log=print) -> Path:
         lineage = {"init_from": cfg.init_from, "steps_before": steps_before} if cfg.init_from else {}
         loop.history.append({"step": 0, "heldout": evaluate(), **lineage})
     net.train()
-    teacher = Teacher(cfg.teacher, names, device, log) if cfg.teacher else None
     step_fn = FastStep(cfg, net, vgg, targets, data, opt, _amp_mode(cfg, device, log), loop, teacher)
     keys = ("teacher",) if cfg.teacher_only else ("content", "style", "tv", "layout") + (("teacher",) if teacher else ())
     loop.run(step_fn, sample=lambda path: sample_sheet(net, holdout, path, thumbs),
