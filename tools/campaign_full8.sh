@@ -7,10 +7,11 @@
 # To stop early without losing steps: kill -TERM the python process (not this script); it finishes the
 # current step, saves, and the script still exports.
 # How the run got here (docs/models/full8.md; every checkpoint records its lineage in history[0]):
-#   2026-11-23  4,882 steps, 160 px, content x8 (the preview), runs/full8
-#   session 9   2,942 steps of this recipe from the preview (runs/full8c: 1,214 at lr 5e-4, 1,728 at 1e-3)
-#               N steps of distillation from mid8 (--teacher assets/checkpoints/mid8_last.pt --teacher-only,
-#               batch 4, lr 1e-3; runs/full8d), then this recipe from there (--init-from; runs/full8)
+#   2026-11-23  4,882 steps, 160 px, content x8 (the preview)
+#   session 9   1,942 steps of this recipe from the preview (runs/full8c: 1,214 at lr 5e-4, 728 at 1e-3),
+#               1,066 steps of distillation from mid8 (--teacher assets/checkpoints/mid8_last.pt --teacher-only,
+#               batch 4, lr 1e-3; runs/full8d; 7,890 in all), then this recipe from there at lr 5e-4
+#               (--init-from runs/full8d/last.pt; runs/full8)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUDGET=${1:-3600}
