@@ -14,12 +14,5 @@
 #               (--init-from runs/full8d/last.pt; runs/full8)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-BUDGET=${1:-3600}
-LR=${LR:-5e-4}   # the rate the run ended at; a resumed run takes the command's rate
 source tools/recipe8.sh
-mkdir -p runs/full8
-if [ ! -f runs/full8/last.pt ] && [ -f assets/checkpoints/full8_last.pt ]; then
-  cp assets/checkpoints/full8_last.pt runs/full8/last.pt
-fi
-python -m training fast "${RECIPE8[@]}" --width full --lr "$LR" --out-dir runs/full8 --time-budget-s "$BUDGET"
-python -m export fast runs/full8/last.pt assets/models/full8.onnx
+campaign8 full full8 "${1:-3600}" "${LR:-5e-4}"  # LR: the rate the run ended at

@@ -21,12 +21,5 @@
 # Every checkpoint records its lineage (history[0]).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-BUDGET=${1:-3600}
-LR=${LR:-1e-4}   # the rate the run ended at; a resumed run takes the command's rate
 source tools/recipe8.sh
-mkdir -p runs/mid8
-if [ ! -f runs/mid8/last.pt ] && [ -f assets/checkpoints/mid8_last.pt ]; then
-  cp assets/checkpoints/mid8_last.pt runs/mid8/last.pt
-fi
-python -m training fast "${RECIPE8[@]}" --width mid --lr "$LR" --out-dir runs/mid8 --time-budget-s "$BUDGET"
-python -m export fast runs/mid8/last.pt assets/models/mid8.onnx --int8 --calib cache/corpus/content
+campaign8 mid mid8 "${1:-3600}" "${LR:-1e-4}" --int8 --calib cache/corpus/content  # LR: the rate the run ended at

@@ -12,3 +12,16 @@ RECIPE8=(
   --holdout $H/cv_baboon.jpg $H/cv_building.jpg $H/cv_fruits.jpg $H/cv_HappyFish.jpg
   --sample-every 500 --checkpoint-every 250 --log-every 10
 )
+
+# campaign8 WIDTH NAME SECONDS LR [EXPORT ARGS...]: resume runs/NAME/last.pt (seeded from
+# assets/checkpoints/NAME_last.pt), train for SECONDS with this recipe, export assets/models/NAME.onnx
+campaign8() {
+  local width=$1 name=$2 budget=$3 lr=$4
+  shift 4
+  mkdir -p "runs/$name"
+  if [ ! -f "runs/$name/last.pt" ] && [ -f "assets/checkpoints/${name}_last.pt" ]; then
+    cp "assets/checkpoints/${name}_last.pt" "runs/$name/last.pt"
+  fi
+  python -m training fast "${RECIPE8[@]}" --width "$width" --lr "$lr" --out-dir "runs/$name" --time-budget-s "$budget"
+  python -m export fast "runs/$name/last.pt" "assets/models/$name.onnx" "$@"
+}
