@@ -57,8 +57,8 @@ class FastTrainConfig(LoopConfig):
     # distillation (issue 12's "cheaper route"): another fast net's outputs teach this one in pixel space.
     # teacher: a fast checkpoint holding every style of this run (rows picked by name); teacher_weight > 0 adds
     # weight x L1(ours, teacher's) to the perceptual losses; teacher_only trains on that L1 alone (no loss
-    # network in the step: a fraction of a perceptual step's cost), e.g. to bring a wider net to a trained
-    # narrower net's pictures before the perceptual losses take over
+    # network in the step; for a full-width net that saves less than it seems: its own pass costs about what
+    # the loss network's does), e.g. to bring a wider net to a trained narrower net's pictures first
     teacher: str = ""
     teacher_weight: float = 0.0
     teacher_only: bool = False

@@ -115,6 +115,11 @@ def autocast_for(amp: str, device: torch.device):
     raise ValueError(f"unknown amp mode {amp!r} (choose none or bf16)")
 
 
+def pixel_l1(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Mean absolute difference in fp32 (the distillation loss)."""
+    return (a.float() - b.float()).abs().mean()
+
+
 class FastStep:
     """One update of the fast net: one style per batch (round robin), perceptual losses, optional
     identity warm-up and shifted-frame temporal loss. Returns the values to log, or None for a
@@ -136,11 +141,11 @@ class FastStep:
             with autocast_for(self.amp, self.device):
                 out = self.net(x, w)
                 taught = self.teacher(x, idx)
-            lt = (out.float() - taught.float()).abs().mean()
+            lt = pixel_l1(out, taught)
             return lt, {"teacher": lt}
         with autocast_for(self.amp, self.device):
             out = self.net(x, w)
-            taught = self.teacher(x, idx) if self.teacher is not None else None
+            taught = self.teacher(x, idx) if self.teacher is not None and not warming else None  # warm-up: unused
             f_out = self.vgg(out, [cfg.content_layer] if warming else self.layers)
             with torch.no_grad():
                 f_x = self.vgg(x, [cfg.content_layer])[cfg.content_layer]
@@ -166,7 +171,7 @@ class FastStep:
             loss = loss + cfg.temporal_weight * lt.float()
         parts = {"content": lc, "style": ls, "tv": ltv, "layout": ll, "temporal": lt}
         if taught is not None:
-            parts["teacher"] = (out - taught.float()).abs().mean()
+            parts["teacher"] = pixel_l1(out, taught)
             loss = loss + cfg.teacher_weight * parts["teacher"]
         return loss, parts
 
