@@ -120,6 +120,30 @@ def test_adain_export_loads_and_mixes(tiny_adain_model):
     assert out.shape == (45, 61, 3)
 
 
+def test_adain_skip_decoder_exports_and_runs_through_the_engine(tmp_path, random_vgg):
+    """A skip decoder's two graphs match PyTorch, and the engine needs nothing new: its statistics (960
+    channels, not 512) are mixed as one weighted mean and fed back to the stylize graph as they are."""
+    from export.onnx_export import export_adain
+    from training.models.adain import AdaINConfig, AdaINDecoder
+
+    torch.manual_seed(0)
+    config = AdaINConfig(width_divisor=8, skip_layers=["relu1_1", "relu2_1", "relu3_1"])
+    save_checkpoint(tmp_path / "skip.pt", "adain", AdaINDecoder(config), config)
+    result = export_adain(tmp_path / "skip.pt", tmp_path / "skip.onnx", vgg_weights=random_vgg)
+    assert result.parity_max_abs < 1e-3
+    assert json.loads(inspect_model(result.paths[0]).metadata["model_config"])["skip_layers"] == config.skip_layers
+    stylizer = load_stylizer(result.paths[0], "cpu")
+    rng = np.random.default_rng(1)
+    a = stylizer.add_style("a", (rng.random((50, 70, 3)) * 255).astype(np.uint8))
+    b = stylizer.add_style("b", np.full((40, 40, 3), 30, np.uint8))
+    mean, std = stylizer.mixed_stats({a: 0.5, b: 0.5})
+    assert mean.shape == std.shape == (1, 960, 1, 1)
+    frame = (rng.random((45, 61, 3)) * 255).astype(np.uint8)
+    out_a, _ = FrameProcessor(stylizer, StyleSettings(mix={a: 1.0})).process(frame)
+    out_b, _ = FrameProcessor(stylizer, StyleSettings(mix={b: 1.0})).process(frame)
+    assert out_a.shape == frame.shape and np.abs(out_a.astype(int) - out_b.astype(int)).mean() > 1
+
+
 def test_stats_graph_opened_directly_is_refused(tiny_adain_model):
     with pytest.raises(ModelError, match="style-statistics graph"):
         inspect_model(tiny_adain_model.with_name(tiny_adain_model.stem + ".stats.onnx"))

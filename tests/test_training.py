@@ -161,6 +161,43 @@ def test_adain_training_lowers_loss(tiny_folders, tmp_path, random_vgg):
     assert after["content"] + 10 * after["style"] < before["content"] + 10 * before["style"]
 
 
+def test_adain_skip_decoder_trains_resumes_and_keeps_the_photo_at_alpha_zero(tiny_folders, tmp_path, random_vgg):
+    """--skip-layers: the decoder also reads the AdaIN-ed relu1_1/2_1/3_1 features. Its style statistics are
+    every AdaIN-ed layer's (mean, std) concatenated (64 + 128 + 256 + 512 channels), the checkpoint records
+    the skips, training lowers the loss, and the same command resumes. Skip-free checkpoints (every one
+    saved before skips existed) still build the paper's decoder."""
+    from training.checkpoint import load_checkpoint
+    from training.train_adain import train_adain
+
+    content, styles = tiny_folders
+    cfg = AdaINTrainConfig(content_dir=str(content), style_dir=str(styles), out_dir=str(tmp_path / "skip"),
+                           width_divisor=8, skip_layers=["relu3_1", "relu1_1", "relu2_1"], image_size=64,
+                           batch_size=2, lr=1e-3, max_steps=30, checkpoint_every=30, sample_every=30, log_every=5,
+                           vgg_weights=str(random_vgg), amp="none")
+    last = train_adain(cfg, log=lambda *a: None)
+    blob = read_checkpoint(last)
+    assert blob["config"]["skip_layers"] == ["relu1_1", "relu2_1", "relu3_1"]  # stored in the encoder's order
+    before, after = blob["history"][0]["heldout"], blob["history"][-1]["heldout"]
+    assert after["content"] + 10 * after["style"] < before["content"] + 10 * before["style"]
+    net = AdaINNet(load_vgg16(str(random_vgg), last_layer="relu4_1"), load_checkpoint(last)[0])
+    photo, painting = torch.rand(1, 3, 48, 64), torch.rand(1, 3, 40, 40)
+    with torch.no_grad():
+        mean, std = net.style_stats(painting)
+        assert mean.shape == std.shape == (1, 64 + 128 + 256 + 512, 1, 1)
+        out = net.stylize(photo, mean, std, 1.0)
+        assert out.shape == photo.shape and 0 <= float(out.min()) and float(out.max()) <= 1
+        # alpha 0 decodes the photo's own features at every level: the style statistics have no say
+        other = net.style_stats(torch.rand(1, 3, 40, 40))
+        assert torch.allclose(net.stylize(photo, mean, std, 0.0), net.stylize(photo, *other, 0.0), atol=1e-5)
+    cfg.max_steps = 35
+    train_adain(cfg, log=lambda *a: None)
+    assert read_checkpoint(last)["step"] == 35
+    assert AdaINConfig(**{"width_divisor": 2}).stats_layers == ["relu4_1"]  # an old checkpoint's config
+    for bad in (["relu4_1"], ["relu1_1", "relu1_1"], ["relu1_2"]):
+        with pytest.raises(ValueError, match="skip_layers must be"):
+            AdaINConfig(skip_layers=bad)
+
+
 def test_adain_identity_loss_is_logged_and_teaches_reconstruction(tiny_folders, tmp_path, random_vgg):
     """--identity-weight: the decoder also rebuilds each photo from its own features. The term is logged every
     step, and the same 40 steps with it leave a decoder that rebuilds photos better than 40 steps without it;
@@ -212,6 +249,9 @@ def test_training_cli_errors_are_clear(tmp_path, capsys):
     if not torch.cuda.is_available():
         code = main(["fast", "--content-dir", str(tmp_path), "--style-images", "x", "--device", "cuda", "--out-dir", str(tmp_path / "o")])
         assert code == 2 and "CUDA" in capsys.readouterr().err
+    code = main(["adain", "--content-dir", str(tmp_path), "--style-dir", str(tmp_path), "--skip-layers", "relu4_1",
+                 "--out-dir", str(tmp_path / "o"), "--device", "cpu"])
+    assert code == 2 and "skip_layers must be" in capsys.readouterr().err
 
 
 def test_trained_checkpoint_exports_and_runs_in_engine(tiny_folders, tmp_path):

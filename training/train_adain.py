@@ -4,6 +4,8 @@ L = L_c + lambda * L_s with
 L_c = || f(g(t)) - t ||^2                      (content loss against the AdaIN target t, not the photo)
 L_s = sum_i ||mu(phi_i(g(t))) - mu(phi_i(s))||^2 + ||sigma(phi_i(g(t))) - sigma(phi_i(s))||^2
 over relu1_1, relu2_1, relu3_1, relu4_1. The encoder f (our VGG-16 to relu4_1) stays fixed.
+With skip layers (``--skip-layers``), t is the AdaIN target at relu4_1 and at each skip layer; the content
+loss stays the paper's (relu4_1).
 """
 from __future__ import annotations
 
@@ -18,24 +20,33 @@ from .config import AdaINTrainConfig
 from .data import ImageFolderStream, list_images, save_contact_sheet, to_pil
 from .loop import TrainLoop
 from .losses import content_loss, mean_std_style_loss
-from .models.adain import ENCODER_LAYER, AdaINConfig, AdaINDecoder, AdaINNet, adaptive_instance_normalization
-from .models.vgg import calc_mean_std, load_vgg16
+from .models.adain import ENCODER_LAYER, AdaINConfig, AdaINDecoder, AdaINNet, adain_targets, stats_of
+from .models.vgg import LAYER_ORDER, load_vgg16
 from .train_fast import _amp_mode, autocast_for, load_holdout
+
+
+def encoder_layers(*groups: list[str]) -> list[str]:
+    """The union of layer lists, in the encoder's order."""
+    return sorted(set().union(*groups), key=LAYER_ORDER.index)
 
 
 def adain_losses(net: AdaINNet, content: torch.Tensor, style: torch.Tensor, layers: list[str],
                  relative: bool = False, amp: str = "none",
                  content_feats: dict[str, torch.Tensor] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """(content loss against the AdaIN target, mean/std style loss). Forward passes under ``amp``'s autocast;
-    statistics and losses in fp32. ``content_feats``: the photo's encoder features, when already computed."""
+    statistics and losses in fp32. ``content_feats``: the photo's encoder features at least at
+    ``net.stats_layers``, when already computed."""
     device = content.device
+    stats_layers = net.stats_layers
     with torch.no_grad(), autocast_for(amp, device):
-        f_c = content_feats[ENCODER_LAYER] if content_feats is not None else net.encode(content)
-        s_feats = net.encoder(style, layers)
+        c_feats = content_feats if content_feats is not None else net.encoder(content, stats_layers)
+        s_feats = net.encoder(style, encoder_layers(layers, stats_layers))
     s_feats = {k: v.float() for k, v in s_feats.items()}
-    t = adaptive_instance_normalization(f_c.float(), *calc_mean_std(s_feats[ENCODER_LAYER]))
+    targets = adain_targets({k: c_feats[k].float() for k in stats_layers}, *stats_of(s_feats, stats_layers),
+                            stats_layers)
+    t = targets[ENCODER_LAYER]
     with autocast_for(amp, device):
-        out = net.decoder(t)
+        out = net.decode(targets)
         o_feats = net.encoder(out, layers)
     o_feats = {k: v.float() for k, v in o_feats.items()}
     loss_c = content_loss(o_feats[ENCODER_LAYER], t) if relative else F.mse_loss(o_feats[ENCODER_LAYER], t)
@@ -50,7 +61,7 @@ def identity_loss(net: AdaINNet, content: torch.Tensor, content_feats: dict[str,
     loss on every style layer. It teaches the decoder the photo's structure directly, which the AdaIN
     losses (relu4_1 content only) teach slowly: people and thin objects survive decoding."""
     with autocast_for(amp, content.device):
-        out = net.decoder(content_feats[ENCODER_LAYER])
+        out = net.decode({k: content_feats[k] for k in net.stats_layers})
         o_feats = net.encoder(out, layers)
     pixels = (out.float() - content).abs().mean()
     return pixels + sum(content_loss(o_feats[k].float(), content_feats[k].float()) for k in layers)
@@ -89,7 +100,7 @@ def train_adain(cfg: AdaINTrainConfig, log=print) -> Path:
     torch.manual_seed(cfg.seed)
     random.seed(cfg.seed)
     encoder = load_vgg16(cfg.vgg_weights or None, last_layer=ENCODER_LAYER).to(device)
-    model_cfg = AdaINConfig(width_divisor=cfg.width_divisor)
+    model_cfg = AdaINConfig(width_divisor=cfg.width_divisor, skip_layers=list(cfg.skip_layers))
     decoder = AdaINDecoder(model_cfg).to(device)
     net = AdaINNet(encoder, decoder)
     opt = torch.optim.Adam(decoder.parameters(), lr=cfg.lr)
@@ -98,7 +109,8 @@ def train_adain(cfg: AdaINTrainConfig, log=print) -> Path:
     styles = ImageFolderStream(cfg.style_dir, cfg.image_size, cfg.batch_size, seed=cfg.seed + loop.step + 1)
     hold_c = load_holdout(cfg.holdout or [str(p) for p in list_images(cfg.content_dir)[:4]])
     hold_s = load_holdout(cfg.holdout_styles or [str(p) for p in list_images(cfg.style_dir)[:4]])
-    log(f"AdaIN decoder (width/{cfg.width_divisor}) on {device}: {len(contents)} content, {len(styles)} style images")
+    skips = f", skips from {', '.join(model_cfg.skip_layers)}" if model_cfg.skip_layers else ""
+    log(f"AdaIN decoder (width/{cfg.width_divisor}{skips}) on {device}: {len(contents)} content, {len(styles)} style images")
 
     def evaluate() -> dict[str, float]:
         return evaluate_adain(net, hold_c, hold_s, cfg.style_layers, cfg.relative_losses)
@@ -112,7 +124,7 @@ def train_adain(cfg: AdaINTrainConfig, log=print) -> Path:
         feats = None
         if cfg.identity_weight > 0:
             with torch.no_grad(), autocast_for(amp, device):
-                feats = net.encoder(content, cfg.style_layers)
+                feats = net.encoder(content, encoder_layers(cfg.style_layers, net.stats_layers))
         lc, ls = adain_losses(net, content, styles.next_batch().to(device), cfg.style_layers,
                               cfg.relative_losses, amp, feats)
         loss = lc + cfg.style_weight * ls
