@@ -28,6 +28,10 @@ from .vgg import VGG16Features, calc_mean_std
 
 ENCODER_LAYER = "relu4_1"
 SKIP_CHANNELS = {"relu1_1": 64, "relu2_1": 128, "relu3_1": 256}  # the encoder layers a skip can come from
+# A skip enters the decoder times this constant: about 1 / the std of the layer's activations on photos with
+# our Caffe-scale VGG (31, 48 and 21; relu4_1's is 8.5). Unscaled, the shallow skips, two or three convs from
+# the output, start the decoder at ~1000x the losses of the paper's decoder and training stalls there.
+SKIP_SCALE = {"relu1_1": 1 / 32, "relu2_1": 1 / 48, "relu3_1": 1 / 24}
 ENCODER_CHANNELS = {**SKIP_CHANNELS, ENCODER_LAYER: 512}
 
 
@@ -97,7 +101,7 @@ class AdaINDecoder(nn.Module):
         for stage, layer in ((self.stage3, "relu3_1"), (self.stage2, "relu2_1"), (self.stage1, "relu1_1")):
             x = F.interpolate(x, scale_factor=2.0, mode="nearest")
             if layer in self.config.skip_layers:
-                x = torch.cat([x, skips[layer]], dim=1)
+                x = torch.cat([x, skips[layer] * SKIP_SCALE[layer]], dim=1)
             x = stage(x)
         return x  # RGB, roughly [0, 1]; clamp at inference only, so training keeps gradients
 
