@@ -8,7 +8,7 @@ which is what Gatys optimises; the fast nets computed theirs at their --style-si
 
     python bench/quality.py [--model assets/models/light8.onnx assets/models/full8.onnx] [--photos a.jpg b.jpg]
                             [--styles starry wave] [--pairing all|cycle] [--size 256] [--steps 300]
-                            [--adain assets/models/adain_preview.onnx] [--sheet docs/models/NAME_side_by_side.png]
+                            [--adain assets/models/adain_skip.onnx] [--sheet docs/models/NAME_side_by_side.png]
 A photo may be a frame of a video: ``assets/samples/pedestrians.mp4#40``.
 Prints a markdown table; paste it with the command, machine and date into docs/benchmarks.md or the model card.
 --sheet also writes the pictures side by side, one row a pair: the photo, each model, our AdaIN model with the

@@ -35,8 +35,8 @@ from .userstyles import StyleLibrary, crop_region
 
 SAMPLE_CLIP = ASSETS_DIR / "samples" / "pedestrians.mp4"
 # AdaIN is the slow path on a CPU: a style captured or added on the CPU drops the processing height to
-# this if it was higher. adain_preview on 2 AVX2 cores, model-only: 256x144 8.5 fps, 320x180 5.1,
-# 480x270 2.3 (docs/benchmarks.md, "AdaIN live"); the user can raise it again.
+# this if it was higher. adain_skip on the 2-core AVX-512 dev VM, model-only: 256x144 18.4 fps, 320x180 10.9,
+# 480x270 4.7 (docs/benchmarks.md, "AdaIN live"); the user can raise it again.
 ADAIN_LIVE_HEIGHT = 144
 
 Listener = Callable[[str, object], None]

@@ -178,7 +178,7 @@ def test_info_lists_providers(capsys, monkeypatch):
     # each model says its family and precision, and which one runs when none is named
     lines = {line.split()[0]: line for line in out.splitlines() if line.startswith("  ")}
     assert "[fast, int8, default here]" in lines["mid8.int8"] and "[fast, fp32]" in lines["mid8"]
-    assert "[adain, fp32, default here]" in lines["adain_preview"]
+    assert "[adain, fp32, default here]" in lines["adain_skip"]
 
 
 # ---- model discovery with nothing installed ----------------------------------------------------

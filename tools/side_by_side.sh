@@ -20,7 +20,7 @@ TABLES=()
 run() {  # photo, styles...
   local photo=$1; shift
   local tag; tag=$(basename "${photo%%#*}"); tag=${tag%.*}
-  python bench/quality.py --model $M --adain assets/models/adain_preview.onnx --reference-objective "$REF" \
+  python bench/quality.py --model $M --adain assets/models/adain_skip.onnx --reference-objective "$REF" \
     --photos "$photo" --styles "$@" \
     --size 256 --steps 300 --cell 192 --sheet "$OUT/$tag.jpg" > "$OUT/$tag.md"
   TABLES+=("$OUT/$tag.md")
