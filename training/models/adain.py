@@ -141,9 +141,6 @@ class AdaINNet(nn.Module):
     def stats_layers(self) -> list[str]:
         return self.decoder.config.stats_layers
 
-    def encode(self, image: torch.Tensor) -> torch.Tensor:
-        return self.encoder(image, [ENCODER_LAYER])[ENCODER_LAYER]
-
     def style_stats(self, style: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(mean, std), each B x C x 1 x 1: C = 512 for the paper's decoder, more with skip layers."""
         return stats_of(self.encoder(style, self.stats_layers), self.stats_layers)
