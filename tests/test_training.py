@@ -230,6 +230,36 @@ def test_adain_identity_loss_is_logged_and_teaches_reconstruction(tiny_folders, 
         train_adain(AdaINTrainConfig(**base, out_dir=str(tmp_path / "neg"), identity_weight=-1.0), log=lambda *a: None)
 
 
+def test_adain_tv_weight_smooths_the_output(tiny_folders, tmp_path, random_vgg):
+    """--tv-weight (AdaIN): the output's total variation is logged every step and, weighted in, the same 40
+    steps leave a decoder whose outputs vary less from pixel to pixel than 40 steps without it."""
+    from training.checkpoint import load_checkpoint
+    from training.losses import total_variation
+    from training.models.adain import AdaINNet, stats_of
+    from training.models.vgg import load_vgg16
+    from training.train_adain import train_adain
+
+    content, styles = tiny_folders
+    base = dict(content_dir=str(content), style_dir=str(styles), width_divisor=8, image_size=64, batch_size=2,
+                lr=2e-3, max_steps=40, checkpoint_every=40, sample_every=40, log_every=1,
+                vgg_weights=str(random_vgg), amp="none")
+    smooth = train_adain(AdaINTrainConfig(**base, out_dir=str(tmp_path / "tv"), tv_weight=20.0), log=lambda *a: None)
+    plain = train_adain(AdaINTrainConfig(**base, out_dir=str(tmp_path / "plain")), log=lambda *a: None)
+    assert len([h for h in read_checkpoint(smooth)["history"] if "tv" in h]) == 40
+    encoder = load_vgg16(str(random_vgg), last_layer="relu4_1")
+    g = torch.Generator().manual_seed(7)
+    photo, painting = torch.rand(2, 3, 64, 64, generator=g), torch.rand(2, 3, 64, 64, generator=g)
+
+    def output_tv(path) -> float:
+        net = AdaINNet(encoder, load_checkpoint(path)[0].eval())
+        with torch.no_grad():
+            return float(total_variation(net.stylize(photo, *stats_of(encoder(painting, net.stats_layers), net.stats_layers))))
+
+    assert output_tv(smooth) < 0.8 * output_tv(plain)
+    with pytest.raises(ValueError, match="tv_weight must be >= 0"):
+        train_adain(AdaINTrainConfig(**base, out_dir=str(tmp_path / "neg"), tv_weight=-1.0), log=lambda *a: None)
+
+
 def test_time_budget_stops_and_checkpoints(tiny_folders, tmp_path):
     from training.train_fast import train_fast
 

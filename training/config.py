@@ -86,6 +86,9 @@ class AdaINTrainConfig(LoopConfig):
     # > 0: SANet's identity loss (Park & Lee 2019): the decoder also rebuilds each photo from its own features
     # (pixel L1 + relative feature loss on the style layers), so the photo's structure survives decoding
     identity_weight: float = 0.0
+    # > 0: total variation of the output (as for fast nets): the mean/std style loss is cheapest to meet with a
+    # periodic dot pattern on the decoder's upsampling grid; this term makes that pattern cost something
+    tv_weight: float = 0.0
     # encoder layers (relu1_1, relu2_1, relu3_1) whose AdaIN-ed features also feed the decoder (Avatar-Net's
     # skip connections); [] = the paper's decoder, which rebuilds the photo from relu4_1 alone
     skip_layers: list[str] = field(default_factory=list)

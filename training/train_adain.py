@@ -19,7 +19,7 @@ from .common import pick_device
 from .config import AdaINTrainConfig
 from .data import ImageFolderStream, list_images, save_contact_sheet, to_pil
 from .loop import TrainLoop
-from .losses import content_loss, mean_std_style_loss
+from .losses import content_loss, mean_std_style_loss, total_variation
 from .models.adain import ENCODER_LAYER, AdaINConfig, AdaINDecoder, AdaINNet, adain_targets, stats_of
 from .models.vgg import LAYER_ORDER, load_vgg16
 from .train_fast import _amp_mode, autocast_for, load_holdout
@@ -32,10 +32,10 @@ def encoder_layers(*groups: list[str]) -> list[str]:
 
 def adain_losses(net: AdaINNet, content: torch.Tensor, style: torch.Tensor, layers: list[str],
                  relative: bool = False, amp: str = "none",
-                 content_feats: dict[str, torch.Tensor] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """(content loss against the AdaIN target, mean/std style loss). Forward passes under ``amp``'s autocast;
-    statistics and losses in fp32. ``content_feats``: the photo's encoder features at least at
-    ``net.stats_layers``, when already computed."""
+                 content_feats: dict[str, torch.Tensor] | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(content loss against the AdaIN target, mean/std style loss, total variation of the output). Forward
+    passes under ``amp``'s autocast; statistics and losses in fp32. ``content_feats``: the photo's encoder
+    features at least at ``net.stats_layers``, when already computed."""
     device = content.device
     stats_layers = net.stats_layers
     with torch.no_grad(), autocast_for(amp, device):
@@ -51,7 +51,7 @@ def adain_losses(net: AdaINNet, content: torch.Tensor, style: torch.Tensor, laye
     o_feats = {k: v.float() for k, v in o_feats.items()}
     loss_c = content_loss(o_feats[ENCODER_LAYER], t) if relative else F.mse_loss(o_feats[ENCODER_LAYER], t)
     loss_s = mean_std_style_loss({k: o_feats[k] for k in layers}, {k: s_feats[k] for k in layers}, relative)
-    return loss_c, loss_s
+    return loss_c, loss_s, total_variation(out.float())
 
 
 def identity_loss(net: AdaINNet, content: torch.Tensor, content_feats: dict[str, torch.Tensor], layers: list[str],
@@ -75,7 +75,7 @@ def evaluate_adain(net: AdaINNet, contents: list[torch.Tensor], styles: list[tor
     n = 0
     for c in contents:
         for s in styles:
-            lc, ls = adain_losses(net, c[None].to(device), s[None].to(device), layers, relative)
+            lc, ls, _ = adain_losses(net, c[None].to(device), s[None].to(device), layers, relative)
             c_sum, s_sum, n = c_sum + lc.item(), s_sum + ls.item(), n + 1
     return {"content": c_sum / n, "style": s_sum / n}
 
@@ -96,6 +96,8 @@ def adain_sheet(net: AdaINNet, contents: list[torch.Tensor], styles: list[torch.
 def train_adain(cfg: AdaINTrainConfig, log=print) -> Path:
     if cfg.identity_weight < 0:
         raise ValueError("identity_weight must be >= 0")
+    if cfg.tv_weight < 0:
+        raise ValueError("tv_weight must be >= 0")
     device = pick_device(cfg.device)
     torch.manual_seed(cfg.seed)
     random.seed(cfg.seed)
@@ -125,10 +127,10 @@ def train_adain(cfg: AdaINTrainConfig, log=print) -> Path:
         if cfg.identity_weight > 0:
             with torch.no_grad(), autocast_for(amp, device):
                 feats = net.encoder(content, encoder_layers(cfg.style_layers, net.stats_layers))
-        lc, ls = adain_losses(net, content, styles.next_batch().to(device), cfg.style_layers,
-                              cfg.relative_losses, amp, feats)
-        loss = lc + cfg.style_weight * ls
-        parts = {"content": lc.item(), "style": ls.item()}
+        lc, ls, ltv = adain_losses(net, content, styles.next_batch().to(device), cfg.style_layers,
+                                   cfg.relative_losses, amp, feats)
+        loss = lc + cfg.style_weight * ls + cfg.tv_weight * ltv
+        parts = {"content": lc.item(), "style": ls.item(), "tv": ltv.item()}
         if feats is not None:
             li = identity_loss(net, content, feats, cfg.style_layers, amp)
             loss = loss + cfg.identity_weight * li
@@ -141,7 +143,7 @@ def train_adain(cfg: AdaINTrainConfig, log=print) -> Path:
     if loop.step == 0:
         loop.history.append({"step": 0, "heldout": evaluate()})
     decoder.train()
-    keys = ("content", "style", "identity") if cfg.identity_weight > 0 else ("content", "style")
+    keys = ("content", "style", "tv") + (("identity",) if cfg.identity_weight > 0 else ())
     loop.run(step_fn, sample=lambda path: adain_sheet(net, hold_c, hold_s, path), progress_keys=keys)
     decoder.eval()
     heldout = evaluate()
