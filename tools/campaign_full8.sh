@@ -13,7 +13,8 @@
 #               batch 4, lr 1e-3; runs/full8d; 7,890 in all), then this recipe from there at lr 5e-4
 #               (--init-from runs/full8d/last.pt; runs/full8)
 #   session 10  the same run: 1,784 more steps at lr 5e-4, then 1,868 at 2e-4 (17,826 in all)
+#   session 11  the same run: 2,884 more steps at lr 1e-4 (20,710 in all)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source tools/recipe8.sh
-campaign8 full full8 "${1:-3600}" "${LR:-2e-4}"  # LR: the rate the run ended at
+campaign8 full full8 "${1:-3600}" "${LR:-1e-4}"  # LR: the rate the run ended at
