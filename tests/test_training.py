@@ -260,6 +260,21 @@ def test_adain_tv_weight_smooths_the_output(tiny_folders, tmp_path, random_vgg):
         train_adain(AdaINTrainConfig(**base, out_dir=str(tmp_path / "neg"), tv_weight=-1.0), log=lambda *a: None)
 
 
+def test_adain_style_layers_without_relu4_1(tiny_folders, tmp_path, random_vgg):
+    """--style-layers may leave out relu4_1 (the content loss's layer): the output is still encoded to relu4_1
+    for the content loss, and only the chosen layers make the style loss (a single shallow layer here)."""
+    from training.train_adain import train_adain
+
+    content, styles = tiny_folders
+    cfg = AdaINTrainConfig(content_dir=str(content), style_dir=str(styles), width_divisor=8, image_size=64,
+                           batch_size=2, max_steps=3, checkpoint_every=3, sample_every=3, log_every=1,
+                           vgg_weights=str(random_vgg), amp="none", style_layers=["relu2_1"],
+                           out_dir=str(tmp_path / "shallow"))
+    history = read_checkpoint(train_adain(cfg, log=lambda *a: None))["history"]
+    steps = [h for h in history if "style" in h and "step" in h and "heldout" not in h]
+    assert len(steps) == 3 and all(h["content"] > 0 and h["style"] > 0 for h in steps)
+
+
 def test_time_budget_stops_and_checkpoints(tiny_folders, tmp_path):
     from training.train_fast import train_fast
 

@@ -47,7 +47,7 @@ def adain_losses(net: AdaINNet, content: torch.Tensor, style: torch.Tensor, laye
     t = targets[ENCODER_LAYER]
     with autocast_for(amp, device):
         out = net.decode(targets)
-        o_feats = net.encoder(out, layers)
+        o_feats = net.encoder(out, encoder_layers(layers, [ENCODER_LAYER]))  # the content loss reads relu4_1
     o_feats = {k: v.float() for k, v in o_feats.items()}
     loss_c = content_loss(o_feats[ENCODER_LAYER], t) if relative else F.mse_loss(o_feats[ENCODER_LAYER], t)
     loss_s = mean_std_style_loss({k: o_feats[k] for k in layers}, {k: s_feats[k] for k in layers}, relative)
