@@ -120,18 +120,21 @@ def test_adain_export_loads_and_mixes(tiny_adain_model):
     assert out.shape == (45, 61, 3)
 
 
-def test_adain_skip_decoder_exports_and_runs_through_the_engine(tmp_path, random_vgg):
+@pytest.mark.parametrize("upsample", ["nearest", "bilinear"])
+def test_adain_skip_decoder_exports_and_runs_through_the_engine(tmp_path, random_vgg, upsample):
     """A skip decoder's two graphs match PyTorch, and the engine needs nothing new: its statistics (960
-    channels, not 512) are mixed as one weighted mean and fed back to the stylize graph as they are."""
+    channels, not 512) are mixed as one weighted mean and fed back to the stylize graph as they are. Both
+    upsampling modes export (bilinear as ONNX Resize, linear) and match."""
     from export.onnx_export import export_adain
     from training.models.adain import AdaINConfig, AdaINDecoder
 
     torch.manual_seed(0)
-    config = AdaINConfig(width_divisor=8, skip_layers=["relu1_1", "relu2_1", "relu3_1"])
+    config = AdaINConfig(width_divisor=8, skip_layers=["relu1_1", "relu2_1", "relu3_1"], upsample=upsample)
     save_checkpoint(tmp_path / "skip.pt", "adain", AdaINDecoder(config), config)
     result = export_adain(tmp_path / "skip.pt", tmp_path / "skip.onnx", vgg_weights=random_vgg)
     assert result.parity_max_abs < 1e-3
-    assert json.loads(inspect_model(result.paths[0]).metadata["model_config"])["skip_layers"] == config.skip_layers
+    stored = json.loads(inspect_model(result.paths[0]).metadata["model_config"])
+    assert stored["skip_layers"] == config.skip_layers and stored["upsample"] == upsample
     stylizer = load_stylizer(result.paths[0], "cpu")
     rng = np.random.default_rng(1)
     a = stylizer.add_style("a", (rng.random((50, 70, 3)) * 255).astype(np.uint8))

@@ -275,6 +275,44 @@ def test_adain_style_layers_without_relu4_1(tiny_folders, tmp_path, random_vgg):
     assert len(steps) == 3 and all(h["content"] > 0 and h["style"] > 0 for h in steps)
 
 
+def test_adain_bilinear_decoder_starts_from_a_nearest_checkpoint(tiny_folders, tmp_path, random_vgg):
+    """--upsample bilinear --init-from: a nearest decoder's weights load into a bilinear one unchanged (the
+    mode has no parameters), the run's first history entry keeps the lineage, the checkpoint says bilinear,
+    and the upsampling really is bilinear (a 2x2 input is not copied into 2x2 blocks). A decoder of another
+    shape, or a checkpoint of another family, is refused with a clear message."""
+    from training.checkpoint import load_checkpoint, save_checkpoint
+    from training.models.adain import AdaINConfig, AdaINDecoder
+    from training.train_adain import init_decoder, train_adain
+
+    torch.manual_seed(0)
+    nearest_cfg = AdaINConfig(width_divisor=8, skip_layers=["relu2_1"])
+    source = AdaINDecoder(nearest_cfg)
+    src = save_checkpoint(tmp_path / "nearest.pt", "adain", source, nearest_cfg, step=12)
+    bilinear = AdaINDecoder(AdaINConfig(width_divisor=8, skip_layers=["relu2_1"], upsample="bilinear"))
+    assert init_decoder(bilinear, str(src), log=lambda *a: None) == 12
+    assert all(torch.equal(v, source.state_dict()[k]) for k, v in bilinear.state_dict().items())
+    x = torch.arange(4.0).reshape(1, 1, 2, 2)
+    assert len(torch.unique(bilinear._upsample(x))) > 4 and len(torch.unique(source._upsample(x))) == 4
+    with pytest.raises(ValueError, match="is not this run's"):
+        init_decoder(AdaINDecoder(AdaINConfig(width_divisor=4, skip_layers=["relu2_1"])), str(src))
+    fast_cfg = FastNetConfig(style_names=["a"], channels=(4, 8, 8), n_residual=1, outer_kernel=3)
+    fast = save_checkpoint(tmp_path / "fast.pt", "fast", TransformerNet(fast_cfg), fast_cfg)
+    with pytest.raises(ValueError, match="not an AdaIN decoder"):
+        init_decoder(bilinear, str(fast))
+    with pytest.raises(ValueError, match="upsample must be one of"):
+        AdaINConfig(upsample="bicubic")
+
+    content, styles = tiny_folders
+    cfg = AdaINTrainConfig(content_dir=str(content), style_dir=str(styles), width_divisor=8, image_size=64,
+                           batch_size=2, max_steps=3, checkpoint_every=3, sample_every=3, log_every=1,
+                           vgg_weights=str(random_vgg), amp="none", skip_layers=["relu2_1"], upsample="bilinear",
+                           init_from=str(src), out_dir=str(tmp_path / "bil"))
+    blob = read_checkpoint(train_adain(cfg, log=lambda *a: None))
+    assert blob["config"]["upsample"] == "bilinear" and blob["history"][0]["steps_before"] == 12
+    assert total_steps(blob) == 15
+    assert load_checkpoint(tmp_path / "bil" / "last.pt")[0].config.upsample == "bilinear"
+
+
 def test_time_budget_stops_and_checkpoints(tiny_folders, tmp_path):
     from training.train_fast import train_fast
 

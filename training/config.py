@@ -92,6 +92,9 @@ class AdaINTrainConfig(LoopConfig):
     # encoder layers (relu1_1, relu2_1, relu3_1) whose AdaIN-ed features also feed the decoder (Avatar-Net's
     # skip connections); [] = the paper's decoder, which rebuilds the photo from relu4_1 alone
     skip_layers: list[str] = field(default_factory=list)
+    # the decoder's x2 upsampling: nearest (the paper's) or bilinear (no free period-2 dot pattern; see AdaINConfig)
+    upsample: str = "nearest"
+    init_from: str = ""  # fresh run only: start from this AdaIN checkpoint's decoder (same widths and skips; any upsampling)
     amp: str = "auto"  # as for fast nets: bf16 autocast for the forward passes (statistics and losses fp32) where native
     max_steps: int = 160_000
     vgg_weights: str = ""

@@ -15,6 +15,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from .checkpoint import read_checkpoint, total_steps
 from .common import pick_device
 from .config import AdaINTrainConfig
 from .data import ImageFolderStream, list_images, save_contact_sheet, to_pil
@@ -93,6 +94,24 @@ def adain_sheet(net: AdaINNet, contents: list[torch.Tensor], styles: list[torch.
     return save_contact_sheet(rows, path)
 
 
+def init_decoder(decoder: AdaINDecoder, path: str, log=print) -> int:
+    """Fine-tuning start: another AdaIN checkpoint's decoder weights, loaded strictly. Its config may differ
+    only in what has no parameters (the upsampling mode), so a bilinear decoder can start from a nearest one
+    and keep what it learned. Returns the steps behind those weights (for the run's lineage)."""
+    blob = read_checkpoint(path)
+    if blob["family"] != "adain":
+        raise ValueError(f"--init-from {path}: a {blob['family']!r} checkpoint, not an AdaIN decoder")
+    theirs = AdaINConfig(**blob["config"])
+    ours = decoder.config
+    if (theirs.width_divisor, theirs.skip_layers) != (ours.width_divisor, ours.skip_layers):
+        raise ValueError(f"--init-from {path}: its decoder (width/{theirs.width_divisor}, skips {theirs.skip_layers}) "
+                         f"is not this run's (width/{ours.width_divisor}, skips {ours.skip_layers})")
+    decoder.load_state_dict(blob["model"])
+    log(f"initialised from {path} (step {blob.get('step', 0)}, {total_steps(blob)} in all; "
+        f"{theirs.upsample} -> {ours.upsample} upsampling)")
+    return total_steps(blob)
+
+
 def train_adain(cfg: AdaINTrainConfig, log=print) -> Path:
     if cfg.identity_weight < 0:
         raise ValueError("identity_weight must be >= 0")
@@ -102,17 +121,18 @@ def train_adain(cfg: AdaINTrainConfig, log=print) -> Path:
     torch.manual_seed(cfg.seed)
     random.seed(cfg.seed)
     encoder = load_vgg16(cfg.vgg_weights or None, last_layer=ENCODER_LAYER).to(device)
-    model_cfg = AdaINConfig(width_divisor=cfg.width_divisor, skip_layers=list(cfg.skip_layers))
+    model_cfg = AdaINConfig(width_divisor=cfg.width_divisor, skip_layers=list(cfg.skip_layers), upsample=cfg.upsample)
     decoder = AdaINDecoder(model_cfg).to(device)
     net = AdaINNet(encoder, decoder)
     opt = torch.optim.Adam(decoder.parameters(), lr=cfg.lr)
     loop = TrainLoop(cfg, "adain", decoder, model_cfg, opt, log=log, loss_network="vgg16-hed")
+    steps_before = init_decoder(decoder, cfg.init_from, log) if loop.step == 0 and cfg.init_from else 0
     contents = ImageFolderStream(cfg.content_dir, cfg.image_size, cfg.batch_size, seed=cfg.seed + loop.step)
     styles = ImageFolderStream(cfg.style_dir, cfg.image_size, cfg.batch_size, seed=cfg.seed + loop.step + 1)
     hold_c = load_holdout(cfg.holdout or [str(p) for p in list_images(cfg.content_dir)[:4]])
     hold_s = load_holdout(cfg.holdout_styles or [str(p) for p in list_images(cfg.style_dir)[:4]])
     skips = f", skips from {', '.join(model_cfg.skip_layers)}" if model_cfg.skip_layers else ""
-    log(f"AdaIN decoder (width/{cfg.width_divisor}{skips}) on {device}: {len(contents)} content, {len(styles)} style images")
+    log(f"AdaIN decoder (width/{cfg.width_divisor}{skips}, {model_cfg.upsample} upsampling) on {device}: {len(contents)} content, {len(styles)} style images")
 
     def evaluate() -> dict[str, float]:
         return evaluate_adain(net, hold_c, hold_s, cfg.style_layers, cfg.relative_losses)
@@ -140,8 +160,9 @@ def train_adain(cfg: AdaINTrainConfig, log=print) -> Path:
         opt.step()
         return parts
 
-    if loop.step == 0:
-        loop.history.append({"step": 0, "heldout": evaluate()})
+    if loop.step == 0:  # a fine-tuning run's lineage stays in its first entry, as for fast nets
+        lineage = {"init_from": cfg.init_from, "steps_before": steps_before} if cfg.init_from else {}
+        loop.history.append({"step": 0, "heldout": evaluate(), **lineage})
     decoder.train()
     keys = ("content", "style", "tv") + (("identity",) if cfg.identity_weight > 0 else ())
     loop.run(step_fn, sample=lambda path: adain_sheet(net, hold_c, hold_s, path), progress_keys=keys)

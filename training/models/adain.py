@@ -3,7 +3,8 @@
 encoder  f = our VGG-16 up to relu4_1 (fixed)
 AdaIN(x, y) = sigma(y) * (x - mu(x)) / sigma(x) + mu(y)        (per channel, over space)
 t = (1 - alpha) * f(c) + alpha * AdaIN(f(c), f(s))            (content-style trade-off)
-output = g(t), g a decoder that mirrors the encoder with nearest upsample + conv.
+output = g(t), g a decoder that mirrors the encoder with nearest upsample + conv (the paper's; bilinear
+upsampling is ``AdaINConfig.upsample``'s other choice).
 
 Skip connections (``AdaINConfig.skip_layers``, after Avatar-Net, Sheng et al. CVPR 2018): the decoder also
 gets the photo's relu3_1 / relu2_1 / relu1_1 features, each AdaIN-ed to the style's statistics at that layer,
@@ -33,6 +34,7 @@ SKIP_CHANNELS = {"relu1_1": 64, "relu2_1": 128, "relu3_1": 256}  # the encoder l
 # the output, start the decoder at ~1000x the losses of the paper's decoder and training stalls there.
 SKIP_SCALE = {"relu1_1": 1 / 32, "relu2_1": 1 / 48, "relu3_1": 1 / 24}
 ENCODER_CHANNELS = {**SKIP_CHANNELS, ENCODER_LAYER: 512}
+UPSAMPLE_MODES = ("nearest", "bilinear")
 
 
 @dataclass
@@ -41,6 +43,10 @@ class AdaINConfig:
 
     width_divisor: int = 1  # 1 = the paper's decoder (256-128-64); 2 or 4 for a lighter one
     skip_layers: list[str] = field(default_factory=list)  # [] = the paper's decoder; any of SKIP_CHANNELS
+    # x2 upsampling before each decoder stage: "nearest" (the paper's) or "bilinear". Nearest copies every value
+    # to a 2x2 block, so a period-2/4/8 dot pattern costs the decoder nothing; the mean/std style loss finds it
+    # (adain_skip's grid, docs/models/adain_skip.md). Bilinear makes that pattern something the convs must build.
+    upsample: str = "nearest"
 
     def __post_init__(self) -> None:
         if self.width_divisor not in (1, 2, 4, 8):
@@ -49,6 +55,8 @@ class AdaINConfig:
         if unknown or len(set(self.skip_layers)) != len(self.skip_layers):
             raise ValueError(f"skip_layers must be distinct names among {list(SKIP_CHANNELS)}, got {self.skip_layers}")
         self.skip_layers = sorted(self.skip_layers)  # relu1_1 < relu2_1 < relu3_1: the encoder's order
+        if self.upsample not in UPSAMPLE_MODES:
+            raise ValueError(f"upsample must be one of {UPSAMPLE_MODES}, got {self.upsample!r}")
 
     @property
     def stats_layers(self) -> list[str]:
@@ -78,7 +86,7 @@ class _Conv(nn.Module):
 
 
 class AdaINDecoder(nn.Module):
-    """Mirror of VGG-16 up to relu4_1: 512 -> 3 channels, three x2 nearest upsamplings; with skip layers,
+    """Mirror of VGG-16 up to relu4_1: 512 -> 3 channels, three x2 upsamplings (``config.upsample``); with skip layers,
     each stage's first conv also reads the (AdaIN-ed) encoder features of its resolution."""
 
     def __init__(self, config: AdaINConfig) -> None:
@@ -95,11 +103,16 @@ class AdaINDecoder(nn.Module):
         self.stage2 = nn.Sequential(_Conv(c128 + extra("relu2_1"), c128), _Conv(c128, c64))  # 1/2
         self.stage1 = nn.Sequential(_Conv(c64 + extra("relu1_1"), c64), _Conv(c64, 3, relu=False))  # full
 
+    def _upsample(self, x: torch.Tensor) -> torch.Tensor:
+        if self.config.upsample == "bilinear":
+            return F.interpolate(x, scale_factor=2.0, mode="bilinear", align_corners=False)
+        return F.interpolate(x, scale_factor=2.0, mode="nearest")
+
     def forward(self, t: torch.Tensor, skips: dict[str, torch.Tensor] | None = None) -> torch.Tensor:
         """``t``: the relu4_1 target; ``skips``: the targets of ``config.skip_layers`` (needed when it has any)."""
         x = self.stage4(t)
         for stage, layer in ((self.stage3, "relu3_1"), (self.stage2, "relu2_1"), (self.stage1, "relu1_1")):
-            x = F.interpolate(x, scale_factor=2.0, mode="nearest")
+            x = self._upsample(x)
             if layer in self.config.skip_layers:
                 x = torch.cat([x, skips[layer] * SKIP_SCALE[layer]], dim=1)
             x = stage(x)
