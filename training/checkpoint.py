@@ -46,6 +46,11 @@ def _cpu_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.detach().cpu() for k, v in model.state_dict().items()}
 
 
+def lineage(init_from: str, steps_before: int) -> dict:
+    """What a fine-tuning run (``--init-from``) records in its first history entry; ``total_steps`` reads it."""
+    return {"init_from": init_from, "steps_before": steps_before} if init_from else {}
+
+
 def total_steps(blob: dict) -> int:
     """Steps behind a checkpoint's weights: its own run's, plus those of the checkpoint a fine-tuning run
     started from (``--init-from``; recorded in the run's first history entry, so resumes keep it)."""

@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from .checkpoint import read_checkpoint, total_steps
+from .checkpoint import lineage, read_checkpoint, total_steps
 from .common import pick_device
 from .config import AdaINTrainConfig
 from .data import ImageFolderStream, list_images, save_contact_sheet, to_pil
@@ -161,8 +161,7 @@ def train_adain(cfg: AdaINTrainConfig, log=print) -> Path:
         return parts
 
     if loop.step == 0:  # a fine-tuning run's lineage stays in its first entry, as for fast nets
-        lineage = {"init_from": cfg.init_from, "steps_before": steps_before} if cfg.init_from else {}
-        loop.history.append({"step": 0, "heldout": evaluate(), **lineage})
+        loop.history.append({"step": 0, "heldout": evaluate(), **lineage(cfg.init_from, steps_before)})
     decoder.train()
     keys = ("content", "style", "tv") + (("identity",) if cfg.identity_weight > 0 else ())
     loop.run(step_fn, sample=lambda path: adain_sheet(net, hold_c, hold_s, path), progress_keys=keys)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import torch
 
-from .checkpoint import build_from_checkpoint, read_checkpoint, total_steps
+from .checkpoint import build_from_checkpoint, lineage, read_checkpoint, total_steps
 from .common import pick_device
 from .config import FastTrainConfig
 from .data import ImageFolderStream, list_images, load_rgb, save_contact_sheet, to_pil, to_tensor
@@ -319,8 +319,7 @@ def train_fast(cfg: FastTrainConfig, log=print) -> Path:
         return evaluate_fast(net.eval(), vgg, holdout, targets, cfg.content_layer, cfg.style_layers)
 
     if loop.step == 0:  # the lineage of a fine-tuning run stays in its first entry (training.checkpoint.total_steps)
-        lineage = {"init_from": cfg.init_from, "steps_before": steps_before} if cfg.init_from else {}
-        loop.history.append({"step": 0, "heldout": evaluate(), **lineage})
+        loop.history.append({"step": 0, "heldout": evaluate(), **lineage(cfg.init_from, steps_before)})
     net.train()
     step_fn = FastStep(cfg, net, vgg, targets, data, opt, _amp_mode(cfg, device, log), loop, teacher)
     keys = ("teacher",) if cfg.teacher_only else ("content", "style", "tv", "layout") + (("teacher",) if teacher else ())
