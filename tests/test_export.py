@@ -176,8 +176,14 @@ def test_pickled_object_checkpoint_is_refused(tmp_path):
     import pickle
 
     (tmp_path / "evil.pt").write_bytes(pickle.dumps(object()))
-    with pytest.raises(CheckpointError, match="not a readable"):
+    with pytest.raises(CheckpointError, match="not a readable") as refused:
         load_checkpoint(tmp_path / "evil.pt")
+    # one short message that names why, and never torch's hint to load with weights_only=False
+    assert "pickled objects" in str(refused.value) and "weights_only" not in str(refused.value)
+    (tmp_path / "text.pt").write_text("not a checkpoint\n" * 50)
+    with pytest.raises(CheckpointError, match="not a readable") as refused:
+        load_checkpoint(tmp_path / "text.pt")
+    assert "\n" not in str(refused.value) and "weights_only=False" not in str(refused.value)
 
 
 def test_export_cli(tmp_path, capsys):

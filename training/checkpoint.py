@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import pickle
 from pathlib import Path
 from typing import Any
 
@@ -90,8 +91,12 @@ def load_file(path: str | Path, kind: str = "checkpoint") -> Any:
         raise CheckpointError(f"checkpoint not found: {path}")
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises many types for corrupt or pickled-object files
-        raise CheckpointError(f"{path} is not a readable {kind} ({type(exc).__name__}: {exc})") from None
+    except pickle.UnpicklingError:  # torch's own text here suggests weights_only=False: not advice to pass on
+        raise CheckpointError(f"{path} is not a readable {kind} (not a weights-only torch file: corrupt, "
+                              "another format, or holding pickled objects, which are refused as they could run code)") from None
+    except Exception as exc:  # torch raises many types for corrupt files
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        raise CheckpointError(f"{path} is not a readable {kind} ({type(exc).__name__}: {first})") from None
 
 
 def read_checkpoint(path: str | Path, blob: Any = None) -> dict:
