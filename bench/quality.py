@@ -3,8 +3,10 @@
 Issue target: the fast net's style loss within 2x of what Gatys reaches in 300 L-BFGS steps at the same
 content weight. Gatys runs with the fast net's own training objective, read from the model file's
 training config (content layer, style layers, alpha = content weight, beta = style weight; relative
-losses), starting from the photo; both outputs are then scored with the same targets (the painting at the output size,
-which is what Gatys optimises; the fast nets computed theirs at their --style-size, 320 px for light8/full8: a small handicap).
+losses), starting from the photo; both outputs are then scored with the same targets: the painting read at the
+output size by ``training.data.style_image``, the function the fast-net trainer computes its Gram targets with, so
+Gatys optimises, and every output is scored against, the targets the nets were trained on (before 2026-12-01 the
+painting was resampled another way here, which alone made a well-fitted net's style loss look ~2.5x worse).
 
     python bench/quality.py [--model assets/models/light8.onnx assets/models/full8.onnx] [--photos a.jpg b.jpg]
                             [--styles starry wave] [--pairing all|cycle] [--size 256] [--steps 300]
@@ -44,8 +46,8 @@ sys.path.insert(0, str(ROOT))
 from engine.modelfile import default_model  # noqa: E402
 from engine.processor import FrameProcessor, StyleSettings  # noqa: E402
 from engine.stylizers import load_stylizer  # noqa: E402
-from training.data import load_rgb  # noqa: E402
-from training.gatys import GatysConfig, GatysLoss, resize_longest, run_gatys  # noqa: E402
+from training.data import load_rgb, style_image  # noqa: E402
+from training.gatys import GatysConfig, GatysLoss, run_gatys  # noqa: E402
 from training.models.vgg import load_vgg16  # noqa: E402
 
 OBJECTIVE = ("content_layer", "style_layers", "content_weight", "style_weight", "style_layer_weights")
@@ -88,11 +90,16 @@ def _file_digest(path: str) -> bytes:
     return hashlib.sha256(Path(path).read_bytes()).digest()
 
 
+# how the painting becomes the style targets; part of the key, so references computed another way are not reused
+TARGETS = hashlib.sha256(b"training.data.style_image at the output size").digest()
+
+
 def gatys_key(photo: str, painting_file: Path, cfg: GatysConfig) -> str:
-    """Everything the Gatys result depends on: the photo (path and bytes), the painting's bytes, the objective."""
+    """Everything the Gatys result depends on: the photo (path and bytes), the painting's bytes, how it is read
+    (TARGETS), the objective."""
     path, _, frame = photo.partition("#")
     h = hashlib.sha256()
-    for digest in (_file_digest(path), hashlib.sha256(frame.encode()).digest(), _file_digest(str(painting_file)),
+    for digest in (_file_digest(path), hashlib.sha256(frame.encode()).digest(), _file_digest(str(painting_file)), TARGETS,
                    hashlib.sha256(json.dumps(cfg.to_dict(), sort_keys=True).encode()).digest()):
         h.update(digest)
     return h.hexdigest()[:24]
@@ -242,21 +249,22 @@ def main() -> int:
     for photo, name in pairs:
         c = load_photo(photo, args.size)
         painting_file = ROOT / "assets/styles" / meta[name]["file"]
-        painting = tensor(np.asarray(load_rgb(painting_file, 1024)))
+        painting = style_image(painting_file, args.size)  # the nets' targets (train_fast.style_targets)
         gatys_out, seconds = cached_gatys(cache, gatys_key(photo, painting_file, cfg),
                                           lambda: run_gatys(vgg, tensor(c), [(painting, 1.0)], cfg), refs)
-        score = GatysLoss(vgg, tensor(c), [(resize_longest(painting, args.size), 1.0)], cfg)  # Gatys' own targets
+        score = GatysLoss(vgg, tensor(c), [(painting, 1.0)], cfg)  # the targets Gatys optimised
         gc, gs, terms = score.measure(gatys_out)
         gatys_scores.append((gs, gc))
         layer_terms[0].append(list(terms.values()))
         outs = [FrameProcessor(net, StyleSettings(mix={name: 1.0}, process_height=args.size)).process(c)[0] for net in nets]
-        style_image = np.asarray(load_rgb(painting_file, 512)) if adain is not None or peer is not None else None
+        # the arbitrary-style models get the painting as the app gives it (512 px longest side)
+        painting_rgb = np.asarray(load_rgb(painting_file, 512)) if adain is not None or peer is not None else None
         if adain is not None:
             if name not in adain.style_names():
-                adain.add_style(name, style_image)
+                adain.add_style(name, painting_rgb)
             outs.append(FrameProcessor(adain, StyleSettings(mix={name: 1.0}, process_height=args.size)).process(c)[0])
         if peer is not None:
-            outs.append(peer.arbitrary(c, style_image))
+            outs.append(peer.arbitrary(c, painting_rgb))
         cells = []
         for k, out in enumerate(outs):
             fc, fs, terms = score.measure(tensor(out))  # one pass of the loss network per output

@@ -135,3 +135,15 @@ def test_gatys_references_in_the_repository_are_read_first_and_never_written(tmp
         assert npy.with_suffix(".json").is_file()
         a = np.load(npy, allow_pickle=False)
         assert a.dtype == np.float32 and a.shape[:2] == (1, 3) and 0 <= a.min() and a.max() <= 1
+    # and they are the ones bench/quality.py looks up (photo, painting, style targets, objective): a change in
+    # any of them must come with new references, or the sheets would silently recompute (or mismatch) them
+    from bench.quality import gatys_key
+    from training.gatys import GatysConfig
+
+    root = Path(__file__).parents[1]
+    cfg = GatysConfig(content_layers=["relu2_2"], style_layers=["relu1_2", "relu2_2", "relu3_3", "relu4_3"],
+                      alpha=8.0, beta=10.0, steps=300, size=256, init="content", coarse_to_fine=False)  # light8's, as floats
+    meta = {m["name"]: m["file"] for m in json.loads((root / "assets/styles/styles.json").read_text())}
+    keys = {gatys_key(str(root / "assets/samples/pedestrians.mp4") + "#40", root / "assets/styles" / meta[name], cfg)
+            for name in ["starry", "wave", "kandinsky", "night_cafe", "snow", "moulin", "harvesters", "tanguy"]}
+    assert keys <= {npy.stem for npy in shipped}

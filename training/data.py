@@ -46,6 +46,15 @@ def load_rgb(path: str | Path, max_side: int | None = None) -> Image.Image:
     return im
 
 
+def style_image(path: str | Path, side: int) -> torch.Tensor:
+    """A painting as every style target is computed from it: 1 x 3 x H x W in [0, 1], longest side ``side``
+    (Lanczos from the file; a smaller file keeps its size). The fast-net trainer, Gatys and bench/quality.py
+    all read paintings through this one function: two 256 px versions of one painting (Lanczos from the file,
+    or Lanczos to 1024 then bilinear to 256) differ by up to 7 % in relu1_2's Gram, enough to make a net
+    that fits its own targets well score 2.5x worse against the other's (measured 2026-12-01)."""
+    return to_tensor(load_rgb(path, side))[None]
+
+
 def to_tensor(im: Image.Image) -> torch.Tensor:
     """PIL RGB -> float 3 x H x W in [0, 1]."""
     return torch.from_numpy(np.asarray(im, dtype=np.float32) / 255.0).permute(2, 0, 1).contiguous()

@@ -212,7 +212,7 @@ def gatys_file(content_path: str, styles: dict[str, float], out_path: str, cfg: 
     from engine.atomic import atomic_path
 
     from .common import pick_device
-    from .data import load_rgb, to_pil, to_tensor
+    from .data import load_rgb, style_image, to_pil, to_tensor
     from .models.vgg import load_vgg16
 
     out = Path(out_path)
@@ -227,7 +227,8 @@ def gatys_file(content_path: str, styles: dict[str, float], out_path: str, cfg: 
         if not Path(p).is_file():
             raise FileNotFoundError(f"file not found: {p}")
     content = to_tensor(load_rgb(content_path, 4096))[None]
-    style_list = [(to_tensor(load_rgb(p, 1024))[None], w) for p, w in styles.items()]
+    # at the working size, as the fast nets' trainer reads them (training.data.style_image): same targets
+    style_list = [(style_image(p, cfg.size), w) for p, w in styles.items()]
 
     def report(step: int, total: int, loss: float, image: torch.Tensor) -> None:
         msg = {"step": step, "total": total, "loss": round(loss, 5)}

@@ -15,7 +15,7 @@ import torch
 from .checkpoint import build_from_checkpoint, lineage, read_checkpoint, total_steps
 from .common import pick_device
 from .config import FastTrainConfig
-from .data import ImageFolderStream, list_images, load_rgb, save_contact_sheet, to_pil, to_tensor
+from .data import ImageFolderStream, list_images, load_rgb, save_contact_sheet, style_image, to_pil, to_tensor
 from .loop import TrainLoop
 from .losses import content_loss, gram_style_loss, gram_style_terms, layout_loss, shifted_frame_loss, total_variation
 from .models.transformer import FastNetConfig, TransformerNet
@@ -31,7 +31,7 @@ def style_targets(vgg: VGG16Features, paths: list[str], layers: list[str], size:
     targets = []
     with torch.no_grad():
         for p in paths:
-            x = to_tensor(load_rgb(p, size))[None].to(device)
+            x = style_image(p, size).to(device)  # the same pixels Gatys and bench/quality.py target
             feats = vgg(x, layers)
             targets.append({name: gram_matrix(f) for name, f in feats.items()})
     return targets
