@@ -14,7 +14,11 @@
 #               (--init-from runs/full8d/last.pt; runs/full8)
 #   session 10  the same run: 1,784 more steps at lr 5e-4, then 1,868 at 2e-4 (17,826 in all)
 #   session 11  the same run: 2,884 more steps at lr 1e-4 (20,710 in all)
+#   session 13  content x18 instead of x12, lr 2e-4: 1,084 steps from session 11's file (--init-from;
+#               runs/full8_c18, copied to runs/full8 so this script resumes it; 21,794 in all; a
+#               fresh clone seeds runs/full8 from the committed checkpoint). LR=2e-4 continues its rate
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source tools/recipe8.sh
-campaign8 full full8 "${1:-3600}" "${LR:-1e-4}"  # LR: the rate the run ended at
+RECIPE8+=(--content-weight 18)  # since session 13 (the last one wins); mid8 keeps the recipe's x12
+campaign8 full full8 "${1:-3600}" "${LR:-2e-4}"  # LR: the rate the run ended at
