@@ -16,10 +16,11 @@ from .checkpoint import build_from_checkpoint, lineage, read_checkpoint, total_s
 from .common import pick_device
 from .config import FastTrainConfig
 from .data import ImageFolderStream, list_images, load_rgb, save_contact_sheet, style_image, to_pil, to_tensor
+from .gatys import style_grams
 from .loop import TrainLoop
 from .losses import content_loss, gram_style_loss, gram_style_terms, layout_loss, shifted_frame_loss, total_variation
 from .models.transformer import FastNetConfig, TransformerNet
-from .models.vgg import LAYER_ORDER, VGG16Features, gram_matrix, load_vgg16
+from .models.vgg import LAYER_ORDER, VGG16Features, load_vgg16
 
 
 def _deepest(layers: list[str]) -> str:
@@ -27,14 +28,9 @@ def _deepest(layers: list[str]) -> str:
 
 
 def style_targets(vgg: VGG16Features, paths: list[str], layers: list[str], size: int, device) -> list[dict[str, torch.Tensor]]:
-    """Gram targets per style image, per layer (1 x C x C each)."""
-    targets = []
-    with torch.no_grad():
-        for p in paths:
-            x = style_image(p, size).to(device)  # the same pixels Gatys and bench/quality.py target
-            feats = vgg(x, layers)
-            targets.append({name: gram_matrix(f) for name, f in feats.items()})
-    return targets
+    """Gram targets per style image, per layer (1 x C x C each): Gatys' own targets for that one painting
+    (``gatys.style_grams`` on ``data.style_image``), so a fast net and Gatys optimise the same objective."""
+    return [style_grams(vgg, [(style_image(p, size).to(device), 1.0)], layers, shift=0.0) for p in paths]
 
 
 def load_holdout(paths: list[str], size: int = 256) -> list[torch.Tensor]:
