@@ -225,9 +225,10 @@ def _amp_mode(cfg: FastTrainConfig, device: torch.device, log) -> str:
 
 def init_weights(net: TransformerNet, path: str, log=print) -> int:
     """Fine-tuning start: another fast checkpoint's weights, loaded strictly. Its config may differ only in
-    what has no parameters (dilation) and in having more residual blocks: those are appended after the
+    what has no parameters (dilation), in having more residual blocks: those are appended after the
     source's and start as the identity (their second norm's gamma and beta at 0, so x + 0; the zero-init
-    residual trick), so the deeper net computes the source's function at step 0. Every style of this run
+    residual trick), and in having skips the source lacks (their gains start at 0), so the bigger net
+    computes the source's function at step 0. Every style of this run
     must be one of the checkpoint's, by name: its CIN rows are picked by name (so a net for fewer styles can
     start from a multi-style one), never by position, or a row would carry another painting's affine."""
     blob = read_checkpoint(path)
@@ -241,7 +242,9 @@ def init_weights(net: TransformerNet, path: str, log=print) -> int:
     if missing:
         raise ValueError(f"--init-from {path}: styles {ours} are not a subset of its {theirs.style_names}")
     rows = torch.tensor([theirs.style_names.index(n) for n in ours])
-    state = {k: (v[rows] if k.endswith((".gamma", ".beta")) else v) for k, v in blob["model"].items()}
+    # the CIN affines hold one row per style; the skips' gains (also named gamma) are shared
+    state = {k: (v[rows] if k.endswith((".gamma", ".beta")) and not k.startswith("skips.") else v)
+             for k, v in blob["model"].items()}
     added = range(theirs.n_residual, net.config.n_residual)
     if theirs.n_residual > net.config.n_residual:
         raise ValueError(f"--init-from {path}: it has {theirs.n_residual} residual blocks, this net "
@@ -250,12 +253,18 @@ def init_weights(net: TransformerNet, path: str, log=print) -> int:
         for k, v in net.state_dict().items():
             if k.startswith(f"residual.{i}."):
                 state[k] = torch.zeros_like(v) if k.startswith(f"residual.{i}.b.norm.") else v
+    if theirs.skips and not net.config.skips:
+        raise ValueError(f"--init-from {path}: it has skips and this net has none; skips can be added, not dropped")
+    opened = net.config.skips and not theirs.skips
+    if opened:  # closed skips: the net's own zero gains
+        state.update({k: torch.zeros_like(v) for k, v in net.state_dict().items() if k.startswith("skips.")})
     try:
         net.load_state_dict(state)
     except RuntimeError as exc:
         raise ValueError(f"--init-from {path}: its weights do not fit this net ({str(exc).splitlines()[0]})") from None
     subset = "" if ours == theirs.style_names else f", styles {ours} of its {len(theirs.style_names)}"
     subset += f", {len(added)} residual blocks added as identity" if len(added) else ""
+    subset += ", skips added (closed)" if opened else ""
     log(f"initialised from {path} (step {blob.get('step', 0)}, {total_steps(blob)} in all; dilation "
         f"{theirs.dilation or 'none'} -> {net.config.dilation or 'none'}{subset})")
     return total_steps(blob)
@@ -296,6 +305,8 @@ def train_fast(cfg: FastTrainConfig, log=print) -> Path:
         model_cfg = FastNetConfig(**{**model_cfg.to_dict(), "n_residual": cfg.residual_blocks})
     if cfg.dilation:
         model_cfg = FastNetConfig(**{**model_cfg.to_dict(), "dilation": tuple(cfg.dilation)})
+    if cfg.skips:
+        model_cfg = FastNetConfig(**{**model_cfg.to_dict(), "skips": True})
     net = TransformerNet(model_cfg).to(device)
     cin = [p for n, p in net.named_parameters() if n.endswith((".gamma", ".beta"))]
     shared = [p for n, p in net.named_parameters() if not n.endswith((".gamma", ".beta"))]

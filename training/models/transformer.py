@@ -34,6 +34,11 @@ class FastNetConfig:
     # dilation of each residual block's first conv (empty: all 1). Same MACs, wider receptive field: with
     # (1, 2, 4, 8) the bottleneck sees ~230 px instead of ~85 px, so a flat lawn gets one decision, not blobs
     dilation: tuple[int, ...] = ()
+    # skip connections from the encoder to the decoder at 1/2 and full resolution (U-Net style, added, each
+    # through a learned per-channel gain that starts at 0). mid's bottleneck holds 64 values per 4 x 4 pixels,
+    # 4 per input pixel, which must carry the photo's detail and the painting's texture at once; the skips
+    # let the full-resolution detail bypass it. Two additions, no multiply-adds worth counting.
+    skips: bool = False
 
     def __post_init__(self) -> None:
         self.channels = tuple(int(c) for c in self.channels)  # JSON gives lists
@@ -60,6 +65,8 @@ class FastNetConfig:
             d["dilation"] = list(self.dilation)
         else:  # undilated configs stay byte-identical to the ones saved before the field existed
             del d["dilation"]
+        if not self.skips:  # likewise for nets without skips
+            del d["skips"]
         return d
 
     @classmethod
@@ -129,6 +136,20 @@ class ResidualBlock(nn.Module):
         return x + self.b(self.a(x, w), w)
 
 
+class Skip(nn.Module):
+    """Encoder features added to the decoder's through a per-channel gain. The gain starts at 0, so a net
+    given skips computes the same function as without them until training opens them (the fine-tuning
+    start, training.train_fast.init_weights). Named ``gamma`` like the norms' gains: it trains in their
+    parameter group (the faster learning rate of the style-conditioned affines)."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.gamma = nn.Parameter(torch.zeros(1, channels, 1, 1))
+
+    def forward(self, x: torch.Tensor, encoder: torch.Tensor) -> torch.Tensor:
+        return x + self.gamma * encoder
+
+
 class UpsampleConv(nn.Module):
     """Nearest x2 upsample then conv-norm-ReLU (replaces the transposed conv)."""
 
@@ -183,6 +204,9 @@ class TransformerNet(nn.Module):
         dilation = config.dilation or (1,) * config.n_residual
         self.residual = nn.ModuleList([ResidualBlock(c3, n, d) for d in dilation])
         self.up = nn.ModuleList([UpsampleConv(c3, c2, n), UpsampleConv(c2, c1, n)])
+        # skips[i] adds the output of down[1 - i] to up[i]'s (1/2, then full resolution); absent without skips,
+        # so older checkpoints load strictly
+        self.skips = nn.ModuleList([Skip(c2), Skip(c1)]) if config.skips else None
         self.out_pad = nn.ReflectionPad2d(k // 2)
         self.out_conv = nn.Conv2d(c1, 3, k, 1)
         # the output conv's deploy form (to_deploy; export only, never in a checkpoint: see UpsampleConv)
@@ -192,12 +216,16 @@ class TransformerNet(nn.Module):
     def forward(self, image: torch.Tensor, style_weights: torch.Tensor) -> torch.Tensor:
         """image: B x 3 x H x W in [0, 1]; style_weights: B x N. Returns B x 3 x H x W in [0, 1]."""
         x = image
+        encoded = []
         for layer in self.down:
             x = layer(x, style_weights)
+            encoded.append(x)
         for block in self.residual:
             x = block(x, style_weights)
-        for layer in self.up:
+        for i, layer in enumerate(self.up):
             x = layer(x, style_weights)
+            if self.skips is not None:
+                x = self.skips[i](x, encoded[1 - i])
         if self.out_phase_weight is not None:  # deploy form: the output conv on 2x2 blocks (see to_deploy)
             x = F.pixel_shuffle(F.conv2d(self.out_pad(x), self.out_phase_weight, self.out_phase_bias, stride=2), 2)
         else:
