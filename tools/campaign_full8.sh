@@ -20,5 +20,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source tools/recipe8.sh
-RECIPE8+=(--content-weight 18)  # since session 13 (the last one wins); mid8 keeps the recipe's x12
+RECIPE8+=(--content-weight 18)  # since session 13 (the last one wins); mid8 adds its own (tools/campaign_mid8.sh)
 campaign8 full full8 "${1:-3600}" "${LR:-2e-4}"  # LR: the rate the run ended at

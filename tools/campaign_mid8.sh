@@ -17,9 +17,14 @@
 # correlation; against the blotches), in a run started with --init-from (runs/mid8_layout): 7,223 steps at
 # 5e-4 + 5,188 at 1e-4 = 12,411, 42,991 in all. Session 8 moved to 256 px training images (the size frames are
 # processed and scored at; --image-size 256, 2.5x the cost of a step), in a run started with --init-from
-# (runs/p256): 3,811 steps at 2.5e-4, then 2,459 at 1e-4 (to 6,270, 49,261 in all). This script resumes that run with that recipe.
+# (runs/p256): 3,811 steps at 2.5e-4, then 2,459 at 1e-4 (to 6,270, 49,261 in all).
+# Session 14 (two --init-from runs): content x24, lr 2e-4, 1,163 steps (runs/mid8_c24), then content x28 with
+# every Gram layer weighted 1 (the weights bench/quality.py scores with; relu1_2 was 0.25), 1,954 steps at
+# 2e-4, 787 at 1e-4, 613 at 5e-5 (runs/mid8_w1, copied to runs/mid8 so this script resumes it; 53,778 in
+# all; a fresh clone seeds runs/mid8 from the committed checkpoint). This script resumes that run with that recipe.
 # Every checkpoint records its lineage (history[0]).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source tools/recipe8.sh
-campaign8 mid mid8 "${1:-3600}" "${LR:-1e-4}" --int8 --calib cache/corpus/content  # LR: the rate the run ended at
+RECIPE8+=(--content-weight 28 --style-layer-weights 1 1 1 1)  # since session 14 (the last one wins)
+campaign8 mid mid8 "${1:-3600}" "${LR:-5e-5}" --int8 --calib cache/corpus/content  # LR: the rate the run ended at

@@ -13,8 +13,8 @@ mkdir -p "$OUT"
 M="assets/models/light8.onnx assets/models/light8_steady.onnx assets/models/full8.onnx assets/models/mid8.onnx assets/models/mid8.int8.onnx"
 H=cache/corpus/holdout
 # Gatys runs with issue 12's objective (content relu2_2 x8, Gram relu1_2/2_2/3_3/4_3 x10), the one light8 and
-# full8 were trained with; mid8 trains with content x12 and relu1_2 x0.25 since session 5 and is scored against
-# the same Gatys
+# full8 were trained with; mid8 (content x28 since session 14) and full8 (x18 since session 13) are scored
+# against the same Gatys
 REF=assets/models/light8.onnx
 TABLES=()
 run() {  # photo, styles...
