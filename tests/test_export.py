@@ -81,8 +81,9 @@ def test_deploy_form_computes_the_training_form(kernel, dilation, skips):
         for layer in net.modules():
             if hasattr(layer, "gamma"):
                 layer.gamma.normal_(1.0, 0.3)
-            if hasattr(layer, "beta"):
                 layer.beta.normal_(0.0, 0.3)
+            if hasattr(layer, "gain"):
+                layer.gain.normal_(0.0, 0.5)
     before = {k: v.clone() for k, v in net.state_dict().items()}
     deploy = copy.deepcopy(net).to_deploy()
     after = deploy.state_dict()  # the deploy weights are non-persistent buffers: checkpoints never see them
@@ -103,7 +104,7 @@ def test_fast_net_with_open_skips_exports_and_runs_in_the_engine(tmp_path):
     net = TransformerNet(config)
     with torch.no_grad():
         for skip in net.skips:
-            skip.gamma.normal_(0.0, 0.5)
+            skip.gain.normal_(0.0, 0.5)
     save_checkpoint(tmp_path / "skips.pt", "fast", net, config)
     result = export_fast(tmp_path / "skips.pt", tmp_path / "skips.onnx")
     assert result.parity_max_abs < 1e-4
@@ -125,7 +126,7 @@ def copy_without_skips(net: TransformerNet) -> TransformerNet:
     closed = copy.deepcopy(net).eval()
     with torch.no_grad():
         for skip in closed.skips:
-            skip.gamma.zero_()
+            skip.gain.zero_()
     return closed
 
 

@@ -679,7 +679,7 @@ def test_init_from_a_net_without_skips_adds_them_closed(tiny_folders, tmp_path):
     trained = train_fast(FastTrainConfig(**base, out_dir=str(tmp_path / "c"), max_steps=2, skips=True,
                                          init_from=str(first)), log=lambda *a: None)
     net_c, _ = load_checkpoint(trained)
-    assert all(skip.gamma.abs().max() > 0 for skip in net_c.skips)
+    assert all(skip.gain.abs().max() > 0 for skip in net_c.skips)
     with pytest.raises(ValueError, match="skips can be added, not dropped"):
         train_fast(FastTrainConfig(**base, out_dir=str(tmp_path / "d"), max_steps=1, init_from=str(trained)),
                    log=lambda *a: None)

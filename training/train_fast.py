@@ -242,9 +242,7 @@ def init_weights(net: TransformerNet, path: str, log=print) -> int:
     if missing:
         raise ValueError(f"--init-from {path}: styles {ours} are not a subset of its {theirs.style_names}")
     rows = torch.tensor([theirs.style_names.index(n) for n in ours])
-    # the CIN affines hold one row per style; the skips' gains (also named gamma) are shared
-    state = {k: (v[rows] if k.endswith((".gamma", ".beta")) and not k.startswith("skips.") else v)
-             for k, v in blob["model"].items()}
+    state = {k: (v[rows] if k.endswith((".gamma", ".beta")) else v) for k, v in blob["model"].items()}
     added = range(theirs.n_residual, net.config.n_residual)
     if theirs.n_residual > net.config.n_residual:
         raise ValueError(f"--init-from {path}: it has {theirs.n_residual} residual blocks, this net "
@@ -256,8 +254,8 @@ def init_weights(net: TransformerNet, path: str, log=print) -> int:
     if theirs.skips and not net.config.skips:
         raise ValueError(f"--init-from {path}: it has skips and this net has none; skips can be added, not dropped")
     opened = net.config.skips and not theirs.skips
-    if opened:  # closed skips: the net's own zero gains
-        state.update({k: torch.zeros_like(v) for k, v in net.state_dict().items() if k.startswith("skips.")})
+    if opened:  # the net's own gains, 0 from construction: closed skips
+        state.update({k: v for k, v in net.state_dict().items() if k.startswith("skips.")})
     try:
         net.load_state_dict(state)
     except RuntimeError as exc:
@@ -308,8 +306,11 @@ def train_fast(cfg: FastTrainConfig, log=print) -> Path:
     if cfg.skips:
         model_cfg = FastNetConfig(**{**model_cfg.to_dict(), "skips": True})
     net = TransformerNet(model_cfg).to(device)
-    cin = [p for n, p in net.named_parameters() if n.endswith((".gamma", ".beta"))]
-    shared = [p for n, p in net.named_parameters() if not n.endswith((".gamma", ".beta"))]
+    def fast(name: str) -> bool:  # the CIN affines, and the skips' gains (few numbers that start closed)
+        return name.endswith((".gamma", ".beta")) or name.startswith("skips.")
+
+    cin = [p for n, p in net.named_parameters() if fast(n)]
+    shared = [p for n, p in net.named_parameters() if not fast(n)]
     opt = torch.optim.Adam([{"params": shared, "lr": cfg.lr}, {"params": cin, "lr": cfg.lr * cfg.cin_lr_mult}])
     loop = TrainLoop(cfg, "fast", net, model_cfg, opt, log=log,
                      loss_network=Path(cfg.vgg_weights).name if cfg.vgg_weights else "vgg16-hed")

@@ -138,17 +138,16 @@ class ResidualBlock(nn.Module):
 
 
 class Skip(nn.Module):
-    """Encoder features added to the decoder's through a per-channel gain. The gain starts at 0, so a net
-    given skips computes the same function as without them until training opens them (the fine-tuning
-    start, training.train_fast.init_weights). Named ``gamma`` like the norms' gains: it trains in their
-    parameter group (the faster learning rate of the style-conditioned affines)."""
+    """Encoder features added to the decoder's through a per-channel gain, shared by all styles. The gain
+    starts at 0, so a net given skips computes the same function as without them until training opens them
+    (the fine-tuning start, training.train_fast.init_weights)."""
 
     def __init__(self, channels: int) -> None:
         super().__init__()
-        self.gamma = nn.Parameter(torch.zeros(1, channels, 1, 1))
+        self.gain = nn.Parameter(torch.zeros(1, channels, 1, 1))
 
     def forward(self, x: torch.Tensor, encoder: torch.Tensor) -> torch.Tensor:
-        return x + self.gamma * encoder
+        return x + self.gain * encoder
 
 
 class UpsampleConv(nn.Module):
