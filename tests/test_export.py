@@ -66,7 +66,8 @@ def test_fast_graph_folds_style_affine_into_instance_norm(tiny_fast_model):
     assert torch.allclose(batched, one_by_one, atol=1e-5)
 
 
-@pytest.mark.parametrize("kernel, dilation, skips", [(3, (), False), (5, (1, 2), False), (9, (), False), (5, (), True)])
+@pytest.mark.parametrize("kernel, dilation, skips", [(3, (), ""), (5, (1, 2), ""), (9, (), ""), (5, (), "half"),
+                                                     (5, (), "both")])
 def test_deploy_form_computes_the_training_form(kernel, dilation, skips):
     """to_deploy (the exported form: the full-resolution upsample as a half-resolution conv + pixel shuffle,
     the output conv as a stride-2 phase conv) is the same function, at the sizes the engine feeds (even
@@ -96,11 +97,12 @@ def test_deploy_form_computes_the_training_form(kernel, dilation, skips):
             assert torch.allclose(deploy(x, weights), net(x, weights), atol=1e-5), (h, w)
 
 
-def test_fast_net_with_open_skips_exports_and_runs_in_the_engine(tmp_path):
+@pytest.mark.parametrize("skips", ["half", "both"])
+def test_fast_net_with_open_skips_exports_and_runs_in_the_engine(tmp_path, skips):
     """A net with encoder-decoder skips (FastNetConfig.skips) goes through the same export and load path;
     the engine's output is the checkpoint's function, with the skips' gains away from their initial 0."""
     torch.manual_seed(1)
-    config = FastNetConfig(style_names=["ink", "fire"], channels=(4, 8, 8), n_residual=1, outer_kernel=3, skips=True)
+    config = FastNetConfig(style_names=["ink", "fire"], channels=(4, 8, 8), n_residual=1, outer_kernel=3, skips=skips)
     net = TransformerNet(config)
     with torch.no_grad():
         for skip in net.skips:
@@ -108,7 +110,7 @@ def test_fast_net_with_open_skips_exports_and_runs_in_the_engine(tmp_path):
     save_checkpoint(tmp_path / "skips.pt", "fast", net, config)
     result = export_fast(tmp_path / "skips.pt", tmp_path / "skips.onnx")
     assert result.parity_max_abs < 1e-4
-    assert json.loads(inspect_model(result.paths[0]).metadata["model_config"])["skips"] is True
+    assert json.loads(inspect_model(result.paths[0]).metadata["model_config"])["skips"] == skips
     processor = FrameProcessor(load_stylizer(result.paths[0], "cpu"), StyleSettings(mix={"fire": 1.0}))
     frame = (np.random.default_rng(0).random((36, 44, 3)) * 255).astype(np.uint8)  # sides a multiple of 4: no pad
     out, _ = processor.process(frame)
@@ -116,6 +118,7 @@ def test_fast_net_with_open_skips_exports_and_runs_in_the_engine(tmp_path):
     with torch.no_grad():
         ref = net.eval()(x, net.one_hot(1))[0].numpy().transpose(1, 2, 0)
         closed = copy_without_skips(net)(x, net.one_hot(1))[0].numpy().transpose(1, 2, 0)
+    assert len(net.skips) == {"half": 1, "both": 2}[skips]
     assert np.abs(ref * 255 - out.astype(np.float32)).max() <= 1.0
     assert np.abs(closed - ref).max() > 0.01  # the skips carry something: the test would see them missing
 

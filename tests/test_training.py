@@ -657,32 +657,43 @@ def test_init_from_a_shallower_net_adds_residual_blocks_as_identity(tiny_folders
 
 
 def test_init_from_a_net_without_skips_adds_them_closed(tiny_folders, tmp_path):
+    """--skips half adds the 1/2-resolution skip to a net without skips, --skips both then adds the
+    full-resolution one: each new gain starts at 0 (the source's function), opens with training, and a net
+    cannot lose skips it has."""
     from training.checkpoint import load_checkpoint
     from training.train_fast import train_fast
 
     content, styles = tiny_folders
     base = _two_style_light_run(content, styles)
     assert "skips" not in FastNetConfig.preset("mid", ["a"]).to_dict()  # older checkpoints still resume
+    assert FastNetConfig(skips=True).skips == "both" and FastNetConfig(skips=False).skips == ""  # session 14's files
+    with pytest.raises(ValueError, match="skips must be one of"):
+        FastNetConfig(skips="full")
     first = train_fast(FastTrainConfig(**base, out_dir=str(tmp_path / "a"), max_steps=2), log=lambda *a: None)
-    logs: list[str] = []
-    opened = train_fast(FastTrainConfig(**base, out_dir=str(tmp_path / "b"), max_steps=1, lr=1e-12, cin_lr_mult=1.0,
-                                        skips=True, init_from=str(first)), log=logs.append)
-    net_a, _ = load_checkpoint(first)
-    net_b, _ = load_checkpoint(opened)
-    assert net_b.config.skips and not net_a.config.skips and net_a.skips is None
-    assert any("skips added (closed)" in line for line in logs)
     x = torch.rand(1, 3, 48, 40)
-    with torch.no_grad():  # closed skips: the source's function, for every style
-        for i in range(2):
-            assert torch.allclose(net_a.eval()(x, net_a.one_hot(i)), net_b.eval()(x, net_b.one_hot(i)), atol=1e-5)
-    # at a real learning rate the gains open (they train with the norms' gains, --cin-lr-mult faster)
-    trained = train_fast(FastTrainConfig(**base, out_dir=str(tmp_path / "c"), max_steps=2, skips=True,
-                                         init_from=str(first)), log=lambda *a: None)
-    net_c, _ = load_checkpoint(trained)
-    assert all(skip.gain.abs().max() > 0 for skip in net_c.skips)
-    with pytest.raises(ValueError, match="skips can be added, not dropped"):
-        train_fast(FastTrainConfig(**base, out_dir=str(tmp_path / "d"), max_steps=1, init_from=str(trained)),
-                   log=lambda *a: None)
+    source, expect = first, (None, 0)
+    for skips, count in [("half", 1), ("both", 2)]:
+        logs: list[str] = []
+        opened = train_fast(FastTrainConfig(**base, out_dir=str(tmp_path / f"{skips}0"), max_steps=1, lr=1e-12,
+                                            cin_lr_mult=1.0, skips=skips, init_from=str(source)), log=logs.append)
+        net_a, _ = load_checkpoint(source)
+        net_b, _ = load_checkpoint(opened)
+        assert net_b.config.skips == skips and len(net_b.skips) == count
+        assert (net_a.skips is None) if expect[0] is None else len(net_a.skips) == expect[1]
+        assert any("skips added (closed)" in line for line in logs)
+        with torch.no_grad():  # closed skips: the source's function, for every style
+            for i in range(2):
+                assert torch.allclose(net_a.eval()(x, net_a.one_hot(i)), net_b.eval()(x, net_b.one_hot(i)), atol=1e-5)
+        # at a real learning rate the gains open (they train with the norms' gains, --cin-lr-mult faster)
+        trained = train_fast(FastTrainConfig(**base, out_dir=str(tmp_path / skips), max_steps=2, skips=skips,
+                                             init_from=str(source)), log=lambda *a: None)
+        net_c, _ = load_checkpoint(trained)
+        assert len(net_c.skips) == count and all(skip.gain.abs().max() > 0 for skip in net_c.skips)
+        source, expect = trained, (skips, count)
+    for fewer in ["", "half"]:
+        with pytest.raises(ValueError, match="skips can be added, not dropped"):
+            train_fast(FastTrainConfig(**base, out_dir=str(tmp_path / f"d{fewer}"), max_steps=1, skips=fewer,
+                                       init_from=str(source)), log=lambda *a: None)
 
 
 def one_step_losses(tiny_folders, *overrides: dict) -> tuple[dict, list]:

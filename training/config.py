@@ -31,7 +31,7 @@ class FastTrainConfig(LoopConfig):
     width: str = "light"  # "light" (8-16-32), "mid" (8-24-64, the CPU live net) or "full" (Johnson's 32-64-128)
     dilation: list[int] = field(default_factory=list)  # per residual block (first conv); empty = undilated
     residual_blocks: int = 0  # 0: the width preset's count; with --init-from, blocks beyond the source's start as identity
-    skips: bool = False  # encoder-to-decoder skips at 1/2 and full resolution; with --init-from they start closed (gain 0)
+    skips: str = ""  # encoder-to-decoder skips: "half" (1/2 resolution) or "both" (and full); with --init-from new ones start closed (gain 0)
     init_from: str = ""  # fresh run only: start from this fast checkpoint's weights (same widths; its styles or a subset, by name)
     image_size: int = 256
     style_size: int = 384  # longest side of each style image when its Gram targets are computed

@@ -251,18 +251,19 @@ def init_weights(net: TransformerNet, path: str, log=print) -> int:
         for k, v in net.state_dict().items():
             if k.startswith(f"residual.{i}."):
                 state[k] = torch.zeros_like(v) if k.startswith(f"residual.{i}.b.norm.") else v
-    if theirs.skips and not net.config.skips:
-        raise ValueError(f"--init-from {path}: it has skips and this net has none; skips can be added, not dropped")
-    opened = net.config.skips and not theirs.skips
-    if opened:  # the net's own gains, 0 from construction: closed skips
-        state.update({k: v for k, v in net.state_dict().items() if k.startswith("skips.")})
+    if theirs.n_skips > net.config.n_skips:
+        raise ValueError(f"--init-from {path}: it has skips {theirs.skips!r} and this net {net.config.skips or 'none'!r}; "
+                         "skips can be added, not dropped")
+    opened = range(theirs.n_skips, net.config.n_skips)
+    for j in opened:  # the net's own gains, 0 from construction: closed skips
+        state.update({k: v for k, v in net.state_dict().items() if k.startswith(f"skips.{j}.")})
     try:
         net.load_state_dict(state)
     except RuntimeError as exc:
         raise ValueError(f"--init-from {path}: its weights do not fit this net ({str(exc).splitlines()[0]})") from None
     subset = "" if ours == theirs.style_names else f", styles {ours} of its {len(theirs.style_names)}"
     subset += f", {len(added)} residual blocks added as identity" if len(added) else ""
-    subset += ", skips added (closed)" if opened else ""
+    subset += f", skips added (closed): {theirs.skips or 'none'} -> {net.config.skips}" if len(opened) else ""
     log(f"initialised from {path} (step {blob.get('step', 0)}, {total_steps(blob)} in all; dilation "
         f"{theirs.dilation or 'none'} -> {net.config.dilation or 'none'}{subset})")
     return total_steps(blob)
@@ -304,7 +305,7 @@ def train_fast(cfg: FastTrainConfig, log=print) -> Path:
     if cfg.dilation:
         model_cfg = FastNetConfig(**{**model_cfg.to_dict(), "dilation": tuple(cfg.dilation)})
     if cfg.skips:
-        model_cfg = FastNetConfig(**{**model_cfg.to_dict(), "skips": True})
+        model_cfg = FastNetConfig(**{**model_cfg.to_dict(), "skips": cfg.skips})
     net = TransformerNet(model_cfg).to(device)
     def fast(name: str) -> bool:  # the CIN affines, and the skips' gains (few numbers that start closed)
         return name.endswith((".gamma", ".beta")) or name.startswith("skips.")

@@ -23,6 +23,9 @@ from torch import nn
 import torch.nn.functional as F
 
 
+SKIP_SETS = {"": 0, "half": 1, "both": 2}  # FastNetConfig.skips -> how many skips, from the 1/2-resolution one
+
+
 @dataclass
 class FastNetConfig:
     """Shape of a fast multi-style net. Stored in every checkpoint and ONNX file."""
@@ -38,11 +41,15 @@ class FastNetConfig:
     # through a learned per-channel gain that starts at 0). mid's bottleneck holds 64 values per 4 x 4 pixels,
     # 4 per input pixel, which must carry the photo's detail and the painting's texture at once; the skips
     # let the full-resolution detail bypass it. No multiply-adds worth counting, but measured on a 2-core CPU at
-    # 480x270: 1.04x the time in fp32, 1.22x in int8 (docs/models/mid8.md, session 14)
-    skips: bool = False
+    # 480x270: 1.04x the time in fp32, 1.22x in int8 (docs/models/mid8.md, session 14); the 1/2-resolution
+    # skip alone ("half") 1.04x in int8. "" (none), "half" or "both"; True in older files means "both"
+    skips: str = ""
 
     def __post_init__(self) -> None:
         self.channels = tuple(int(c) for c in self.channels)  # JSON gives lists
+        self.skips = {True: "both", False: ""}.get(self.skips, self.skips)  # session 14's files hold a bool
+        if self.skips not in SKIP_SETS:
+            raise ValueError(f"skips must be one of {list(SKIP_SETS)}, got {self.skips!r}")
         self.dilation = tuple(int(d) for d in self.dilation)
         if self.dilation and (len(self.dilation) != self.n_residual or min(self.dilation) < 1):
             raise ValueError(f"dilation needs one positive int per residual block ({self.n_residual}), got {self.dilation}")
@@ -58,6 +65,11 @@ class FastNetConfig:
     @property
     def n_styles(self) -> int:
         return len(self.style_names)
+
+    @property
+    def n_skips(self) -> int:
+        """How many encoder-decoder skips the net has: the 1/2-resolution one first, then the full-resolution one."""
+        return SKIP_SETS[self.skips]
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -204,9 +216,9 @@ class TransformerNet(nn.Module):
         dilation = config.dilation or (1,) * config.n_residual
         self.residual = nn.ModuleList([ResidualBlock(c3, n, d) for d in dilation])
         self.up = nn.ModuleList([UpsampleConv(c3, c2, n), UpsampleConv(c2, c1, n)])
-        # skips[i] adds the output of down[1 - i] to up[i]'s (1/2, then full resolution); absent without skips,
-        # so older checkpoints load strictly
-        self.skips = nn.ModuleList([Skip(c2), Skip(c1)]) if config.skips else None
+        # skips[i] adds the output of down[1 - i] to up[i]'s (1/2, then full resolution; "half" has only the
+        # first); absent without skips, so older checkpoints load strictly
+        self.skips = nn.ModuleList([Skip(c2), Skip(c1)][:config.n_skips]) if config.n_skips else None
         self.out_pad = nn.ReflectionPad2d(k // 2)
         self.out_conv = nn.Conv2d(c1, 3, k, 1)
         # the output conv's deploy form (to_deploy; export only, never in a checkpoint: see UpsampleConv)
@@ -224,7 +236,7 @@ class TransformerNet(nn.Module):
             x = block(x, style_weights)
         for i, layer in enumerate(self.up):
             x = layer(x, style_weights)
-            if self.skips is not None:
+            if self.skips is not None and i < len(self.skips):
                 x = self.skips[i](x, encoded[1 - i])
         if self.out_phase_weight is not None:  # deploy form: the output conv on 2x2 blocks (see to_deploy)
             x = F.pixel_shuffle(F.conv2d(self.out_pad(x), self.out_phase_weight, self.out_phase_bias, stride=2), 2)
