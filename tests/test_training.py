@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -198,10 +199,20 @@ def test_adain_skip_decoder_trains_resumes_and_keeps_the_photo_at_alpha_zero(tin
             AdaINConfig(skip_layers=bad)
 
 
+def _folder_batch(folder: Path, size: int = 64) -> torch.Tensor:
+    """Every image of a folder, top-left size x size crop, as a 0..1 batch."""
+    return torch.stack([torch.from_numpy(np.asarray(Image.open(f).convert("RGB"))[:size, :size].copy()).permute(2, 0, 1)
+                        for f in sorted(folder.iterdir())]).float() / 255
+
+
 def test_adain_identity_loss_is_logged_and_teaches_reconstruction(tiny_folders, tmp_path, random_vgg):
     """--identity-weight: the decoder also rebuilds each photo from its own features. The term is logged every
-    step, and the same 40 steps with it leave a decoder that rebuilds photos better than 40 steps without it;
-    without the flag nothing of it is logged."""
+    step, and the same 40 steps with it leave a decoder that rebuilds the photos better than 40 steps without it;
+    without the flag nothing of it is logged.
+
+    Measured on the photos the runs trained on, at lr 5e-4 with the term weighted 10: the earlier version (lr
+    2e-3, weight 1, scored on white noise) was chaotic enough that its outcome changed with the host's float
+    arithmetic (it failed on an AVX2-only CI machine); this one gave ratios 0.32-0.75 over seeds 0-4 on this one."""
     from training.checkpoint import load_checkpoint
     from training.models.adain import AdaINNet
     from training.models.vgg import load_vgg16
@@ -209,16 +220,16 @@ def test_adain_identity_loss_is_logged_and_teaches_reconstruction(tiny_folders, 
 
     content, styles = tiny_folders
     base = dict(content_dir=str(content), style_dir=str(styles), width_divisor=8, image_size=64, batch_size=2,
-                lr=2e-3, max_steps=40, checkpoint_every=40, sample_every=40, log_every=1,
+                lr=5e-4, max_steps=40, checkpoint_every=40, sample_every=40, log_every=1,
                 vgg_weights=str(random_vgg), amp="none")
-    with_id = train_adain(AdaINTrainConfig(**base, out_dir=str(tmp_path / "id"), identity_weight=1.0),
+    with_id = train_adain(AdaINTrainConfig(**base, out_dir=str(tmp_path / "id"), identity_weight=10.0),
                           log=lambda *a: None)
     plain = train_adain(AdaINTrainConfig(**base, out_dir=str(tmp_path / "plain")), log=lambda *a: None)
     assert len([h for h in read_checkpoint(with_id)["history"] if "identity" in h]) == 40
     assert not any("identity" in h for h in read_checkpoint(plain)["history"])
     encoder = load_vgg16(str(random_vgg), last_layer="relu4_1")
     layers = ["relu1_1", "relu2_1", "relu3_1", "relu4_1"]
-    x = torch.rand(2, 3, 64, 64, generator=torch.Generator().manual_seed(5))
+    x = _folder_batch(content)
 
     def rebuild_error(path) -> float:
         net = AdaINNet(encoder, load_checkpoint(path)[0].eval())
@@ -232,7 +243,11 @@ def test_adain_identity_loss_is_logged_and_teaches_reconstruction(tiny_folders, 
 
 def test_adain_tv_weight_smooths_the_output(tiny_folders, tmp_path, random_vgg):
     """--tv-weight (AdaIN): the output's total variation is logged every step and, weighted in, the same 40
-    steps leave a decoder whose outputs vary less from pixel to pixel than 40 steps without it."""
+    steps leave a decoder whose outputs vary less from pixel to pixel than 40 steps without it.
+
+    Scored on the runs' own photos and paintings, at lr 5e-4 with the term weighted 2000 (it dominates, so the
+    outcome does not hang on the host's float arithmetic as the lr 2e-3 / weight 20 version did on an AVX2-only
+    CI machine): ratios 0.005-0.41 over seeds 0, 1, 3 and 4 here (seed 2's random decoder starts dead)."""
     from training.checkpoint import load_checkpoint
     from training.losses import total_variation
     from training.models.adain import AdaINNet, stats_of
@@ -241,21 +256,22 @@ def test_adain_tv_weight_smooths_the_output(tiny_folders, tmp_path, random_vgg):
 
     content, styles = tiny_folders
     base = dict(content_dir=str(content), style_dir=str(styles), width_divisor=8, image_size=64, batch_size=2,
-                lr=2e-3, max_steps=40, checkpoint_every=40, sample_every=40, log_every=1,
+                lr=5e-4, max_steps=40, checkpoint_every=40, sample_every=40, log_every=1,
                 vgg_weights=str(random_vgg), amp="none")
-    smooth = train_adain(AdaINTrainConfig(**base, out_dir=str(tmp_path / "tv"), tv_weight=20.0), log=lambda *a: None)
+    smooth = train_adain(AdaINTrainConfig(**base, out_dir=str(tmp_path / "tv"), tv_weight=2000.0), log=lambda *a: None)
     plain = train_adain(AdaINTrainConfig(**base, out_dir=str(tmp_path / "plain")), log=lambda *a: None)
     assert len([h for h in read_checkpoint(smooth)["history"] if "tv" in h]) == 40
     encoder = load_vgg16(str(random_vgg), last_layer="relu4_1")
-    g = torch.Generator().manual_seed(7)
-    photo, painting = torch.rand(2, 3, 64, 64, generator=g), torch.rand(2, 3, 64, 64, generator=g)
+    photo, painting = _folder_batch(content), _folder_batch(styles).repeat(2, 1, 1, 1)
 
     def output_tv(path) -> float:
         net = AdaINNet(encoder, load_checkpoint(path)[0].eval())
         with torch.no_grad():
             return float(total_variation(net.stylize(photo, *stats_of(encoder(painting, net.stats_layers), net.stats_layers))))
 
-    assert output_tv(smooth) < 0.8 * output_tv(plain)
+    plain_tv = output_tv(plain)
+    assert plain_tv > 0, "the run without --tv-weight decoded every photo to a flat image: the comparison means nothing"
+    assert output_tv(smooth) < 0.8 * plain_tv
     with pytest.raises(ValueError, match="tv_weight must be >= 0"):
         train_adain(AdaINTrainConfig(**base, out_dir=str(tmp_path / "neg"), tv_weight=-1.0), log=lambda *a: None)
 
