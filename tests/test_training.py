@@ -201,8 +201,9 @@ def test_adain_skip_decoder_trains_resumes_and_keeps_the_photo_at_alpha_zero(tin
 
 def _folder_batch(folder: Path, size: int = 64) -> torch.Tensor:
     """Every image of a folder, top-left size x size crop, as a 0..1 batch."""
-    return torch.stack([torch.from_numpy(np.asarray(Image.open(f).convert("RGB"))[:size, :size].copy()).permute(2, 0, 1)
-                        for f in sorted(folder.iterdir())]).float() / 255
+    from training.data import load_rgb, to_tensor
+
+    return torch.stack([to_tensor(load_rgb(f).crop((0, 0, size, size))) for f in sorted(folder.iterdir())])
 
 
 def test_adain_identity_loss_is_logged_and_teaches_reconstruction(tiny_folders, tmp_path, random_vgg):
