@@ -43,7 +43,7 @@ class FastNetConfig:
     # let the full-resolution detail bypass it. No multiply-adds worth counting, but measured on a 2-core CPU at
     # 480x270: 1.04x the time in fp32, 1.22x in int8 (docs/models/mid8.md, session 14); the 1/2-resolution
     # skip alone ("half") 1.04x in int8. Session 19 (another host, onnxruntime 1.32): int8 "half" 1.05x and
-    # "both" 1.08x the plain net, "both" 0.98x "half" (bench/graph_ab.py, back to back): the int8 cost of the
+    # "both" 1.08-1.09x the plain net, "both" 0.98x "half" (bench/graph_ab.py, back to back): the int8 cost of the
     # full-resolution skip is host- and runtime-dependent. "" (none), "half" or "both"; True in older files means "both"
     skips: str = ""
 
