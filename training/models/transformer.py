@@ -40,11 +40,9 @@ class FastNetConfig:
     # skip connections from the encoder to the decoder at 1/2 and full resolution (U-Net style, added, each
     # through a learned per-channel gain that starts at 0). mid's bottleneck holds 64 values per 4 x 4 pixels,
     # 4 per input pixel, which must carry the photo's detail and the painting's texture at once; the skips
-    # let the full-resolution detail bypass it. No multiply-adds worth counting, but measured on a 2-core CPU at
-    # 480x270: 1.04x the time in fp32, 1.22x in int8 (docs/models/mid8.md, session 14); the 1/2-resolution
-    # skip alone ("half") 1.04x in int8. Session 19 (another host, onnxruntime 1.32): int8 "half" 1.05x and
-    # "both" 1.08-1.09x the plain net, "both" 0.98x "half" (bench/graph_ab.py, back to back): the int8 cost of the
-    # full-resolution skip is host- and runtime-dependent. "" (none), "half" or "both"; True in older files means "both"
+    # let the full-resolution detail bypass it. No multiply-adds worth counting; the measured time cost in int8
+    # at 480x270 on 2 cores depends on host and runtime ("both" 1.08-1.22x, "half" ~1.05x: docs/models/mid8.md,
+    # sessions 14 and 19). "" (none), "half" or "both"; True in older files means "both"
     skips: str = ""
 
     def __post_init__(self) -> None:
