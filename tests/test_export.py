@@ -267,6 +267,61 @@ def test_fp16_and_int8_variants_load_and_stay_close(tmp_path, photo, capsys):
     assert "--calib" in capsys.readouterr().err and not (tmp_path / "n.onnx").exists()  # refused before writing
 
 
+def test_int8_equalisation_is_exact_in_fp32_and_undoes_lopsided_channels(tmp_path, photo):
+    """export/equalize.py: a conv feeding an instance norm can be scaled and shifted per output channel without
+    changing the net (the norm removes both), so a net whose channels are lopsided (one 30x wider and far off
+    centre) is the same fp32 function as the plain one; after equalisation its int8 file must be as good
+    as the plain net's, where quantising it as it stands loses much more (its uint8 conv outputs spend their
+    256 levels on the one wide channel)."""
+    import onnx
+    import onnxruntime as ort
+
+    from export import optimize
+    from export.equalize import equalize_for_int8
+
+    torch.manual_seed(0)
+    config = FastNetConfig.preset("light", ["a", "b"])
+    net = TransformerNet(config)
+    convs = [m.block.conv if hasattr(m, "block") else m.conv for m in list(net.down) + list(net.up)]
+    convs += [c for block in net.residual for c in (block.a.conv, block.b.conv)]
+    with torch.no_grad():  # a trained net's conv outputs vary by tens (mid8: std 5-130); a fresh net's by ~1
+        for conv in convs:
+            conv.weight *= 10.0
+            conv.bias *= 10.0
+    save_checkpoint(tmp_path / "plain.pt", "fast", net, config)
+    with torch.no_grad():
+        for conv in convs:
+            conv.weight[0] *= 30.0
+            conv.bias[0] = conv.bias[0] * 30.0 + 200.0
+    save_checkpoint(tmp_path / "lopsided.pt", "fast", net, config)
+    for name in ("plain", "lopsided"):
+        export_fast(tmp_path / f"{name}.pt", tmp_path / f"{name}.onnx")
+
+    feeds = optimize._inputs([photo], 2)
+    model = onnx.load(str(tmp_path / "lopsided.onnx"))
+    equalized, report = equalize_for_int8(model, feeds)
+    # every conv that feeds a norm, the deploy form's phase conv (before DepthToSpace) in groups of 4
+    assert len(report) == len(convs) and [r.group for r in report].count(4) == 1
+    assert max(r.gain_max for r in report) > 10
+    run = lambda m: ort.InferenceSession(m.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, feeds[0])[0]
+    plain = run(onnx.load(str(tmp_path / "plain.onnx")))
+    # the same function; the lopsided file only up to fp32's cancellation of its +200 offsets in the norm's mean
+    assert np.abs(run(equalized) - plain).max() < 1e-4 and np.abs(run(model) - plain).max() < 1e-2
+
+    def int8_psnr(name: str) -> float:
+        return optimize.to_int8(tmp_path / f"{name}.onnx", tmp_path / f"{name}.int8.onnx", [photo]).psnr_db
+
+    plain_db, lopsided_db = int8_psnr("plain"), int8_psnr("lopsided")
+    assert abs(plain_db - lopsided_db) < 1.5
+    original = optimize.equalize_for_int8
+    try:
+        optimize.equalize_for_int8 = lambda m, f: (m, [])  # what the export did before session 21
+        unequalized_db = int8_psnr("lopsided")
+    finally:
+        optimize.equalize_for_int8 = original
+    assert unequalized_db < lopsided_db - 5
+
+
 def test_a_failed_variant_is_one_message_and_leaves_no_stale_file(tmp_path, photo, capsys, monkeypatch):
     from export import optimize
     from export.__main__ import main
