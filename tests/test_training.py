@@ -850,3 +850,61 @@ def test_a_teacher_net_teaches_another_in_pixel_space(tiny_folders, tmp_path, ca
     assert main(["fast", "--content-dir", str(content), "--style-images", str(styles / "dots.png"), "--device", "cpu",
                  "--out-dir", str(tmp_path / "f"), "--teacher", str(teacher), "--teacher-only", "--max-steps", "1"]) == 2
     assert "it has no style dots" in capsys.readouterr().err
+
+
+def test_qat_simulates_the_int8_file_and_trains_an_ordinary_checkpoint(tiny_folders, tmp_path, photo):
+    """--qat (training/qat.py): the convs see the int8 file's rounding in the forward pass. The simulation must
+    cost about what the real equalised int8 file costs (same PSNR against fp32 within 1.5 dB), let gradients
+    through to every conv, and leave a checkpoint an ordinary net loads, resumes and exports."""
+    import numpy as np
+
+    from export import optimize
+    from export.onnx_export import export_fast
+    from training.checkpoint import build_from_checkpoint, load_checkpoint, save_checkpoint
+    from training.qat import FakeInt8Conv2d, fake_int8_fast_net
+    from training.train_fast import train_fast
+
+    torch.manual_seed(0)
+    config = FastNetConfig.preset("light", ["a", "b"])
+    with torch.no_grad():  # conv outputs spread over tens, as in a trained net (export test of equalisation)
+        plain = TransformerNet(config)
+        for m in plain.modules():
+            if isinstance(m, torch.nn.Conv2d) and m is not plain.out_conv:
+                m.weight *= 10.0
+                m.bias *= 10.0
+    save_checkpoint(tmp_path / "c.pt", "fast", plain, config)
+    export_fast(tmp_path / "c.pt", tmp_path / "c.onnx")
+    real_db = optimize.to_int8(tmp_path / "c.onnx", tmp_path / "c.int8.onnx", [photo]).psnr_db
+
+    net = build_from_checkpoint(read_checkpoint(tmp_path / "c.pt"))
+    keys = list(net.state_dict())
+    params = [id(p) for p in net.parameters()]
+    assert fake_int8_fast_net(net, decay=1.0) == 13  # every conv but the first
+    assert list(net.state_dict()) == keys and [id(p) for p in net.parameters()] == params
+    assert type(net.down[0].conv) is torch.nn.Conv2d and isinstance(net.out_conv, FakeInt8Conv2d)
+    feed = optimize._inputs([photo], 2)[0]
+    x, w = torch.from_numpy(feed["image"]), torch.from_numpy(feed["style_weights"])
+    net.train()
+    with torch.no_grad():
+        net(x, w)  # calibration: the ranges of this photo, as to_int8 measured them
+    net.eval()
+    with torch.no_grad():
+        ref = plain.eval()(x, w).numpy()
+        sim = net(x, w).numpy()
+    sim_db = optimize.psnr(ref, sim)
+    assert abs(sim_db - real_db) < 1.5 and sim_db < 60  # it rounds, and about as much as the real file
+    net.train()
+    net(x, w).mean().backward()
+    assert all(m.weight.grad is not None and m.weight.grad.abs().sum() > 0
+               for m in net.modules() if isinstance(m, torch.nn.Conv2d))
+
+    content, styles = tiny_folders
+    base = _two_style_light_run(content, styles)
+    logs: list[str] = []
+    done = train_fast(FastTrainConfig(**base, out_dir=str(tmp_path / "q"), max_steps=2, qat=True), log=logs.append)
+    assert any("quantisation-aware: 13 convs" in line for line in logs)
+    trained, _ = load_checkpoint(done)  # an ordinary net: no fake-quant keys, strict load
+    assert all(type(m) is not FakeInt8Conv2d for m in trained.modules())
+    again = train_fast(FastTrainConfig(**base, out_dir=str(tmp_path / "q"), max_steps=3, qat=True), log=logs.append)
+    assert read_checkpoint(again)["step"] == 3
+    assert export_fast(again, tmp_path / "q.onnx").parity_max_abs < 1e-4

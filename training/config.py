@@ -63,6 +63,9 @@ class FastTrainConfig(LoopConfig):
     teacher: str = ""
     teacher_weight: float = 0.0
     teacher_only: bool = False
+    # quantisation-aware fine-tuning (training/qat.py): every conv but the first sees the int8 rounding of the
+    # shipped .int8.onnx file in the forward pass; checkpoints stay ordinary fp32 ones
+    qat: bool = False
     max_steps: int = 40_000
     vgg_weights: str = ""  # empty = assets/vgg16_hed_relu5_1.fp16.pt
     holdout: list[str] = field(default_factory=list)  # fixed photos for the sample sheet and held-out losses

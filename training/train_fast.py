@@ -21,6 +21,7 @@ from .loop import TrainLoop
 from .losses import content_loss, gram_style_loss, gram_style_terms, layout_loss, shifted_frame_loss, total_variation
 from .models.transformer import FastNetConfig, TransformerNet
 from .models.vgg import LAYER_ORDER, VGG16Features, load_vgg16
+from .qat import fake_int8_fast_net
 
 
 def _deepest(layers: list[str]) -> str:
@@ -318,6 +319,8 @@ def train_fast(cfg: FastTrainConfig, log=print) -> Path:
 
     steps_before = init_weights(net, cfg.init_from, log) if loop.step == 0 and cfg.init_from else 0
     teacher = Teacher(cfg.teacher, names, device, log) if cfg.teacher else None  # a bad teacher fails before any work
+    if cfg.qat:  # after any weights are loaded: the swap keeps parameters and state_dict keys
+        log(f"quantisation-aware: {fake_int8_fast_net(net)} convs see int8 rounding (all but the first)")
     data = ImageFolderStream(cfg.content_dir, cfg.image_size, cfg.batch_size, seed=cfg.seed + loop.step)
     holdout = load_holdout(cfg.holdout or [str(p) for p in list_images(cfg.content_dir)[:4]], cfg.holdout_size)
     thumbs = [load_rgb(p, 160) for p in cfg.style_images]
