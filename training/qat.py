@@ -2,9 +2,10 @@
 
 ``export/optimize.py``'s int8 variant is ONNX Runtime's static QDQ quantisation of every Conv but the first:
 weights per output channel, symmetric int8 (scale = max|w| / 127); the conv's input per tensor, asymmetric
-uint8 over the calibration set's [min, max] (widened to hold 0). On the mid nets that costs a steady 0.5-1 %
-of style and content loss (docs/models/mid8.md, session 20), whatever the calibration method. Here the same
-rounding is simulated in the forward pass (fake quantisation; the gradient passes straight through inside
+uint8 over the calibration set's [min, max] (widened to hold 0); its output uint8 again, which after
+export/equalize.py amounts to each channel rounded over its own [min, max]. Before equalisation that cost
+mid8 0.5-1 % of style and content loss, after it ~0-0.4 % (docs/models/mid8.md, sessions 20-21). Here the
+same rounding is simulated in the forward pass (fake quantisation; the gradient passes straight through inside
 the range, Bengio et al.'s straight-through estimator, as in Jacob et al., CVPR 2018), so the weights learn
 to sit where rounding costs least.
 
