@@ -55,46 +55,30 @@ def _constants(model: onnx.ModelProto) -> dict[str, onnx.TensorProto]:
     return found
 
 
-def _candidates(model: onnx.ModelProto) -> list[tuple[onnx.NodeProto, int]]:
-    """(conv, group) for every Conv whose output reaches an InstanceNormalization and nothing else, directly
-    or through one DepthToSpace in CRD mode (which maps conv channels k*g .. k*g+g-1 to output channel k)."""
+def _candidates(model: onnx.ModelProto) -> list[tuple[onnx.NodeProto, int, float]]:
+    """(conv, group, the norm's epsilon) for every Conv whose output reaches an InstanceNormalization and
+    nothing else, directly or through one DepthToSpace in CRD mode (which maps conv channels k*g .. k*g+g-1
+    to output channel k)."""
     users = _consumers(model)
-    inits = set(_constants(model))
+    constants = set(_constants(model))
     graph_outputs = {o.name for o in model.graph.output}
     found = []
     for node in model.graph.node:
-        if node.op_type != "Conv" or node.input[1] not in inits or node.output[0] in graph_outputs:
+        if node.op_type != "Conv" or node.input[1] not in constants or node.output[0] in graph_outputs:
             continue
-        if any(node.input[1] in n.input or (len(node.input) > 2 and node.input[2] in n.input)
-               for n in model.graph.node if n is not node):
+        if any(len(users.get(name, [])) > 1 for name in node.input[1:3] if name):
             continue  # shared weights: rescaling them would change another node
         nxt = users.get(node.output[0], [])
-        if len(nxt) != 1:
-            continue
         group = 1
-        if nxt[0].op_type == "DepthToSpace":
+        if len(nxt) == 1 and nxt[0].op_type == "DepthToSpace":
             attrs = {a.name: onnx.helper.get_attribute_value(a) for a in nxt[0].attribute}
             if attrs.get("mode", b"DCR") not in (b"CRD", "CRD") or nxt[0].output[0] in graph_outputs:
                 continue
             group = int(attrs["blocksize"]) ** 2
             nxt = users.get(nxt[0].output[0], [])
-            if len(nxt) != 1:
-                continue
-        if nxt[0].op_type == "InstanceNormalization":
-            found.append((node, group))
-    return found
-
-
-def _norm_eps(model: onnx.ModelProto, convs: list[onnx.NodeProto]) -> dict[str, float]:
-    """conv output -> epsilon of the instance norm it feeds (through a DepthToSpace or not)."""
-    users = _consumers(model)
-    found = {}
-    for conv in convs:
-        node = users[conv.output[0]][0]
-        if node.op_type == "DepthToSpace":
-            node = users[node.output[0]][0]
-        attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
-        found[conv.output[0]] = float(attrs.get("epsilon", 1e-5))
+        if len(nxt) == 1 and nxt[0].op_type == "InstanceNormalization":
+            eps = next((onnx.helper.get_attribute_value(a) for a in nxt[0].attribute if a.name == "epsilon"), 1e-5)
+            found.append((node, group, float(eps)))
     return found
 
 
@@ -129,11 +113,10 @@ def equalize_for_int8(model: onnx.ModelProto, feeds: list[dict[str, np.ndarray]]
     found = _candidates(out)
     if not found or not feeds:
         return out, []
-    ranges = _ranges(out, {conv.output[0]: group for conv, group in found}, feeds)
+    ranges = _ranges(out, {conv.output[0]: group for conv, group, _ in found}, feeds)
     inits = _constants(out)
-    norm_eps = _norm_eps(out, [conv for conv, _ in found])
     report = []
-    for conv, group in found:
+    for conv, group, eps in found:
         weight = numpy_helper.to_array(inits[conv.input[1]]).astype(np.float64)
         c_out = weight.shape[0]
         if len(conv.input) > 2 and conv.input[2]:
@@ -152,7 +135,7 @@ def equalize_for_int8(model: onnx.ModelProto, feeds: list[dict[str, np.ndarray]]
         gain = np.clip(half.max() / np.maximum(half, 1e-12), 1.0, MAX_GAIN)
         # the norm divides by sqrt(var + eps): a gain shrinks eps against var, which is exact only while eps
         # is nothing beside var (a trained net's conv outputs vary by tens; a fresh net's can be tiny)
-        gain[var < EPS_MARGIN * norm_eps[conv.output[0]]] = 1.0
+        gain[var < EPS_MARGIN * eps] = 1.0
         gain_c = np.repeat(gain, group)
         weight *= gain_c.reshape(-1, *([1] * (weight.ndim - 1)))
         bias = (bias - np.repeat(centre, group)) * gain_c

@@ -56,12 +56,12 @@ class RunningRange(nn.Module):
         if self.training or not bool(self.seen):
             self.observe(x)
         scale = ((self.hi - self.lo) / 255.0).clamp(min=1e-8)
-        zero = torch.round(-self.lo / scale).clamp(0, 255).to(torch.int32)
         if self.per_channel:
             # a channel's range need not hold 0: shift it to [0, hi - lo], round there, shift back
-            shifted = x - self.lo.view(1, -1, *([1] * (x.dim() - 2)))
-            q = torch.fake_quantize_per_channel_affine(shifted, scale, torch.zeros_like(zero), 1, 0, 255)
-            return q + self.lo.view(1, -1, *([1] * (x.dim() - 2)))
+            lo = self.lo.view(1, -1, *([1] * (x.dim() - 2)))
+            zero = torch.zeros_like(scale, dtype=torch.int32)
+            return torch.fake_quantize_per_channel_affine(x - lo, scale, zero, 1, 0, 255) + lo
+        zero = torch.round(-self.lo / scale).clamp(0, 255).to(torch.int32)
         return torch.fake_quantize_per_tensor_affine(x, scale, zero, 0, 255)
 
 
