@@ -421,6 +421,30 @@ def test_flat_crops_are_drawn_again_and_an_all_flat_folder_is_refused(tmp_path):
         ImageFolderStream(only_flat, 64, 2).next_batch()
 
 
+def test_crop_scale_sets_how_much_of_the_scene_a_crop_holds(tmp_path):
+    """--crop-scale lo hi: a crop covers that fraction of the shorter side. On a vertical ramp (row y has
+    value y) a full-height crop spans the whole ramp, a half-height one half of it; bad ranges are refused."""
+    from training.data import ImageFolderStream
+
+    folder = tmp_path / "ramp"
+    folder.mkdir()
+    ramp = np.repeat(np.linspace(0, 255, 120).astype(np.uint8)[:, None], 240, axis=1)  # 240 x 120, 2:1
+    Image.fromarray(np.stack([ramp] * 3, -1)).save(folder / "ramp.png")
+
+    def spans(scale):
+        batch = ImageFolderStream(folder, 48, 8, seed=3, crop_scale=scale).next_batch()
+        column = batch[:, 0, :, 24]  # one column per crop, top to bottom
+        return (column[:, -1] - column[:, 0]).numpy()
+
+    assert np.allclose(spans((1.0, 1.0)), 1.0, atol=0.03)
+    assert np.allclose(spans((0.5, 0.5)), 0.5, atol=0.04)
+    wide = spans((0.6, 1.0))
+    assert wide.min() >= 0.55 and wide.max() <= 1.0 and wide.max() - wide.min() > 0.05
+    for bad in [(0.0, 1.0), (0.8, 0.5), (0.5, 1.2), (0.5,)]:
+        with pytest.raises(ValueError, match="crop scale"):
+            ImageFolderStream(folder, 48, 2, crop_scale=bad)
+
+
 def test_uniform_input_gives_zero_variance_to_every_norm_layer():
     """The mechanism behind the rule above, checked on the model itself: a spatially uniform photo
     leaves channels with exactly zero variance at every instance norm, from the first to the last."""

@@ -96,7 +96,11 @@ class ImageFolderStream:
     flat: wallpapers, sky). Even short of overflow such a crop would own the clipped update."""
 
     def __init__(self, root: str | Path, size: int, batch_size: int, seed: int = 0, cache_side: int = 640,
-                 load_size: int | None = None, min_std: float = 0.01, max_redraws: int = 20) -> None:
+                 load_size: int | None = None, min_std: float = 0.01, max_redraws: int = 20,
+                 crop_scale: tuple[float, float] = (0.6, 1.0)) -> None:
+        if len(crop_scale) != 2 or not 0 < crop_scale[0] <= crop_scale[1] <= 1:
+            raise ValueError(f"crop scale must be two fractions 0 < lo <= hi <= 1 of the shorter side, got {list(crop_scale)}")
+        self.crop_scale = (float(crop_scale[0]), float(crop_scale[1]))
         self.paths = list_images(root, min_side=min(size, 64))
         self.size, self.batch_size, self.load_size = size, batch_size, load_size
         self.min_std, self.max_redraws = min_std, max_redraws
@@ -120,7 +124,7 @@ class ImageFolderStream:
     def _crop(self) -> torch.Tensor:
         for _ in range(self.max_redraws):
             im = self._image(self.rng.choice(self.paths))
-            crop = resize_crop(im, self.load_size, self.size, self.rng) if self.load_size else random_crop(im, self.size, self.rng)
+            crop = resize_crop(im, self.load_size, self.size, self.rng) if self.load_size else random_crop(im, self.size, self.rng, self.crop_scale)
             x = to_tensor(crop)
             if x.flatten(1).std(1).max().item() >= self.min_std:  # spatial std of the busiest channel
                 return x

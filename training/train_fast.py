@@ -321,7 +321,8 @@ def train_fast(cfg: FastTrainConfig, log=print) -> Path:
     teacher = Teacher(cfg.teacher, names, device, log) if cfg.teacher else None  # a bad teacher fails before any work
     if cfg.qat:  # after any weights are loaded: the swap keeps parameters and state_dict keys
         log(f"quantisation-aware: {fake_int8_fast_net(net)} convs see int8 rounding (all but the first)")
-    data = ImageFolderStream(cfg.content_dir, cfg.image_size, cfg.batch_size, seed=cfg.seed + loop.step)
+    data = ImageFolderStream(cfg.content_dir, cfg.image_size, cfg.batch_size, seed=cfg.seed + loop.step,
+                             crop_scale=tuple(cfg.crop_scale))
     holdout = load_holdout(cfg.holdout or [str(p) for p in list_images(cfg.content_dir)[:4]], cfg.holdout_size)
     thumbs = [load_rgb(p, 160) for p in cfg.style_images]
     log(f"fast net '{cfg.width}' ({len(names)} styles) on {device}: {len(data)} content images, "
