@@ -21,10 +21,14 @@
 # Session 14 (two --init-from runs): content x24, lr 2e-4, 1,163 steps (runs/mid8_c24), then content x28 with
 # every Gram layer weighted 1 (the weights bench/quality.py scores with; relu1_2 was 0.25), 1,954 steps at
 # 2e-4, 787 at 1e-4, 613 at 5e-5 (runs/mid8_w1, copied to runs/mid8 so this script resumes it; 53,778 in
-# all; a fresh clone seeds runs/mid8 from the committed checkpoint). This script resumes that run with that recipe.
+# all). Sessions 17-22 (docs/models/mid8.md): from that checkpoint (--init-from) the half-resolution skip
+# (--skips half; sessions 17-18), relu4_3's Gram x2 (19), batch 8 at lr 2.5e-5 (20), the TV term off (21),
+# layout x1 and content x43 (22): step 8,400 of that run, 64,196 in all, shipped in session 22. A fresh clone
+# seeds runs/mid8 from the committed checkpoint; this script resumes it with that recipe.
 # Every checkpoint records its lineage (history[0]).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source tools/recipe8.sh
-RECIPE8+=(--content-weight 28 --style-layer-weights 1 1 1 1)  # since session 14 (the last one wins)
-campaign8 mid mid8 "${1:-3600}" "${LR:-5e-5}" --int8 --calib cache/corpus/content  # LR: the rate the run ended at
+RECIPE8+=(--skips half --content-weight 43 --style-layer-weights 1 1 1 2 --batch-size 8 --tv-weight 0 --layout-weight 1
+          --checkpoint-every 25 --sample-every 250)  # since session 22 (the last one wins)
+campaign8 mid mid8 "${1:-3600}" "${LR:-2.5e-5}" --int8 --calib cache/corpus/content  # LR: the rate the run ended at
