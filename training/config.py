@@ -35,9 +35,9 @@ class FastTrainConfig(LoopConfig):
     init_from: str = ""  # fresh run only: start from this fast checkpoint's weights (same widths; its styles or a subset, by name)
     image_size: int = 256
     # each training crop is a square covering this fraction of the photo's shorter side (random in [lo, hi]),
-    # resized to image_size: the scale at which the net sees the scene. Whole frames resized to 256-480 px
-    # (the live and render paths, bench/quality.py's 256) are the finer end: lower image_size with hi 1.0 for it
-    crop_scale: list[float] = field(default_factory=lambda: [0.6, 1.0])
+    # resized to image_size: the scale at which the net sees the scene (mid8 card, session 22: 192 px crops of
+    # 0.75-1.0, a whole frame's scale, scored worse than this default)
+    crop_scale: list[float] = field(default_factory=lambda: [0.6, 1.0])  # training.data.CROP_SCALE
     style_size: int = 384  # longest side of each style image when its Gram targets are computed
     batch_size: int = 4
     lr: float = 1e-3

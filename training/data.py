@@ -66,7 +66,10 @@ def to_pil(x: torch.Tensor) -> Image.Image:
     return Image.fromarray(arr)
 
 
-def random_crop(im: Image.Image, size: int, rng: random.Random, scale: tuple[float, float] = (0.6, 1.0)) -> Image.Image:
+CROP_SCALE = (0.6, 1.0)  # the fast nets' training crops: this fraction of the shorter side (--crop-scale)
+
+
+def random_crop(im: Image.Image, size: int, rng: random.Random, scale: tuple[float, float] = CROP_SCALE) -> Image.Image:
     """Random square crop covering ``scale`` of the shorter side, resized to ``size``, random h-flip."""
     w, h = im.size
     side = int(min(w, h) * rng.uniform(*scale))
@@ -97,7 +100,7 @@ class ImageFolderStream:
 
     def __init__(self, root: str | Path, size: int, batch_size: int, seed: int = 0, cache_side: int = 640,
                  load_size: int | None = None, min_std: float = 0.01, max_redraws: int = 20,
-                 crop_scale: tuple[float, float] = (0.6, 1.0)) -> None:
+                 crop_scale: tuple[float, float] = CROP_SCALE) -> None:
         if len(crop_scale) != 2 or not 0 < crop_scale[0] <= crop_scale[1] <= 1:
             raise ValueError(f"crop scale must be two fractions 0 < lo <= hi <= 1 of the shorter side, got {list(crop_scale)}")
         self.crop_scale = (float(crop_scale[0]), float(crop_scale[1]))
@@ -124,7 +127,10 @@ class ImageFolderStream:
     def _crop(self) -> torch.Tensor:
         for _ in range(self.max_redraws):
             im = self._image(self.rng.choice(self.paths))
-            crop = resize_crop(im, self.load_size, self.size, self.rng) if self.load_size else random_crop(im, self.size, self.rng, self.crop_scale)
+            if self.load_size:
+                crop = resize_crop(im, self.load_size, self.size, self.rng)
+            else:
+                crop = random_crop(im, self.size, self.rng, self.crop_scale)
             x = to_tensor(crop)
             if x.flatten(1).std(1).max().item() >= self.min_std:  # spatial std of the busiest channel
                 return x
