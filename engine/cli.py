@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 from . import __version__
+from .atomic import check_not_input
 from .errors import Cancelled, InputError, OutputError, StyleCastError
 
 EXIT_USAGE = 2
@@ -48,6 +49,14 @@ def _processor(args):
     print(f"model {processor.stylizer.info.path.name} ({processor.stylizer.info.family}) on {info.active.upper()}",
           file=sys.stderr)
     return processor
+
+
+def _job_inputs(args, processor) -> list[Path]:
+    """Files a job reads besides its sources (the model, the style images): never an output."""
+    from .formats import parse_weighted
+
+    files = [processor.stylizer.info.path, *(Path(p) for p in parse_weighted(args.style_image))]
+    return files + ([Path(args.model)] if args.model else [])
 
 
 def _each(inputs: list[Path], many: bool, work) -> int:
@@ -86,13 +95,14 @@ def cmd_stylize(args) -> int:
     if many and not out.is_dir():
         raise OutputError(f"with several inputs, --output must be an existing folder: {out}")
     processor = _processor(args)
+    extra = _job_inputs(args, processor)
 
     def one(src: Path) -> None:
         keep = src.suffix.lower() in IMAGE_SUFFIXES - {".webp"}
         dst = out / f"{src.stem}_stylized{src.suffix if keep else '.png'}" if many else out
         processor.reset()  # independent images: no temporal smoothing across them
         result, _ = processor.process(load_image(src))
-        save_image(dst, result, inputs=[src])
+        save_image(dst, result, inputs=[src, *inputs, *extra])
         print(f"{src} -> {dst}")
 
     return _each(inputs, many, one)
@@ -127,7 +137,11 @@ def cmd_render(args) -> int:
         if not src.is_file():
             raise InputError(f"file not found: {src}")
     processor = _processor(args)
+    extra = _job_inputs(args, processor)
     cancel = threading.Event()
+    for src in inputs:  # no clip of the batch may be another's output, nor the model or a style image
+        dst = stylized_name(src, out) if many else out
+        check_not_input(dst, [*inputs, *extra])
 
     def one(src: Path) -> None:
         dst = stylized_name(src, out) if many else out
@@ -189,11 +203,16 @@ def cmd_live(args) -> int:
     if args.output is None and not args.vcam and args.control is None:
         raise OutputError("headless live mode needs --output (a video file or a folder), --vcam or --control")
     session = LiveSession(args.source, provider=args.provider)
-    session.adopt(_processor(args))
+    processor = _processor(args)
+    session.adopt(processor)
+    if args.output:  # refused before the source opens: never a stylized copy over the clip it reads
+        out = Path(args.output)
+        protected = [*([Path(args.source)] if Path(args.source).is_file() else []), *_job_inputs(args, processor)]
+        check_not_input(out, protected)
     source = open_source(args.source, live=True, loop=args.loop)
     if args.output:
-        out = Path(args.output)
-        session.outputs.append(ImageSequenceSink(out) if out.is_dir() else VideoFileSink(out, source.fps))
+        session.outputs.append(ImageSequenceSink(out, inputs=protected) if out.is_dir()
+                               else VideoFileSink(out, source.fps, protected))
     session.max_frames = args.frames
     errors: list[str] = []
     session.add_listener(lambda event, value: errors.append(value) if event == "error" else None)

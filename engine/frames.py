@@ -10,7 +10,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .atomic import write_bytes_atomic
+from .atomic import check_not_input, write_bytes_atomic
 from .formats import IMAGE_SUFFIXES
 from .errors import InputError, OutputError
 
@@ -79,12 +79,7 @@ def check_output_path(output: str | Path, inputs: list[str | Path] = ()) -> Path
     output = Path(output)
     if not output.parent.is_dir():
         raise OutputError(f"output folder does not exist: {output.parent}")
-    for src in inputs:
-        if Path(src).exists() and output.exists() and os.path.samefile(src, output):
-            raise OutputError(f"output {output} is the input file; choose another name")
-        if Path(src).resolve() == output.resolve():
-            raise OutputError(f"output {output} is the input file; choose another name")
-    return output
+    return check_not_input(output, inputs)
 
 
 def save_image(path: str | Path, rgb: np.ndarray, inputs: list[str | Path] = ()) -> Path:

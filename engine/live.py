@@ -380,17 +380,26 @@ class LiveSession:
         return pipeline.stats if pipeline is not None else None
 
     # -- outputs --------------------------------------------------------------------------------
+    def input_files(self) -> list[Path]:
+        """Files this session reads (a file source, the models, the saved style images): no
+        snapshot or recording may be written over one of them."""
+        files = [Path(self.source_spec)] if Path(self.source_spec).is_file() else []
+        for stylizer in (self.fast, self.adain):
+            if stylizer is not None:
+                files.append(stylizer.info.path)
+        return files + list(self.custom_style_paths().values())
+
     def save_snapshot(self, path: str | Path) -> Path:
         newest = self.newest()
         if newest is None:
             raise InputError("no frame to save yet: start the preview first")
-        return save_image(path, newest[1])
+        return save_image(path, newest[1], self.input_files())
 
     def start_recording(self, path: str | Path) -> None:
         with self._lock:
             if not self.running:
                 raise InputError("start the preview before recording")
-            self._recorder = VideoFileSink(path, self.pipeline.source.fps)
+            self._recorder = VideoFileSink(path, self.pipeline.source.fps, self.input_files())
             self.pipeline.add_sink(self._recorder)
             self._emit("recording", True)
 

@@ -11,7 +11,7 @@ import time
 from dataclasses import dataclass, replace
 from typing import Callable, Generic, TypeVar
 
-from .errors import StyleCastError
+from .errors import OutputError, StyleCastError
 from .sinks import Sink
 from .sources import Frame, FrameSource
 from .processor import FrameProcessor
@@ -198,11 +198,13 @@ class LivePipeline:
     def _close_sinks(self, ok: bool) -> None:
         with self._sinks_lock:
             sinks, self.sinks = self.sinks, []
-        for sink in sinks:
+        for sink in sinks:  # every sink is closed (a recording finished or discarded) whatever the others do
             try:
-                sink.close(ok)
+                sink.close(ok and self.error is None)
             except StyleCastError as exc:
                 self._fail(exc)
+            except OSError as exc:  # a sink that let a raw disk error through: still one sentence
+                self._fail(OutputError(f"writing the output failed: {exc.strerror or exc}"))
 
     def _record(self, times, sink_ms: float, latency_ms: float, now: float) -> None:
         with self._stats_lock:

@@ -40,8 +40,8 @@ class VideoFileSink:
     """Records the live output to H.264 (no audio: live sources have none). Opens on the first
     frame, when the size is known; the file appears under its name only when closed with ok=True."""
 
-    def __init__(self, path: str | Path, fps: float) -> None:
-        self.path = check_output_path(path)
+    def __init__(self, path: str | Path, fps: float, inputs: list[str | Path] = ()) -> None:
+        self.path = check_output_path(path, inputs)
         self.fps = Fraction(fps).limit_denominator(1001)
         self.writer: VideoWriter | None = None
 
@@ -64,15 +64,16 @@ class VideoFileSink:
 class ImageSequenceSink:
     """Writes frame_000000.png, ... into a folder (which must exist)."""
 
-    def __init__(self, folder: str | Path, pattern: str = "frame_{:06d}.png") -> None:
+    def __init__(self, folder: str | Path, pattern: str = "frame_{:06d}.png", inputs: list[str | Path] = ()) -> None:
         self.folder = Path(folder)
         if not self.folder.is_dir():
             raise OutputError(f"output folder does not exist: {self.folder}")
         self.pattern = pattern
+        self.inputs = list(inputs)
         self.count = 0
 
     def write(self, image: np.ndarray, frame: Frame) -> None:
-        save_image(self.folder / self.pattern.format(self.count), image)
+        save_image(self.folder / self.pattern.format(self.count), image, self.inputs)
         self.count += 1
 
     def close(self, ok: bool = True) -> None:

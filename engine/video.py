@@ -213,8 +213,11 @@ class VideoWriter:
             self._mux(self.stream.encode(None))
             if self.audio_out is not None and not self.audio_copied:
                 self._mux(self.audio_out.encode(None))
-            self.container.close()
+            self.container.close()  # writes the index (MP4's moov): a full disk can fail here too
             os.replace(self.tmp, self.output)
+        except OSError as exc:  # av.error.OSError included
+            self.abort()
+            raise OutputError(f"writing {self.output.name} failed: {exc.strerror or exc}") from None
         except BaseException:
             self.abort()
             raise

@@ -39,6 +39,19 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         # calibrate on the first 16 photos, report PSNR on up to 8 others (on the same ones if there are none)
         calib, check = images[:16], images[16:24]
+    from pathlib import Path
+
+    from engine.atomic import check_not_input
+    from engine.errors import StyleCastError
+
+    out = Path(args.out)
+    written = [out, out.with_name(f"{out.stem}.stats.onnx"), *(out.with_name(f"{out.stem}.{t}.onnx") for t in variants)]
+    try:  # every file this export writes, checked against what it reads before anything is written
+        for path in written:
+            check_not_input(path, [args.checkpoint, args.vgg, *calib, *check])
+    except StyleCastError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     try:
         if args.family == "fast":
             result = export_fast(args.checkpoint, args.out, check=not args.no_check)
@@ -52,14 +65,9 @@ def main(argv: list[str] | None = None) -> int:
     if not args.no_check:
         print(f"parity vs PyTorch at odd sizes: max abs difference {result.parity_max_abs:.2e}")
     if variants:
-        from pathlib import Path
-
         from .optimize import to_fp16, to_int8
 
-        from engine.errors import StyleCastError
-
         where = f"on {len(check)} photos not used for calibration" if check else "on the calibration photos"
-        out = Path(args.out)
         for tag in variants:
             fn = to_fp16 if tag == "fp16" else to_int8
             target = out.with_name(f"{out.stem}.{tag}.onnx")

@@ -209,7 +209,7 @@ def gatys_file(content_path: str, styles: dict[str, float], out_path: str, cfg: 
     import sys
     from pathlib import Path
 
-    from engine.atomic import atomic_path
+    from engine.atomic import atomic_path, check_not_input
 
     from .common import pick_device
     from .data import load_rgb, style_image, to_pil, to_tensor
@@ -218,8 +218,10 @@ def gatys_file(content_path: str, styles: dict[str, float], out_path: str, cfg: 
     out = Path(out_path)
     if not out.parent.is_dir():
         raise FileNotFoundError(f"output folder does not exist: {out.parent}")
-    if any(Path(p).resolve() == out.resolve() for p in [content_path, *styles]):
-        raise ValueError(f"output {out} is an input file; choose another name")
+    inputs = [content_path, *styles, vgg_weights]
+    check_not_input(out, inputs)
+    if preview:
+        check_not_input(preview, [*inputs, out])
     dev = pick_device(device)
     deepest = max([*cfg.content_layers, *cfg.style_layers], key=LAYER_ORDER.index)
     vgg = load_vgg16(vgg_weights, last_layer=deepest).to(dev)
@@ -233,7 +235,7 @@ def gatys_file(content_path: str, styles: dict[str, float], out_path: str, cfg: 
     def report(step: int, total: int, loss: float, image: torch.Tensor) -> None:
         msg = {"step": step, "total": total, "loss": round(loss, 5)}
         if preview and (step % preview_every == 0 or step == total):
-            with atomic_path(preview) as tmp:
+            with atomic_path(preview, inputs) as tmp:
                 to_pil(image[0]).save(tmp, format="PNG")
             msg["preview"] = preview
         if json_progress:
@@ -242,7 +244,7 @@ def gatys_file(content_path: str, styles: dict[str, float], out_path: str, cfg: 
             print(f"\rstep {step}/{total} loss {loss:.4g}   ", end="", file=sys.stderr, flush=True)
 
     result = run_gatys(vgg, content, style_list, cfg, progress=report)
-    with atomic_path(out) as tmp:
+    with atomic_path(out, inputs) as tmp:
         to_pil(result[0]).save(tmp, format=None if out.suffix else "PNG")
     if not json_progress:
         print(file=sys.stderr)

@@ -29,10 +29,20 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
-from engine.atomic import write_bytes_atomic
+from engine.atomic import check_not_input, write_bytes_atomic
 
 from .checkpoint import resume_if_present, save_checkpoint, state_dicts
 from .common import Budget, Progress
+
+def config_files(cfg: Any) -> list[Path]:
+    """The existing files a training config names (style images, --init-from, --teacher, weights)."""
+    found: list[Path] = []
+    for value in cfg.to_dict().values():
+        for item in value if isinstance(value, (list, tuple)) else [value]:
+            if isinstance(item, str) and item and Path(item).is_file():
+                found.append(Path(item))
+    return found
+
 
 StepFn = Callable[[int], "dict[str, float] | None"]
 SampleFn = Callable[[Path], Any]
@@ -49,6 +59,9 @@ class TrainLoop:
         self.out_dir = Path(cfg.out_dir)
         self.out_dir.mkdir(parents=True, exist_ok=True)
         self.last = self.out_dir / "last.pt"
+        inputs = config_files(cfg)
+        for written in (self.last, self.out_dir / "history.json"):  # a run never writes over what it reads
+            check_not_input(written, inputs)
         self.step, self.history = resume_if_present(self.last, model, optimizer, model_config, log, family=family)
         self.skipped = 0  # non-finite steps skipped so far in this run
         self.budget = Budget(cfg.max_steps, cfg.time_budget_s)

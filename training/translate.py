@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from engine.atomic import atomic_path
+from engine.atomic import atomic_path, check_not_input
 
 from .checkpoint import CheckpointError, load_file, read_checkpoint
 from .common import pick_device
@@ -122,8 +122,7 @@ def translate_file(checkpoint: str, src: str, dst: str, *, direction: str = "Ato
     src_p, dst_p = Path(src), Path(dst)
     if not src_p.is_file():
         raise FileNotFoundError(f"input not found: {src}")
-    if dst_p.exists() and dst_p.resolve() == src_p.resolve():
-        raise ValueError("the output would overwrite the input; choose another file name")
+    check_not_input(dst_p, [src_p, checkpoint])
     try:
         rgb = np.asarray(load_rgb(src_p))
     except (OSError, ValueError) as exc:
@@ -145,7 +144,7 @@ def translate_file(checkpoint: str, src: str, dst: str, *, direction: str = "Ato
     else:
         result = translate_array(translator, rgb, size)
     dst_p.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(dst_p) as tmp:
+    with atomic_path(dst_p, [src_p, checkpoint]) as tmp:
         Image.fromarray(result).save(tmp, format=None if dst_p.suffix else "PNG")
     return summary
 
