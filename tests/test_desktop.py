@@ -543,3 +543,43 @@ def test_render_tab_on_ray_matches_a_plain_render(qtbot, window, tmp_path):
     assert audio_packets(out / "c_stylized.mp4") == audio_packets(plain.output)
     window.save()
     assert window.settings_store.value("render_on_ray") in (True, "true")
+
+
+SIGNAL_REFCOUNT_PROBE = r"""
+import sys
+from PySide6.QtCore import QCoreApplication
+from desktop.controller import EngineController
+from engine.pipeline import Stats
+
+app = QCoreApplication([])
+c = EngineController()
+emits = [(c.frame_ready, ()), (c.stats_changed, (Stats(),)), (c.error, ("x",)), (c.running_changed, (True,)),
+         (c.recording_changed, (False,)), (c.vcam_changed, (True,)), (c.styles_changed, (["a"],)),
+         (c.provider_changed, ("cpu",)), (c.settings_changed, (c.session.settings,)), (c._event, ("model", "m"))]
+c.stop = lambda: None  # the error signal's handler would stop a pipeline that does not exist
+before = sys.getrefcount(True), sys.getrefcount(False), sys.getrefcount(None)
+for signal, args in emits:
+    for _ in range(3000):
+        signal.emit(*args)
+app.processEvents()
+after = sys.getrefcount(True), sys.getrefcount(False), sys.getrefcount(None)
+print(" ".join(str(a - b) for a, b in zip(after, before)))
+"""
+
+
+def test_signal_emits_keep_true_alive():
+    """PySide6 6.12.0 drops one reference to True on every Signal.emit(); before Python 3.12 True is
+    not immortal, and the app aborts ("bool_dealloc") after minutes of live preview. 30,000 emits of
+    the controller's real signals in a child process must leave the counts of True, False and None
+    as they were (and the child alive)."""
+    import subprocess
+
+    import PySide6
+
+    probe = subprocess.run([sys.executable, "-c", SIGNAL_REFCOUNT_PROBE], capture_output=True, text=True, timeout=120)
+    assert probe.returncode == 0, (f"PySide6 {PySide6.__version__} on Python {sys.version.split()[0]} crashed "
+                                   f"after repeated signal emits: {probe.stderr.strip()[-300:]}")
+    true_delta, false_delta, none_delta = map(int, probe.stdout.split())
+    assert (true_delta, false_delta) == (0, 0), (f"PySide6 {PySide6.__version__} leaks references to True/False "
+                                                 f"({true_delta}, {false_delta}); see pyproject.toml's pin")
+    assert abs(none_delta) < 100  # None is shared by everything; a leak per emit would be thousands
