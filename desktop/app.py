@@ -5,7 +5,7 @@ import argparse
 import os
 import sys
 
-from PySide6.QtCore import QSettings, Qt
+from PySide6.QtCore import QByteArray, QSettings, Qt
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QApplication, QFileDialog, QMainWindow, QTabWidget
 
@@ -62,36 +62,72 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(f"⚠ {message}", 15000)
 
     # -- settings kept between runs -------------------------------------------------------------
+    def _saved(self, key: str, kind, default, bad: list[str]):
+        """One saved value as ``kind`` (int, bool, str, bytes); a value that is not one (a hand-edited
+        or damaged settings file) gives ``default`` and its key is noted in ``bad``."""
+        value = self.settings_store.value(key)
+        if value is None:
+            return default
+        try:
+            if kind is bool:
+                text = str(value).strip().lower()
+                if text not in ("true", "false", "1", "0"):
+                    raise ValueError(text)
+                return text in ("true", "1")
+            if kind is int:
+                return int(str(value).strip())
+            if kind is str:
+                # QSettings reads an unquoted "a, b" back as a list: join it as the text it was
+                return ", ".join(map(str, value)) if isinstance(value, (list, tuple)) else str(value)
+            if kind is bytes:
+                if not isinstance(value, (bytes, bytearray, QByteArray)):
+                    raise TypeError(type(value).__name__)
+                return QByteArray(value)
+        except (TypeError, ValueError):
+            bad.append(key)
+            return default
+        raise TypeError(kind)
+
     def restore(self) -> None:
-        """The style settings come back as the record they were saved as; the rest is view state."""
-        s = self.settings_store
-        live = self.live
-        source = s.value("source")
+        """The style settings come back as the record they were saved as; the rest is view state.
+        A saved value that cannot be read falls back to its default, and the status bar says which."""
+        live, bad = self.live, []
+        source = self._saved("source", str, "", bad)
         if source:
             idx = live.source_box.findData(source)
             if idx >= 0:
                 live.source_box.setCurrentIndex(idx)
                 self.c.source_spec = source
-        saved = s.value("style_settings")
+        saved = self._saved("style_settings", str, "", bad)
         if saved:
-            self.c.restore_settings_json(str(saved))
+            self.c.restore_settings_json(saved)
         live.show_settings(self.c.settings)
         live.refresh_gallery()
+        slider = self._saved("smoothing_slider", int, live.smoothing.value(), bad)
         if not self.c.settings.smoothing:  # off: the slider waits where the user left it
-            live.smoothing.setValue(int(s.value("smoothing_slider", live.smoothing.value())))
-        live.view_mode.setCurrentText(s.value("view", "stylized"))
+            live.smoothing.setValue(max(live.smoothing.minimum(), min(live.smoothing.maximum(), slider)))
+        view = self._saved("view", str, "stylized", bad)
+        if live.view_mode.findText(view) >= 0:
+            live.view_mode.setCurrentText(view)
         remote = self.live.remote_box
-        remote.port.setValue(int(s.value("remote_port", remote.port.value())))
-        if str(s.value("remote_on", "false")).lower() == "true":
+        port = self._saved("remote_port", int, remote.port.value(), bad)
+        if not remote.port.minimum() <= port <= remote.port.maximum():
+            bad.append("remote_port")
+            port = remote.port.value()
+        remote.port.setValue(port)
+        if self._saved("remote_on", bool, False, bad):
             self.live.remote.start(remote.port.value())
-        self.render_tab.ray_address.setText(str(s.value("render_ray_address", "")))
-        self.render_tab.ray_box.setChecked(str(s.value("render_on_ray", "false")).lower() == "true")
-        folder = s.value("render_folder")
+        self.render_tab.ray_address.setText(self._saved("render_ray_address", str, "", bad))
+        self.render_tab.ray_box.setChecked(self._saved("render_on_ray", bool, False, bad))
+        folder = self._saved("render_folder", str, "", bad)
         if folder:
             self.render_tab.folder.setText(folder)
-        geometry = s.value("geometry")
-        if geometry is not None:
-            self.restoreGeometry(geometry)
+        geometry = self._saved("geometry", bytes, None, bad)
+        if geometry is not None and not self.restoreGeometry(geometry):
+            bad.append("geometry")
+        if bad:
+            self.statusBar().showMessage(f"Some saved settings could not be read and were reset: {', '.join(bad)}",
+                                         15000)
 
     def save(self) -> None:
         s = self.settings_store

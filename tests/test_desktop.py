@@ -583,3 +583,26 @@ def test_signal_emits_keep_true_alive():
     assert (true_delta, false_delta) == (0, 0), (f"PySide6 {PySide6.__version__} leaks references to True/False "
                                                  f"({true_delta}, {false_delta}); see pyproject.toml's pin")
     assert abs(none_delta) < 100  # None is shared by everything; a leak per emit would be thousands
+
+
+def test_damaged_saved_settings_fall_back_to_defaults_with_a_note(qtbot, tiny_fast_model, tmp_path):
+    """A hand-edited or damaged settings file never stops the app from starting."""
+    ini = tmp_path / "damaged.ini"
+    ini.write_text("[General]\nsmoothing_slider=abc\nremote_port=abc\nrender_folder=a, b\nremote_on=maybe\n"
+                   "geometry=not-a-geometry\nview=sideways\nstyle_settings={broken\nrender_on_ray=2\n")
+    c = EngineController()
+    c.source_spec = "synthetic"
+    assert c.set_model(str(tiny_fast_model))
+    w = MainWindow(c, QSettings(str(ini), QSettings.IniFormat))
+    qtbot.addWidget(w)
+    errors = []
+    c.error.connect(errors.append)
+    w.restore()
+    note = w.statusBar().currentMessage()
+    for key in ("smoothing_slider", "remote_port", "remote_on", "geometry", "render_on_ray"):
+        assert key in note, note
+    assert w.render_tab.folder.text() == "a, b"  # a folder name with a comma is kept as it was written
+    assert w.live.remote_box.port.value() == 8765 and not w.live.remote.listening
+    assert w.live.view_mode.currentText() == "stylized"
+    assert any("saved settings ignored" in e for e in errors), errors  # the style record: its own message
+    w.close()
