@@ -287,7 +287,7 @@ class EngineController(QObject):
             ptr = image.convertToFormat(QImage.Format_RGB888)
             arr = np.frombuffer(ptr.constBits(), np.uint8).reshape(ptr.height(), ptr.bytesPerLine())
             rgb = np.ascontiguousarray(arr[:, : ptr.width() * 3].reshape(ptr.height(), ptr.width(), 3))
-            save_image(path, rgb)
+            save_image(path, rgb, self.session.input_files())  # never over the clip, a model or a style image
         except StyleCastError as exc:
             self.error.emit(str(exc))
             return False

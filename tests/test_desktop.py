@@ -606,3 +606,18 @@ def test_damaged_saved_settings_fall_back_to_defaults_with_a_note(qtbot, tiny_fa
     assert w.live.view_mode.currentText() == "stylized"
     assert any("saved settings ignored" in e for e in errors), errors  # the style record: its own message
     w.close()
+
+
+def test_snapshot_and_recording_never_write_over_the_source_clip(qtbot, window, tmp_path, tiny_fast_model):
+    clip = make_clip(tmp_path / "source.mp4", frames=30, audio=False)
+    before = clip.read_bytes(), tiny_fast_model.read_bytes()
+    c = window.c
+    c.source_spec = str(clip)
+    qtbot.mouseClick(window.live.start_button, Qt.LeftButton)
+    wait_frames(qtbot, window)
+    assert not c.start_recording(str(clip))
+    assert not c.snapshot(str(tiny_fast_model), window.live.view.stylized)
+    assert sum("is the input" in e for e in window.errors) == 2, window.errors
+    assert "is the input" in window.statusBar().currentMessage()
+    assert c.running  # the preview goes on
+    assert (clip.read_bytes(), tiny_fast_model.read_bytes()) == before
