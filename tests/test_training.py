@@ -487,6 +487,15 @@ def test_amp_modes(tmp_path):
     assert out.shape == (1, 3, 32, 32) and torch.isfinite(out).all() and 0 <= out.min() and out.max() <= 1
 
 
+def test_amp_auto_is_fp32_where_pytorch_dispatches_below_avx512(monkeypatch):
+    """An AVX2-only CPU (or ATEN_CPU_CAPABILITY=avx2) emulates bf16 ~20x slower: 'auto' must pick fp32
+    there, whatever /proc/cpuinfo lists."""
+    from training.train_fast import cpu_has_native_bf16, resolve_amp
+
+    monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda: "AVX2")
+    assert not cpu_has_native_bf16() and resolve_amp("auto", torch.device("cpu")) == "none"
+
+
 def tiny_loop_factory(out_dir, **cfg_fields):
     """(config, new_loop(family="fast", log=...)): TrainLoops on one tiny fast net, all sharing ``config``."""
     import dataclasses
