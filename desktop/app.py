@@ -35,9 +35,14 @@ class MainWindow(QMainWindow):
         self.tabs.addTab(self.studio, "Studio")
         self.setCentralWidget(self.tabs)
         self.errors: list[str] = []
+        self.notes: list[str] = []
         controller.error.connect(self.show_error)
+        controller.note.connect(self.show_note)
         self._menus()
         self.statusBar().showMessage("Ready")
+        skipped = list(controller.session.library.skipped.values())  # noted before this window existed
+        if skipped:
+            self.show_note(skipped[0] if len(skipped) == 1 else f"{len(skipped)} style images skipped: {skipped[0]} …")
 
     def _menus(self) -> None:
         file_menu = self.menuBar().addMenu("&File")
@@ -56,6 +61,10 @@ class MainWindow(QMainWindow):
         path, _ = QFileDialog.getOpenFileName(self, "Open a StyleCast model", "", "ONNX models (*.onnx)")
         if path and self.c.set_model(path):
             self.statusBar().showMessage(f"model {os.path.basename(path)} loaded", 5000)
+
+    def show_note(self, message: str) -> None:
+        self.notes.append(message)
+        self.statusBar().showMessage(message, 15000)
 
     def show_error(self, message: str) -> None:
         self.errors.append(message)

@@ -50,6 +50,7 @@ class EngineController(QObject):
     recording_changed = Signal(bool)
     vcam_changed = Signal(bool)
     settings_changed = Signal(object)  # engine.processor.StyleSettings now in use
+    note = Signal(str)  # something was passed over (an unreadable style image...); nothing stopped
     _event = Signal(str, object)  # session events, delivered on the GUI thread
 
     def __init__(self, parent: QObject | None = None, session: LiveSession | None = None) -> None:
@@ -61,7 +62,7 @@ class EngineController(QObject):
         self._signals = {"settings": self.settings_changed, "styles": self.styles_changed,
                          "model": self.model_changed, "provider": self.provider_changed,
                          "running": self.running_changed, "vcam": self.vcam_changed,
-                         "recording": self.recording_changed}
+                         "recording": self.recording_changed, "note": self.note}
         self._event.connect(self._on_event)
         self.session.add_listener(self._event.emit)  # queued when it comes from another thread
         self.session.frame_listener = self._on_frame

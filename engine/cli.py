@@ -249,7 +249,7 @@ def cmd_info(args) -> int:
     import onnxruntime
     import av
 
-    from .modelfile import default_model, discover_models, user_models_dir
+    from .modelfile import default_model, scan_models, user_models_dir
     from .sessions import available_providers
     from .sources import list_cameras
 
@@ -258,7 +258,7 @@ def cmd_info(args) -> int:
     print(f"providers: {', '.join(available_providers())}")
     cams = list_cameras()
     print(f"cameras: {', '.join(map(str, cams)) if cams else 'none found'}")
-    models = discover_models()
+    models, broken = scan_models()
     defaults = {d.path for d in (default_model("fast"), default_model("adain")) if d is not None}
     print(f"models ({len(models)}; user folder {user_models_dir()}):")
     for m in models:
@@ -267,6 +267,10 @@ def cmd_info(args) -> int:
         print(f"  {m.name} [{tags}] {m.path} - {styles}")
     if not models:
         print("  none installed")
+    if broken:  # files that break the model contract: never loaded, never a default
+        print(f"broken model files ({len(broken)}; not used):")
+        for b in broken:
+            print(f"  {b.name} [broken] {b.path} - {b.reason}")
     return 0
 
 

@@ -4,7 +4,8 @@ Every function takes and returns uint8 H x W x 3 RGB unless it says otherwise.
 """
 from __future__ import annotations
 
-import os
+import struct
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
@@ -16,8 +17,12 @@ from .errors import InputError, OutputError
 
 MAX_IMAGE_SIDE = 8192  # larger inputs are downscaled (with a notice), never processed at 100 MP
 MIN_IMAGE_SIDE = 8
-# A decoded 10000 x 10000 RGBA16 PNG is 800 MB; OpenCV refuses > 2^30 pixels by default anyway.
-os.environ.setdefault("OPENCV_IO_MAX_IMAGE_PIXELS", str(1 << 30))
+# Larger images are refused from their header, before a pixel is decoded: a 2.6 MB PNG can declare
+# 30000 x 30000 pixels (2.7 GB as RGB, half a minute to decode). 200 MP still takes the largest phone
+# sensors (16320 x 12240). OpenCV's own limit (OPENCV_IO_MAX_IMAGE_PIXELS, 2^30) is read when the library
+# loads, so it cannot be lowered from here; the header check is the guard.
+MAX_IMAGE_PIXELS = 200_000_000
+READABLE_FORMATS = "PNG, JPEG, BMP, WebP or TIFF"
 
 
 def to_rgb8(image: np.ndarray) -> np.ndarray:
@@ -26,7 +31,8 @@ def to_rgb8(image: np.ndarray) -> np.ndarray:
     Alpha is composited over white: transparent logos and paintings look as in a viewer.
     """
     if image.dtype == np.uint16:
-        image = (image.astype(np.float32) / 257.0 + 0.5).astype(np.uint8)
+        # round(x / 257) without a float copy of the whole image (cvRound; x / 257 is never a tie)
+        image = cv2.convertScaleAbs(image, alpha=1 / 257)
     elif image.dtype in (np.float32, np.float64):
         image = np.clip(image * 255.0 + 0.5, 0, 255).astype(np.uint8)
     elif image.dtype != np.uint8:
@@ -37,12 +43,204 @@ def to_rgb8(image: np.ndarray) -> np.ndarray:
     if channels == 1:
         return np.ascontiguousarray(cv2.cvtColor(image[:, :, 0], cv2.COLOR_GRAY2RGB))
     if channels == 4:
-        alpha = image[:, :, 3:4].astype(np.float32) / 255.0
-        bgr = image[:, :, :3].astype(np.float32) * alpha + 255.0 * (1.0 - alpha)
-        image = (bgr + 0.5).astype(np.uint8)
+        bgr = np.empty(image.shape[:2] + (3,), np.uint8)
+        for y in range(0, image.shape[0], 256):  # in strips: floats of a whole 200 MP image would be 2.4 GB
+            part = image[y:y + 256]
+            alpha = part[:, :, 3:4].astype(np.float32) / 255.0
+            bgr[y:y + 256] = (part[:, :, :3].astype(np.float32) * alpha + 255.0 * (1.0 - alpha)) + 0.5
+        image = bgr
     elif channels != 3:
         raise InputError(f"unsupported image with {channels} channels")
     return np.ascontiguousarray(cv2.cvtColor(image, cv2.COLOR_BGR2RGB))
+
+
+# -- image headers: format, size and orientation before decoding --------------------------------------
+@dataclass(frozen=True)
+class ImageHeader:
+    """What an image file says about itself, read without decoding a pixel."""
+    kind: str  # PNG | JPEG | BMP | WebP | TIFF
+    width: int
+    height: int
+    orientation: int = 1  # EXIF orientation (1-8) the decoder leaves to StyleCast; 1 = upright as stored
+
+    @property
+    def pixels(self) -> int:
+        return self.width * self.height
+
+
+_EXIF_ORIENTATION, _TIFF_WIDTH, _TIFF_HEIGHT = 274, 256, 257
+_TIFF_INT_TYPES = {1: "B", 3: "H", 4: "I", 16: "Q"}  # BYTE, SHORT, LONG, LONG8 (BigTIFF)
+
+
+def _tiff_tags(data: bytes, wanted: tuple[int, ...]) -> dict[int, int]:
+    """The value of some integer tags in the first IFD of a TIFF structure: a TIFF file, or an EXIF
+    block (which is one). {} when ``data`` is not one."""
+    order = {b"II": "<", b"MM": ">"}.get(bytes(data[:2]))
+    if order is None:
+        return {}
+    magic = struct.unpack_from(order + "H", data, 2)[0]
+    if magic == 42:  # classic TIFF: 12-byte entries, 32-bit offsets
+        ifd, count_fmt, entry, value_at = struct.unpack_from(order + "I", data, 4)[0], "H", 12, 8
+    elif magic == 43:  # BigTIFF: 20-byte entries, 64-bit offsets
+        ifd, count_fmt, entry, value_at = struct.unpack_from(order + "Q", data, 8)[0], "Q", 20, 12
+    else:
+        return {}
+    count = struct.unpack_from(order + count_fmt, data, ifd)[0]
+    pos = ifd + struct.calcsize(order + count_fmt)
+    found: dict[int, int] = {}
+    for _ in range(min(count, 4096)):
+        tag, kind = struct.unpack_from(order + "HH", data, pos)
+        if tag in wanted and kind in _TIFF_INT_TYPES:
+            found[tag] = struct.unpack_from(order + _TIFF_INT_TYPES[kind], data, pos + value_at)[0]
+        pos += entry
+    return found
+
+
+def _exif_orientation(block: bytes) -> int:
+    """EXIF orientation of an APP1/eXIf/EXIF payload (with or without the "Exif\\0\\0" prefix); 1 if none."""
+    if block[:6] == b"Exif\0\0":
+        block = block[6:]
+    try:
+        value = _tiff_tags(block, (_EXIF_ORIENTATION,)).get(_EXIF_ORIENTATION, 1)
+    except struct.error:  # a damaged EXIF block does not make the picture unreadable
+        return 1
+    return value if 1 <= value <= 8 else 1
+
+
+def _png_header(data: bytes) -> ImageHeader | None:
+    if data[12:16] != b"IHDR":
+        return None
+    width, height = struct.unpack_from(">II", data, 16)
+    orientation, pos = 1, 8
+    while pos + 8 <= len(data):  # an eXIf chunk sits before the image data
+        length, kind = struct.unpack_from(">I4s", data, pos)
+        if kind in (b"IDAT", b"IEND"):
+            break
+        if kind == b"eXIf":
+            orientation = _exif_orientation(data[pos + 8:pos + 8 + length])
+            break
+        pos += 12 + length
+    return ImageHeader("PNG", width, height, orientation)
+
+
+_JPEG_SOF = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}  # frame headers; C4/C8/CC are tables
+
+
+def _jpeg_header(data: bytes) -> ImageHeader | None:
+    pos, orientation, seen_exif = 2, 1, False
+    while pos + 4 <= len(data):
+        if data[pos] != 0xFF:  # stray bytes between segments: skipped, as libjpeg does (with a warning)
+            pos = data.find(b"\xff", pos)
+            if pos < 0:
+                return None
+            continue
+        marker = data[pos + 1]
+        if marker == 0xFF:  # fill byte
+            pos += 1
+            continue
+        if marker == 0x01 or 0xD0 <= marker <= 0xD8:  # markers without a length
+            pos += 2
+            continue
+        if marker in (0xD9, 0xDA):  # end of image or scan data before any frame header
+            return None
+        length = struct.unpack_from(">H", data, pos + 2)[0]
+        if length < 2:
+            return None
+        if marker == 0xE1 and not seen_exif and data[pos + 4:pos + 10] == b"Exif\0\0":
+            seen_exif = True
+            orientation = _exif_orientation(data[pos + 10:pos + 2 + length])
+        elif marker in _JPEG_SOF:
+            height, width = struct.unpack_from(">HH", data, pos + 5)
+            return ImageHeader("JPEG", width, height, orientation)
+        pos += 2 + length
+    return None
+
+
+def _bmp_header(data: bytes) -> ImageHeader:
+    if struct.unpack_from("<I", data, 14)[0] == 12:  # OS/2 BITMAPCOREHEADER: 16-bit sides
+        width, height = struct.unpack_from("<HH", data, 18)
+    else:
+        width, height = struct.unpack_from("<ii", data, 18)  # height < 0: stored top-down
+    return ImageHeader("BMP", width, abs(height))
+
+
+def _webp_header(data: bytes) -> ImageHeader | None:
+    chunk = data[12:16]
+    orientation = 1
+    if chunk == b"VP8 ":  # lossy: 14-bit sides after the key frame's start code
+        if data[23:26] != b"\x9d\x01\x2a":
+            return None
+        width, height = (v & 0x3FFF for v in struct.unpack_from("<HH", data, 26))
+    elif chunk == b"VP8L":  # lossless: 14-bit sides - 1 after the signature byte
+        if data[20] != 0x2F:
+            return None
+        bits = struct.unpack_from("<I", data, 21)[0]
+        width, height = (bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1
+    elif chunk == b"VP8X":  # extended: the canvas, 24-bit sides - 1; EXIF in its own chunk
+        width = int.from_bytes(data[24:27], "little") + 1
+        height = int.from_bytes(data[27:30], "little") + 1
+        pos = 12
+        while pos + 8 <= len(data):
+            kind, size = struct.unpack_from("<4sI", data, pos)
+            if kind == b"EXIF":
+                orientation = _exif_orientation(data[pos + 8:pos + 8 + size])
+                break
+            pos += 8 + size + (size & 1)
+    else:
+        return None
+    return ImageHeader("WebP", width, height, orientation)
+
+
+def _tiff_header(data: bytes) -> ImageHeader | None:
+    tags = _tiff_tags(data, (_TIFF_WIDTH, _TIFF_HEIGHT))
+    if _TIFF_WIDTH not in tags or _TIFF_HEIGHT not in tags:
+        return None
+    # OpenCV's TIFF reader turns the picture upright itself (also with IMREAD_UNCHANGED): nothing left to do
+    return ImageHeader("TIFF", tags[_TIFF_WIDTH], tags[_TIFF_HEIGHT])
+
+
+def read_image_header(data: bytes) -> ImageHeader | None:
+    """Format, size and EXIF orientation from the first bytes of a PNG, JPEG, BMP, WebP or TIFF file,
+    without decoding; None when ``data`` is none of them or its header is damaged."""
+    try:
+        if data[:8] == b"\x89PNG\r\n\x1a\n":
+            header = _png_header(data)
+        elif data[:3] == b"\xff\xd8\xff":
+            header = _jpeg_header(data)
+        elif data[:2] == b"BM":
+            header = _bmp_header(data)
+        elif data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+            header = _webp_header(data)
+        elif data[:4] in (b"II*\0", b"MM\0*", b"II+\0", b"MM\0+"):
+            header = _tiff_header(data)
+        else:
+            return None
+    except (struct.error, IndexError, ValueError):
+        return None
+    if header is None or header.width <= 0 or header.height <= 0:
+        return None
+    return header
+
+
+_ORIENT = {  # EXIF orientation -> the turn that shows the stored pixels upright
+    2: lambda a: cv2.flip(a, 1),
+    3: lambda a: cv2.rotate(a, cv2.ROTATE_180),
+    4: lambda a: cv2.flip(a, 0),
+    5: cv2.transpose,
+    6: lambda a: cv2.rotate(a, cv2.ROTATE_90_CLOCKWISE),
+    7: lambda a: cv2.flip(cv2.transpose(a), -1),
+    8: lambda a: cv2.rotate(a, cv2.ROTATE_90_COUNTERCLOCKWISE),
+}
+
+
+def apply_orientation(rgb: np.ndarray, orientation: int) -> np.ndarray:
+    """Turn decoded pixels upright as EXIF ``orientation`` (1-8) says, as every photo viewer does."""
+    turn = _ORIENT.get(orientation)
+    return rgb if turn is None else np.ascontiguousarray(turn(rgb))
+
+
+def _megapixels(pixels: int) -> str:
+    return f"{pixels / 1e6:.4g}"
 
 
 def check_input_file(path: str | Path, kind: str) -> Path:
@@ -57,14 +255,43 @@ def check_input_file(path: str | Path, kind: str) -> Path:
     return path
 
 
+def check_image_header(path: Path, data: bytes) -> ImageHeader:
+    """Refuse, before decoding, a file that is not an image StyleCast reads or that is too large or too small."""
+    header = read_image_header(data)
+    if header is None:
+        raise InputError(f"{path} is not a readable image (corrupt, truncated, or not {READABLE_FORMATS})")
+    w, h = header.width, header.height
+    if header.pixels > MAX_IMAGE_PIXELS:
+        raise InputError(f"{path} is {w}x{h} pixels ({_megapixels(header.pixels)} MP); "
+                         f"StyleCast reads images up to {_megapixels(MAX_IMAGE_PIXELS)} MP")
+    if min(w, h) < MIN_IMAGE_SIDE:
+        raise InputError(f"{path} is {w}x{h} pixels; StyleCast needs at least {MIN_IMAGE_SIDE} pixels per side")
+    return header
+
+
 def load_image(path: str | Path, max_side: int = MAX_IMAGE_SIDE) -> np.ndarray:
-    """Read an image file as RGB uint8; clear InputError for every way a file can be bad."""
+    """Read an image file as RGB uint8, upright (EXIF orientation applied); clear InputError for every
+    way a file can be bad. The size is checked from the header before anything is decoded."""
     path = check_input_file(path, "an image")
-    data = np.fromfile(str(path), dtype=np.uint8)  # fromfile + imdecode also handles non-ASCII paths
-    image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
-    if image is None:
-        raise InputError(f"{path} is not a readable image (corrupt, truncated or an unsupported format)")
-    rgb = to_rgb8(image)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise InputError(f"cannot read {path}: {exc.strerror or exc}") from None
+    header = check_image_header(path, data)
+    try:
+        image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+        if image is None:
+            raise InputError(f"{path} is not a readable image (corrupt, truncated or an unsupported format)")
+        del data
+        rgb = apply_orientation(to_rgb8(image), header.orientation)
+    except cv2.error as exc:  # OpenCV's own checks (e.g. more than 2^20 pixels per side) and decoder failures
+        reason = (getattr(exc, "err", "") or str(exc)).strip().splitlines() or ["unknown error"]
+        if "CV_IO_MAX_IMAGE" in reason[-1]:
+            raise InputError(f"{path} is {header.width}x{header.height} pixels, more than the image decoder "
+                             "accepts per side or in total") from None
+        raise InputError(f"{path} is not a readable image (the decoder failed: {reason[-1][:160]})") from None
+    except MemoryError:
+        raise InputError(f"{path} ({header.width}x{header.height} pixels) does not fit in the memory available") from None
     h, w = rgb.shape[:2]
     if min(h, w) < MIN_IMAGE_SIDE:
         raise InputError(f"{path} is {w}x{h} pixels; StyleCast needs at least {MIN_IMAGE_SIDE} pixels per side")

@@ -10,6 +10,7 @@ user; changes are announced to listeners as (event, value):
     settings  StyleSettings     styles   list of style names    model   path of the fast net
     provider  str               running  bool                   vcam    bool
     recording bool              error    str (the pipeline stopped on it)
+    note      str (something was passed over, e.g. an unreadable style image; nothing stopped)
 
 Every public method takes one lock, so a remote client and the GUI may call them from different
 threads; the inference thread never waits for it (it reads ``processor.settings`` once per frame).
@@ -175,12 +176,11 @@ class LiveSession:
         if self.adain is not None:
             stylizer.copy_styles_from(self.adain)
         self.adain = stylizer
-        for name, path in self.library.entries().items():
-            if name not in stylizer.style_names():
-                try:
-                    stylizer.add_style(name, load_image(path))
-                except StyleCastError:
-                    continue  # a damaged file in the folder does not stop the app
+        # a damaged, huge or foreign file in the folder is passed over with a note: it never stops the app
+        for name, rgb in self.library.images(skip=stylizer.style_names()):
+            stylizer.add_style(name, rgb)
+        for note in self.library.skipped.values():
+            self._emit("note", note)
 
     def _activate(self, stylizer, mix: dict[str, float]) -> None:
         self._switch_to(stylizer)
@@ -273,16 +273,15 @@ class LiveSession:
     def capture_style(self, region: tuple[float, float, float, float] | None = None,
                       name: str | None = None) -> str:
         """The centre (or ``region``, fractions x, y, w, h) of the newest camera frame as a new
-        style: stored in the library, added to the gallery, selected for the next frame."""
+        style: stored in the library, added to the gallery, selected for the next frame. Returns
+        the name it got: ``name`` made safe, never one of the built-in styles' (``my-NAME`` then)."""
         with self._lock:
             adain = self._need_adain()
             newest = self.newest()
             if newest is None:
                 raise InputError("no camera frame yet: start the preview first")
             crop = crop_region(newest[0], region)
-            if name is not None and name in self.builtin_styles():
-                name = f"my-{name}"
-            name, _ = self.library.add_capture(crop, name)
+            name, _ = self.library.add_capture(crop, name, reserved=self.builtin_styles())
             adain.add_style(name, crop)
             self._use_new_style(name)
             return name

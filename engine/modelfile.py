@@ -19,6 +19,8 @@ METADATA_FORMAT = 1
 ASSETS_DIR = Path(__file__).resolve().parent.parent / "assets"
 BUILTIN_MODELS_DIR = ASSETS_DIR / "models"
 REQUIRED_KEYS = ("stylecast_format", "family", "role", "input_range", "pad_multiple")
+MAX_PAD_MULTIPLE = 64  # the deepest net pads to 2^6; a larger multiple is a damaged file
+MAX_MIN_SIDE = 512  # shipped nets need 8-36 pixels; 100000 would pad every frame to 30 GB
 
 
 def user_data_dir() -> Path:
@@ -85,46 +87,210 @@ def _fields(buf, start: int = 0, end: int | None = None):
 
 
 _MODEL_GRAPH, _MODEL_METADATA_PROPS = 7, 14  # onnx.proto: ModelProto.graph, ModelProto.metadata_props
+_GRAPH_INITIALIZER, _GRAPH_INPUT, _GRAPH_OUTPUT = 5, 11, 12  # GraphProto fields
+_TENSOR_NAME = 8  # TensorProto.name
+
+# name -> dimensions (an int, or None for a named/unknown size); None for the whole shape when the file gives none
+Ports = dict[str, "tuple[int | None, ...] | None"]
 
 
-def _parse_metadata(buf) -> dict[str, str]:
-    """ModelProto.metadata_props, read straight from the protobuf wire format. The graph (field 7) is
-    skipped by its length, never parsed, so this costs microseconds where a session costs ~100 ms."""
+def _text(buf, span: tuple[int, int]) -> str:
+    return bytes(buf[span[0]:span[1]]).decode("utf-8")
+
+
+def _value_info(buf, span: tuple[int, int]) -> tuple[str, tuple[int | None, ...] | None]:
+    """ValueInfoProto -> (name, dims): name = field 1; type (2) -> tensor_type (1) -> shape (2) -> dim (1),
+    each a dim_value (1, varint) or a dim_param (2, a name)."""
+    name, dims = "", None
+    for number, wire, value in _fields(buf, *span):
+        if number == 1 and wire == 2:
+            name = _text(buf, value)
+        elif number == 2 and wire == 2:
+            for n2, w2, tensor in _fields(buf, *value):
+                if n2 != 1 or w2 != 2:
+                    continue
+                for n3, w3, shape in _fields(buf, *tensor):
+                    if n3 == 2 and w3 == 2:
+                        dims = []
+                        for n4, w4, dim in _fields(buf, *shape):
+                            if n4 == 1 and w4 == 2:
+                                size = next((v for n5, w5, v in _fields(buf, *dim) if n5 == 1 and w5 == 0), None)
+                                dims.append(size if size is not None and 0 < size < 1 << 62 else None)
+                        dims = tuple(dims)
+    return name, dims
+
+
+def _parse_graph_ports(buf, span: tuple[int, int]) -> tuple[Ports, Ports]:
+    """The graph's inputs (without initializers listed as inputs) and outputs; nodes and weights are
+    skipped by their length."""
+    inputs: Ports = {}
+    outputs: Ports = {}
+    initializers: set[str] = set()
+    for number, wire, value in _fields(buf, *span):
+        if wire != 2:
+            continue
+        if number == _GRAPH_INPUT:
+            name, dims = _value_info(buf, value)
+            inputs[name] = dims
+        elif number == _GRAPH_OUTPUT:
+            name, dims = _value_info(buf, value)
+            outputs[name] = dims
+        elif number == _GRAPH_INITIALIZER:
+            initializers.update(_text(buf, v) for n, w, v in _fields(buf, *value) if n == _TENSOR_NAME and w == 2)
+    return {k: v for k, v in inputs.items() if k not in initializers}, outputs
+
+
+def _parse_model(buf) -> tuple[dict[str, str], Ports, Ports]:
+    """ModelProto.metadata_props and the graph's inputs and outputs, read straight from the protobuf wire
+    format. Nodes and weights are skipped by their length, never parsed, so this costs about a
+    millisecond where a session costs ~100 ms."""
     meta: dict[str, str] = {}
-    has_graph = False
+    graph = None
     for number, wire, value in _fields(buf):
         if number == _MODEL_GRAPH and wire == 2:
-            has_graph = True
+            graph = value
         elif number == _MODEL_METADATA_PROPS and wire == 2:
-            entry = {n: bytes(buf[v[0]:v[1]]).decode("utf-8") for n, w, v in _fields(buf, *value) if w == 2}
+            entry = {n: _text(buf, v) for n, w, v in _fields(buf, *value) if w == 2}
             meta[entry.get(1, "")] = entry.get(2, "")
-    if not has_graph:
+    if graph is None:
         raise ValueError("no graph")
-    return meta
+    inputs, outputs = _parse_graph_ports(buf, graph)
+    return meta, inputs, outputs
 
 
 @functools.lru_cache(maxsize=64)
-def _metadata_cached(path: str, mtime_ns: int, size: int) -> tuple[tuple[str, str], ...]:
+def _model_cached(path: str, mtime_ns: int, size: int) -> tuple:
     with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as buf:
-        return tuple(_parse_metadata(buf).items())
+        meta, inputs, outputs = _parse_model(buf)
+    return tuple(meta.items()), tuple(inputs.items()), tuple(outputs.items())
+
+
+def _read(path: str | Path) -> tuple:
+    path = Path(path)
+    try:
+        if not path.is_file():
+            raise ModelError(f"model file not found: {path}")
+        st = path.stat()
+    except OSError as exc:
+        raise ModelError(f"cannot open model file {path}: {exc.strerror or exc}") from None
+    if st.st_size == 0:
+        raise ModelError(f"model file is empty: {path}")
+    try:
+        return _model_cached(str(path.resolve()), st.st_mtime_ns, st.st_size)
+    except (ValueError, UnicodeDecodeError, OSError) as exc:
+        raise ModelError(f"{path} is not a readable ONNX model ({exc})") from None
 
 
 def read_metadata(path: str | Path) -> dict[str, str]:
     """metadata_props of an ONNX file, without building a session; cached by path, mtime and size,
     so the app opens each model file once however often it lists or inspects it."""
-    path = Path(path)
-    if not path.is_file():
-        raise ModelError(f"model file not found: {path}")
-    st = path.stat()
-    if st.st_size == 0:
-        raise ModelError(f"model file is empty: {path}")
+    return dict(_read(path)[0])
+
+
+def read_ports(path: str | Path) -> tuple[Ports, Ports]:
+    """The graph's (inputs, outputs) as name -> dims, from the file without building a session (cached)."""
+    _, inputs, outputs = _read(path)
+    return dict(inputs), dict(outputs)
+
+
+# the graph side of the contract: input names (exactly these) and outputs (at least these) per (family, role)
+_GRAPH_INPUTS = {("fast", "stylize"): ("image", "style_weights"),
+                 ("adain", "stylize"): ("content", "mean", "std", "alpha"),
+                 ("adain", "style_stats"): ("style",)}
+_GRAPH_OUTPUTS = {("fast", "stylize"): ("output",), ("adain", "stylize"): ("output",),
+                  ("adain", "style_stats"): ("mean", "std")}
+_IMAGE_PORTS = {"image", "content", "style", "output"}  # 1 x 3 x H x W
+
+
+def _shape(dims: tuple[int | None, ...]) -> str:
+    return " x ".join("?" if d is None else str(d) for d in dims) or "a scalar"
+
+
+def check_ports(name: str, family: str, role: str, inputs: Ports, outputs: Ports,
+                n_styles: int | None = None) -> None:
+    """ModelError unless a graph's inputs and outputs are the ones the stylizer feeds and reads: from the
+    file (read_ports) when a model is listed or inspected, from the session when it is opened.
+    ``n_styles``: a fast net's style count, which must be its style_weights width."""
+    want_in, want_out = _GRAPH_INPUTS[(family, role)], _GRAPH_OUTPUTS[(family, role)]
+    what = {"fast": "fast net", "adain": "AdaIN model"}[family] + (" statistics graph" if role == "style_stats" else "")
+    if set(inputs) != set(want_in):
+        raise ModelError(f"{name}: the graph's inputs are {', '.join(sorted(inputs)) or 'none'}; "
+                         f"a StyleCast {what} takes {', '.join(want_in)}")
+    missing = [o for o in want_out if o not in outputs]
+    if missing:
+        raise ModelError(f"{name}: the graph has no output named {missing[0]!r} (its outputs: "
+                         f"{', '.join(sorted(outputs)) or 'none'}); a StyleCast {what} gives {', '.join(want_out)}")
+    for port, dims in [*((p, inputs[p]) for p in want_in), *((p, outputs[p]) for p in want_out)]:
+        if port in _IMAGE_PORTS and dims is not None and (len(dims) != 4 or dims[1] not in (3, None)):
+            raise ModelError(f"{name}: {port!r} is {_shape(dims)}; a StyleCast {what} works on 1 x 3 x height x width images")
+    if family == "fast":
+        dims = inputs["style_weights"]
+        if dims is not None and len(dims) != 2:
+            raise ModelError(f"{name}: 'style_weights' has {len(dims)} dimensions; a fast net takes 1 x (number of styles)")
+        width = dims[1] if dims is not None else None
+        if n_styles is not None and width is not None and width != n_styles:
+            raise ModelError(f"{name}: its metadata names {n_styles} styles but the graph takes {width} style weights")
+
+
+def _shown(raw: str | None) -> str:
+    """A metadata value as quoted in a message: repr, cut short (a damaged file can hold megabytes)."""
+    text = repr(raw)
+    return text if len(text) <= 60 else text[:56] + "...'"
+
+
+def _int_key(path: Path, meta: dict[str, str], key: str, default: int | None, low: int, high: int, why: str) -> int:
+    raw = meta.get(key)
+    if raw is None and default is not None:
+        return default
     try:
-        return dict(_metadata_cached(str(path.resolve()), st.st_mtime_ns, st.st_size))
-    except (ValueError, UnicodeDecodeError, OSError) as exc:
-        raise ModelError(f"{path} is not a readable ONNX model ({exc})") from None
+        value = int(raw)
+    except (TypeError, ValueError):
+        value = None
+    if value is None or not low <= value <= high:
+        raise ModelError(f"{path.name}: {key} is {_shown(raw)}; a StyleCast model has {why}, a whole number from {low} to {high}")
+    return value
+
+
+def _style_names(path: Path, meta: dict[str, str], family: str) -> list[str]:
+    try:
+        names = json.loads(meta.get("style_names", "[]"))
+    except (ValueError, RecursionError):  # RecursionError: "[[[[..." nested deeper than the parser goes
+        names = None
+    if not isinstance(names, list) or not all(isinstance(n, str) and n.strip() for n in names):
+        raise ModelError(f"{path.name}: style_names is {_shown(meta.get('style_names'))}; "
+                         "a StyleCast model lists its styles as a JSON list of names")
+    if len(set(names)) != len(names):
+        raise ModelError(f"{path.name}: style_names lists a style twice")
+    if family == "fast" and not names:
+        raise ModelError(f"{path.name}: a fast net must name its styles (style_names is empty)")
+    if "n_styles" in meta and meta["n_styles"].strip() != str(len(names)):
+        raise ModelError(f"{path.name}: n_styles is {_shown(meta['n_styles'])} but style_names lists {len(names)} styles")
+    return names
+
+
+def _companion(path: Path, meta: dict[str, str]) -> Path:
+    """AdaIN's style-statistics graph: a file name (never a path) of a sibling that says it is one."""
+    name = meta.get("stats_graph", "")
+    if (not name or name in (".", "..") or "/" in name or "\\" in name or "\0" in name
+            or name.startswith(".") or not name.endswith(".onnx") or name == path.name):
+        raise ModelError(f"{path.name}: stats_graph is {_shown(name)}; it must name the style-statistics graph, "
+                         "a .onnx file in the same folder")
+    companion = path.with_name(name)
+    try:
+        found = companion.is_file()
+    except OSError as exc:  # e.g. a name longer than the file system takes
+        raise ModelError(f"{path.name}: its stats_graph {_shown(name)} cannot be opened ({exc.strerror or exc})") from None
+    if not found:
+        raise ModelError(f"{path.name} needs its style-statistics graph {name} in the same folder")
+    stats_meta = read_metadata(companion)
+    if stats_meta.get("family") != "adain" or stats_meta.get("role") != "style_stats":
+        raise ModelError(f"{path.name}: its stats_graph {name} is not an AdaIN style-statistics graph")
+    return companion
 
 
 def inspect_model(path: str | Path) -> ModelInfo:
+    """A model file's description, checked against the contract (metadata types and ranges, and the
+    graph's inputs and outputs against the metadata): ModelError with one sentence when it does not hold."""
     path = Path(path)
     meta = read_metadata(path)
     missing = [k for k in REQUIRED_KEYS if k not in meta]
@@ -134,32 +300,57 @@ def inspect_model(path: str | Path) -> ModelInfo:
             "export models with `python -m export`"
         )
     if meta["stylecast_format"] != str(METADATA_FORMAT):
-        raise ModelError(f"{path.name} uses model format {meta['stylecast_format']}; this StyleCast reads format {METADATA_FORMAT}")
+        raise ModelError(f"{path.name} uses model format {_shown(meta['stylecast_format'])}; this StyleCast reads format {METADATA_FORMAT}")
     family, role = meta["family"], meta["role"]
     if family not in ("fast", "adain"):
-        raise ModelError(f"{path.name}: unknown model family {family!r}")
+        raise ModelError(f"{path.name}: unknown model family {_shown(family)}")
     if meta["input_range"] != "0-1":
-        raise ModelError(f"{path.name}: unsupported input range {meta['input_range']!r}")
+        raise ModelError(f"{path.name}: unsupported input range {_shown(meta['input_range'])}")
+    if family == "adain" and role == "style_stats":
+        raise ModelError(f"{path.name} is AdaIN's style-statistics graph; open {_shown(meta['stylize_graph']) if 'stylize_graph' in meta else 'its stylize graph'} instead")
+    if role != "stylize":
+        raise ModelError(f"{path.name}: unknown model role {_shown(role)}")
+    pad = _int_key(path, meta, "pad_multiple", None, 1, MAX_PAD_MULTIPLE, "a padding multiple")
+    # files exported before the key: AdaIN's decoder pads 1 px at 1/8 scale, the fast nets 1 px at 1/4
+    min_side = _int_key(path, meta, "min_side", 16 if family == "adain" else 8, 1, MAX_MIN_SIDE, "a smallest input side")
+    names = _style_names(path, meta, family)
+    inputs, outputs = read_ports(path)
+    check_ports(path.name, family, role, inputs, outputs, len(names) if family == "fast" else None)
     companion = None
     if family == "adain":
-        if role != "stylize":
-            raise ModelError(f"{path.name} is AdaIN's style-statistics graph; open {meta.get('stylize_graph', 'its stylize graph')} instead")
-        companion = path.with_name(meta.get("stats_graph", ""))
-        if not companion.is_file():
-            raise ModelError(f"{path.name} needs its style-statistics graph {companion.name} in the same folder")
-    try:
-        names = json.loads(meta.get("style_names", "[]"))
-        pad = int(meta["pad_multiple"])
-        # files exported before the key: AdaIN's decoder pads 1 px at 1/8 scale, the fast nets 1 px at 1/4
-        min_side = int(meta.get("min_side", 16 if family == "adain" else 8))
-    except (ValueError, TypeError):
-        raise ModelError(f"{path.name}: malformed StyleCast metadata") from None
-    return ModelInfo(path, family, role, list(names), pad, min_side, companion, meta)
+        companion = _companion(path, meta)
+        stats_in, stats_out = read_ports(companion)
+        check_ports(companion.name, "adain", "style_stats", stats_in, stats_out)
+        check_statistics_match(path.name, inputs, stats_out)
+    return ModelInfo(path, family, role, names, pad, min_side, companion, meta)
 
 
-def discover_models(extra_dirs: list[Path] | None = None) -> list[ModelInfo]:
-    """Built-in models (assets/models), then the user's folder; skips files that do not describe themselves."""
+def check_statistics_match(name: str, stylize_inputs: Ports, stats_outputs: Ports) -> None:
+    """AdaIN: the statistics graph's mean and std must have the shape the stylize graph takes."""
+    for port in ("mean", "std"):
+        a, b = stylize_inputs.get(port), stats_outputs.get(port)
+        if a is not None and b is not None and (len(a) != len(b) or any(
+                x is not None and y is not None and x != y for x, y in zip(a, b))):
+            raise ModelError(f"{name}: its statistics graph gives {port} as {_shape(b)} "
+                             f"but the stylize graph takes {_shape(a)}")
+
+
+@dataclass(frozen=True)
+class BrokenModel:
+    """A .onnx file in a model folder that is not used, and why (one sentence)."""
+    path: Path
+    reason: str
+
+    @property
+    def name(self) -> str:
+        return self.path.stem
+
+
+def scan_models(extra_dirs: list[Path] | None = None) -> tuple[list[ModelInfo], list[BrokenModel]]:
+    """Every .onnx file in the built-in folder (assets/models), then the user's, then ``extra_dirs``:
+    (the usable models, the files refused with the reason). A companion .stats.onnx is not listed on its own."""
     found: list[ModelInfo] = []
+    broken: list[BrokenModel] = []
     for folder in [BUILTIN_MODELS_DIR, user_models_dir(), *(extra_dirs or [])]:
         if not folder.is_dir():
             continue
@@ -168,9 +359,20 @@ def discover_models(extra_dirs: list[Path] | None = None) -> list[ModelInfo]:
                 continue
             try:
                 found.append(inspect_model(path))
-            except ModelError:
-                continue
-    return found
+            except ModelError as exc:
+                broken.append(BrokenModel(path, str(exc)))
+    return found, broken
+
+
+def discover_models(extra_dirs: list[Path] | None = None) -> list[ModelInfo]:
+    """The usable models: built-in (assets/models), then the user's folder; files that do not describe
+    themselves or break the contract are skipped (``broken_models`` says why)."""
+    return scan_models(extra_dirs)[0]
+
+
+def broken_models(extra_dirs: list[Path] | None = None) -> list[BrokenModel]:
+    """The .onnx files discover_models skips, each with the reason."""
+    return scan_models(extra_dirs)[1]
 
 
 # fast-net variants in order of preference (docs/models/README.md: why mid is the CPU default)

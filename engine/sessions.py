@@ -64,3 +64,12 @@ def make_session(path: str, provider: str = "auto", threads: int | None = None,
         raise ProviderError("CUDA was requested but ONNX Runtime could not start it (check the driver and CUDA/cuDNN libraries); "
                             "use --provider cpu to run on the CPU")
     return session, SessionInfo(provider, active, tuple(active_full), options.intra_op_num_threads)
+
+
+def session_ports(session: ort.InferenceSession) -> tuple[dict, dict]:
+    """A session's (inputs, outputs) as name -> dims (an int, or None for a named size), the form
+    engine/modelfile.py's check_ports reads from the file."""
+    def ports(args) -> dict:
+        return {a.name: None if a.shape is None else tuple(d if isinstance(d, int) else None for d in a.shape)
+                for a in args}
+    return ports(session.get_inputs()), ports(session.get_outputs())

@@ -14,10 +14,10 @@ from typing import Protocol
 import cv2
 import numpy as np
 
-from .errors import InputError, ModelError
+from .errors import InputError
 from .frames import blend, from_nchw, load_image, pad_to_min_side, pad_to_multiple, to_nchw
-from .modelfile import ModelInfo, inspect_model
-from .sessions import SessionInfo, make_session
+from .modelfile import ModelInfo, check_ports, check_statistics_match, inspect_model
+from .sessions import SessionInfo, make_session, session_ports
 
 STYLE_IMAGE_SIDE = 512  # AdaIN style statistics are computed at this longest side
 
@@ -57,9 +57,8 @@ class FastStylizer:
     def __init__(self, info: ModelInfo, provider: str = "auto", threads: int | None = None) -> None:
         self.info = info
         self.session, self.session_info = make_session(str(info.path), provider, threads)
-        inputs = {i.name for i in self.session.get_inputs()}
-        if inputs != {"image", "style_weights"}:
-            raise ModelError(f"{info.path.name}: fast-net graph has inputs {sorted(inputs)}, expected image and style_weights")
+        # the contract once more, as the session sees the graph (inspect_model read it from the file)
+        check_ports(info.path.name, "fast", "stylize", *session_ports(self.session), n_styles=len(info.style_names))
 
     def style_names(self) -> list[str]:
         return list(self.info.style_names)
@@ -87,6 +86,11 @@ class AdaINStylizer:
         self.info = info
         self.session, self.session_info = make_session(str(info.path), provider, threads)
         self.stats_session, _ = make_session(str(info.companion), provider, threads)
+        inputs, outputs = session_ports(self.session)
+        stats_inputs, stats_outputs = session_ports(self.stats_session)
+        check_ports(info.path.name, "adain", "stylize", inputs, outputs)
+        check_ports(info.companion.name, "adain", "style_stats", stats_inputs, stats_outputs)
+        check_statistics_match(info.path.name, inputs, stats_outputs)
         self._stats: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         self._order: list[str] = []
 

@@ -9,11 +9,12 @@ from __future__ import annotations
 import hashlib
 import re
 import time
+from collections.abc import Collection, Iterator
 from pathlib import Path
 
 import numpy as np
 
-from .errors import InputError, OutputError
+from .errors import InputError, OutputError, StyleCastError
 from .formats import IMAGE_SUFFIXES
 from .frames import load_image, save_image
 from .modelfile import user_data_dir
@@ -28,8 +29,9 @@ def user_styles_dir() -> Path:
 
 
 def safe_name(text: str) -> str:
-    """A file-system and URL friendly style name (letters, digits, ``_.-``), never empty."""
-    name = _SAFE.sub("_", text).strip("._-")[:48]
+    """A file-system and URL friendly style name (letters, digits, ``_.-``, at most 48 characters,
+    not starting or ending with ``_.-``), never empty; a safe name is returned as is."""
+    name = _SAFE.sub("_", text).strip("._-")[:48].rstrip("._-")
     return name or "style"
 
 
@@ -59,6 +61,7 @@ class StyleLibrary:
 
     def __init__(self, folder: str | Path | None = None) -> None:
         self.folder = Path(folder) if folder is not None else user_styles_dir()
+        self.skipped: dict[str, str] = {}  # name -> why its file was passed over by the last images()
 
     def entries(self) -> dict[str, Path]:
         """name -> stored image, oldest first (the gallery's order)."""
@@ -69,11 +72,30 @@ class StyleLibrary:
         files.sort(key=lambda p: (p.stat().st_mtime, p.name))
         return {p.stem: p for p in files}
 
-    def _free_name(self, base: str) -> str:
+    def images(self, skip: Collection[str] = ()) -> Iterator[tuple[str, np.ndarray]]:
+        """The stored style images, decoded, oldest first (names in ``skip`` left out). A file that cannot
+        be read (damaged, too large, not an image) is passed over and noted in ``skipped`` (name -> one
+        sentence for the user), so one bad file in the folder never stops the app from starting."""
+        self.skipped = {}
+        for name, path in self.entries().items():
+            if name in skip:
+                continue
+            try:
+                rgb = load_image(path)
+            except StyleCastError as exc:
+                self.skipped[name] = f"style image {path.name} skipped: {exc}"
+                continue
+            yield name, rgb
+
+    def _free_name(self, base: str, reserved=()) -> str:
+        """``base`` (a safe name), or ``base-2``, ``base-3``... : the first that no stored style and
+        no ``reserved`` name (compared ignoring case) has; at most 48 characters, like safe_name."""
         taken = set(self.entries())
+        reserved = {r.lower() for r in reserved}
         name, i = base, 2
-        while name in taken:
-            name, i = f"{base}-{i}", i + 1
+        while name in taken or name.lower() in reserved:
+            suffix = f"-{i}"
+            name, i = base[:48 - len(suffix)].rstrip("._-") + suffix, i + 1
         return name
 
     def add_image(self, rgb: np.ndarray, base: str) -> tuple[str, Path]:
@@ -103,8 +125,15 @@ class StyleLibrary:
         name, stored = self.add_image(rgb, base)
         return name, stored, rgb
 
-    def add_capture(self, rgb: np.ndarray, name: str | None = None) -> tuple[str, Path]:
-        return self.add_image(rgb, name or time.strftime("capture-%Y%m%d-%H%M%S"))
+    def add_capture(self, rgb: np.ndarray, name: str | None = None, reserved=()) -> tuple[str, Path]:
+        """Store a captured frame under ``name`` made safe (default: capture-DATE-TIME). ``reserved``
+        are names it must not take, the built-in styles': a name that is one of them once made safe
+        (ignoring case; "wave." is made "wave") is stored as ``my-NAME`` ("my-wave"), so choosing
+        "wave" still selects the built-in style."""
+        base = safe_name(name or time.strftime("capture-%Y%m%d-%H%M%S"))
+        if base.lower() in {r.lower() for r in reserved}:
+            base = safe_name(f"my-{base}")
+        return self.add_image(rgb, self._free_name(base, reserved))
 
     def remove(self, name: str) -> bool:
         path = self.entries().get(name)
