@@ -5,12 +5,13 @@ driver stitching the frames and the source's audio into one output (`stylecast r
                     keyframes -> segments of about ``segment_s`` seconds that start at keyframes
     _render_segment the task: the segment's packets (remuxed by the driver, shipped through the
                     object store with the model files, so workers need no shared disk) are decoded
-                    from the keyframe before the segment; ``overlap`` frames before its start run
-                    through the processor only to warm up the temporal smoother (so no seam shows),
-                    the segment's frames come back PNG-compressed (lossless)
+                    from the keyframe before the segment and turned upright as the driver's probe of
+                    the whole clip says (engine/video.py: Orientation); ``overlap`` frames before its
+                    start run through the processor only to warm up the temporal smoother (so no seam
+                    shows), the segment's frames come back PNG-compressed (lossless)
     render_on_ray   the driver: submits a bounded window of tasks, reports progress with an ETA from
                     a progress actor, writes the frames in order with the source's timestamps through
-                    the same VideoWriter as a single-machine render, copies the audio packets, and
+                    the same VideoWriter as a single-machine render, copies every audio track, and
                     renames the temp file only when every segment arrived
 
 The output has the frame count, rate, size, timestamps and audio packets of `render_video`'s; pixels
@@ -43,8 +44,8 @@ import numpy as np
 from .errors import Cancelled, InputError, OutputError, StyleCastError
 from .frames import check_output_path
 from .processor import FrameProcessor, StyleSettings
-from .render import RenderProgress, RenderResult, audio_outcome, clip_output
-from .video import VideoDecoder, open_container, probe
+from .render import RenderProgress, RenderResult, audio_outcome, clip_output, join_notes
+from .video import UPRIGHT, Orientation, VideoDecoder, frame_rgb, open_container, probe
 
 SEGMENT_S = 4.0  # seconds of video per task (a few hundred frames: small results, fine-grained retries)
 OVERLAP = 8  # frames run before a segment to warm up temporal smoothing (only when smoothing is on)
@@ -198,9 +199,10 @@ def _fault(segment: int) -> tuple[str, str | None] | None:
 
 
 def _render_segment(seg: Segment, chunk: bytes, package: ModelPackage, settings: dict, provider: str,
-                    name: str, progress) -> tuple[int, list[bytes]]:
-    """A Ray task: decode the chunk, run warm-up and kept frames through a fresh processor, return
-    the kept frames as PNG bytes (lossless), in order."""
+                    name: str, progress, orientation: Orientation = UPRIGHT) -> tuple[int, list[bytes]]:
+    """A Ray task: decode the chunk, turn its frames upright (``orientation``: the whole clip's, from
+    the driver's probe), run warm-up and kept frames through a fresh processor, return the kept
+    frames as PNG bytes (lossless), in order."""
     fault = _fault(seg.index)
     if fault and fault[0] == "fail":
         raise InputError(f"injected failure in segment {seg.index}")
@@ -220,7 +222,7 @@ def _render_segment(seg: Segment, chunk: bytes, package: ModelPackage, settings:
                 continue  # decoded only to reach the warm-up frames
             if position >= seg.end:
                 break
-            out, _ = processor.process(frame.to_ndarray(format="rgb24"))
+            out, _ = processor.process(frame_rgb(frame, orientation))
             if position >= seg.start:
                 ok, png = cv2.imencode(".png", cv2.cvtColor(out, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_PNG_COMPRESSION, 1])
                 if not ok:
@@ -318,7 +320,8 @@ def render_on_ray(src: str | Path, dst: str | Path, processor: FrameProcessor, *
         while next_submit < len(plan.segments) and len(pending) < window:
             seg = plan.segments[next_submit]
             chunk = ray.put(cut_chunk(src, seg))
-            pending[seg.index] = task.remote(seg, chunk, package, settings, provider, src.name, tracker)
+            pending[seg.index] = task.remote(seg, chunk, package, settings, provider, src.name, tracker,
+                                             info.orientation)
             next_submit += 1
 
     def frames():
@@ -347,9 +350,9 @@ def render_on_ray(src: str | Path, dst: str | Path, processor: FrameProcessor, *
 
     done = 0
     try:
-        with clip_output(src, dst, info, crf) as (container, vstream, astream, writer):
+        with clip_output(src, dst, info, crf) as (container, vstream, astreams, writer):
             produced = frames()
-            for packet in container.demux(*([vstream] + ([astream] if astream is not None else []))):
+            for packet in container.demux(vstream, *astreams):
                 if packet.stream.index == vstream.index:
                     if packet.pts is None:
                         continue
@@ -364,10 +367,11 @@ def render_on_ray(src: str | Path, dst: str | Path, processor: FrameProcessor, *
                 done += 1
             if progress is not None:
                 progress(RenderProgress(done, total, time.perf_counter() - start))
-            audio = audio_outcome(astream, writer)
             writer.commit()
-        note = None if done == total else f"{src.name}: {done} of {total} frames rendered (damaged segments)"
-        return RenderResult(dst, done, audio, time.perf_counter() - start, total, note)
+        lost = None if done == total else f"{src.name}: {done} of {total} frames rendered (damaged segments)"
+        note = join_notes(lost, writer.dropped_note and f"{src.name}: {writer.dropped_note}")
+        return RenderResult(dst, done, audio_outcome(writer), time.perf_counter() - start, total, note,
+                            writer.audio_outcomes)
     except KeyboardInterrupt:
         raise Cancelled(f"render of {src.name} cancelled; no output written") from None
     finally:

@@ -17,7 +17,7 @@ import numpy as np
 
 from .errors import SourceError
 from .frames import load_image
-from .video import VideoDecoder, open_container, probe
+from .video import VideoDecoder, frame_rgb, open_container, probe
 
 
 @dataclass
@@ -132,8 +132,9 @@ class ImageSource:
 
 
 class VideoFileSource:
-    """Decodes a video with PyAV. ``loop`` restarts at the end (live preview); ``realtime`` paces
-    at the file's frame rate (live) or not at all (render: every frame, as fast as possible)."""
+    """Decodes a video with PyAV, frames turned upright (a phone clip's rotation applied, as in a
+    render). ``loop`` restarts at the end (live preview); ``realtime`` paces at the file's frame rate
+    (live) or not at all (render: every frame, as fast as possible)."""
 
     def __init__(self, path: str | Path, loop: bool = False, realtime: bool = False) -> None:
         self.path, self.name = Path(path), Path(path).name
@@ -161,7 +162,7 @@ class VideoFileSource:
             return None
         if self.realtime:
             self._pacer.wait()
-        out = Frame(frame.to_ndarray(format="rgb24"), self._i, time.perf_counter(), frame.pts, frame.time_base)
+        out = Frame(frame_rgb(frame, self.info.orientation), self._i, time.perf_counter(), frame.pts, frame.time_base)
         self._i += 1
         return out
 
