@@ -1,31 +1,33 @@
-"""GUI soak: the real window on a virtual X screen for a long time, used as a streamer uses it.
+"""GUI soak: the real app in a real X window for a long time, used as a streamer uses it.
 
-    python3 bench/gui_soak.py --minutes 30 --out runs/soak          # needs Debian's xvfb and xauth
+    python3 bench/gui_soak.py --minutes 30 --out runs/soak     # needs Debian's xvfb and xdotool
 
-The driver starts the app in a child process under ``xvfb-run`` (Qt's xcb platform, a real X
-server, the real MainWindow built by ``desktop.app.build_window``). The child plays the sample clip
-in a loop with smoothing on and remote control on; a client thread in the child drives it over
-loopback HTTP like a Stream Deck would: the next style every 2 s, ``/api/state`` and ``/api/stats``
-polled every 0.5 s. Every painted frame's time is recorded (the longest gap between two painted
-frames is the stutter a viewer sees). Every 10 s the child appends one JSON line to
-``OUT/soak.jsonl``: elapsed seconds, RSS, frames painted, fps over the last 10 s, longest frame gap
-so far, styles switched, HTTP requests and failures. At the end it grabs the window to
-``OUT/soak_end.png`` and quits through the window's own close path (settings saved, server stopped,
-pipeline joined).
+Starts an X server (Xvfb), then the app exactly as a user does (`stylecast gui --source SAMPLE
+--start --control PORT`, Qt's xcb platform, its own settings/styles/token folders) and drives it
+from outside over loopback, like a Stream Deck: smoothing on at the start, the next style every 2 s,
+``/api/stats`` polled every 0.1 s (the longest time ``frames_processed`` stood still is the longest
+frame gap, to within the poll period) and ``/api/state`` every 0.5 s. Every 10 s one JSON line goes
+to ``OUT/soak.jsonl``: elapsed seconds, the app's RSS, fps over the last 10 s, longest frame gap so
+far, style switches, requests and failures. At the end the screen is grabbed to ``OUT/soak_end.png``
+(FFmpeg's x11grab through PyAV) and the app is quit with its own shortcut (Ctrl+Q, sent by xdotool),
+so the quit path is soaked too.
 
-The driver then prints one summary: whether the process lived and exited cleanly, RSS after the
-first minute and at the end (growth in %), longest frame gap, mean fps, requests. Exit code 0 when
-the process lived, exited 0 and RSS grew < 5 % after the first minute, else 1.
+Prints one summary (also ``OUT/summary.json``); exit code 0 when the app lived to the end, quit with
+code 0 and its RSS grew < 5 % after the first minute.
 """
 from __future__ import annotations
 
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -33,150 +35,179 @@ sys.path.insert(0, str(ROOT))
 
 LOG_EVERY_S = 10.0
 STYLE_EVERY_S = 2.0
-POLL_EVERY_S = 0.5
+STATS_EVERY_S = 0.1
+STATE_EVERY_S = 0.5
 
 
-def rss_mb() -> float:
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
+def rss_mb(pid: int) -> float:
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
     return 0.0
 
 
-def child(minutes: float, out: Path, port: int) -> int:
-    """Runs inside xvfb-run: the real app, driven over loopback."""
-    import threading
-    import urllib.error
-    import urllib.request
+def free_display() -> int:
+    n = 90
+    while Path(f"/tmp/.X11-unix/X{n}").exists() or Path(f"/tmp/.X{n}-lock").exists():
+        n += 1
+    return n
 
-    from PySide6.QtCore import QTimer
-    from PySide6.QtWidgets import QApplication
 
-    from desktop.app import build_window
-    from engine.live import SAMPLE_CLIP
+class Client:
+    """The remote control as a Stream Deck uses it: plain HTTP on loopback with the token."""
 
-    app = QApplication([sys.argv[0]])
-    window = build_window(str(SAMPLE_CLIP))
-    window.resize(1280, 760)
-    window.show()
-    c = window.c
-    c.set_smoothing(0.6)
-    window.live.remote_box.port.setValue(port)
-    window.live.remote.start(port)
-    token = window.live.remote.token()
-    window.live.toggle_running()
+    def __init__(self, port: int, token: str) -> None:
+        self.base, self.token = f"http://127.0.0.1:{port}/api", token
+        self.requests = self.failures = 0
+        self.errors: list[str] = []
 
-    painted: list[float] = []
-    state = {"gap": 0.0, "last": None, "switches": 0, "requests": 0, "failures": 0, "errors": []}
-    lock = threading.Lock()
-
-    def on_frame() -> None:
-        now = time.monotonic()
-        with lock:
-            if state["last"] is not None:
-                state["gap"] = max(state["gap"], now - state["last"])
-            state["last"] = now
-            painted.append(now)
-
-    c.frame_ready.connect(on_frame)
-    c.error.connect(lambda msg: state["errors"].append(msg))
-    stop = threading.Event()
-
-    def call(action: str, method: str = "GET") -> None:
-        req = urllib.request.Request(f"http://127.0.0.1:{port}/api/{action}", method=method,
-                                     headers={"Authorization": f"Bearer {token}"},
-                                     data=b"{}" if method == "POST" else None)
-        state["requests"] += 1
+    def call(self, action: str, method: str = "GET", body: dict | None = None) -> dict | None:
+        data = json.dumps(body or {}).encode() if method == "POST" else None
+        req = urllib.request.Request(f"{self.base}/{action}", data=data, method=method,
+                                     headers={"Authorization": f"Bearer {self.token}",
+                                              "Content-Type": "application/json"})
+        self.requests += 1
         try:
             with urllib.request.urlopen(req, timeout=10) as r:
-                r.read()
-        except (urllib.error.URLError, OSError) as exc:
-            state["failures"] += 1
-            state["errors"].append(f"{action}: {exc}")
+                return json.loads(r.read() or b"null")
+        except (urllib.error.URLError, OSError, ValueError) as exc:
+            self.failures += 1
+            self.errors.append(f"{action}: {exc}")
+            return None
 
-    def remote_client() -> None:
-        next_switch = time.monotonic() + STYLE_EVERY_S
-        while not stop.wait(POLL_EVERY_S):
-            call("state")
-            call("stats")
-            if time.monotonic() >= next_switch:
-                call("next", "POST")
-                state["switches"] += 1
+
+def wait_for_server(port: int, token_file: Path, app: subprocess.Popen, timeout: float = 120.0) -> Client:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if app.poll() is not None:
+            raise SystemExit(f"the app exited with code {app.returncode} before its server came up")
+        if token_file.is_file():
+            client = Client(port, token_file.read_text().strip())
+            state = client.call("state")
+            if state is not None and state.get("running"):
+                client.requests = client.failures = 0
+                client.errors.clear()
+                return client
+        time.sleep(0.5)
+    raise SystemExit("the app's remote control did not answer within 2 minutes")
+
+
+def grab_screen(display: str, path: Path) -> None:
+    import av
+
+    with av.open(display, format="x11grab", options={"video_size": "1600x1000"}) as screen:
+        frame = next(screen.decode(video=0))
+        frame.to_image().save(str(path)) if hasattr(frame, "to_image") else None
+        if not path.exists():  # no Pillow: write the PNG through OpenCV
+            import cv2
+
+            cv2.imwrite(str(path), frame.to_ndarray(format="bgr24"))
+
+
+def soak(minutes: float, out: Path, port: int) -> dict:
+    for tool in ("Xvfb", "xdotool"):
+        if shutil.which(tool) is None:
+            raise SystemExit(f"{tool} is needed: apt-get install xvfb xdotool")
+    home = Path(tempfile.mkdtemp(prefix="stylecast-soak-"))  # the app's own settings, styles and token
+    display = f":{free_display()}"
+    env = {**os.environ, "DISPLAY": display, "QT_QPA_PLATFORM": "xcb", "XDG_DATA_HOME": str(home / "data"),
+           "XDG_CONFIG_HOME": str(home / "config"), "PYTHONFAULTHANDLER": "1"}
+    os.environ.update(XDG_DATA_HOME=env["XDG_DATA_HOME"], XDG_CONFIG_HOME=env["XDG_CONFIG_HOME"])
+    from engine.control import token_path
+    from engine.live import SAMPLE_CLIP
+
+    xvfb = subprocess.Popen(["Xvfb", display, "-screen", "0", "1600x1000x24", "-nolisten", "tcp"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(1.0)
+    app_log = (out / "app.log").open("w")
+    app = subprocess.Popen([sys.executable, "-m", "engine", "gui", "--source", str(SAMPLE_CLIP), "--start",
+                            "--control", str(port)], env=env, stdout=app_log, stderr=subprocess.STDOUT, cwd=ROOT)
+    rows: list[dict] = []
+    try:
+        client = wait_for_server(port, token_path(), app)
+        client.call("smoothing", "POST", {"value": 0.6})
+        start = time.monotonic()
+        last_count, last_change, longest_gap = -1, start, 0.0
+        switches, next_switch, next_state, next_log = 0, start + STYLE_EVERY_S, start, start + LOG_EVERY_S
+        counts: list[tuple[float, int]] = []
+        while time.monotonic() - start < minutes * 60 and app.poll() is None:
+            now = time.monotonic()
+            stats = client.call("stats")
+            if stats and stats.get("stats"):
+                count = stats["stats"]["frames_processed"]
+                if count != last_count:
+                    if last_count >= 0:
+                        longest_gap = max(longest_gap, now - last_change)
+                    last_count, last_change = count, now
+                counts.append((now, count))
+            if now >= next_state:
+                client.call("state")
+                next_state += STATE_EVERY_S
+            if now >= next_switch:
+                client.call("next", "POST")
+                switches += 1
                 next_switch += STYLE_EVERY_S
-
-    client = threading.Thread(target=remote_client, name="soak-remote", daemon=True)
-    log = (out / "soak.jsonl").open("w")
-    start = time.monotonic()
-
-    def report() -> None:
-        now = time.monotonic()
-        with lock:
-            recent = sum(1 for t in painted if t > now - LOG_EVERY_S)
-            del painted[:-1]  # keep memory flat: only the newest time is needed from here on
-            row = {"t": round(now - start, 1), "rss_mb": round(rss_mb(), 1), "fps": round(recent / LOG_EVERY_S, 2),
-                   "longest_gap_s": round(state["gap"], 3), "switches": state["switches"],
-                   "requests": state["requests"], "failures": state["failures"], "running": c.running,
-                   "errors": state["errors"][-3:]}
-        log.write(json.dumps(row) + "\n")
-        log.flush()
-        if now - start >= minutes * 60:
-            stop.set()
-            window.grab().save(str(out / "soak_end.png"))
-            window.close()
-            app.quit()
-
-    timer = QTimer()
-    timer.timeout.connect(report)
-    timer.start(int(LOG_EVERY_S * 1000))
-    client.start()
-    code = app.exec()
-    stop.set()
-    client.join(5)
-    log.close()
-    return code
-
-
-def summarise(out: Path, code: int, minutes: float) -> int:
-    rows = [json.loads(line) for line in (out / "soak.jsonl").read_text().splitlines() if line.strip()]
-    if not rows:
-        print(f"soak: no report at all (exit code {code}): the app did not start")
-        return 1
-    after_minute = next((r for r in rows if r["t"] >= 60), rows[0])
-    end = rows[-1]
-    growth = 100.0 * (end["rss_mb"] - after_minute["rss_mb"]) / after_minute["rss_mb"]
-    lived = code == 0 and end["t"] >= minutes * 60 - LOG_EVERY_S
-    steady = [r["fps"] for r in rows if r["t"] >= 60] or [r["fps"] for r in rows]
-    summary = {"lived": lived, "exit_code": code, "minutes": round(end["t"] / 60, 1),
-               "rss_mb_after_1_min": after_minute["rss_mb"], "rss_mb_end": end["rss_mb"],
-               "rss_growth_pct": round(growth, 2), "longest_frame_gap_s": end["longest_gap_s"],
-               "fps_mean": round(sum(steady) / len(steady), 2), "fps_min_10s": min(steady),
-               "style_switches": end["switches"], "requests": end["requests"], "request_failures": end["failures"],
-               "errors": end["errors"]}
-    (out / "summary.json").write_text(json.dumps(summary, indent=1))
-    print(json.dumps(summary, indent=1))
-    return 0 if lived and growth < 5.0 else 1
+            if now >= next_log:
+                recent = [c for t, c in counts if t >= now - LOG_EVERY_S]
+                fps = (recent[-1] - recent[0]) / LOG_EVERY_S if len(recent) > 1 and recent[-1] >= recent[0] else 0.0
+                counts = counts[-1:]
+                rows.append({"t": round(now - start, 1), "rss_mb": round(rss_mb(app.pid), 1), "fps": round(fps, 2),
+                             "longest_gap_s": round(longest_gap, 3), "switches": switches,
+                             "requests": client.requests, "failures": client.failures, "errors": client.errors[-3:]})
+                with (out / "soak.jsonl").open("a") as log:
+                    log.write(json.dumps(rows[-1]) + "\n")
+                next_log += LOG_EVERY_S
+            time.sleep(max(0.0, STATS_EVERY_S - (time.monotonic() - now)))
+        lived_to_end = app.poll() is None
+        if lived_to_end:
+            grab_screen(display, out / "soak_end.png")
+            found = subprocess.run(["xdotool", "search", "--name", r"^StyleCast [0-9]"], env=env, capture_output=True,
+                                   text=True, timeout=30).stdout.split()
+            if found:  # no window manager on Xvfb: focus the main window, then press its Quit shortcut
+                subprocess.run(["xdotool", "windowfocus", "--sync", found[0], "key", "ctrl+q"], env=env,
+                               capture_output=True, timeout=30)
+        try:
+            code = app.wait(60)
+        except subprocess.TimeoutExpired:
+            app.kill()
+            code = "did not quit within 60 s"
+    finally:
+        if app.poll() is None:
+            app.kill()
+        xvfb.terminate()
+        app_log.close()
+    after_minute = next((r for r in rows if r["t"] >= 60), rows[0] if rows else None)
+    end = rows[-1] if rows else None
+    steady = [r["fps"] for r in rows if r["t"] > 60] or [r["fps"] for r in rows] or [0.0]
+    return {"lived_to_end": lived_to_end, "quit_exit_code": code, "minutes": round(end["t"] / 60, 1) if end else 0,
+            "rss_mb_after_1_min": after_minute and after_minute["rss_mb"], "rss_mb_end": end and end["rss_mb"],
+            "rss_growth_pct": round(100 * (end["rss_mb"] - after_minute["rss_mb"]) / after_minute["rss_mb"], 2)
+            if end else None,
+            "longest_frame_gap_s": end and end["longest_gap_s"], "fps_mean": round(sum(steady) / len(steady), 2),
+            "fps_min_10s": min(steady), "style_switches": end and end["switches"],
+            "requests": end and end["requests"], "request_failures": end and end["failures"],
+            "errors": end["errors"] if end else []}
 
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--minutes", type=float, default=30.0)
-    p.add_argument("--out", default="runs/soak", help="folder for soak.jsonl, summary.json and soak_end.png")
+    p.add_argument("--out", default="runs/soak", help="folder for soak.jsonl, summary.json, soak_end.png, app.log")
     p.add_argument("--port", type=int, default=8787)
-    p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    if args.child:
-        return child(args.minutes, out, args.port)
-    home = Path(tempfile.mkdtemp(prefix="stylecast-soak-"))  # own settings, styles and token: the user's stay untouched
-    env = {**os.environ, "QT_QPA_PLATFORM": "xcb", "XDG_DATA_HOME": str(home / "data"),
-           "XDG_CONFIG_HOME": str(home / "config"), "PYTHONFAULTHANDLER": "1"}
-    cmd = ["xvfb-run", "-a", "-s", "-screen 0 1600x1000x24", sys.executable, __file__, "--child",
-           "--minutes", str(args.minutes), "--out", str(out), "--port", str(args.port)]
-    with (out / "app.log").open("w") as app_log:
-        code = subprocess.run(cmd, env=env, stdout=app_log, stderr=subprocess.STDOUT).returncode
-    return summarise(out, code, args.minutes)
+    (out / "soak.jsonl").unlink(missing_ok=True)
+    summary = soak(args.minutes, out, args.port)
+    (out / "summary.json").write_text(json.dumps(summary, indent=1))
+    print(json.dumps(summary, indent=1))
+    ok = (summary["lived_to_end"] and summary["quit_exit_code"] == 0 and summary["rss_growth_pct"] is not None
+          and summary["rss_growth_pct"] < 5.0)
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":

@@ -306,6 +306,7 @@ def _launch_gui(argv: list[str]) -> int:
 
 def cmd_gui(args) -> int:
     argv = [] if args.source is None else ["--source", args.source]
+    argv += ["--start"] if args.start else []
     return _launch_gui(argv + ([] if args.control is None else ["--control", str(args.control)]))
 
 
@@ -373,6 +374,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("gui", help="open the desktop app (the default with no command)")
     p.add_argument("--source", help="start with this source")
+    p.add_argument("--start", action="store_true", help="start the preview at once (a streamer's launcher)")
     p.add_argument("--control", type=int, metavar="PORT", help="turn on remote control on 127.0.0.1:PORT (docs/control.md)")
     p.set_defaults(func=cmd_gui)
 
