@@ -20,7 +20,7 @@ import av
 from .errors import Cancelled, OutputError
 from .frames import check_output_path
 from .processor import FrameProcessor
-from .video import VideoDecoder, VideoInfo, VideoWriter, frame_rgb, open_container, probe
+from .video import VideoDecoder, VideoInfo, VideoWriter, frame_rgb, open_container, presentation_times, probe
 
 
 @dataclass(frozen=True)
@@ -100,6 +100,7 @@ def render_video(src: str | Path, dst: str | Path, processor: FrameProcessor, *,
     done, start = 0, time.perf_counter()
     total = info.frames or round(info.video_s * float(info.fps))  # for progress; a variable rate makes it rough
     with clip_output(src, dst, info, crf) as (container, vstream, astreams, writer):
+        times = presentation_times(container)  # AVI: the k-th frame gets the k-th timestamp
         decoder = VideoDecoder(container, src.name)  # damaged input: first frame -> InputError, later -> skipped
         for item in decoder.read(*astreams):
             if cancel is not None and cancel.is_set():
@@ -108,7 +109,7 @@ def render_video(src: str | Path, dst: str | Path, processor: FrameProcessor, *,
                 writer.write_audio_packet(item)
                 continue
             out, _ = processor.process(frame_rgb(item, info.orientation))
-            writer.write(out, item.pts, vstream.time_base)
+            writer.write(out, times[done] if times and done < len(times) else item.pts, vstream.time_base)
             done += 1
             if progress:
                 progress(RenderProgress(done, max(total, done), time.perf_counter() - start))

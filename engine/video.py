@@ -140,6 +140,20 @@ def open_container(path: str | Path) -> av.container.InputContainer:
     return container
 
 
+def presentation_times(container: av.container.InputContainer) -> list[int] | None:
+    """For a container that stores no presentation times (AVI): every video packet's timestamp,
+    sorted, so the k-th decoded frame gets the k-th (the decoder's own guesses come out of order
+    when the clip has B-frames). None for containers whose frames carry their real times. Reads the
+    packets only (no decoding), then seeks back to the start."""
+    if container.format.name != "avi":
+        return None
+    stream = container.streams.video[0]
+    times = sorted(p.pts if p.pts is not None else p.dts for p in container.demux(stream)
+                   if p.pts is not None or p.dts is not None)
+    container.seek(0, stream=stream)
+    return times
+
+
 def probe(path: str | Path) -> VideoInfo:
     """Open, check and describe a video; decodes the first frame so truncated files fail here."""
     path = Path(path)
@@ -292,7 +306,10 @@ class VideoWriter:
         self.stream.width, self.stream.height = width, height
         odd = width % 2 or height % 2
         self.stream.pix_fmt = "yuv444p" if odd else "yuv420p"
-        self.stream.options = {"crf": str(crf), "preset": "veryfast"}
+        self.stream.options = {"crf": str(crf), "preset": "veryfast",
+                               # AVI stores no presentation times: B-frames would be shown out of order by
+                               # readers that take the file's times (FFmpeg's among them)
+                               **({"bf": "0"} if self.constant_rate else {})}
         if time_base is not None and not self.constant_rate:
             self.stream.codec_context.time_base = time_base
         if audio_from is None or isinstance(audio_from, av.stream.Stream):
@@ -314,6 +331,7 @@ class VideoWriter:
             self.abort()
             raise OutputError(f"cannot set up the audio of {output.name}: {_short(exc)}") from None
         self.frames = 0
+        self._last_pts: int | None = None
         self.committed = False
 
     def _add_track(self, source: av.audio.stream.AudioStream, suffix: str) -> AudioTrack | None:
@@ -353,7 +371,10 @@ class VideoWriter:
     def write(self, rgb: np.ndarray, pts: int | None = None, time_base: Fraction | None = None) -> None:
         frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
         if pts is not None and not self.constant_rate:
+            if self._last_pts is not None and pts <= self._last_pts:  # a damaged or guessed timestamp: keep order
+                pts = self._last_pts + 1
             frame.pts, frame.time_base = pts, time_base
+            self._last_pts = pts
         else:
             frame.pts, frame.time_base = self.frames, 1 / self.fps
         self._mux(self.stream.encode(frame))
@@ -381,6 +402,8 @@ class VideoWriter:
             self.container.mux(packets)
         except OSError as exc:
             raise OutputError(f"writing {self.output.name} failed: {exc.strerror or exc}") from None
+        except av.error.FFmpegError as exc:  # the muxer refused a packet: one sentence, not a traceback
+            raise OutputError(f"writing {self.output.name} failed: {_short(exc)}") from None
 
     def commit(self) -> Path:
         try:

@@ -324,3 +324,21 @@ def test_a_cut_variable_frame_rate_clip_still_says_how_far_it_got(processor, tmp
     model = str(processor.stylizer.info.path)
     code = main(["render", str(cut), "-o", str(tmp_path / "cli.mkv"), "--model", model, "-q"])
     assert code == 0 and f"note: {result.note}" in capsys.readouterr().err.splitlines()
+
+
+@pytest.mark.parametrize("suffix", [".mp4", ".avi"])
+def test_an_avi_with_b_frames_renders_in_order(passthrough, tmp_path, suffix):
+    """AVI stores no presentation times: with B-frames the decoder's guessed timestamps come out of
+    order, which the muxer refused with a raw FFmpeg error. The k-th frame gets the k-th timestamp."""
+    from tests.media import make_clip
+
+    src = make_clip(tmp_path / "b.avi", frames=24, audio=False)  # libx264's defaults use B-frames
+    out = tmp_path / f"out{suffix}"
+    result = render_video(src, out, passthrough)
+    assert result.frames == 24 and result.note is None
+    with av.open(str(out)) as c:
+        frames = list(c.decode(video=0))
+    pts = [f.pts for f in frames]
+    assert len(frames) == 24 and pts == sorted(set(pts))
+    blue = [float(f.to_ndarray(format="rgb24")[:, :, 2].mean()) for f in frames]  # make_clip: blue = 9 x index
+    assert np.allclose(blue, [9 * i for i in range(24)], atol=4), blue
