@@ -7,11 +7,11 @@ import sys
 
 from PySide6.QtCore import QByteArray, QSettings, Qt
 from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import QApplication, QFileDialog, QMainWindow, QTabWidget
+from PySide6.QtWidgets import QApplication, QFileDialog, QMainWindow, QMessageBox, QTabWidget
 
 from engine import __version__
 
-from .controller import EngineController
+from .controller import SAMPLE_CLIP, EngineController
 from .live_tab import LiveTab
 from .render_tab import RenderTab
 from .studio_tab import StudioTab
@@ -56,6 +56,45 @@ class MainWindow(QMainWindow):
         quit_action.setShortcut(QKeySequence.Quit)
         quit_action.triggered.connect(self.close)
         file_menu.addAction(quit_action)
+        help_menu = self.menuBar().addMenu("&Help")
+        for text, fn in (("Keyboard shortcuts", self.show_shortcuts), ("Where StyleCast keeps your files", self.show_files),
+                         ("About StyleCast", self.show_about)):
+            action = QAction(text, self)
+            action.triggered.connect(fn)
+            help_menu.addAction(action)
+
+    # -- Help -------------------------------------------------------------------------------------
+    def _info(self, title: str, html: str) -> QMessageBox:
+        box = QMessageBox(QMessageBox.Information, title, html, QMessageBox.Ok, self)
+        box.setTextFormat(Qt.RichText)
+        box.setTextInteractionFlags(Qt.TextSelectableByMouse)
+        box.open()  # not modal for the app: the preview keeps running
+        return box
+
+    def show_shortcuts(self) -> QMessageBox:
+        from .live_tab import SHORTCUTS
+
+        rows = "".join(f"<tr><td><b>{k}</b></td><td>{what}</td><td><i>{where}</i></td></tr>" for k, what, where in SHORTCUTS)
+        return self._info("Keyboard shortcuts", f"<table cellspacing=6>{rows}</table>")
+
+    def show_files(self) -> QMessageBox:
+        from engine.control import token_path
+        from engine.modelfile import user_models_dir
+        from engine.userstyles import user_styles_dir
+
+        rows = [("Your style images", user_styles_dir()), ("Your models (.onnx)", user_models_dir()),
+                ("Remote-control token", token_path()), ("Settings", self.settings_store.fileName()),
+                ("Renders", self.render_tab.folder.text() or "(choose in the Render tab)")]
+        body = "".join(f"<tr><td><b>{what}</b></td><td>{where}</td></tr>" for what, where in rows)
+        return self._info("Where StyleCast keeps your files",
+                          f"<table cellspacing=6>{body}</table><p>Snapshots and recordings go where you save them.</p>")
+
+    def show_about(self) -> QMessageBox:
+        return self._info("About StyleCast",
+                          f"<p><b>StyleCast {__version__}</b></p><p>Neural style transfer for a live camera, video "
+                          "clips and pictures: fast feed-forward nets and AdaIN run with ONNX Runtime; Gatys and "
+                          "U-GAT-IT in the Studio tab.</p><p>Running on: "
+                          f"{self.c.active_provider().upper() or 'no model loaded'}</p>")
 
     def _open_model(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Open a StyleCast model", "", "ONNX models (*.onnx)")
@@ -172,6 +211,12 @@ def build_window(source: str | None = None, settings: QSettings | None = None) -
     if source:
         controller.source_spec = source
     window.live.refresh_gallery()
+    if not source and controller.source_spec == str(SAMPLE_CLIP) and not controller.cameras():
+        window.show_note("No camera found, so the Live tab shows the sample clip; plug one in and pick it under Source")
+    screen = QApplication.primaryScreen()
+    if screen is not None and settings is None and window.settings_store.value("geometry") is None:
+        free = screen.availableGeometry()  # a first start on a laptop screen: the window fits it
+        window.resize(min(1280, free.width()), min(760, free.height() - 40))
     return window
 
 

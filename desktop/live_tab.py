@@ -7,8 +7,8 @@ from pathlib import Path
 
 from PySide6.QtCore import QSize, Qt, QTimer
 from PySide6.QtGui import QIcon, QKeySequence, QPixmap, QShortcut
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QFormLayout, QGroupBox, QHBoxLayout, QLabel,
-                               QListWidget, QListWidgetItem, QMenu, QSlider, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QFormLayout, QFrame, QGroupBox, QHBoxLayout, QLabel,
+                               QListWidget, QListWidgetItem, QMenu, QScrollArea, QSlider, QVBoxLayout, QWidget)
 
 from .controller import SAMPLE_CLIP, EngineController
 from .remote import RemoteBox, RemoteControl
@@ -18,6 +18,16 @@ from .widgets import button
 RESOLUTIONS = [("Native", 0), ("720p", 720), ("540p", 540), ("360p", 360), ("270p", 270), ("180p", 180),
                ("144p", 144)]  # 144p: where a style image (AdaIN) stays live on a CPU
 DEFAULT_RESOLUTION = 3  # 360p: the light net keeps up with a 30 fps camera on a 2-core CPU
+ADAIN_ITEM = "__adain__"  # the Model box's entry for the style-image model
+# (keys, what they do, where): listed in Help > Keyboard shortcuts
+SHORTCUTS = [("Space", "start / stop the preview", "preview focused (click it)"),
+             ("Right / Page Down", "next style", "preview focused"),
+             ("Left / Page Up", "previous style", "preview focused"),
+             ("Arrow keys", "move through the styles", "style gallery focused"),
+             ("Ctrl+Right / Ctrl+Left", "next / previous style", "anywhere in the Live tab"),
+             ("Ctrl+Space", "start / stop the preview", "anywhere in the Live tab"),
+             ("Ctrl+S", "save a snapshot", "anywhere in the Live tab"),
+             ("Ctrl+Q", "quit", "anywhere")]
 
 
 class LiveTab(QWidget):
@@ -43,7 +53,7 @@ class LiveTab(QWidget):
         self.timer.setInterval(500)
         self.timer.timeout.connect(self._show_stats)
         self.timer.start()
-        self._last_stats_t = time.monotonic()
+        self._recording_since: float | None = None
 
     # -- widgets --------------------------------------------------------------------------------
     def _source_widgets(self) -> None:
@@ -60,7 +70,7 @@ class LiveTab(QWidget):
         self.gallery.setMovement(QListWidget.Static)
         self.gallery.setSelectionMode(QListWidget.ExtendedSelection)
         self.gallery.setToolTip("Click a style; Ctrl+click several to mix them")
-        self.gallery.setMinimumHeight(220)
+        self.gallery.setMinimumHeight(150)
         self.gallery.setContextMenuPolicy(Qt.CustomContextMenu)
         self.add_style_button = button("Add style image…", tip="Use any painting or picture as the style (or drop it on the window)")
         self.capture_button = button("Capture style", tip="Hold a painting, postcard or T-shirt up to the camera: the centre of "
@@ -74,6 +84,8 @@ class LiveTab(QWidget):
         self.strength = QSlider(Qt.Horizontal)
         self.strength.setRange(0, 100)
         self.strength.setValue(100)
+        self.strength_value = QLabel("100 %")
+        self.strength_value.setMinimumWidth(40)
         self.preserve = QCheckBox("Keep original colours")
         self.smooth_on = QCheckBox("Reduce flicker")
         self.smooth_on.setToolTip("Temporal smoothing: blends with the previous frame, moved along the optical flow")
@@ -125,7 +137,10 @@ class LiveTab(QWidget):
         side.addWidget(styles, 1)
         settings = QGroupBox("Settings")
         form = QFormLayout(settings)
-        form.addRow("Strength", self.strength)
+        strength_row = QHBoxLayout()
+        strength_row.addWidget(self.strength, 1)
+        strength_row.addWidget(self.strength_value)
+        form.addRow("Strength", strength_row)
         form.addRow("", self.preserve)
         form.addRow(self.smooth_on, self.smoothing)
         form.addRow("Resolution", self.resolution)
@@ -146,16 +161,59 @@ class LiveTab(QWidget):
         root.addLayout(left, 3)
         panel = QWidget()
         panel.setLayout(side)
-        panel.setMaximumWidth(380)
-        root.addWidget(panel, 1)
+        # the side panel scrolls instead of growing the window: it fits a 1366x768 laptop screen,
+        # also when the Mix box appears
+        self.side_scroll = QScrollArea()
+        self.side_scroll.setWidget(panel)
+        self.side_scroll.setWidgetResizable(True)
+        self.side_scroll.setFrameShape(QFrame.NoFrame)
+        self.side_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
+        self.side_scroll.setMinimumWidth(340)
+        self.side_scroll.setMaximumWidth(400)
+        root.addWidget(self.side_scroll, 1)
 
-    def _show_model(self, path: str) -> None:
-        """Keep the Model box on the net in use (also one opened from a file, which joins the list)."""
-        index = self.model_box.findData(path)
-        if index < 0:
-            self.model_box.addItem(Path(path).stem, path)
-            index = self.model_box.count() - 1
+    def _show_model(self, *_args) -> None:
+        """Keep the Model box on the model in use: the fast net (also one opened from a file, which
+        joins the list), or the style-image model while one of your style images is active."""
+        adain = self.c.adain
+        index = self.model_box.findData(ADAIN_ITEM)
+        if adain is not None and index < 0:
+            self.model_box.addItem(f"{adain.info.path.stem} (style images)", ADAIN_ITEM)
+            self.model_box.setItemData(self.model_box.count() - 1,
+                                       "Runs your style images (any painting or picture, AdaIN)", Qt.ToolTipRole)
+        if self.c.processor.stylizer is not None and self.c.processor.stylizer is adain:
+            index = self.model_box.findData(ADAIN_ITEM)
+        elif self.c.fast is not None:
+            path = str(self.c.fast.info.path)
+            index = self.model_box.findData(path)
+            if index < 0:
+                self.model_box.insertItem(max(0, self.model_box.findData(ADAIN_ITEM)), Path(path).stem, path)
+                index = self.model_box.findData(path)
+        else:
+            return
+        self.model_box.blockSignals(True)
         self.model_box.setCurrentIndex(index)
+        self.model_box.blockSignals(False)
+
+    def _on_model_chosen(self, index: int) -> None:
+        data = self.model_box.itemData(index)
+        if data != ADAIN_ITEM:
+            self.c.set_model(data)
+        elif self.c.custom_styles():
+            self.c.set_style(self.c.custom_styles()[0])
+        else:
+            self.c.error.emit("the style-image model runs your own pictures: add one with Add style image… first")
+        self._show_model()
+
+    def _on_provider_chosen(self, provider: str) -> None:
+        """Rebuild on the chosen device; when it cannot start (no CUDA here), the box goes back to
+        the device in use and the error says why."""
+        before = self.c.provider
+        self.c.set_provider(provider)
+        if self.c.provider != provider:
+            self.provider.blockSignals(True)
+            self.provider.setCurrentText(before)
+            self.provider.blockSignals(False)
 
     def _connect(self) -> None:
         c = self.c
@@ -163,7 +221,6 @@ class LiveTab(QWidget):
         c.styles_changed.connect(lambda _names: self.refresh_gallery())
         c.provider_changed.connect(lambda p: self.provider_label.setText(f"running on: {p.upper()}"))
         c.running_changed.connect(self._on_running)
-        c.recording_changed.connect(self.record_button.setChecked)
         c.vcam_changed.connect(self.vcam_button.setChecked)
         self.start_button.clicked.connect(self.toggle_running)
         self.source_box.activated.connect(self._on_source_chosen)
@@ -172,23 +229,33 @@ class LiveTab(QWidget):
         self.capture_button.clicked.connect(self.capture_style)
         self.gallery.customContextMenuRequested.connect(self._gallery_menu)
         self.strength.valueChanged.connect(lambda v: c.set_strength(v / 100))
+        self.strength.valueChanged.connect(lambda v: self.strength_value.setText(f"{v} %"))
         self.preserve.toggled.connect(c.set_preserve_colors)
         self.smooth_on.toggled.connect(self._on_smoothing)
         self.smoothing.valueChanged.connect(self._on_smoothing)
         self.resolution.currentIndexChanged.connect(lambda _i: c.set_process_height(self.resolution.currentData()))
-        self.provider.currentTextChanged.connect(c.set_provider)
-        self.model_box.activated.connect(lambda i: c.set_model(self.model_box.itemData(i)))
+        self.provider.currentTextChanged.connect(self._on_provider_chosen)
+        self.model_box.activated.connect(self._on_model_chosen)
         c.model_changed.connect(self._show_model)
+        c.settings_changed.connect(self._show_model)
         self.view_mode.currentTextChanged.connect(self.view.set_mode)
         c.settings_changed.connect(self.show_settings)
         c.settings_changed.connect(self._sync_gallery)
         self.snapshot_button.clicked.connect(self._snapshot)
         self.record_button.clicked.connect(self._toggle_record)
         self.vcam_button.clicked.connect(c.set_virtual_camera)
+        # plain keys act on the preview only (sliders, lists and fields keep theirs); with Ctrl, anywhere in the tab
+        self.view.setFocusPolicy(Qt.StrongFocus)
         for key, delta in (("Right", 1), ("PgDown", 1), ("Left", -1), ("PgUp", -1)):
-            QShortcut(QKeySequence(key), self, activated=lambda d=delta: self.step_style(d))
-        QShortcut(QKeySequence("Space"), self, activated=self.start_button.click)
-        QShortcut(QKeySequence("Ctrl+S"), self, activated=self._snapshot)
+            QShortcut(QKeySequence(key), self.view, context=Qt.WidgetShortcut,
+                      activated=lambda d=delta: self.step_style(d))
+            QShortcut(QKeySequence(f"Ctrl+{key}"), self, context=Qt.WidgetWithChildrenShortcut,
+                      activated=lambda d=delta: self.step_style(d))
+        QShortcut(QKeySequence("Space"), self.view, context=Qt.WidgetShortcut, activated=self.start_button.click)
+        QShortcut(QKeySequence("Ctrl+Space"), self, context=Qt.WidgetWithChildrenShortcut,
+                  activated=self.start_button.click)
+        QShortcut(QKeySequence("Ctrl+S"), self, context=Qt.WidgetWithChildrenShortcut, activated=self._snapshot)
+        c.recording_changed.connect(self._on_recording)
 
     def _on_smoothing(self, *_args) -> None:
         self.smoothing.setEnabled(self.smooth_on.isChecked())
@@ -200,6 +267,7 @@ class LiveTab(QWidget):
         for w in widgets:
             w.blockSignals(True)
         self.strength.setValue(round(s.strength * 100))
+        self.strength_value.setText(f"{round(s.strength * 100)} %")
         self.preserve.setChecked(s.preserve_colors)
         self.smooth_on.setChecked(s.smoothing > 0)
         if s.smoothing > 0:  # off keeps the slider where it was, for the next time it is switched on
@@ -260,7 +328,13 @@ class LiveTab(QWidget):
             it = self.gallery.item(i)
             it.setSelected(it.data(Qt.UserRole) in active)
         self.gallery.blockSignals(False)
+        self._scroll_to_selection()
         self._rebuild_mix(sorted(active, key=lambda n: -self.c.settings.mix[n]))
+
+    def _scroll_to_selection(self) -> None:
+        selected = self.gallery.selectedItems()
+        if selected:
+            self.gallery.scrollToItem(selected[0])
 
     def _sync_gallery(self, settings) -> None:
         """Follow a mix chosen elsewhere (keyboard, remote control, restore): selection and weights."""
@@ -272,6 +346,7 @@ class LiveTab(QWidget):
                 it = self.gallery.item(i)
                 it.setSelected(it.data(Qt.UserRole) in names)
             self.gallery.blockSignals(False)
+            self._scroll_to_selection()
             self._rebuild_mix(sorted(names, key=lambda n: -settings.mix[n]))
         else:
             for n, slider in self.mix_sliders.items():
@@ -284,7 +359,10 @@ class LiveTab(QWidget):
         if not names:
             return
         old = self.c.settings.mix
-        mix = {n: old.get(n, 1.0 / len(names)) if len(names) > 1 else 1.0 for n in names}
+        if set(names) == set(old):
+            mix = dict(old)
+        else:  # a new set of styles starts evenly mixed (1/2 each, 1/3 each...)
+            mix = {n: 1.0 / len(names) for n in names}
         self.c.set_mix(mix)
         self._rebuild_mix(names)
 
@@ -308,16 +386,31 @@ class LiveTab(QWidget):
         self.c.set_mix({n: s.value() / 100 for n, s in self.mix_sliders.items()})
 
     def add_style_image(self, path: str) -> None:
-        if self.c.add_style_image(path):
+        height = self.c.settings.process_height
+        name = self.c.add_style_image(path)
+        if name:
             self.refresh_gallery()
+            self.c.note.emit(f"Added style '{name}' from {Path(path).name}{self._lowered(height)}")
 
     def capture_style(self) -> str | None:
         """The dragged region of the preview, or the centre of the frame, as a new style."""
-        name = self.c.capture_style(self.view.selection)
+        region = self.view.selection
+        height = self.c.settings.process_height
+        name = self.c.capture_style(region)
         if name:
             self.view.clear_selection()
             self.refresh_gallery()
+            self.c.note.emit(f"Captured {'your region' if region else 'the centre of the frame'} as style "
+                             f"'{name}' (kept with your styles){self._lowered(height)}")
         return name
+
+    def _lowered(self, height_before: int | None) -> str:
+        """What to add to a message when a new style image lowered the processing size."""
+        after = self.c.settings.process_height
+        if after and (height_before is None or after < height_before):
+            return (f"; processing lowered to {after}p so style images stay live on this CPU "
+                    "(raise Resolution for a sharper picture)")
+        return ""
 
     def _gallery_menu(self, pos) -> None:
         item = self.gallery.itemAt(pos)
@@ -367,6 +460,7 @@ class LiveTab(QWidget):
             self.view.set_frames(*pair)
 
     def _show_stats(self) -> None:
+        self._show_recording()
         s = self.c.poll_stats()
         if s is None:
             return
@@ -380,13 +474,35 @@ class LiveTab(QWidget):
             self.c.error.emit("no frame to save yet: start the preview first")
             return
         path, _ = QFileDialog.getSaveFileName(self, "Save snapshot", "snapshot.png", "Images (*.png *.jpg)")
-        if path:
-            self.c.snapshot(path, self.view.stylized)
+        if path and self.c.snapshot(path, self.view.stylized):
+            self.c.note.emit(f"Snapshot saved to {Path(path).resolve()}")
 
     def _toggle_record(self, on: bool) -> None:
         if on:
             path, _ = QFileDialog.getSaveFileName(self, "Record to", "recording.mp4", "Video (*.mp4 *.mkv *.mov)")
             if not path or not self.c.start_recording(path):
                 self.record_button.setChecked(False)
+            else:
+                self._recording_path = Path(path).resolve()
         else:
             self.c.stop_recording()
+
+    def _on_recording(self, on: bool) -> None:
+        """The REC mark: the Record button turns red and counts the time while a recording runs."""
+        was = self._recording_since is not None
+        self._recording_since = time.monotonic() if on else None
+        if on:
+            self._recording_started = time.time() - 1.0  # file times have a coarse grain on some systems
+        self.record_button.setChecked(on)
+        self.record_button.setStyleSheet("QPushButton { color: #c00000; font-weight: bold; }" if on else "")
+        self._show_recording()
+        path, self._recording_path = getattr(self, "_recording_path", None), None
+        if was and not on and path is not None and path.is_file() and path.stat().st_mtime >= self._recording_started:
+            self.c.note.emit(f"Recording saved to {path}")
+
+    def _show_recording(self) -> None:
+        if self._recording_since is None:
+            self.record_button.setText("Record")
+            return
+        m, s = divmod(int(time.monotonic() - self._recording_since), 60)
+        self.record_button.setText(f"● REC {m}:{s:02d}")

@@ -169,7 +169,10 @@ class LiveSession:
 
     def _use_fast(self, stylizer) -> None:
         self.fast = stylizer
-        self._activate(stylizer, {stylizer.style_names()[0]: 1.0})
+        mix = self.settings.mix  # another net with the same styles (mid8.int8 -> full8) keeps the look chosen
+        if not (mix and set(mix) <= set(stylizer.style_names())):
+            mix = {stylizer.style_names()[0]: 1.0}
+        self._activate(stylizer, mix)
         self._emit("model", str(stylizer.info.path))
 
     def _use_adain(self, stylizer: AdaINStylizer) -> None:
@@ -265,7 +268,7 @@ class LiveSession:
         """Any image as the style: copied into the user's library, its statistics computed once, selected."""
         with self._lock:
             adain = self._need_adain()
-            name, stored, rgb = self.library.add_file(path)
+            name, stored, rgb = self.library.add_file(path, reserved=self.builtin_styles())
             adain.add_style(name, rgb)
             self._use_new_style(name)
             return name
@@ -405,9 +408,11 @@ class LiveSession:
     def stop_recording(self) -> None:
         with self._lock:
             recorder, self._recorder = self._recorder, None
-            if recorder is not None and self.pipeline is not None:
-                self.pipeline.remove_sink(recorder, ok=True)
-            self._emit("recording", False)
+            try:  # finishing the file may fail (a full disk): the recording has ended either way
+                if recorder is not None and self.pipeline is not None:
+                    self.pipeline.remove_sink(recorder, ok=True)
+            finally:
+                self._emit("recording", False)
 
     @property
     def vcam_on(self) -> bool:

@@ -56,6 +56,17 @@ def crop_region(rgb: np.ndarray, region: tuple[float, float, float, float] | Non
     return np.ascontiguousarray(rgb[y0:y1, x0:x1])
 
 
+def _as_stored(rgb: np.ndarray) -> np.ndarray:
+    """The picture as the library keeps it: at most MAX_STYLE_SIDE pixels per side."""
+    h, w = rgb.shape[:2]
+    if max(h, w) <= MAX_STYLE_SIDE:
+        return rgb
+    import cv2
+
+    scale = MAX_STYLE_SIDE / max(h, w)
+    return cv2.resize(rgb, (max(16, round(w * scale)), max(16, round(h * scale))), interpolation=cv2.INTER_AREA)
+
+
 class StyleLibrary:
     """The folder of the user's style images: add (copy in), list, remove."""
 
@@ -104,25 +115,27 @@ class StyleLibrary:
             self.folder.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise OutputError(f"cannot create the styles folder {self.folder}: {exc.strerror or exc}") from None
-        h, w = rgb.shape[:2]
-        if max(h, w) > MAX_STYLE_SIDE:
-            import cv2
-
-            scale = MAX_STYLE_SIDE / max(h, w)
-            rgb = cv2.resize(rgb, (max(16, round(w * scale)), max(16, round(h * scale))), interpolation=cv2.INTER_AREA)
         name = self._free_name(safe_name(base))
-        return name, save_image(self.folder / f"{name}.png", rgb)
+        return name, save_image(self.folder / f"{name}.png", _as_stored(rgb))
 
-    def add_file(self, path: str | Path) -> tuple[str, Path, np.ndarray]:
-        """Copy a style image file in (decoded and re-saved as PNG); the same picture added twice
-        gets the same name back instead of a second copy."""
+    def add_file(self, path: str | Path, reserved=()) -> tuple[str, Path, np.ndarray]:
+        """Copy a style image file in (decoded and re-saved as PNG) under the file's own name
+        ("tanguy.jpg" -> "tanguy"; ``my-NAME`` when that is a ``reserved`` built-in style's name,
+        ``NAME-2`` when another picture has it); the same picture added twice gets the same name
+        back instead of a second copy."""
         rgb = load_image(path)
-        digest = hashlib.sha1(rgb.tobytes()).hexdigest()[:6]
-        base = f"{safe_name(Path(path).stem)}-{digest}"
-        existing = self.entries().get(base)
-        if existing is not None:
-            return base, existing, rgb
-        name, stored = self.add_image(rgb, base)
+        base = safe_name(Path(path).stem)
+        if base.lower() in {r.lower() for r in reserved}:
+            base = safe_name(f"my-{base}")
+        digest = hashlib.sha1(_as_stored(rgb).tobytes()).digest()
+        for name, stored in self.entries().items():  # PNG is lossless: the stored pixels are the added ones
+            if name == base or (name.startswith(f"{base}-") and name[len(base) + 1:].isdigit()):
+                try:
+                    if hashlib.sha1(load_image(stored).tobytes()).digest() == digest:
+                        return name, stored, rgb
+                except StyleCastError:
+                    continue
+        name, stored = self.add_image(rgb, self._free_name(base, reserved))
         return name, stored, rgb
 
     def add_capture(self, rgb: np.ndarray, name: str | None = None, reserved=()) -> tuple[str, Path]:

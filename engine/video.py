@@ -266,6 +266,10 @@ def _encoder_rate(codec: str, rate: int) -> int:
 
 
 def _short(exc: BaseException) -> str:
+    """FFmpeg's own sentence ("Invalid data found when processing input"), without its errno."""
+    strerror = getattr(exc, "strerror", None)
+    if isinstance(strerror, str) and strerror.strip():
+        return strerror.strip()[:160]
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     return text[:160]
 
