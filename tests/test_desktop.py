@@ -10,6 +10,7 @@ from PySide6.QtCore import QSettings, Qt
 
 from desktop.app import MainWindow
 from desktop.controller import EngineController
+from desktop.render_tab import PROGRESS, STATUS
 from tests.media import audio_packets, make_clip, video_facts
 
 
@@ -184,8 +185,8 @@ def test_render_tab_renders_and_keeps_audio(qtbot, window, tmp_path):
     result = out / "clip_stylized.mp4"
     assert result.is_file() and video_facts(result) == video_facts(clip)
     assert audio_packets(result) == audio_packets(clip)
-    assert tab.table.cellWidget(0, 1).value() == 12
-    assert "done" in tab.table.item(0, 2).text() and tab.open_button.isEnabled()
+    assert tab.table.cellWidget(0, PROGRESS).value() == 12
+    assert "done" in tab.table.item(0, STATUS).text() and tab.open_button.isEnabled()
 
 
 def test_render_cancel_leaves_no_file(qtbot, window, tmp_path):
@@ -199,7 +200,7 @@ def test_render_cancel_leaves_no_file(qtbot, window, tmp_path):
     with qtbot.waitSignal(tab.queue.all_done, timeout=60000):
         tab.start()
     assert list(out.iterdir()) == []
-    assert "cancelled" in tab.table.item(0, 2).text()
+    assert "cancelled" in tab.table.item(0, STATUS).text()
 
 
 def reopen(qtbot, window, model, tmp_path):
@@ -244,24 +245,46 @@ def _studio_setup(window, photo, steps):
 
 
 def test_studio_runs_gatys_and_saves(qtbot, window, photo, tmp_path):
+    from PIL import Image
+
     tab = _studio_setup(window, photo, 6)
     assert tab.run()
     qtbot.waitUntil(lambda: tab.process is None, timeout=180000)
     assert tab.result is not None and tab.save_button.isEnabled(), window.errors
     assert tab.progress.value() == 6 and "done" in tab.status.text()
-    tab.save_to(str(tmp_path / "g.png"))
-    assert (tmp_path / "g.png").stat().st_size > 0
+    assert tab.save_to(str(tmp_path / "g.png"))
+    assert Image.open(tmp_path / "g.png").size == (tab.result.width(), tab.result.height()) == (64, 50)
+    # Save says where it saved, under the preview and in the status bar
+    assert str(tmp_path / "g.png") in tab.status.text() and str(tmp_path / "g.png") in window.notes[-1]
+    assert tab.save_to(str(tmp_path / "no_ending")) and (tmp_path / "no_ending.png").is_file()  # PNG by default
+    assert tab.save_to(str(tmp_path / "g.jpg")) and Image.open(tmp_path / "g.jpg").format == "JPEG"
+    # a folder that is not there: one sentence where the user looks, nothing half-written
+    assert not tab.save_to(str(tmp_path / "gone" / "g.png"))
+    assert "could not save" in tab.status.text() and "could not save" in window.errors[-1]
+    assert not (tmp_path / "gone").exists()
 
 
 def test_studio_stop_and_errors(qtbot, window, photo):
+    from PySide6.QtCore import QProcess
+    from PySide6.QtWidgets import QWidget
+
     tab = _studio_setup(window, photo, 2000)
-    tab.run()
-    qtbot.waitUntil(lambda: tab.last_step >= 2, timeout=180000)
-    tab.stop()
+    assert tab.run()
+    assert not tab.save_button.isEnabled() and "Stop" in tab.run_button.toolTip()
+    qtbot.waitUntil(lambda: tab.process is None or tab.process.state() == QProcess.Running, timeout=30000)
+    tab.stop()  # at once, while the loss network is still loading: no image yet
     qtbot.waitUntil(lambda: tab.process is None, timeout=10000)
-    assert "stopped" in tab.status.text() and tab.result is None
+    assert "stopped" in tab.status.text() and tab.result is None and not tab.save_button.isEnabled()
+    assert "nothing to save" in tab.save_button.toolTip().lower()
+    assert tab.run_button.isEnabled() and window.errors == []
+    # nothing in the tab is greyed out without saying why
+    assert [w for w in tab.findChildren(QWidget) if not w.isEnabled() and not w.toolTip()] == []
     tab.content.setText("")
     assert not tab.run() and "content photo" in window.errors[-1]
+    assert "content photo" in tab.status.text()  # the error is also under the preview, where the user looks
+    tab.content.setText(str(photo))
+    tab.layer_weights.setText("1 2")
+    assert not tab.run() and "five numbers" in tab.status.text() and tab.process is None
 
 
 def test_flicker_reduction_control(qtbot, window):
@@ -311,7 +334,9 @@ def test_studio_translates_a_face_with_a_ugatit_checkpoint(qtbot, window, tmp_pa
     assert tab.translate()
     qtbot.waitUntil(lambda: tab.process is None, timeout=120000)
     assert window.errors[-1].startswith("U-GAT-IT:") and "Traceback" not in window.errors[-1]
-    assert tab.result is None and tab.status.text() == "failed"
+    assert tab.result is None and tab.status.text().startswith("failed: ")
+    assert window.errors[-1][len("U-GAT-IT: "):] in tab.status.text()  # the reason, under the preview
+    assert not tab.save_button.isEnabled() and "failed" in tab.save_button.toolTip()
 
 
 def test_model_box_lists_the_built_in_nets_and_switches(qtbot, window, tiny_fast_model):
@@ -621,3 +646,58 @@ def test_snapshot_and_recording_never_write_over_the_source_clip(qtbot, window, 
     assert "is the input" in window.statusBar().currentMessage()
     assert c.running  # the preview goes on
     assert (clip.read_bytes(), tiny_fast_model.read_bytes()) == before
+
+
+def test_studio_stop_keeps_the_newest_preview_and_saves_it(qtbot, window, photo, tmp_path):
+    """Stop after a few steps: the image on screen is the result, and Save writes exactly that image."""
+    import re
+
+    from PIL import Image
+    from PySide6.QtGui import QImage
+
+    tab = _studio_setup(window, photo, 2000)
+    assert tab.run()
+    qtbot.waitUntil(lambda: tab.last_step >= 6 and not tab.preview.pixmap().isNull(), timeout=180000)
+    tab.stop()
+    qtbot.waitUntil(lambda: tab.process is None, timeout=30000)
+    assert tab.save_button.isEnabled() and tab.result is not None, (tab.status.text(), window.errors)
+    assert window.errors == []
+    status = tab.status.text()
+    m = re.match(r"stopped at step (\d+) of 2000 — Save keeps this image", status)
+    assert m and int(m.group(1)) == tab.last_step >= 6, status
+    assert 1 <= tab.preview_step <= tab.last_step
+    assert tab.save_button.toolTip() == "Save the image shown"
+    assert tab.save_to(str(tmp_path / "kept.png"))
+    shown = tab.shown.convertToFormat(QImage.Format_RGB888)
+    rows = np.frombuffer(shown.constBits(), np.uint8).reshape(shown.height(), shown.bytesPerLine())
+    shown_pixels = rows[:, :shown.width() * 3].reshape(shown.height(), shown.width(), 3)
+    saved = np.asarray(Image.open(tmp_path / "kept.png").convert("RGB"))
+    assert saved.shape == (50, 64, 3)  # full size, not the scaled copy on screen
+    assert np.array_equal(saved, shown_pixels)
+    # a new run starts clean: nothing from the stopped one can be saved as its result
+    assert tab.run() and not tab.save_button.isEnabled() and tab.result is None and tab.preview.pixmap().isNull()
+    tab.stop()
+    qtbot.waitUntil(lambda: tab.process is None, timeout=30000)
+
+
+def test_studio_translation_box_speaks_to_people(qtbot, window):
+    from PySide6.QtGui import QTextDocument
+    from PySide6.QtWidgets import QGroupBox, QLabel
+
+    tab = window.studio
+    window.tabs.setCurrentWidget(tab)
+    box = next(g for g in tab.findChildren(QGroupBox) if g.title().startswith("U-GAT-IT"))
+    note = next(label for label in box.findChildren(QLabel) if label.wordWrap())  # the box's explanation
+    doc = QTextDocument()
+    doc.setHtml(note.text())
+    text = doc.toPlainText()
+    assert "python -m" not in text and "--" not in text  # no shell commands
+    for words in ("selfie", "anime", "U-GAT-IT", "CycleGAN", "checkpoint", "Browse", "How to train one"):
+        assert words in text, words
+    assert note.isVisible() and tab.checkpoint_button.text() == "Browse…"  # the picker the text points to
+    note.linkActivated.emit("#train")  # the "How to train one" link
+    qtbot.waitUntil(lambda: tab.help_box is not None and tab.help_box.isVisible(), timeout=5000)
+    assert "README" in tab.help_box.text() and "python -m" not in tab.help_box.text()
+    assert "python -m training ugatit" in tab.help_box.detailedText()  # the commands, one click further
+    tab.help_box.close()
+    qtbot.waitUntil(lambda: tab.help_box is None, timeout=5000)

@@ -203,10 +203,15 @@ def gatys_file(content_path: str, styles: dict[str, float], out_path: str, cfg: 
     """File-level entry point used by `python -m training gatys`, `stylecast gatys` and the Studio tab.
 
     With ``json_progress`` every step prints one JSON line ({"step", "total", "loss"[, "preview"]});
-    the preview image is written atomically to ``preview`` every ``preview_every`` steps.
+    the preview image is written atomically to ``preview`` every ``preview_every`` steps, and after any
+    step that ends more than a second after the last preview, so a job stopped by killing it (the Studio
+    tab's Stop keeps the newest preview) never loses more than about a second of work. The line naming
+    the preview is printed only once the file is complete. With ``preserve_colors`` the preview has the
+    content's colours too, as the result will.
     """
     import json
     import sys
+    import time
     from pathlib import Path
 
     from engine.atomic import atomic_path, check_not_input
@@ -232,11 +237,22 @@ def gatys_file(content_path: str, styles: dict[str, float], out_path: str, cfg: 
     # at the working size, as the fast nets' trainer reads them (training.data.style_image): same targets
     style_list = [(style_image(p, cfg.size), w) for p, w in styles.items()]
 
+    last_preview = time.monotonic()
+    colours: dict[tuple, torch.Tensor] = {}
+
     def report(step: int, total: int, loss: float, image: torch.Tensor) -> None:
+        nonlocal last_preview
         msg = {"step": step, "total": total, "loss": round(loss, 5)}
-        if preview and (step % preview_every == 0 or step == total):
+        if preview and (step % preview_every == 0 or step == total or time.monotonic() - last_preview >= 1.0):
+            if cfg.preserve_colors:
+                shape = tuple(image.shape[-2:])
+                if shape not in colours:  # the content at this stage's size, resized once
+                    colours[shape] = F.interpolate(content.to(image.device), size=shape, mode="bilinear",
+                                                   align_corners=False, antialias=True)
+                image = luminance_transfer(image, colours[shape])
             with atomic_path(preview, inputs) as tmp:
                 to_pil(image[0]).save(tmp, format="PNG")
+            last_preview = time.monotonic()
             msg["preview"] = preview
         if json_progress:
             print(json.dumps(msg), flush=True)
