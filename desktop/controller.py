@@ -308,3 +308,44 @@ class EngineController(QObject):
 
     def shutdown(self) -> None:
         self.session.shutdown()
+
+    # -- Render tab: a processor per queued clip (desktop/render_tab.py, desktop/render_queue.py) ---
+    # The Render tab keeps its own settings per clip; these build its processors without touching
+    # the Live settings or model. Imports are local to keep this section self-contained.
+    def processor_for(self, settings: StyleSettings, model_path: str | None = None) -> FrameProcessor:
+        """A render's own processor: ``settings`` (a frozen record of the render's own) with the model
+        the Live tab runs now (``model_path`` None), with an already loaded model at ``model_path``, or
+        with that file loaded on the current provider. Raises StyleCastError (the render reports it on
+        its row); touches no widget, so the render thread may call it."""
+        from engine.errors import ModelError
+        from engine.setup import open_stylizer
+
+        stylizer = self._loaded_stylizer(model_path) if model_path else self.processor.stylizer
+        if stylizer is None and model_path:
+            stylizer = open_stylizer(model_path, "fast", self.provider)
+        if stylizer is None:
+            raise ModelError("no model loaded: open a model file first")
+        return FrameProcessor(stylizer, settings.validated())
+
+    def model_styles(self, model_path: str) -> list[str]:
+        """Style names of a model file: a loaded model answers from memory (an AdaIN model lists the
+        user's style images), another from the file's metadata; [] and ``error`` when unreadable."""
+        from engine.modelfile import inspect_model
+
+        stylizer = self._loaded_stylizer(model_path)
+        if stylizer is not None:
+            return stylizer.style_names()
+        try:
+            return list(inspect_model(model_path).style_names)
+        except StyleCastError as exc:
+            self.error.emit(str(exc))  # the message names the file
+            return []
+
+    def _loaded_stylizer(self, model_path: str):
+        from pathlib import Path
+
+        want = Path(model_path).resolve()
+        for stylizer in (self.processor.stylizer, self.fast, self.adain):
+            if stylizer is not None and Path(stylizer.info.path).resolve() == want:
+                return stylizer
+        return None
