@@ -372,6 +372,7 @@ class LiveTab(QWidget):
         self.mix_sliders = {}
         if len(names) < 2:
             self.mix_box.hide()
+            QTimer.singleShot(0, self._fit_panel)
             return
         for n in names:
             s = QSlider(Qt.Horizontal)
@@ -381,6 +382,17 @@ class LiveTab(QWidget):
             self.mix_sliders[n] = s
             self.mix_form.addRow(n.replace("_", " ")[:18], s)
         self.mix_box.show()
+        QTimer.singleShot(0, self._fit_panel)  # once the Mix box's own layout has taken its rows
+
+    def _fit_panel(self) -> None:
+        """The side panel takes the height its widgets need (the scroll area scrolls it) instead of
+        squeezing them over one another when the Mix box appears or grows."""
+        panel = getattr(self, "side_scroll", None)
+        if panel is None:
+            return
+        panel = panel.widget()
+        panel.layout().activate()
+        panel.resize(panel.width(), max(self.side_scroll.viewport().height(), panel.minimumSizeHint().height()))
 
     def _on_mix_weights(self) -> None:
         self.c.set_mix({n: s.value() / 100 for n, s in self.mix_sliders.items()})

@@ -57,6 +57,8 @@ def test_window_fits_a_laptop_screen_and_the_mix_box_does_not_grow_it(qtbot, win
     QApplication.processEvents()
     assert live.mix_box.isVisible() or not live.mix_box.isHidden()
     assert window.size() == size and window.minimumSizeHint().height() <= 768 - 60
+    qtbot.waitUntil(lambda: live.add_style_button.geometry().top() > live.gallery.geometry().bottom(), timeout=5000)
+    assert live.mix_box.geometry().top() > live.add_style_button.geometry().bottom()  # nothing drawn over another
     # the outputs row stays reachable: it is inside the side panel's scroll area
     assert live.side_scroll.widget().isAncestorOf(live.record_button)
 
