@@ -4,13 +4,21 @@ Deck buttons and curl. Off by default: `stylecast live --control PORT`, or the a
     ControlAPI     the actions, transport-free: (action, args) -> JSON-able answer, or ControlError
                    with an HTTP status. It drives a LiveSession through ``run``, which the app points
                    at its GUI thread and the terminal leaves as a direct call.
-    ControlServer  aiohttp on 127.0.0.1 in its own thread and event loop: token check, body and
-                   rate limits, /api/<action> routes, a WebSocket that pushes session events and
-                   stats and takes the same actions as messages. docs/control.md is the API page.
+    ControlServer  aiohttp on 127.0.0.1 in its own thread and event loop: Host and Origin checks,
+                   the token (before any rate limit), body, rate and time limits, /api/<action>
+                   routes, a WebSocket that pushes session events and stats and takes the same
+                   actions as messages. docs/control.md is the API page.
 
 The token is created on first use (``load_or_create_token``: ~/.config/stylecast/control-token,
 mode 0600) and required on every request: ``Authorization: Bearer T``, ``X-StyleCast-Token: T`` or
-``?token=T`` (for one-line URLs). Only loopback addresses are ever bound.
+``?token=T`` (for one-line URLs). Only loopback addresses are ever bound, and only requests naming
+a loopback host (``Host: 127.0.0.1:PORT``, ``localhost:PORT``, ``[::1]:PORT``) are answered, so a web
+page cannot reach the server through a DNS name that points at this computer.
+
+Whatever a client sends, the answer is JSON with one sentence and a 4xx status (a 500 only for a
+fault of StyleCast itself): wrong tokens are counted in their own bucket and never use up the
+requests of clients that know the token; connections that send nothing, or stop half-way through a
+request, are closed after ``idle_timeout`` / ``body_timeout``.
 """
 from __future__ import annotations
 
@@ -18,6 +26,8 @@ import asyncio
 import hmac
 import ipaddress
 import json
+import logging
+import math
 import os
 import secrets
 import threading
@@ -26,6 +36,7 @@ from concurrent.futures import Future
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Callable
+from urllib.parse import urlsplit
 
 import cv2
 
@@ -34,12 +45,20 @@ from .errors import InputError, ModelError, OutputError, StyleCastError
 from .live import LiveSession
 
 MAX_BODY = 16 * 1024  # bytes; every action's arguments fit in far less
+MAX_JSON_DEPTH = 4  # nested objects/arrays in a body or message; the deepest action needs 2
 MAX_WS_CLIENTS = 64
-RATE_PER_S, RATE_BURST = 200.0, 400  # requests and WebSocket messages, all clients together
+RATE_PER_S, RATE_BURST = 200.0, 400  # requests and WebSocket messages with the right token, all clients together
+FAILED_RATE_PER_S, FAILED_BURST = 5.0, 50  # requests with a missing or wrong token: a bucket of their own
+IDLE_TIMEOUT_S = 10.0  # a connection must finish a request's headers this long after opening or its last answer
+BODY_TIMEOUT_S = 10.0  # and send the body this long after the headers
 STATS_INTERVAL_S = 0.5
 MAX_PENDING_PER_CLIENT = 64  # WebSocket messages; beyond it a slow client misses messages
 CALL_TIMEOUT_S = 10.0  # an action that has not run by then answers 503 (the app's GUI thread is stuck)
 TOKEN_ENV = "STYLECAST_CONTROL_TOKEN"
+LOOPBACK_NAMES = ("127.0.0.1", "localhost", "::1")
+RENEWED_CLOSE = (1008, "the token was renewed: reconnect with the new token")  # WebSocket close code, reason
+
+log = logging.getLogger("stylecast.control")
 
 
 class ControlError(Exception):
@@ -82,18 +101,73 @@ def load_or_create_token(path: Path | None = None, renew: bool = False) -> str:
 
 
 # -- argument parsing (JSON bodies and query strings alike) -----------------------------------------
+def _brief(value: Any, limit: int = 40) -> str:
+    """A client's value as it appears in an error sentence: its repr, cut to ``limit`` characters."""
+    try:
+        text = repr(value)
+    except (ValueError, RecursionError):  # ints past Python's digit limit, absurd nesting
+        text = f"a {type(value).__name__}"
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+class _NotJSONNumber(ValueError):
+    pass
+
+
+def _refuse_constant(name: str) -> Any:
+    raise _NotJSONNumber(name)
+
+
+def _too_deep(value: Any, limit: int) -> bool:
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > limit:
+            return True
+        children = item.values() if isinstance(item, dict) else item
+        stack.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
+    return False
+
+
+def parse_json(raw: bytes | str, what: str = "the body") -> Any:
+    """A request body or WebSocket message as JSON, or ControlError(400) saying what is wrong with it:
+    not JSON (or not UTF-8), NaN/Infinity (not JSON numbers), nested deeper than MAX_JSON_DEPTH."""
+    try:
+        value = json.loads(raw, parse_constant=_refuse_constant)
+    except _NotJSONNumber as exc:
+        raise ControlError(400, f"the JSON holds {exc}, which is not a number in JSON") from None
+    except RecursionError:
+        raise ControlError(400, f"the JSON is nested too deeply (at most {MAX_JSON_DEPTH} levels)") from None
+    except ValueError:  # also UnicodeDecodeError, and integers of more than 4,300 digits
+        raise ControlError(400, f"{what} is not valid JSON (UTF-8 text)") from None
+    if isinstance(value, (dict, list)) and _too_deep(value, MAX_JSON_DEPTH):
+        raise ControlError(400, f"the JSON is nested too deeply (at most {MAX_JSON_DEPTH} levels)")
+    return value
+
+
+def _to_float(value: Any) -> float | None:
+    """A JSON number or a query-string number as a float (inf when too large); None if not a number."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        return None
+    if isinstance(value, str) and len(value) > 64:
+        return None
+    try:
+        return float(value)
+    except OverflowError:  # an integer of hundreds of digits
+        return math.inf if value > 0 else -math.inf
+    except ValueError:
+        return None
+
+
 def _number(args: dict, key: str, lo: float, hi: float) -> float:
     if key not in args:
         raise ControlError(400, f"missing field {key!r}")
     value = args[key]
-    try:
-        number = float(value) if not isinstance(value, bool) else float("nan")
-    except (TypeError, ValueError):
-        number = float("nan")
-    if number != number:
-        raise ControlError(400, f"{key!r} must be a number, got {value!r}")
+    number = _to_float(value)
+    if number is None or number != number:
+        raise ControlError(400, f"{key!r} must be a number, got {_brief(value)}")
     if not lo <= number <= hi:
-        raise ControlError(422, f"{key!r} must be between {lo:g} and {hi:g}, got {number:g}")
+        raise ControlError(422, f"{key!r} must be between {lo:g} and {hi:g}, got {_brief(value)}")
     return number
 
 
@@ -109,7 +183,7 @@ def _flag(args: dict, key: str) -> bool:
         return False
     if isinstance(value, int) and value in (0, 1):
         return bool(value)
-    raise ControlError(400, f"{key!r} must be true or false, got {value!r}")
+    raise ControlError(400, f"{key!r} must be true or false, got {_brief(value)}")
 
 
 def _text(args: dict, key: str, required: bool = True) -> str | None:
@@ -124,27 +198,43 @@ def _text(args: dict, key: str, required: bool = True) -> str | None:
 
 
 def _only(args: dict, *allowed: str) -> None:
-    unknown = sorted(set(args) - set(allowed) - {"token", "id", "action"})
+    unknown = sorted(set(args) - set(allowed) - {"token", "id", "action"}, key=str)
     if unknown:
-        raise ControlError(400, f"unknown field {unknown[0]!r}" + (f"; expected {', '.join(allowed)}" if allowed else ""))
+        raise ControlError(400, f"unknown field {_brief(unknown[0])}" + (f"; expected {', '.join(allowed)}" if allowed else ""))
 
 
 def _mix(value: Any) -> dict[str, float]:
     if isinstance(value, str):  # query strings: "wave:0.7,starry:0.3"
-        try:
-            value = {k: float(w) for k, _, w in (item.partition(":") for item in value.split(",")) if k}
-        except ValueError:
-            raise ControlError(400, "mix must look like wave:0.7,starry:0.3") from None
+        pairs = [item.partition(":") for item in value.split(",")]
+        value = {k: _to_float(w) for k, _, w in pairs if k}
+        if any(w is None for w in value.values()):
+            raise ControlError(400, "mix must look like wave:0.7,starry:0.3")
     if not isinstance(value, dict) or not value or len(value) > 32:
         raise ControlError(400, "mix must be a non-empty map of style names to weights")
     out = {}
     for k, w in value.items():
-        if isinstance(w, bool) or not isinstance(w, (int, float)) or w != w:
-            raise ControlError(400, f"the weight of {k!r} must be a number")
-        if not 0 <= w <= 1000:
-            raise ControlError(422, f"the weight of {k!r} must be between 0 and 1000")
-        out[str(k)] = float(w)
+        if len(k) > 200:
+            raise ControlError(400, "a style name has at most 200 characters")
+        weight = None if isinstance(w, str) else _to_float(w)
+        if weight is None or weight != weight:
+            raise ControlError(400, f"the weight of {_brief(k)} must be a number")
+        if not 0 <= weight <= 1000:
+            raise ControlError(422, f"the weight of {_brief(k)} must be between 0 and 1000")
+        out[k] = weight
     return out
+
+
+def _region(value: Any) -> tuple[float, float, float, float] | None:
+    """x, y, w, h as fractions of the frame (a list, or "x,y,w,h" in a query string); the session
+    checks that it lies inside the frame."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = value.split(",")
+    numbers = [_to_float(v) for v in value] if isinstance(value, (list, tuple)) and len(value) == 4 else [None]
+    if any(v is None or v != v for v in numbers):
+        raise ControlError(400, "'region' must be [x, y, width, height] as fractions of the frame")
+    return tuple(numbers)
 
 
 def stats_dict(stats) -> dict | None:
@@ -173,7 +263,7 @@ class ControlAPI:
     def call(self, action: str, args: dict) -> Any:
         handler = self.actions.get(action)
         if handler is None:
-            raise ControlError(404, f"unknown action {action!r}; see docs/control.md")
+            raise ControlError(404, f"unknown action {_brief(action)}; see docs/control.md")
         if not isinstance(args, dict):
             raise ControlError(400, "the body must be a JSON object")
         try:
@@ -224,7 +314,7 @@ class ControlAPI:
         known = set(self.session.builtin_styles()) | set(self.session.custom_styles())
         unknown = sorted(set(names) - known)
         if unknown:
-            raise ControlError(404, f"unknown style {unknown[0]!r}; GET /api/styles lists them")
+            raise ControlError(404, f"unknown style {_brief(unknown[0])}; GET /api/styles lists them")
 
     def _style(self, a: dict) -> dict:
         _only(a, "name")
@@ -312,15 +402,18 @@ class ControlAPI:
         return self._do(lambda: self.session.set_virtual_camera(on))
 
     def _capture(self, a: dict) -> dict:
+        """The answer's ``name`` is the one stored: a requested name keeps letters, digits and
+        ``_.-``, never repeats one of the user's styles (``-2``...) and never takes a built-in
+        style's name (``my-``); ``note`` says so when the name differs from the one asked for."""
         _only(a, "region", "name")
-        region = a.get("region")
-        if isinstance(region, str):  # query string: x,y,w,h
-            region = region.split(",")
-        if region is not None and (not isinstance(region, (list, tuple)) or len(region) != 4):
-            raise ControlError(400, "'region' must be [x, y, width, height] as fractions of the frame")
+        region = _region(a.get("region"))
         name = _text(a, "name", required=False)
-        captured = self.run(lambda: self.session.capture_style(tuple(region) if region else None, name))
-        return {"name": captured, "state": self.run(self.session.state)}
+        captured = self.run(lambda: self.session.capture_style(region, name))
+        answer = {"name": captured, "state": self.run(self.session.state)}
+        if name is not None and captured != name:
+            answer["note"] = (f"stored as {captured!r}: names keep letters, digits and _.- only and never repeat "
+                              "a built-in style or one of your styles")
+        return answer
 
     def _remove_style(self, a: dict) -> dict:
         _only(a, "name")
@@ -332,13 +425,13 @@ class ControlAPI:
         name = _text(a, "name")
         names = {m["name"] for m in self.run(self.session.models)}
         if name not in names:
-            raise ControlError(404, f"unknown model {name!r}; GET /api/models lists them")
+            raise ControlError(404, f"unknown model {_brief(name)}; GET /api/models lists them")
         return self._do(lambda: self.session.set_model_by_name(name))
 
 
 # -- the server ----------------------------------------------------------------------------------------
 class _RateLimit:
-    """One token bucket for all clients (they are all on this machine): a flood gets 429s."""
+    """A token bucket: ``rate`` per second, bursts of ``burst``; a flood gets 429s."""
 
     def __init__(self, rate: float, burst: int) -> None:
         self.rate, self.burst = rate, float(burst)
@@ -354,14 +447,52 @@ class _RateLimit:
         return False
 
 
+class _ClientFaults(logging.Filter):
+    """aiohttp logs a request that is not valid HTTP (a broken request line, a header over 8 KiB,
+    broken chunks) with a traceback; it has answered 400 and closed the connection: the client's
+    fault, not a fault to log."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        from aiohttp.http_exceptions import HttpProcessingError
+
+        return not (record.exc_info and isinstance(record.exc_info[1], HttpProcessingError))
+
+
+def _http_log() -> logging.Logger:
+    logger = logging.getLogger("stylecast.control.http")
+    if not any(isinstance(f, _ClientFaults) for f in logger.filters):
+        logger.addFilter(_ClientFaults())
+    return logger
+
+
+class _HangUp(ControlError):
+    """An error after which the connection cannot be trusted (a body that stopped, a body too
+    large or damaged): answered, then the connection is closed instead of reading on."""
+
+
+def _host_name(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
+
+
 class ControlServer:
     """aiohttp on a loopback address, in a daemon thread with its own event loop.
 
     ``start()`` binds or raises OutputError (port in use, not a loopback host); ``stop()`` closes
-    every connection. Session events reach WebSocket clients through ``publish`` (any thread)."""
+    every connection. Session events reach WebSocket clients through ``publish`` (any thread).
+
+    Every request passes, in order: the Host check (421 unless it names this server on a loopback
+    name), the Origin check (403 for a web page not served from this computer), the token (401; a
+    missing or wrong token counts in its own bucket, ``failed_rate``/``failed_burst``, 429 past it),
+    then the bucket shared by the clients that know the token (``rate``/``burst``, 429). Setting
+    ``token`` (any thread) closes the open WebSockets. ``idle_timeout``: a connection that has not
+    finished a request's headers this long after opening or after its last answer is closed;
+    ``body_timeout``: a body that has not fully arrived this long after its headers gets 408 and the
+    connection is closed. Both are attributes, set before ``start()``."""
 
     def __init__(self, api: ControlAPI, port: int, token: str, host: str = "127.0.0.1",
-                 stats_interval: float = STATS_INTERVAL_S, rate: float = RATE_PER_S, burst: int = RATE_BURST) -> None:
+                 stats_interval: float = STATS_INTERVAL_S, rate: float = RATE_PER_S, burst: int = RATE_BURST,
+                 failed_rate: float = FAILED_RATE_PER_S, failed_burst: int = FAILED_BURST,
+                 idle_timeout: float = IDLE_TIMEOUT_S, body_timeout: float = BODY_TIMEOUT_S) -> None:
         try:
             loopback = ipaddress.ip_address(host).is_loopback
         except ValueError:
@@ -370,20 +501,53 @@ class ControlServer:
             raise OutputError(f"the control server listens on loopback only (127.0.0.1 or ::1), not {host!r}")
         if not 0 <= int(port) <= 65535:
             raise InputError(f"port must be between 1 and 65535, got {port}")
-        if len(token) < 16:
-            raise InputError("the control token must be at least 16 characters")
-        self.api, self.host, self.requested_port, self.token = api, host, int(port), token
+        if not (idle_timeout > 0 and body_timeout > 0):
+            raise InputError("the idle and body timeouts must be above 0 seconds")
+        self._token_generation = 0  # counts renewals: a WebSocket opened with an older token is closed
+        self._token = ""
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self.token = token  # checked by the setter
+        self.api, self.host, self.requested_port = api, host, int(port)
         self.stats_interval = stats_interval
+        self.idle_timeout, self.body_timeout = float(idle_timeout), float(body_timeout)
         self.port: int | None = None
         self._limit = _RateLimit(rate, burst)
-        self._loop: asyncio.AbstractEventLoop | None = None
+        self._failed = _RateLimit(failed_rate, failed_burst)
         self._thread: threading.Thread | None = None
         self._clients: set = set()
         self._pending: dict = {}  # WebSocket -> messages queued but not yet written
+        self._busy: set = set()  # connections whose request is being answered (its handler runs)
+        self._idle_since: dict = {}  # other connections -> loop time they started waiting for a request
         self._runner = None
         self._stopping: asyncio.Event | None = None
-        self.counters = {"requests": 0, "rejected": 0, "ws_messages_dropped": 0}
+        self.counters = {"requests": 0, "rejected": 0, "ws_messages_dropped": 0, "timed_out": 0}
         self._listener = lambda event, value: self.publish(event, value)
+
+    # -- token -------------------------------------------------------------------------------------------
+    @property
+    def token(self) -> str:
+        return self._token
+
+    @token.setter
+    def token(self, value: str) -> None:
+        """A new token applies to the next request; open WebSockets are closed (1008, with the
+        reason) so no client keeps control with the old one."""
+        if not isinstance(value, str) or len(value) < 16:
+            raise InputError("the control token must be at least 16 characters")
+        if value == self._token:
+            return
+        self._token = value
+        self._token_generation += 1
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            try:
+                loop.call_soon_threadsafe(self._close_sockets, *RENEWED_CLOSE)
+            except RuntimeError:  # the loop closed meanwhile
+                pass
+
+    def _close_sockets(self, code: int, reason: str) -> None:
+        for ws in list(self._clients):
+            asyncio.ensure_future(ws.close(code=code, message=reason.encode()))
 
     # -- lifecycle (any thread) -----------------------------------------------------------------------
     def start(self) -> "ControlServer":
@@ -401,7 +565,7 @@ class ControlServer:
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        return f"http://{_host_name(self.host)}:{self.port}"
 
     def stop(self) -> None:
         self.api.session.remove_listener(self._listener)
@@ -449,7 +613,10 @@ class ControlServer:
         app.router.add_get("/api/ws", self._ws)
         app.router.add_route("*", "/api/{action}", self._http)
         app.router.add_get("/", self._index)
-        self._runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=2.0)
+        # idle connections are closed by _watch (the same rule on every aiohttp version); the
+        # unread rest of a body after an answer is awaited at most body_timeout
+        self._runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=2.0,
+                                     lingering_time=self.body_timeout, logger=_http_log())
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.requested_port, reuse_address=False)
         try:
@@ -459,43 +626,122 @@ class ControlServer:
             raise
         port = self._runner.addresses[0][1]
         ready.set_result(port)
-        stats_task = asyncio.create_task(self._push_stats())
+        tasks = [asyncio.create_task(self._push_stats()), asyncio.create_task(self._watch(self._runner.server))]
         await self._stopping.wait()
-        stats_task.cancel()
+        for task in tasks:
+            task.cancel()
         for ws in list(self._clients):
             await ws.close(code=1001, message=b"server stopping")
         await self._runner.cleanup()
 
-    def _json_error(self, status: int, message: str):
+    async def _watch(self, server) -> None:
+        """Close connections that hold a slot without a request: nothing sent, headers never
+        finished, or idle after an answer, for idle_timeout. A request being answered is left alone
+        (its body has body_timeout; a WebSocket has heartbeats)."""
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(min(1.0, max(0.02, self.idle_timeout / 5)))
+            now = loop.time()
+            live = server.connections
+            for conn in live:
+                if conn in self._busy:
+                    continue
+                since = self._idle_since.setdefault(conn, now)
+                if now - since >= self.idle_timeout and conn.transport is not None:
+                    self.counters["timed_out"] += 1
+                    conn.transport.close()
+            for conn in set(self._idle_since).difference(live):
+                del self._idle_since[conn]
+
+    def _json_error(self, status: int, message: str, close: bool = False):
         from aiohttp import web
 
-        return web.json_response({"error": message, "status": status}, status=status)
+        response = web.json_response({"error": message, "status": status}, status=status)
+        if close:
+            response.force_close()
+        return response
+
+    def _allowed_hosts(self) -> set[str]:
+        names = {_host_name(n) for n in (*LOOPBACK_NAMES, self.host)}
+        return {f"{n}:{self.port}" for n in names} | (names if self.port == 80 else set())
+
+    def _host_allowed(self, request) -> bool:
+        """Host names this server on a loopback name: a web page that reached it through its own
+        DNS name (DNS rebinding) sends its own name and is refused."""
+        host = request.headers.get("Host")
+        return host is not None and host.strip().lower() in self._allowed_hosts()
+
+    def _origin_allowed(self, request) -> bool:
+        """Browsers name the page behind a request in Origin: a page served from this computer,
+        or a local file ("null"), may talk to the server; any other web page may not. Programs
+        (OBS, curl, Stream Deck) send no Origin."""
+        origin = request.headers.get("Origin")
+        if origin is None or origin.strip() == "null":
+            return True
+        try:
+            parts = urlsplit(origin.strip())
+            hostname = parts.hostname
+        except ValueError:
+            return False
+        return parts.scheme in ("http", "https") and hostname in {*LOOPBACK_NAMES, self.host}
 
     def _authorised(self, request) -> bool:
         header = request.headers.get("Authorization", "")
         given = (header[7:] if header.startswith("Bearer ") else None) or request.headers.get("X-StyleCast-Token") \
             or request.query.get("token") or ""
-        return hmac.compare_digest(given.encode(), self.token.encode())
+        try:  # headers that were not UTF-8 arrive with surrogate escapes: wrong, not an error
+            given_bytes = given.strip().encode("utf-8", "surrogateescape")
+        except UnicodeError:
+            return False
+        return hmac.compare_digest(given_bytes, self._token.encode())
 
     async def _guard(self, request, handler):
-        """Every request: the rate limit, then the token, then the handler; errors as JSON."""
+        """Every request: Host, Origin, the token (failures in their own bucket), the shared rate
+        limit, then the handler; every error as JSON with one sentence."""
         self.counters["requests"] += 1
-        if request.path == "/":
-            return await handler(request)
-        if not self._limit.allow():
+        if not self._host_allowed(request):
             self.counters["rejected"] += 1
-            return self._json_error(429, "too many requests: slow down (the limit protects the live stream)")
-        if not self._authorised(request):
+            return self._json_error(421, f"this server answers only to {self.url} or localhost:{self.port}, "
+                                         "not to the host this request named", close=True)
+        if not self._origin_allowed(request):
             self.counters["rejected"] += 1
-            return self._json_error(401, "missing or wrong token (see the app's Remote box or the terminal)")
+            return self._json_error(403, "requests from web pages are accepted only from this computer's own pages")
+        conn = request.protocol
+        self._busy.add(conn)
         try:
+            if request.path == "/":
+                return await handler(request)
+            generation = self._token_generation
+            if not self._authorised(request):
+                self.counters["rejected"] += 1
+                if not self._failed.allow():
+                    return self._json_error(429, "too many requests with a missing or wrong token: wait a moment")
+                return self._json_error(401, "missing or wrong token (see the app's Remote box or the terminal)")
+            if not self._limit.allow():
+                self.counters["rejected"] += 1
+                return self._json_error(429, "too many requests: slow down (the limit protects the live stream)")
+            request["token_generation"] = generation
             return await handler(request)
-        except Exception as exc:  # noqa: BLE001 - aiohttp's own HTTP errors (413, 404, 405) as JSON
+        except _HangUp as exc:
+            response = self._json_error(exc.status, exc.message, close=True)
+            await response.prepare(request)
+            await response.write_eof()
+            conn.force_close()  # after the answer is written: nothing more is read from this connection
+            return response
+        except ControlError as exc:
+            return self._json_error(exc.status, exc.message)
+        except ConnectionError:
+            raise  # the client went away: nobody to answer
+        except Exception as exc:  # noqa: BLE001 - aiohttp's own HTTP errors (404, 405) as JSON
             status = getattr(exc, "status", None)
-            if isinstance(status, int) and 400 <= status < 600:
+            if isinstance(status, int) and 400 <= status < 500:
                 text = "the request body is too large" if status == 413 else str(getattr(exc, "reason", exc))
                 return self._json_error(status, text)
-            raise
+            log.exception("remote control: %s %s failed", request.method, request.path)
+            return self._json_error(500, "StyleCast failed to answer this request (the terminal or log has the details)")
+        finally:
+            self._busy.discard(conn)
+            self._idle_since[conn] = asyncio.get_running_loop().time()
 
     async def _index(self, request):
         from aiohttp import web
@@ -505,12 +751,22 @@ class ControlServer:
     async def _args(self, request) -> dict:
         args = {k: v for k, v in request.query.items() if k != "token"}
         if request.method == "POST" and request.can_read_body:
-            raw = await request.read()  # bounded by client_max_size (413 above it)
+            from aiohttp import web
+            from aiohttp.http_exceptions import HttpProcessingError
+
+            too_large = "the request body is too large (at most 16 KiB)"
+            if (request.content_length or 0) > MAX_BODY:
+                raise _HangUp(413, too_large)
+            try:  # bounded by client_max_size and by body_timeout
+                raw = await asyncio.wait_for(request.read(), self.body_timeout)
+            except asyncio.TimeoutError:
+                raise _HangUp(408, f"the request body did not arrive within {self.body_timeout:g} s") from None
+            except web.HTTPRequestEntityTooLarge:  # a chunked body that grew past the limit
+                raise _HangUp(413, too_large) from None
+            except (HttpProcessingError, web.RequestPayloadError):  # damaged gzip/deflate or chunks
+                raise _HangUp(400, "the body could not be decoded (its compression or chunks are damaged)") from None
             if raw.strip():
-                try:
-                    body = json.loads(raw)
-                except (ValueError, UnicodeDecodeError):
-                    raise ControlError(400, "the body is not valid JSON") from None
+                body = parse_json(raw)
                 if not isinstance(body, dict):
                     raise ControlError(400, "the body must be a JSON object")
                 args.update(body)
@@ -518,11 +774,20 @@ class ControlServer:
 
     async def _call(self, action: str, args: dict):
         loop = asyncio.get_running_loop()
-        future = loop.run_in_executor(None, self.api.call, action, args)
+        future = loop.run_in_executor(None, self._call_logged, action, args)
         try:
             return await asyncio.wait_for(future, CALL_TIMEOUT_S)
         except asyncio.TimeoutError:
             raise ControlError(503, f"{action} did not finish in {CALL_TIMEOUT_S:g} s") from None
+
+    def _call_logged(self, action: str, args: dict):
+        try:
+            return self.api.call(action, args)
+        except ControlError:
+            raise
+        except Exception:  # noqa: BLE001 - a fault of StyleCast, not of the request: logged, answered 500
+            log.exception("remote control: action %r failed", action)
+            raise ControlError(500, f"StyleCast failed to run {action} (the terminal or log has the details)") from None
 
     async def _http(self, request):
         from aiohttp import web
@@ -532,11 +797,8 @@ class ControlServer:
             return self._json_error(405, "use GET or POST")
         if request.method == "POST" and action in ControlAPI.READ:
             return self._json_error(405, f"{action} is read-only: use GET")
-        try:
-            args = await self._args(request)
-            result = await self._call(action, args)
-        except ControlError as exc:
-            return self._json_error(exc.status, exc.message)
+        args = await self._args(request)
+        result = await self._call(action, args)
         if isinstance(result, bytes):
             return web.Response(body=result, content_type="image/png")
         return web.json_response(result)
@@ -550,13 +812,21 @@ class ControlServer:
         await ws.prepare(request)
         self._clients.add(ws)
         try:
-            state = await self._call("state", {})
-            await ws.send_json({"type": "state", "state": state})
+            if request.get("token_generation") != self._token_generation:  # renewed during the handshake
+                await ws.close(code=RENEWED_CLOSE[0], message=RENEWED_CLOSE[1].encode())
+                return ws
+            try:
+                await ws.send_json({"type": "state", "state": await self._call("state", {})})
+            except ControlError as exc:
+                await ws.send_json({"type": "error", "id": None, "status": exc.status, "error": exc.message})
             async for msg in ws:
-                if msg.type != WSMsgType.TEXT:
-                    await ws.send_json({"type": "error", "status": 400, "error": "send JSON text messages"})
-                    continue
-                await ws.send_json(await self._ws_message(msg.data))
+                if msg.type == WSMsgType.TEXT:
+                    answer = await self._ws_message(msg.data)
+                elif msg.type == WSMsgType.BINARY:
+                    answer = {"type": "error", "id": None, "status": 400, "error": "send JSON text messages"}
+                else:  # a protocol error (bad UTF-8, a message over 16 KiB): aiohttp closes the socket
+                    break
+                await ws.send_json(answer)
         except (ConnectionError, asyncio.CancelledError):
             pass
         finally:
@@ -565,12 +835,15 @@ class ControlServer:
         return ws
 
     async def _ws_message(self, text: str) -> dict:
+        ident = None
         try:
-            data = json.loads(text)
-        except ValueError:
-            return {"type": "error", "status": 400, "error": "the message is not valid JSON"}
-        ident = data.get("id") if isinstance(data, dict) else None
-        try:
+            data = parse_json(text, "the message")
+            if isinstance(data, dict):
+                ident = data.get("id")
+                if not (ident is None or isinstance(ident, (int, float)) and not isinstance(ident, bool)
+                        or isinstance(ident, str) and len(ident) <= 200):
+                    ident = None
+                    raise ControlError(400, '"id" must be a number or a string of at most 200 characters')
             if not isinstance(data, dict) or not isinstance(data.get("action"), str):
                 raise ControlError(400, 'a message is a JSON object with an "action" (and its fields)')
             if not self._limit.allow():

@@ -4,7 +4,9 @@ loop here is bounded and every server is stopped by the test."""
 from __future__ import annotations
 
 import asyncio
+import gzip
 import json
+import logging
 import os
 import signal
 import socket
@@ -57,6 +59,38 @@ def http(srv, path, body=None, token=TOKEN, method=None, raw=None, headers=None)
     except urllib.error.HTTPError as e:
         payload, status, ctype = e.read(), e.code, e.headers.get("Content-Type", "")
     return status, (json.loads(payload) if "json" in ctype else payload)
+
+
+def raw_http(srv, head: bytes, body: bytes = b"", host: bytes | None = None, timeout: float = 10.0):
+    """One request written byte for byte on a fresh socket (``head``: the request line and any
+    headers, without Host and the blank line); (status, parsed JSON body or raw bytes) once the
+    server closes the connection."""
+    host = host if host is not None else f"127.0.0.1:{srv.port}".encode()
+    data = head.rstrip(b"\r\n") + b"\r\nHost: " + host + b"\r\nConnection: close\r\n\r\n" + body
+    with socket.create_connection(("127.0.0.1", srv.port), timeout=timeout) as sock:
+        sock.sendall(data)
+        answer = read_until_closed(sock)
+    head_out, _, payload = answer.partition(b"\r\n\r\n")
+    status = int(head_out.split(b" ", 2)[1])
+    return status, (json.loads(payload) if b"application/json" in head_out else payload)
+
+
+def read_until_closed(sock) -> bytes:
+    """Everything the server sends until it closes; a socket timeout (set by the caller) fails the test."""
+    out = b""
+    while True:
+        try:
+            chunk = sock.recv(65536)
+        except socket.timeout:
+            raise AssertionError(f"the server kept the connection open (got {out[:80]!r})") from None
+        if not chunk:
+            return out
+        out += chunk
+
+
+def post_head(path: str, body: bytes, token: bytes = TOKEN.encode(), extra: bytes = b"") -> bytes:
+    return (f"POST {path} HTTP/1.1\r\n".encode() + b"Authorization: Bearer " + token + b"\r\n" + extra
+            + f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n".encode())
 
 
 def wait_for(predicate, timeout=20.0):
@@ -194,6 +228,223 @@ def test_bad_requests_get_clear_4xx_answers(server, session):
     frames_after(session)
 
 
+def one_sentence(answer) -> str:
+    assert isinstance(answer, dict) and set(answer) == {"error", "status"}, answer
+    text = answer["error"]
+    assert text and "\n" not in text and len(text) < 160 and "Traceback" not in text, text
+    return text
+
+
+def test_malformed_input_gets_a_4xx_sentence_never_a_500(server, session, caplog):
+    """Bytes no client library would send, numbers no float holds, absurd nesting, wrong types,
+    huge strings: each is one 4xx and one sentence, nothing is logged as a fault, nothing changes."""
+    caplog.set_level(logging.WARNING)
+    session.start()
+    frames_after(session)
+    deep = b'{"value": ' + b"[" * 5000 + b"]" * 5000 + b"}"
+    get = b"GET /api/state HTTP/1.1\r\n"
+    cases = [  # (head, body, status, words)
+        (get + b"Authorization: Bearer \xff\xfe\x80not-utf8\r\n", b"", 401, "token"),
+        (get + b"X-StyleCast-Token: \xc3\x28\xa0\xa1\r\n", b"", 401, "token"),
+        (b"GET /api/state?token=%ff%fe HTTP/1.1\r\n", b"", 401, "token"),
+        (None, b'{"value": ' + b"9" * 400 + b"}", 422, "between 0 and 1"),
+        (None, deep, 400, "nested too deeply"),
+        (None, b'{"value": ' + b"[" * 50 + b"]" * 50 + b"}", 400, "nested too deeply"),
+        (None, b'{"value": NaN}', 400, "NaN"),
+        (None, b'{"value": -Infinity}', 400, "Infinity"),
+        (None, b'{"value": "\xff\xfe"}', 400, "not valid JSON"),
+        (None, b'{"value": [0.5]}', 400, "must be a number"),
+        (None, b'{"value": true}', 400, "must be a number"),
+        (None, json.dumps({"value": "9" * 15000}).encode(), 400, "must be a number"),
+        (None, json.dumps({"k" * 15000: 1}).encode(), 400, "unknown field"),
+        (b"GET /api/strength?value=1e999 HTTP/1.1\r\nAuthorization: Bearer " + TOKEN.encode() + b"\r\n", b"",
+         422, "between 0 and 1"),
+        (post_head("/api/settings", b'{"process_height": ' + b"7" * 400 + b"}"),
+         b'{"process_height": ' + b"7" * 400 + b"}", 422, "between 0 and 4320"),
+        (post_head("/api/style", json.dumps({"name": "s" * 15000}).encode()),
+         json.dumps({"name": "s" * 15000}).encode(), 400, "at most 200 characters"),
+        (post_head("/api/vcam", b'{"on": {"yes": 1}}'), b'{"on": {"yes": 1}}', 400, "true or false"),
+        (post_head("/api/mix", b'{"mix": [["ink", 1]]}'), b'{"mix": [["ink", 1]]}', 400, "map of style names"),
+        (post_head("/api/mix", b'{"mix": {"ink": ' + b"9" * 400 + b"}}"), b'{"mix": {"ink": ' + b"9" * 400 + b"}}",
+         422, "between 0 and 1000"),
+        (post_head("/api/capture", b'{"region": [' + b"9" * 400 + b', 0, 0.5, 0.5]}'),
+         b'{"region": [' + b"9" * 400 + b', 0, 0.5, 0.5]}', 422, "inside the frame"),
+        (post_head("/api/capture", b'{"region": [0.1, 0.1, "half", 0.5]}'), b'{"region": [0.1, 0.1, "half", 0.5]}',
+         400, "region"),
+        (post_head("/api/strength", b"not gzip at all", extra=b"Content-Encoding: gzip\r\n"), b"not gzip at all",
+         400, "could not be decoded"),
+        (post_head("/api/strength", gzip.compress(b'{"value": ' + b"[" * 5000 + b"]" * 5000 + b"}"),
+                   extra=b"Content-Encoding: gzip\r\n"),
+         gzip.compress(b'{"value": ' + b"[" * 5000 + b"]" * 5000 + b"}"), 400, "nested too deeply"),
+    ]
+    for head, body, status, words in cases:
+        got, answer = raw_http(server, head if head is not None else post_head("/api/strength", body), body)
+        assert got == status, (head, body[:60], got, answer)
+        assert words in one_sentence(answer), (head, body[:60], answer)
+    faults = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert not faults, [r.getMessage() for r in faults]
+    assert session.running and session.settings.strength == 1.0 and session.settings.mix == {"ink": 1.0}
+
+    async def over_the_socket():
+        async with aiohttp.ClientSession() as s:
+            async with s.ws_connect(f"{server.url}/api/ws?token={TOKEN}") as ws:
+
+                async def answer_to(send):
+                    await send
+                    for _ in range(100):  # skip stats and events
+                        msg = await asyncio.wait_for(ws.receive_json(), 10)
+                        if msg["type"] in ("result", "error"):
+                            return msg
+                    raise AssertionError("no answer")
+
+                for text, status, words in [
+                    ('{"action": "strength", "value": ' + "[" * 5000 + "]" * 5000 + "}", 400, "nested too deeply"),
+                    ('{"action": "strength", "value": ' + "9" * 400 + ', "id": 3}', 422, "between 0 and 1"),
+                    ('{"action": "strength", "value": NaN}', 400, "NaN"),
+                    ('{"action": "strength", "value": 0.5, "id": [1, 2]}', 400, '"id"'),
+                    ('{"action": "style", "name": "' + "s" * 15000 + '"}', 400, "at most 200 characters"),
+                    ('{"action": ' + "1" * 300 + "}", 400, "action"),
+                    ('"just a string"', 400, "action"),
+                ]:
+                    msg = await answer_to(ws.send_str(text))
+                    assert msg["type"] == "error" and msg["status"] == status, (text[:60], msg)
+                    assert words in msg["error"] and len(msg["error"]) < 160, (text[:60], msg)
+                msg = await answer_to(ws.send_bytes(b"\xff\x00binary"))
+                assert msg["status"] == 400 and "JSON text" in msg["error"]
+                msg = await answer_to(ws.send_json({"action": "strength", "value": 0.5, "id": "ok"}))  # still sane
+                assert msg["type"] == "result" and msg["id"] == "ok" and msg["result"]["settings"]["strength"] == 0.5
+
+    asyncio.run(over_the_socket())
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+    frames_after(session)
+
+
+def test_wrong_tokens_use_their_own_bucket_and_never_lock_out_the_streamer(session):
+    """Any web page can send requests with a wrong token; they are answered 401, then 429 from a
+    bucket of their own, and a client with the token keeps its whole allowance. The shared bucket
+    is slow here (10, then 1/s), so without that separation 60 wrong tokens would certainly empty it."""
+    srv = ControlServer(ControlAPI(session), 0, TOKEN, rate=1, burst=10, failed_rate=1, failed_burst=10).start()
+    try:
+        codes = [http(srv, "/api/state", token="wrong-token-wrong-token")[0] for _ in range(60)]
+        assert codes[:5] == [401] * 5 and codes.count(429) >= 30 and set(codes) == {401, 429}, codes
+        assert http(srv, "/api/state")[0] == 200  # the streamer is not locked out
+        status, answer = http(srv, "/api/state", token=None)
+        assert status == 429 and "wrong token" in answer["error"]
+
+        async def with_the_token():
+            async with aiohttp.ClientSession() as s:
+                with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+                    await s.ws_connect(f"{srv.url}/api/ws?token=wrong-token-wrong-token")
+                assert refused.value.status == 429
+                async with s.ws_connect(f"{srv.url}/api/ws?token={TOKEN}") as ws:
+                    return (await asyncio.wait_for(ws.receive_json(), 10))["type"]
+
+        assert asyncio.run(with_the_token()) == "state"
+        assert [http(srv, "/api/state")[0] for _ in range(7)] == [200] * 7  # 1 + 1 socket + 7 <= the burst of 10
+    finally:
+        srv.stop()
+
+
+def test_renewing_the_token_closes_open_websockets(server):
+    new_token = "renewed-token-0123456789"
+
+    async def client():
+        async with aiohttp.ClientSession() as s:
+            async with s.ws_connect(f"{server.url}/api/ws?token={TOKEN}") as ws:
+                assert (await asyncio.wait_for(ws.receive_json(), 10))["type"] == "state"
+                server.token = new_token  # what the app's "New" button does, from another thread
+                deadline = time.monotonic() + 10
+                while time.monotonic() < deadline:  # stats keep coming until the close
+                    msg = await asyncio.wait_for(ws.receive(), 10)
+                    if msg.type != aiohttp.WSMsgType.TEXT:
+                        break
+                assert msg.type == aiohttp.WSMsgType.CLOSE, msg
+                assert ws.close_code == 1008 and "renewed" in msg.extra
+            with pytest.raises(aiohttp.WSServerHandshakeError) as old:
+                await s.ws_connect(f"{server.url}/api/ws?token={TOKEN}")
+            assert old.value.status == 401
+            async with s.ws_connect(f"{server.url}/api/ws?token={new_token}") as ws:
+                assert (await asyncio.wait_for(ws.receive_json(), 10))["type"] == "state"
+                await ws.send_json({"action": "strength", "value": 0.5, "id": 1})
+                for _ in range(100):  # skip stats and events
+                    if (msg := await asyncio.wait_for(ws.receive_json(), 10))["type"] == "result":
+                        break
+                assert msg["result"]["settings"]["strength"] == 0.5
+
+    asyncio.run(client())
+    assert http(server, "/api/state")[0] == 401
+    assert http(server, "/api/state", token=new_token)[0] == 200
+
+
+def test_half_sent_and_idle_connections_are_closed(session):
+    """A connection that sends nothing, stops inside its headers, sends a shorter body than it
+    announced, or idles after an answer is closed after the timeouts (0.5 s here; a socket timeout
+    of 10 s fails the test, so no race on the clock), while other clients are served."""
+    srv = ControlServer(ControlAPI(session), 0, TOKEN, idle_timeout=0.5, body_timeout=0.5).start()
+    sockets = []
+    try:
+        def connect(data: bytes = b""):
+            sock = socket.create_connection(("127.0.0.1", srv.port), timeout=10)
+            sockets.append(sock)
+            if data:
+                sock.sendall(data)
+            return sock
+
+        host = f"Host: 127.0.0.1:{srv.port}\r\n".encode()
+        silent = connect()
+        half_head = connect(b"GET /api/state HTTP/1.1\r\n" + host + b"Authorization: Bearer " + TOKEN.encode())
+        body = b'{"value": 0.5}'
+        short_body = connect(b"POST /api/strength HTTP/1.1\r\n" + host + b"Authorization: Bearer " + TOKEN.encode()
+                             + b"\r\nContent-Length: 100\r\n\r\n" + body)
+        keep_alive = connect(b"GET /api/state HTTP/1.1\r\n" + host + b"Authorization: Bearer " + TOKEN.encode()
+                             + b"\r\n\r\n")
+        assert http(srv, "/api/state")[0] == 200  # served meanwhile
+        assert read_until_closed(silent) == b""
+        assert read_until_closed(half_head) == b""
+        answer = read_until_closed(short_body)
+        assert answer.startswith(b"HTTP/1.1 408") and b"did not arrive within 0.5 s" in answer
+        answer = read_until_closed(keep_alive)  # answered, then closed once idle
+        assert answer.startswith(b"HTTP/1.1 200") and answer.count(b"HTTP/1.1") == 1
+        assert session.settings.strength == 1.0  # the cut-off body changed nothing
+        assert srv.counters["timed_out"] >= 2
+        assert http(srv, "/api/state")[0] == 200
+    finally:
+        for sock in sockets:
+            sock.close()
+        srv.stop()
+
+
+def test_only_loopback_host_names_and_local_pages_are_answered(server):
+    """DNS rebinding: a web page whose own name resolves to 127.0.0.1 sends its own name as Host."""
+    get = b"GET /api/state HTTP/1.1\r\nAuthorization: Bearer " + TOKEN.encode() + b"\r\n"
+    port = server.port
+    for host in [f"evil.example:{port}", f"127.0.0.1.evil.example:{port}", f"127.0.0.1:{port + 1}", "127.0.0.1",
+                 f"0.0.0.0:{port}"]:
+        status, answer = raw_http(server, get, host=host.encode())
+        assert status == 421 and "only to http://127.0.0.1:" in one_sentence(answer), (host, answer)
+    status, answer = raw_http(server, get, host=b"\xff\xfe:" + str(port).encode())
+    assert status == 421
+    for host in [f"127.0.0.1:{port}", f"localhost:{port}", f"LocalHost:{port}", f"[::1]:{port}"]:
+        assert raw_http(server, get, host=host.encode())[0] == 200, host
+    for origin, status in [(b"https://evil.example", 403), (b"http://127.0.0.1.evil.example", 403),
+                           (b"http://[::1", 403), (b"http://localhost:3000", 200), (b"null", 200)]:
+        got, answer = raw_http(server, get + b"Origin: " + origin + b"\r\n")
+        assert got == status, (origin, answer)
+
+    async def sockets():
+        async with aiohttp.ClientSession() as s:
+            with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+                await s.ws_connect(f"{server.url}/api/ws?token={TOKEN}", origin="https://evil.example")
+            assert refused.value.status == 403
+            with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+                await s.ws_connect(f"{server.url}/api/ws?token={TOKEN}", headers={"Host": f"evil.example:{port}"})
+            assert refused.value.status == 421
+            async with s.ws_connect(f"{server.url}/api/ws?token={TOKEN}", origin=f"http://localhost:{port}") as ws:
+                return (await asyncio.wait_for(ws.receive_json(), 10))["type"]
+
+    assert asyncio.run(sockets()) == "state"
+
+
 def test_a_flood_gets_429_and_the_pipeline_keeps_running(session):
     # a slow bucket (1 request/s after a burst of 10), so the outcome does not depend on how fast
     # this machine sends the 60 requests
@@ -256,6 +507,24 @@ def test_capture_style_over_http_persists_and_is_selected(server, session, tmp_p
     status, body = http(server, "/api/remove-style", {"name": "postcard-2"})
     assert status == 200 and "postcard-2" not in body["styles"]["custom"]
     assert not (tmp_path / "styles" / "postcard-2.png").exists()
+
+
+def test_a_capture_never_takes_a_builtin_style_name(server, session, tmp_path):
+    """'fire.' is made 'fire' by the name rules: stored as that, it would replace the built-in
+    'fire' for every later 'style fire'. It becomes 'my-fire', and the answer says so."""
+    session.start()
+    frames_after(session)
+    answers = [http(server, "/api/capture", {"name": asked}) for asked in ["fire.", "  FIRE ", "fire"]]
+    assert [status for status, _ in answers] == [200] * 3, answers
+    assert [body["name"] for _, body in answers] == ["my-fire", "my-FIRE", "my-fire-2"]
+    assert all(body["name"] in body["note"] and "built-in" in body["note"] for _, body in answers)
+    status, body = http(server, "/api/capture", {"name": "postcard"})
+    assert body["name"] == "postcard" and "note" not in body  # a free name is kept as asked, silently
+    stored = sorted(p.stem for p in (tmp_path / "styles").iterdir())
+    assert stored == ["my-FIRE", "my-fire", "my-fire-2", "postcard"]
+    status, state = http(server, "/api/style", {"name": "fire"})
+    assert status == 200 and state["family"] == "fast" and state["settings"]["mix"] == {"fire": 1.0}
+    assert "fire" in state["styles"]["builtin"] and "fire" not in state["styles"]["custom"]
 
 
 # -- load: 1,000 requests and 20 WebSocket clients while frames flow -------------------------------------
