@@ -1,12 +1,12 @@
-"""Aggregate bench/quality.py tables over many runs: issue 12's "within 2x of Gatys" over all pairs.
+"""Aggregate bench/quality.py tables over many runs: how close each model comes to Gatys over all pairs.
 
 ``tools/side_by_side.sh`` runs ``bench/quality.py`` once per photo (frame 40 of the sample clip with 8 styles,
 each held-out photo with 2) and keeps one markdown table per photo. This reads those tables and prints one
 row per model over every pair: mean style and content loss, and their ratio to Gatys' in two readings:
 
 - *mean of ratios*: the per-pair ratios averaged (a pair where Gatys gets very low, like ``harvesters``
-  at 0.05 from the photo's 18, weighs as much as any other; the stricter reading, the one the cards lead with);
-- *of means*: the model's mean loss over Gatys' mean loss.
+  at 0.05 from the photo's 18, weighs as much as any other; the stricter reading);
+- *of means*: the model's mean loss over Gatys' mean loss (the reading the model cards quote first).
 
     python bench/quality_summary.py docs/models/sheets/*.md
 """
@@ -58,7 +58,7 @@ def summarize(rows: list[dict[str, str]]) -> list[dict[str, float | str]]:
 
 def markdown(summary: list[dict[str, float | str]], pairs: int) -> str:
     lines = [f"{pairs} pairs; ratios to Gatys: mean of per-pair ratios / median / ratio of the means "
-             "(issue 12's bar: style within 2x, content no worse than 2x)", "",
+             "(1.00x = as close to the painting, or to the photo, as Gatys)", "",
              "| model | style loss | style / Gatys (mean / median / of means) | content loss "
              "| content / Gatys (mean / of means) |", "|---|---:|---:|---:|---:|"]
     for m in summary:

@@ -1,4 +1,4 @@
-"""Time from launch to the first stylized frame painted by the desktop app (issue 13).
+"""Time from launch to the first stylized frame painted by the desktop app.
 
 Runs the real app in a child process (offscreen Qt unless DISPLAY is set), started with the sample
 clip and --start, and reports, from the child's interpreter start:

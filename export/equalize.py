@@ -2,7 +2,7 @@
 
 ONNX Runtime's static QDQ quantisation runs a conv as QLinearConv, whose *output* is uint8 over one range per
 tensor (the calibration's min..max over all channels). In the fast nets that output goes straight into an
-instance norm, and it is where int8 costs the most: on mid8 (session 21, docs/models/mid8.md) rounding only the
+instance norm, and it is where int8 costs the most: on a mid8 checkpoint (docs/benchmarks.md) rounding only the
 conv outputs costs 38.9 dB of PSNR against fp32, only the inputs 44.5 dB, only the weights 55.6 dB. The channels
 of one conv output differ in spread by 2-4x and are off-centre by their bias and their mean, so the narrow ones
 get few of the 256 levels.

@@ -9,7 +9,7 @@ int8   static QDQ quantisation for CPUs (ONNX Runtime's quantize_static), calibr
        PSNR 37 dB against fp32 on held-out photos; quantising the first conv too gave 30 dB and was
        slower (0.88x of this), because instance norm then scales up that conv's rounding error.
        Before quantising, the convs feeding an instance norm are centred and scaled per channel
-       (export/equalize.py; exact in fp32): mid8's int8 file went from 38.0 to 40.6 dB (session 21).
+       (export/equalize.py; exact in fp32): a mid8 checkpoint's int8 file went from 38.0 to 40.6 dB.
 Both report PSNR against the fp32 model on photos not used for calibration when there are any, so the
 quality cost is a number.
 """

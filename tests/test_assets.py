@@ -67,7 +67,7 @@ def test_steady_variant_was_trained_with_the_temporal_loss_and_is_not_the_defaul
 
 
 def test_mid_net_is_the_cpu_default_and_ships_with_its_checkpoint():
-    """mid8 (issue 12's CPU live net, a training campaign): same styles as light8, resumable checkpoint
+    """mid8 (the CPU live net): same styles as light8, resumable checkpoint
     beside it; the CPU default since it beat light8 on the sheets and the numbers (docs/models/mid8.md)."""
     import hashlib
 

@@ -1,4 +1,4 @@
-"""The `stylecast` command line, including every kind of bad input from the foundation issue.
+"""The `stylecast` command line, including every kind of bad input (docs/reliability.md lists them).
 
 Each bad input must give exit code 2, one line on stderr, no traceback, and no output file.
 """

@@ -437,7 +437,7 @@ def test_render_queue_keeps_its_settings_snapshot_while_live_changes(qtbot, wind
         assert diff(a, b) < 3.0 and diff(a, b) < diff(a, c_) / 5
 
 
-# ---- remote control and style capture (issue 14) ---------------------------------------------------
+# ---- remote control and style capture ------------------------------------------------------------
 def _in_thread(fn):
     """Run fn on a plain thread (a remote client); the GUI thread keeps spinning in waitUntil."""
     import threading

@@ -315,7 +315,7 @@ def test_int8_equalisation_is_exact_in_fp32_and_undoes_lopsided_channels(tmp_pat
     assert abs(plain_db - lopsided_db) < 1.5
     original = optimize.equalize_for_int8
     try:
-        optimize.equalize_for_int8 = lambda m, f: (m, [])  # what the export did before session 21
+        optimize.equalize_for_int8 = lambda m, f: (m, [])  # an export without the equalisation
         unequalized_db = int8_psnr("lopsided")
     finally:
         optimize.equalize_for_int8 = original

