@@ -36,8 +36,8 @@ from .userstyles import StyleLibrary, crop_region
 
 SAMPLE_CLIP = ASSETS_DIR / "samples" / "pedestrians.mp4"
 # AdaIN is the slow path on a CPU: a style captured or added on the CPU drops the processing height to
-# this if it was higher. adain_skip on the 2-core AVX-512 dev VM, model-only: 256x144 18.4 fps, 320x180 10.9,
-# 480x270 4.7 (docs/benchmarks.md, "AdaIN live"); the user can raise it again.
+# this if it was higher. adain_skip on a 2-core AVX-512 CPU, model-only (2026-11-30): 256x144 18.4 fps, 320x180
+# 10.9, 480x270 4.7 (docs/benchmarks.md, "AdaIN live"); the user can raise it again.
 ADAIN_LIVE_HEIGHT = 144
 
 Listener = Callable[[str, object], None]
@@ -172,6 +172,7 @@ class LiveSession:
         mix = self.settings.mix  # another net with the same styles (mid8.int8 -> full8) keeps the look chosen
         if not (mix and set(mix) <= set(stylizer.style_names())):
             mix = {stylizer.style_names()[0]: 1.0}
+        self._unshadow_builtins()
         self._activate(stylizer, mix)
         self._emit("model", str(stylizer.info.path))
 
@@ -184,6 +185,27 @@ class LiveSession:
             stylizer.add_style(name, rgb)
         for note in self.library.skipped.values():
             self._emit("note", note)
+        self._unshadow_builtins()
+
+    def _unshadow_builtins(self) -> None:
+        """A style image stored under a built-in style's name (a file saved before such names were
+        refused) would take that name from the built-in style: it becomes ``my-NAME``, with a note."""
+        if self.fast is None or self.adain is None:
+            return
+        builtin = self.fast.style_names()
+        stored = self.library.entries()
+        for name in [n for n in self.adain.style_names() if n.lower() in {b.lower() for b in builtin}]:
+            if name not in stored:
+                continue
+            try:
+                new = self.library.rename(name, reserved=builtin)
+            except StyleCastError as exc:
+                self._emit("note", str(exc))
+                continue
+            mean, std = self.adain.style_stats()[name]
+            self.adain.remove_style(name)
+            self.adain.add_style_stats(new, mean, std)
+            self._emit("note", f"your style image {name!r} is now {new!r}, so {name!r} stays the built-in style")
 
     def _activate(self, stylizer, mix: dict[str, float]) -> None:
         self._switch_to(stylizer)

@@ -148,6 +148,17 @@ class StyleLibrary:
             base = safe_name(f"my-{base}")
         return self.add_image(rgb, self._free_name(base, reserved))
 
+    def rename(self, name: str, reserved=()) -> str:
+        """Give a stored style ``my-NAME`` (or the next free name): for a file saved under what is now
+        a built-in style's name. Returns the new name."""
+        path = self.entries()[name]
+        new = self._free_name(safe_name(f"my-{name}"), reserved)
+        try:
+            path.rename(path.with_name(f"{new}{path.suffix}"))  # keeps its time, so its gallery place
+        except OSError as exc:
+            raise OutputError(f"cannot rename {path.name} in {self.folder}: {exc.strerror or exc}") from None
+        return new
+
     def remove(self, name: str) -> bool:
         path = self.entries().get(name)
         if path is None:

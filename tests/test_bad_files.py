@@ -398,3 +398,29 @@ def test_exif_orientation_in_png_webp_and_tiff_with_alpha_and_16_bit(tmp_path):
         assert loaded.shape == expected.shape == ((80, 48, 3) if orientation >= 5 else (48, 80, 3)), name
         difference = np.abs(loaded.astype(int) - expected)
         assert (difference.mean() < 2.0) if name == "lossy.webp" else (difference.max() <= 1), name
+
+
+def test_a_stored_style_image_named_like_a_builtin_style_is_renamed_not_shadowing(tiny_fast_model, tiny_adain_model,
+                                                                                 photo, tmp_path):
+    """A style image saved as 'ink.png' before such names were refused must not take 'ink' from the
+    built-in style at the next start: it becomes 'my-ink', the picture kept, with a note."""
+    import cv2
+
+    from engine.live import LiveSession
+    from engine.userstyles import StyleLibrary
+
+    folder = tmp_path / "styles"
+    folder.mkdir()
+    shutil.copy(photo, folder / "ink.png")
+    before = cv2.imread(str(folder / "ink.png"))
+    notes = []
+    session = LiveSession("synthetic", provider="cpu", library=StyleLibrary(folder))
+    session.add_listener(lambda event, value: notes.append(value) if event == "note" else None)
+    session.set_adain_model(tiny_adain_model)
+    session.set_model(tiny_fast_model)
+    assert session.custom_styles() == ["my-ink"] and "ink" in session.builtin_styles()
+    assert sorted(p.name for p in folder.iterdir()) == ["my-ink.png"]
+    assert (cv2.imread(str(folder / "my-ink.png")) == before).all()
+    assert any("'my-ink'" in n for n in notes)
+    session.set_mix({"ink": 1.0})
+    assert session.processor.stylizer is session.fast  # 'ink' is the built-in style again
