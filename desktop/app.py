@@ -50,7 +50,7 @@ class MainWindow(QMainWindow):
         open_model.triggered.connect(self._open_model)
         file_menu.addAction(open_model)
         add_style = QAction("Add style image…", self)
-        add_style.triggered.connect(self.live._choose_style_image)
+        add_style.triggered.connect(self.live.choose_style_image)
         file_menu.addAction(add_style)
         quit_action = QAction("Quit", self)
         quit_action.setShortcut(QKeySequence.Quit)

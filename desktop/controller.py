@@ -171,6 +171,23 @@ class EngineController(QObject):
     def cameras(self) -> list[int]:
         return list_cameras()
 
+    def model_choice(self):
+        """Which model runs, where and why (engine.setup.ModelChoice: plain values), or None."""
+        return self.session.model_choice()
+
+    def fast_model_path(self) -> str | None:
+        """The file of the fast net in use (the Model box's entry), or None."""
+        return str(self.session.fast.info.path) if self.session.fast is not None else None
+
+    def style_model_name(self) -> str | None:
+        """The style-image (AdaIN) model's name, or None when none is loaded."""
+        return self.session.adain.info.path.stem if self.session.adain is not None else None
+
+    def style_images_active(self) -> bool:
+        """True while one of the user's style images (the AdaIN model) is running."""
+        stylizer = self.session.processor.stylizer
+        return stylizer is not None and stylizer is self.session.adain
+
     def processor_snapshot(self) -> FrameProcessor | None:
         """For a render: the current model with a frozen copy of the settings (None before a model loads)."""
         return self.processor.snapshot() if self.processor.stylizer is not None else None
@@ -268,10 +285,6 @@ class EngineController(QObject):
         if latest is None:
             return None
         return to_qimage(latest[0]), to_qimage(latest[1])
-
-    def last_stylized(self) -> np.ndarray | None:
-        newest = self.session.newest()
-        return None if newest is None else newest[1]
 
     def poll_stats(self) -> Stats | None:
         stats = self.session.stats()

@@ -41,14 +41,14 @@ class LiveTab(QWidget):
         self.stats_label = QLabel("stopped")
         self.stats_label.setObjectName("stats")
         self.provider_label = QLabel("provider: -")
+        self.provider_label.setWordWrap(True)
         self._source_widgets()
         self._style_widgets()
         self._settings_widgets()
         self._output_widgets()
         self._layout()
         self._connect()
-        if self.c.fast is not None:
-            self._show_model(str(self.c.fast.info.path))
+        self._show_model()
         self.timer = QTimer(self)
         self.timer.setInterval(500)
         self.timer.timeout.connect(self._show_stats)
@@ -175,16 +175,17 @@ class LiveTab(QWidget):
     def _show_model(self, *_args) -> None:
         """Keep the Model box on the model in use: the fast net (also one opened from a file, which
         joins the list), or the style-image model while one of your style images is active."""
-        adain = self.c.adain
+        adain = self.c.style_model_name()
         index = self.model_box.findData(ADAIN_ITEM)
         if adain is not None and index < 0:
-            self.model_box.addItem(f"{adain.info.path.stem} (style images)", ADAIN_ITEM)
+            self.model_box.addItem(f"{adain} (style images)", ADAIN_ITEM)
             self.model_box.setItemData(self.model_box.count() - 1,
                                        "Runs your style images (any painting or picture, AdaIN)", Qt.ToolTipRole)
-        if self.c.processor.stylizer is not None and self.c.processor.stylizer is adain:
+        self._show_choice()
+        if self.c.style_images_active():
             index = self.model_box.findData(ADAIN_ITEM)
-        elif self.c.fast is not None:
-            path = str(self.c.fast.info.path)
+        elif self.c.fast_model_path() is not None:
+            path = self.c.fast_model_path()
             index = self.model_box.findData(path)
             if index < 0:
                 self.model_box.insertItem(max(0, self.model_box.findData(ADAIN_ITEM)), Path(path).stem, path)
@@ -194,6 +195,14 @@ class LiveTab(QWidget):
         self.model_box.blockSignals(True)
         self.model_box.setCurrentIndex(index)
         self.model_box.blockSignals(False)
+
+    def _show_choice(self, *_args) -> None:
+        """The line under Device: what runs where, and why (a fallback says so)."""
+        choice = self.c.model_choice()
+        if choice is None:
+            return
+        self.provider_label.setText(f"running on: {choice.provider.upper()} — {choice.reason}")
+        self.provider_label.setToolTip(choice.describe())
 
     def _on_model_chosen(self, index: int) -> None:
         data = self.model_box.itemData(index)
@@ -219,13 +228,13 @@ class LiveTab(QWidget):
         c = self.c
         c.frame_ready.connect(self._paint_newest)
         c.styles_changed.connect(lambda _names: self.refresh_gallery())
-        c.provider_changed.connect(lambda p: self.provider_label.setText(f"running on: {p.upper()}"))
+        c.provider_changed.connect(self._show_choice)
         c.running_changed.connect(self._on_running)
         c.vcam_changed.connect(self.vcam_button.setChecked)
         self.start_button.clicked.connect(self.toggle_running)
         self.source_box.activated.connect(self._on_source_chosen)
         self.gallery.itemSelectionChanged.connect(self._on_selection)
-        self.add_style_button.clicked.connect(self._choose_style_image)
+        self.add_style_button.clicked.connect(self.choose_style_image)
         self.capture_button.clicked.connect(self.capture_style)
         self.gallery.customContextMenuRequested.connect(self._gallery_menu)
         self.strength.valueChanged.connect(lambda v: c.set_strength(v / 100))
@@ -306,8 +315,7 @@ class LiveTab(QWidget):
 
     # -- styles ---------------------------------------------------------------------------------
     def refresh_gallery(self) -> None:
-        if self.c.active_provider():
-            self.provider_label.setText(f"running on: {self.c.active_provider().upper()}")
+        self._show_choice()
         self.gallery.blockSignals(True)
         self.gallery.clear()
         for name in self.c.builtin_styles():
@@ -372,7 +380,7 @@ class LiveTab(QWidget):
         self.mix_sliders = {}
         if len(names) < 2:
             self.mix_box.hide()
-            QTimer.singleShot(0, self._fit_panel)
+            QTimer.singleShot(0, self, self._fit_panel)
             return
         for n in names:
             s = QSlider(Qt.Horizontal)
@@ -382,7 +390,7 @@ class LiveTab(QWidget):
             self.mix_sliders[n] = s
             self.mix_form.addRow(n.replace("_", " ")[:18], s)
         self.mix_box.show()
-        QTimer.singleShot(0, self._fit_panel)  # once the Mix box's own layout has taken its rows
+        QTimer.singleShot(0, self, self._fit_panel)  # once the Mix box's own layout has taken its rows
 
     def _fit_panel(self) -> None:
         """The side panel takes the height its widgets need (the scroll area scrolls it) instead of
@@ -433,7 +441,7 @@ class LiveTab(QWidget):
         if menu.exec(self.gallery.mapToGlobal(pos)) is remove:
             self.c.remove_style(item.data(Qt.UserRole))
 
-    def _choose_style_image(self) -> None:
+    def choose_style_image(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Choose a style image", "", "Images (*.png *.jpg *.jpeg *.bmp *.webp *.tif)")
         if path:
             self.add_style_image(path)

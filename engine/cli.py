@@ -45,9 +45,7 @@ def _processor(args):
                              process_height=args.size, smoothing=args.smooth)
     processor = build_processor(settings, model=args.model, style_images=parse_weighted(args.style_image),
                                 provider=args.provider)
-    info = processor.stylizer.session_info
-    print(f"model {processor.stylizer.info.path.name} ({processor.stylizer.info.family}) on {info.active.upper()}",
-          file=sys.stderr)
+    print(f"model {processor.stylizer.choice.describe()}", file=sys.stderr)
     return processor
 
 

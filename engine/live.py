@@ -18,6 +18,7 @@ threads; the inference thread never waits for it (it reads ``processor.settings`
 from __future__ import annotations
 
 import threading
+from dataclasses import replace
 from pathlib import Path
 from typing import Callable
 
@@ -28,7 +29,7 @@ from .frames import load_image, save_image
 from .modelfile import ASSETS_DIR, discover_models
 from .pipeline import LivePipeline, Stats
 from .processor import FrameProcessor, StyleSettings
-from .setup import open_stylizer
+from .setup import ModelChoice, open_stylizer
 from .sinks import CallbackSink, Sink, VideoFileSink, VirtualCameraSink
 from .sources import Frame, FrameSource, list_cameras, open_source
 from .stylizers import AdaINStylizer, normalize_mix
@@ -232,6 +233,21 @@ class LiveSession:
         entries = self.library.entries()
         return {n: entries[n] for n in self.custom_styles() if n in entries}
 
+    @staticmethod
+    def _reason(stylizer) -> str:
+        choice = getattr(stylizer, "choice", None)
+        return choice.reason if choice is not None else "the model you chose"
+
+    def model_choice(self) -> ModelChoice | None:
+        """Which model runs now, where, and why (None before a model is loaded)."""
+        stylizer = self.processor.stylizer
+        choice = getattr(stylizer, "choice", None)
+        if choice is None:
+            return None
+        if stylizer is self.adain and self.fast is not None:
+            return replace(choice, reason=f"your style images run on it ({choice.reason})")
+        return choice
+
     def active_provider(self) -> str:
         return self.processor.stylizer.session_info.active if self.processor.stylizer else ""
 
@@ -328,10 +344,11 @@ class LiveSession:
     def set_provider(self, provider: str) -> str:
         """Rebuild the loaded models on another provider; returns the provider actually active."""
         with self._lock:
-            fast = open_stylizer(self.fast.info.path, provider=provider) if self.fast is not None else None
-            adain = None
+            fast = adain = None
+            if self.fast is not None:  # the same files, and the same reason they were chosen
+                fast = open_stylizer(self.fast.info.path, provider=provider, reason=self._reason(self.fast))
             if self.adain is not None:
-                adain = open_stylizer(self.adain.info.path, provider=provider)
+                adain = open_stylizer(self.adain.info.path, provider=provider, reason=self._reason(self.adain))
                 adain.copy_styles_from(self.adain)
             on_fast = self.processor.stylizer is not None and self.processor.stylizer is self.fast
             self.provider, self.fast, self.adain = provider, fast, adain
@@ -413,12 +430,6 @@ class LiveSession:
                 files.append(stylizer.info.path)
         return files + list(self.custom_style_paths().values())
 
-    def save_snapshot(self, path: str | Path) -> Path:
-        newest = self.newest()
-        if newest is None:
-            raise InputError("no frame to save yet: start the preview first")
-        return save_image(path, newest[1], self.input_files())
-
     def start_recording(self, path: str | Path) -> None:
         with self._lock:
             if not self.running:
@@ -476,6 +487,7 @@ class LiveSession:
             "family": getattr(self.processor.stylizer, "family", None),
             "model": str(self.fast.info.path.name) if self.fast else None,
             "provider": self.active_provider(),
+            "why": (lambda c: c.describe() if c else None)(self.model_choice()),
             "styles": {"builtin": self.builtin_styles(), "custom": self.custom_styles()},
             "vcam": self.vcam_on,
             "recording": self._recorder is not None,

@@ -1,29 +1,69 @@
 """The one builder from a user's choices to a ready FrameProcessor, used by the CLI and by the
 desktop controller alike, so both resolve defaults, load models and report errors the same way.
 
-    open_stylizer(model, family, provider)         a model file (or the built-in default) -> stylizer
+    open_stylizer(model, family, provider)         a model file (or the built-in default) -> stylizer,
+                                                   with its ModelChoice (which file, where, why)
     build_processor(settings, model=..., style_images=..., provider=...)   -> FrameProcessor
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import InputError, ModelError
-from .modelfile import default_model
+from .modelfile import available_providers, default_model
 from .processor import FrameProcessor, StyleSettings
 from .stylizers import AdaINStylizer, Stylizer, load_stylizer, normalize_mix
 
 
+@dataclass(frozen=True)
+class ModelChoice:
+    """Which model runs, where, and why: the one answer the CLI, the live session, the control API
+    and the app all show."""
+    family: str  # "fast" (built-in styles) or "adain" (style images)
+    name: str  # file stem, e.g. "mid8.int8"
+    path: Path
+    precision: str  # int8 | fp32 | fp16
+    provider: str  # what actually runs it: cpu | cuda
+    reason: str  # one sentence for the user
+
+    def describe(self) -> str:
+        return f"{self.name} on {self.provider.upper()}: {self.reason}"
+
+
+def _default_reason(family: str, provider: str, variant: str | None, precision: str) -> str:
+    on_gpu = provider == "cuda" or (provider == "auto" and "cuda" in available_providers())
+    if family == "adain":
+        return "the built-in model for style images"
+    where = "GPU" if on_gpu else "CPU"
+    size = {"mid": "the mid-sized net keeps up live", "light": "the lightest net installed",
+            "full": "the full-width net" + (" runs live there" if on_gpu else ", the only one installed")}
+    return f"the default for a {where}: {size.get(variant, 'the first installed')}" + (
+        ", int8 runs fastest there" if precision == "int8" else "")
+
+
+def _with_choice(stylizer: Stylizer, requested_provider: str, reason: str) -> Stylizer:
+    active = stylizer.session_info.active
+    if requested_provider == "auto" and active == "cpu" and "cuda" in available_providers():
+        reason += " (CUDA is installed but did not start, so the CPU runs it)"
+    info = stylizer.info
+    stylizer.choice = ModelChoice(info.family, info.name, info.path, info.metadata.get("precision", "fp32"), active,
+                                  reason)
+    return stylizer
+
+
 def open_stylizer(model: str | Path | None, family: str = "fast", provider: str = "auto",
-                  threads: int | None = None) -> Stylizer:
-    """Load ``model``, or the built-in default of ``family`` for ``provider`` when it is None."""
+                  threads: int | None = None, reason: str = "the model you chose") -> Stylizer:
+    """Load ``model``, or the built-in default of ``family`` for ``provider`` when it is None. The
+    stylizer's ``choice`` (a ModelChoice) says which file runs where, and why."""
     if model is None:
         info = default_model(family, provider)
         if info is None:
             what = "AdaIN (arbitrary style)" if family == "adain" else "fast multi-style"
             raise ModelError(f"no built-in {what} model is installed; pass --model PATH to an exported .onnx file")
         model = info.path
-    return load_stylizer(model, provider, threads)
+        reason = _default_reason(family, provider, info.metadata.get("variant"), info.metadata.get("precision", "fp32"))
+    return _with_choice(load_stylizer(model, provider, threads), provider, reason)
 
 
 def build_processor(settings: StyleSettings, *, model: str | Path | None = None,

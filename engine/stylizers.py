@@ -56,6 +56,7 @@ class FastStylizer:
 
     def __init__(self, info: ModelInfo, provider: str = "auto", threads: int | None = None) -> None:
         self.info = info
+        self.choice = None  # which file runs where, and why (engine.setup.ModelChoice), set by open_stylizer
         self.session, self.session_info = make_session(str(info.path), provider, threads)
         # the contract once more, as the session sees the graph (inspect_model read it from the file)
         check_ports(info.path.name, "fast", "stylize", *session_ports(self.session), n_styles=len(info.style_names))
@@ -84,6 +85,7 @@ class AdaINStylizer:
 
     def __init__(self, info: ModelInfo, provider: str = "auto", threads: int | None = None) -> None:
         self.info = info
+        self.choice = None  # which file runs where, and why (engine.setup.ModelChoice), set by open_stylizer
         self.session, self.session_info = make_session(str(info.path), provider, threads)
         self.stats_session, _ = make_session(str(info.companion), provider, threads)
         inputs, outputs = session_ports(self.session)

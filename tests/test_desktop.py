@@ -45,7 +45,7 @@ def test_live_preview_paints_frames_and_stats(qtbot, window):
     assert window.c.running and live.start_button.text() == "Stop"
     qtbot.waitUntil(lambda: "fps" in live.stats_label.text(), timeout=5000)
     assert "CPU" in live.stats_label.text()
-    assert live.provider_label.text() == "running on: CPU"
+    assert live.provider_label.text() == "running on: CPU — the model you chose"  # what runs, where, why
     qtbot.mouseClick(live.start_button, Qt.LeftButton)
     qtbot.waitUntil(lambda: not window.c.running, timeout=5000)
     assert window.errors == []

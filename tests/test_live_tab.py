@@ -158,3 +158,22 @@ def test_no_camera_is_said_when_the_sample_clip_stands_in(qtbot, monkeypatch, tm
     assert w.c.source_spec == str(live_module.SAMPLE_CLIP)
     assert any("No camera found" in n for n in w.notes)
     w.close()
+
+
+def test_one_answer_says_which_model_runs_and_why(qtbot, tiny_fast_model, tmp_path):
+    """The CLI, the session, the control API and the app show the same ModelChoice."""
+    from engine.control import ControlAPI
+    from engine.live import LiveSession
+
+    session = LiveSession("synthetic", provider="cpu")
+    session.load_default_models()  # the shipped models: the default for this device, with its reason
+    choice = session.model_choice()
+    assert choice.family == "fast" and choice.provider == "cpu"
+    assert choice.reason.startswith("the default for a CPU")
+    assert ControlAPI(session).call("state", {})["why"] == choice.describe()
+    session.set_model(tiny_fast_model)
+    assert session.model_choice().reason == "the model you chose"
+    w = build_window("synthetic", QSettings(str(tmp_path / "s.ini"), QSettings.IniFormat))
+    qtbot.addWidget(w)
+    assert "the default for a CPU" in w.live.provider_label.text()
+    w.close()

@@ -174,9 +174,10 @@ def test_live_session_snapshot_and_recording_refuse_the_source(tiny_fast_model, 
     try:
         with pytest.raises(OutputError, match="is the input"):
             session.start_recording(clip_with_audio)
-        session._newest = (np.zeros((8, 8, 3), np.uint8),) * 2
-        with pytest.raises(OutputError, match="is the input"):
-            session.save_snapshot(tiny_fast_model)
+        from engine.frames import save_image
+
+        with pytest.raises(OutputError, match="is the input"):  # how the app saves a snapshot
+            save_image(tiny_fast_model, np.zeros((8, 8, 3), np.uint8), session.input_files())
     finally:
         session.shutdown()
     assert digest(clip_with_audio) == before
