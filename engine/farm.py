@@ -222,7 +222,7 @@ def _render_segment(seg: Segment, chunk: bytes, package: ModelPackage, settings:
                 continue  # decoded only to reach the warm-up frames
             if position >= seg.end:
                 break
-            out, _ = processor.process(frame_rgb(frame, orientation))
+            out, _ = processor.process(frame_rgb(frame, orientation), frame.time)
             if position >= seg.start:
                 ok, png = cv2.imencode(".png", cv2.cvtColor(out, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_PNG_COMPRESSION, 1])
                 if not ok:

@@ -346,6 +346,20 @@ def pad_to_multiple(rgb: np.ndarray, multiple: int) -> tuple[np.ndarray, tuple[i
     return rgb, (h, w)
 
 
+def pad_with_margin(rgb: np.ndarray, multiple: int, margin: int) -> tuple[np.ndarray, tuple[int, int, int, int]]:
+    """Reflect-pad every side by ``margin`` rounded up to ``multiple``, and the bottom/right by the few pixels
+    more that make both sides divide by ``multiple``; returns (padded, (top, left, h, w)), the picture's place
+    in it. A net answers differently near its input's edges (thin coloured lines along the border); with the
+    margin those answers fall on mirrored pixels that are cropped away, and the picture keeps the net's pixel
+    grid (its top-left corner on a multiple)."""
+    h, w = rgb.shape[:2]
+    m = -(-max(0, margin) // multiple) * multiple
+    ph, pw = (-h) % multiple, (-w) % multiple
+    if m or ph or pw:
+        rgb = cv2.copyMakeBorder(rgb, m, m + ph, m, m + pw, cv2.BORDER_REFLECT_101)
+    return rgb, (m, m, h, w)
+
+
 def pad_to_min_side(rgb: np.ndarray, min_side: int, multiple: int = 1) -> np.ndarray:
     """Replicate-pad bottom/right up to ``min_side`` per side (a multiple of ``multiple``): a net whose
     padding reaches further than its smallest feature map cannot run on fewer pixels. Crop afterwards."""

@@ -175,7 +175,7 @@ class LivePipeline:
                     if self._stop.is_set() or self._mailbox.closed:
                         break
                     continue
-                image, times = self.processor.process(frame.image)
+                image, times = self.processor.process(frame.image, frame.captured_at)
                 t0 = time.perf_counter()
                 with self._sinks_lock:
                     for sink in self.sinks:

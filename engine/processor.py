@@ -2,8 +2,9 @@
 
 StyleSettings  everything that changes how a frame looks; immutable, replaced whole by other
                threads (CLI, GUI controller, saved settings), read once per frame.
-FrameProcessor resize to the processing size -> pad -> stylize -> crop -> temporal smoothing ->
-               colour preservation -> the stylizer's own strength -> resize back, timed per stage.
+FrameProcessor resize to the processing size -> pad (a mirrored margin on every side) -> stylize -> crop
+               -> temporal smoothing -> colour preservation -> the stylizer's own strength -> resize back,
+               timed per stage.
 """
 from __future__ import annotations
 
@@ -14,9 +15,16 @@ import cv2
 import numpy as np
 
 from .errors import InputError
-from .frames import fit_size, pad_to_multiple, preserve_colors
+from .frames import fit_size, pad_with_margin, preserve_colors
 from .stylizers import Stylizer
 from .temporal import TemporalSmoother
+
+# Mirrored margin added on every side before the net and cropped after, in multiples of the net's pad
+# multiple (its coarsest feature map's cell): a net answers differently within a few cells of its input's
+# edges, which showed as thin coloured lines along the frame at every size. Two cells (8 px for the fast
+# nets, 16 px for AdaIN) take the lines out of the picture for ~11 % more pixels at 480x270
+# (measured with bench/edges.py, docs/benchmarks.md).
+EDGE_MARGIN_CELLS = 2
 
 
 @dataclass(frozen=True)
@@ -84,6 +92,7 @@ class FrameProcessor:
         self.settings = (settings or StyleSettings()).validated()
         self.smoother = TemporalSmoother()
         self._last_look: tuple | None = None
+        self._last_time: float | None = None
 
     def snapshot(self) -> "FrameProcessor":
         """An independent processor with the same model and a frozen copy of the current settings
@@ -94,8 +103,11 @@ class FrameProcessor:
         """Forget the previous frame (a new clip or a new live session starts)."""
         self.smoother.reset()
         self._last_look = None
+        self._last_time = None
 
-    def process(self, frame: np.ndarray) -> tuple[np.ndarray, StageTimes]:
+    def process(self, frame: np.ndarray, time_s: float | None = None) -> tuple[np.ndarray, StageTimes]:
+        """``time_s``: the frame's time in seconds (capture time or presentation time), when known. Temporal
+        smoothing weakens as the gap to the previous frame grows (a slow live preview sees frames far apart)."""
         s, stylizer = self.settings, self.stylizer  # one snapshot of each per frame
         if stylizer is None:
             raise InputError("no model loaded: open a model file first")
@@ -103,15 +115,20 @@ class FrameProcessor:
         h, w = frame.shape[:2]
         pw, ph = fit_size(w, h, s.process_height)
         small = cv2.resize(frame, (pw, ph), interpolation=cv2.INTER_AREA) if (pw, ph) != (w, h) else frame
-        padded, (sh, sw) = pad_to_multiple(small, stylizer.info.pad_multiple)
+        padded, (top, left, sh, sw) = pad_with_margin(small, stylizer.info.pad_multiple,
+                                                    EDGE_MARGIN_CELLS * stylizer.info.pad_multiple)
         t1 = time.perf_counter()
-        stylized = stylizer.stylize(padded, s.mix, s.strength)[:sh, :sw]
+        stylized = stylizer.stylize(padded, s.mix, s.strength)[top:top + sh, left:left + sw]
         t2 = time.perf_counter()
         look = (id(stylizer), tuple(sorted(s.mix.items())))
         if self._last_look is not None and look != self._last_look:
             self.smoother.style_changed()  # crossfade instead of a jump
         self._last_look = look
-        stylized = self.smoother.apply(small, np.ascontiguousarray(stylized), s.smoothing)
+        dt = None
+        if time_s is not None and self._last_time is not None and time_s > self._last_time:
+            dt = time_s - self._last_time
+        self._last_time = time_s
+        stylized = self.smoother.apply(small, np.ascontiguousarray(stylized), s.smoothing, dt)
         if s.preserve_colors:
             stylized = preserve_colors(stylized, small)
         stylized = stylizer.apply_strength(stylized, small, s.strength)

@@ -108,7 +108,7 @@ def render_video(src: str | Path, dst: str | Path, processor: FrameProcessor, *,
             if isinstance(item, av.Packet):
                 writer.write_audio_packet(item)
                 continue
-            out, _ = processor.process(frame_rgb(item, info.orientation))
+            out, _ = processor.process(frame_rgb(item, info.orientation), item.time)
             writer.write(out, times[done] if times and done < len(times) else item.pts, vstream.time_base)
             done += 1
             if progress:

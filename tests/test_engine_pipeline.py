@@ -252,3 +252,66 @@ def test_virtual_camera_with_this_machines_pyvirtualcam():
     finally:
         sink.close()
     assert sink.cam is None
+
+
+# -- frame edges: a net's border response stays out of the picture at every processing size ------------------
+MAGENTA = (255, 0, 255)
+
+
+class EdgeMarkingStylizer:
+    """A stand-in net that, like real ones, answers differently at its input's edges: the identity, except
+    that the outer two rows and columns of whatever it is given come out magenta. ``marks=False``: the plain
+    identity (what the picture should look like)."""
+
+    family = "fast"
+
+    def __init__(self, multiple: int = 4, marks: bool = True) -> None:
+        self.info = types.SimpleNamespace(pad_multiple=multiple, min_side=8)
+        self.marks, self.shapes = marks, []
+
+    def style_names(self):
+        return ["plain"]
+
+    def stylize(self, rgb, mix, strength):
+        self.shapes.append(rgb.shape[:2])
+        out = rgb.copy()
+        if self.marks:
+            out[:2], out[-2:], out[:, :2], out[:, -2:] = MAGENTA, MAGENTA, MAGENTA, MAGENTA
+        return out
+
+    def apply_strength(self, stylized, original, strength):
+        return stylized
+
+
+@pytest.mark.parametrize("height", [270, 180, 144, 360, None])
+@pytest.mark.parametrize("multiple", [4, 8])
+def test_no_lines_along_the_frame_edges_at_any_processing_size(height, multiple):
+    """A 768x576 frame (the sample clip's size) at the Live tab's resolutions and native: the net always gets
+    sides that divide by its multiple, and its edge response is cropped away with the mirrored margin, so
+    the output equals what a net without one gives, to the last pixel."""
+    y, x = np.mgrid[0:576, 0:768]
+    frame = np.stack([x * 255 // 767, y * 255 // 575, np.full_like(x, 60)], axis=2).astype(np.uint8)
+    net = EdgeMarkingStylizer(multiple)
+    out = FrameProcessor(net, StyleSettings(process_height=height)).process(frame)[0]
+    plain = EdgeMarkingStylizer(multiple, marks=False)
+    expected = FrameProcessor(plain, StyleSettings(process_height=height)).process(frame)[0]
+    assert out.shape == frame.shape
+    assert all(h % multiple == 0 and w % multiple == 0 for h, w in net.shapes)
+    assert np.array_equal(out, expected), np.abs(out.astype(int) - expected).max(axis=2).nonzero()
+    if height is None:
+        assert np.array_equal(out, frame)  # the picture is cropped back from exactly where it was put
+
+
+def test_pad_with_margin_mirrors_every_side_and_keeps_the_picture_on_the_grid():
+    from engine.frames import pad_with_margin
+
+    rng = np.random.default_rng(0)
+    for h, w, multiple, margin in ((270, 360, 4, 8), (135, 241, 8, 16), (5, 3, 4, 8), (64, 64, 4, 0), (17, 9, 1, 3)):
+        rgb = rng.integers(0, 256, size=(h, w, 3), dtype=np.uint8)
+        padded, (top, left, ph, pw) = pad_with_margin(rgb, multiple, margin)
+        assert (ph, pw) == (h, w) and top == left and top >= margin and top % multiple == 0
+        assert padded.shape[0] % multiple == 0 and padded.shape[1] % multiple == 0
+        assert padded.shape[0] - top - h < top + multiple and padded.shape[1] - left - w < left + multiple
+        assert np.array_equal(padded[top:top + h, left:left + w], rgb)
+        if top > 1 and h > 1:  # mirrored, not repeated: the row above the picture is the picture's second row
+            assert np.array_equal(padded[top - 1, left:left + w], rgb[1])

@@ -161,3 +161,131 @@ def test_engine_does_not_import_bench_and_the_metric_lives_in_bench():
 def test_metric_needs_matching_frames():
     with pytest.raises(ValueError):
         warping_error([np.zeros((8, 8, 3), np.uint8)], [np.zeros((8, 8, 3), np.uint8)])
+
+
+# -- smoothing that never ghosts: frames far apart, objects that jump, content entering at an edge ------------
+def _square_scene(background, top_left, colour, side=20):
+    frame = background.copy()
+    y, x = top_left
+    frame[y:y + side, x:x + side] = colour
+    return frame
+
+
+def _same_brightness_colour(background):
+    """A saturated colour as bright as the background's mean: a brightness-only check cannot tell them apart."""
+    import cv2
+
+    grey = float(cv2.cvtColor(background, cv2.COLOR_RGB2GRAY).mean())
+    return (230, int(round((grey - 0.299 * 230 - 0.114 * 40) / 0.587)), 40)
+
+
+@pytest.mark.parametrize("kind", ["bright", "same brightness, other colour"])
+def test_an_object_that_jumps_far_leaves_no_ghost(kind):
+    """A square jumps 80 px between two frames (a slow preview of a walking person). Where it was and where
+    it is now, the output is the fresh stylization (no see-through copy of the old picture); on the still
+    background the smoother keeps smoothing (the stylization's colour jump is damped there)."""
+    background = (textured()[:, :128].astype(np.float32) * 0.3 + 90).astype(np.uint8)
+    colour = (255, 255, 255) if kind == "bright" else _same_brightness_colour(background)
+    old, new = (38, 10), (38, 90)
+    frames = [_square_scene(background, old, colour), _square_scene(background, new, colour)]
+    jump = 20  # the stylization of the second frame is 20 levels brighter everywhere: flicker to smooth
+    stylized = [255 - frames[0], np.clip(255 - frames[1].astype(int) + jump, 0, 255).astype(np.uint8)]
+    s = TemporalSmoother()
+    s.apply(frames[0], stylized[0], 0.8)
+    out = s.apply(frames[1], stylized[1], 0.8)
+    diff = np.abs(out.astype(int) - stylized[1]).max(axis=2)
+    for y, x in (old, new):  # at most the damped flicker, never the square's old look (~130 levels away)
+        assert diff[y:y + 20, x:x + 20].max() <= jump + 2, (kind, (y, x), diff[y:y + 20, x:x + 20].max())
+    still = np.ones(diff.shape, bool)
+    for y, x in (old, new):
+        still[max(0, y - 8):y + 28, max(0, x - 8):x + 28] = False
+    assert diff[still].mean() > 0.5 * jump  # smoothing is on where nothing moved
+
+
+def test_content_entering_at_an_edge_takes_no_streak_from_the_border():
+    """A pan brings new content in at the right edge, and the stylization has a magenta line along that edge
+    (a net's border response). Pixels whose history lies outside the previous frame take the fresh
+    stylization: no streak of the border line smeared inwards."""
+    wide = textured(96, 200)
+    frames = [np.ascontiguousarray(wide[:, i * 4:i * 4 + 128]) for i in range(6)]
+
+    def stylize(frame):
+        out = 255 - frame
+        out[:, -1] = (255, 0, 255)
+        return out
+
+    per_frame = [stylize(f) for f in frames]
+    s = TemporalSmoother()
+    smoothed = [s.apply(c, o, 0.8) for c, o in zip(frames, per_frame)]
+    near_edge = np.abs(smoothed[-1][:, -9:-1].astype(int) - per_frame[-1][:, -9:-1]).mean()
+    assert near_edge < 8, near_edge  # a streak of the line: ~35
+    assert warping_error(frames, smoothed) <= warping_error(frames, per_frame)
+
+
+def _noisy_static_clip(n=6, h=72, w=96, seed=5):
+    """A still scene, and per-frame "stylizations" of it that flicker with fresh noise in every frame."""
+    rng = np.random.default_rng(seed)
+    scene = textured(h, w)[:, :w]
+    stylized = [np.clip(255 - scene.astype(int) + rng.integers(-40, 41, size=scene.shape), 0, 255).astype(np.uint8)
+                for _ in range(n)]
+    return [scene.copy() for _ in range(n)], stylized
+
+
+def test_a_long_gap_between_frames_starts_afresh_and_a_short_one_smooths():
+    frames, stylized = _noisy_static_clip(2)
+
+    def second(dt):
+        s = TemporalSmoother()
+        s.apply(frames[0], stylized[0], 0.8, dt)
+        return np.abs(s.apply(frames[1], stylized[1], 0.8, dt).astype(int) - stylized[1]).mean()
+
+    short, slow, too_old = second(1 / 30), second(1.0), second(3.0)
+    assert too_old == 0  # the previous frame is 3 s old: the fresh stylization as it is
+    assert short > slow > 0  # 1 fps still smooths, less than 30 fps does
+    assert second(None) == short  # no time given: as a short gap
+
+
+def test_smoothing_at_a_low_frame_rate_still_reduces_flicker_of_a_slow_drift():
+    """A texture drifting 1 px per frame, seen at 1.7 fps: the warp holds, so smoothing still steadies it."""
+    clip = panning_clip(10, step=1)
+    per_frame = flicker([255 - f for f in clip], amount=40)
+    s = TemporalSmoother()
+    smoothed = [s.apply(c, o, 0.8, 0.6) for c, o in zip(clip, per_frame)]
+    assert warping_error(clip, smoothed) < 0.6 * warping_error(clip, per_frame)
+    change = [np.abs(b.astype(int) - a).mean() for a, b in zip(smoothed, smoothed[1:])]
+    change_raw = [np.abs(b.astype(int) - a).mean() for a, b in zip(per_frame, per_frame[1:])]
+    assert np.mean(change) < 0.7 * np.mean(change_raw)
+
+
+def test_processor_tells_the_smoother_the_time_between_frames(tiny_fast_model):
+    """FrameProcessor.process(frame, time_s): frames 3 s apart are not blended, frames 1/30 s apart are."""
+    from engine.processor import FrameProcessor, StyleSettings
+    from engine.stylizers import load_stylizer
+
+    stylizer = load_stylizer(tiny_fast_model, "cpu")
+    rng = np.random.default_rng(2)
+    scene = textured(64, 96)[:, :96]
+    frames = [np.clip(scene.astype(int) + rng.integers(-25, 26, size=scene.shape), 0, 255).astype(np.uint8)
+              for _ in range(2)]
+    plain = FrameProcessor(stylizer, StyleSettings(mix={"ink": 1.0})).process(frames[1])[0]
+    outputs = {}
+    for gap in (1 / 30, 3.0):
+        p = FrameProcessor(stylizer, StyleSettings(mix={"ink": 1.0}, smoothing=0.8))
+        p.process(frames[0], time_s=10.0)
+        outputs[gap] = p.process(frames[1], time_s=10.0 + gap)[0]
+    assert np.array_equal(outputs[3.0], plain)
+    assert not np.array_equal(outputs[1 / 30], plain)
+
+
+def test_ghosting_measure_sees_a_see_through_copy_of_the_previous_frame():
+    """bench/ghosting.py: the per-frame output scores 0; a plain blend with the previous output (no motion
+    compensation) leaves the jumped square's old look behind and scores high, mostly in visible pixels."""
+    from bench.ghosting import ghosting
+
+    background = (textured()[:, :128].astype(np.float32) * 0.3 + 90).astype(np.uint8)
+    frames = [_square_scene(background, top_left, (255, 255, 255)) for top_left in ((38, 10), (38, 90))]
+    per_frame = [255 - f for f in frames]
+    blended = [per_frame[0], (0.7 * per_frame[0] + 0.3 * per_frame[1]).astype(np.uint8)]
+    assert ghosting(frames, per_frame, per_frame) == (0.0, 0.0)
+    mean, visible = ghosting(frames, blended, per_frame)
+    assert mean > 0.2 and visible > 0.5
