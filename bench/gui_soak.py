@@ -108,6 +108,84 @@ def grab_screen(display: str, path: Path) -> None:
             cv2.imwrite(str(path), frame.to_ndarray(format="bgr24"))
 
 
+class Recorder:
+    """Frame counts polled from /api/stats -> longest gap, fps per 10 s window, one JSON line per window."""
+
+    def __init__(self, out: Path, start: float) -> None:
+        self.out, self.start = out, start
+        self.last_count, self.last_change, self.longest_gap = -1, start, 0.0
+        self.counts: list[tuple[float, int]] = []
+        self.rows: list[dict] = []
+
+    def frames(self, now: float, count: int) -> None:
+        if count != self.last_count:
+            if self.last_count >= 0:
+                self.longest_gap = max(self.longest_gap, now - self.last_change)
+            self.last_count, self.last_change = count, now
+        self.counts.append((now, count))
+
+    def log(self, now: float, pid: int, client: Client, switches: int) -> None:
+        recent = [c for t, c in self.counts if t >= now - LOG_EVERY_S]
+        fps = (recent[-1] - recent[0]) / LOG_EVERY_S if len(recent) > 1 and recent[-1] >= recent[0] else 0.0
+        self.counts = self.counts[-1:]
+        self.rows.append({"t": round(now - self.start, 1), "rss_mb": round(rss_mb(pid), 1), "fps": round(fps, 2),
+                          "longest_gap_s": round(self.longest_gap, 3), "switches": switches,
+                          "requests": client.requests, "failures": client.failures, "errors": client.errors[-3:]})
+        with (self.out / "soak.jsonl").open("a") as f:
+            f.write(json.dumps(self.rows[-1]) + "\n")
+
+    def summary(self, lived_to_end: bool, code) -> dict:
+        rows = self.rows
+        after_minute = next((r for r in rows if r["t"] >= 60), rows[0] if rows else None)
+        end = rows[-1] if rows else None
+        steady = [r["fps"] for r in rows if r["t"] > 60] or [r["fps"] for r in rows] or [0.0]
+        growth = round(100 * (end["rss_mb"] - after_minute["rss_mb"]) / after_minute["rss_mb"], 2) if end else None
+        return {"lived_to_end": lived_to_end, "quit_exit_code": code, "minutes": round(end["t"] / 60, 1) if end else 0,
+                "rss_mb_after_1_min": after_minute and after_minute["rss_mb"], "rss_mb_end": end and end["rss_mb"],
+                "rss_growth_pct": growth, "longest_frame_gap_s": end and end["longest_gap_s"],
+                "fps_mean": round(sum(steady) / len(steady), 2), "fps_min_10s": min(steady),
+                "style_switches": end and end["switches"], "requests": end and end["requests"],
+                "request_failures": end and end["failures"], "errors": end["errors"] if end else []}
+
+
+def drive(client: Client, app: subprocess.Popen, minutes: float, out: Path) -> Recorder:
+    """Use the app over loopback for ``minutes``: stats every 0.1 s, state every 0.5 s, next style every 2 s."""
+    start = time.monotonic()
+    rec = Recorder(out, start)
+    switches, next_switch, next_state, next_log = 0, start + STYLE_EVERY_S, start, start + LOG_EVERY_S
+    while time.monotonic() - start < minutes * 60 and app.poll() is None:
+        now = time.monotonic()
+        stats = client.call("stats")
+        if stats and stats.get("stats"):
+            rec.frames(now, stats["stats"]["frames_processed"])
+        if now >= next_state:
+            client.call("state")
+            next_state += STATE_EVERY_S
+        if now >= next_switch:
+            client.call("next", "POST")
+            switches += 1
+            next_switch += STYLE_EVERY_S
+        if now >= next_log:
+            rec.log(now, app.pid, client, switches)
+            next_log += LOG_EVERY_S
+        time.sleep(max(0.0, STATS_EVERY_S - (time.monotonic() - now)))
+    return rec
+
+
+def quit_app(app: subprocess.Popen, env: dict) -> int | str:
+    """Press the main window's Quit shortcut (no window manager on Xvfb: focus it first) and wait."""
+    found = subprocess.run(["xdotool", "search", "--name", r"^StyleCast [0-9]"], env=env, capture_output=True,
+                           text=True, timeout=30).stdout.split()
+    if found:
+        subprocess.run(["xdotool", "windowfocus", "--sync", found[0], "key", "ctrl+q"], env=env,
+                       capture_output=True, timeout=30)
+    try:
+        return app.wait(60)
+    except subprocess.TimeoutExpired:
+        app.kill()
+        return "did not quit within 60 s"
+
+
 def soak(minutes: float, out: Path, port: int) -> dict:
     for tool in ("Xvfb", "xdotool"):
         if shutil.which(tool) is None:
@@ -126,71 +204,20 @@ def soak(minutes: float, out: Path, port: int) -> dict:
     app_log = (out / "app.log").open("w")
     app = subprocess.Popen([sys.executable, "-m", "engine", "gui", "--source", str(SAMPLE_CLIP), "--start",
                             "--control", str(port)], env=env, stdout=app_log, stderr=subprocess.STDOUT, cwd=ROOT)
-    rows: list[dict] = []
     try:
         client = wait_for_server(port, token_path(), app)
         client.call("smoothing", "POST", {"value": 0.6})
-        start = time.monotonic()
-        last_count, last_change, longest_gap = -1, start, 0.0
-        switches, next_switch, next_state, next_log = 0, start + STYLE_EVERY_S, start, start + LOG_EVERY_S
-        counts: list[tuple[float, int]] = []
-        while time.monotonic() - start < minutes * 60 and app.poll() is None:
-            now = time.monotonic()
-            stats = client.call("stats")
-            if stats and stats.get("stats"):
-                count = stats["stats"]["frames_processed"]
-                if count != last_count:
-                    if last_count >= 0:
-                        longest_gap = max(longest_gap, now - last_change)
-                    last_count, last_change = count, now
-                counts.append((now, count))
-            if now >= next_state:
-                client.call("state")
-                next_state += STATE_EVERY_S
-            if now >= next_switch:
-                client.call("next", "POST")
-                switches += 1
-                next_switch += STYLE_EVERY_S
-            if now >= next_log:
-                recent = [c for t, c in counts if t >= now - LOG_EVERY_S]
-                fps = (recent[-1] - recent[0]) / LOG_EVERY_S if len(recent) > 1 and recent[-1] >= recent[0] else 0.0
-                counts = counts[-1:]
-                rows.append({"t": round(now - start, 1), "rss_mb": round(rss_mb(app.pid), 1), "fps": round(fps, 2),
-                             "longest_gap_s": round(longest_gap, 3), "switches": switches,
-                             "requests": client.requests, "failures": client.failures, "errors": client.errors[-3:]})
-                with (out / "soak.jsonl").open("a") as log:
-                    log.write(json.dumps(rows[-1]) + "\n")
-                next_log += LOG_EVERY_S
-            time.sleep(max(0.0, STATS_EVERY_S - (time.monotonic() - now)))
+        rec = drive(client, app, minutes, out)
         lived_to_end = app.poll() is None
         if lived_to_end:
             grab_screen(display, out / "soak_end.png")
-            found = subprocess.run(["xdotool", "search", "--name", r"^StyleCast [0-9]"], env=env, capture_output=True,
-                                   text=True, timeout=30).stdout.split()
-            if found:  # no window manager on Xvfb: focus the main window, then press its Quit shortcut
-                subprocess.run(["xdotool", "windowfocus", "--sync", found[0], "key", "ctrl+q"], env=env,
-                               capture_output=True, timeout=30)
-        try:
-            code = app.wait(60)
-        except subprocess.TimeoutExpired:
-            app.kill()
-            code = "did not quit within 60 s"
+        code = quit_app(app, env) if lived_to_end else app.returncode
     finally:
         if app.poll() is None:
             app.kill()
         xvfb.terminate()
         app_log.close()
-    after_minute = next((r for r in rows if r["t"] >= 60), rows[0] if rows else None)
-    end = rows[-1] if rows else None
-    steady = [r["fps"] for r in rows if r["t"] > 60] or [r["fps"] for r in rows] or [0.0]
-    return {"lived_to_end": lived_to_end, "quit_exit_code": code, "minutes": round(end["t"] / 60, 1) if end else 0,
-            "rss_mb_after_1_min": after_minute and after_minute["rss_mb"], "rss_mb_end": end and end["rss_mb"],
-            "rss_growth_pct": round(100 * (end["rss_mb"] - after_minute["rss_mb"]) / after_minute["rss_mb"], 2)
-            if end else None,
-            "longest_frame_gap_s": end and end["longest_gap_s"], "fps_mean": round(sum(steady) / len(steady), 2),
-            "fps_min_10s": min(steady), "style_switches": end and end["switches"],
-            "requests": end and end["requests"], "request_failures": end and end["failures"],
-            "errors": end["errors"] if end else []}
+    return rec.summary(lived_to_end, code)
 
 
 def main() -> int:
