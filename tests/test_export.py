@@ -35,13 +35,15 @@ def test_fast_onnx_matches_torch_at_odd_sizes(tiny_fast_model, tmp_path):
         frame = (rng.random((h, w, 3)) * 255).astype(np.uint8)
         out, _ = processor.process(frame)
         assert out.shape == frame.shape
-        # the engine pads (reflect) to a multiple of 4 and crops: compare on the same padded input
-        import cv2
+        # the engine mirrors a margin on every side (and up to a multiple of 4) and crops: compare on
+        # the same padded input
+        from engine.frames import pad_with_margin
+        from engine.processor import EDGE_MARGIN_CELLS
 
-        padded = cv2.copyMakeBorder(frame, 0, (-h) % 4, 0, (-w) % 4, cv2.BORDER_REFLECT_101)
+        padded, (top, left, _, _) = pad_with_margin(frame, 4, EDGE_MARGIN_CELLS * 4)
         x = torch.from_numpy(padded.transpose(2, 0, 1)[None].astype(np.float32) / 255)
         with torch.no_grad():
-            ref = net(x, torch.tensor([[0.25, 0.75]]))[0].numpy().transpose(1, 2, 0)[:h, :w]
+            ref = net(x, torch.tensor([[0.25, 0.75]]))[0].numpy().transpose(1, 2, 0)[top:top + h, left:left + w]
         assert np.abs(ref * 255 - out.astype(np.float32)).max() <= 1.0
 
 
@@ -112,12 +114,17 @@ def test_fast_net_with_open_skips_exports_and_runs_in_the_engine(tmp_path, skips
     assert result.parity_max_abs < 1e-4
     assert json.loads(inspect_model(result.paths[0]).metadata["model_config"])["skips"] == skips
     processor = FrameProcessor(load_stylizer(result.paths[0], "cpu"), StyleSettings(mix={"fire": 1.0}))
-    frame = (np.random.default_rng(0).random((36, 44, 3)) * 255).astype(np.uint8)  # sides a multiple of 4: no pad
+    frame = (np.random.default_rng(0).random((36, 44, 3)) * 255).astype(np.uint8)
     out, _ = processor.process(frame)
-    x = torch.from_numpy(frame.transpose(2, 0, 1)[None].astype(np.float32) / 255)
+    from engine.frames import pad_with_margin
+    from engine.processor import EDGE_MARGIN_CELLS
+
+    multiple = processor.stylizer.info.pad_multiple  # the engine's margin, mirrored, then cropped
+    padded, (top, left, h, w) = pad_with_margin(frame, multiple, EDGE_MARGIN_CELLS * multiple)
+    x = torch.from_numpy(padded.transpose(2, 0, 1)[None].astype(np.float32) / 255)
     with torch.no_grad():
-        ref = net.eval()(x, net.one_hot(1))[0].numpy().transpose(1, 2, 0)
-        closed = copy_without_skips(net)(x, net.one_hot(1))[0].numpy().transpose(1, 2, 0)
+        ref = net.eval()(x, net.one_hot(1))[0].numpy().transpose(1, 2, 0)[top:top + h, left:left + w]
+        closed = copy_without_skips(net)(x, net.one_hot(1))[0].numpy().transpose(1, 2, 0)[top:top + h, left:left + w]
     assert len(net.skips) == {"half": 1, "both": 2}[skips]
     assert np.abs(ref * 255 - out.astype(np.float32)).max() <= 1.0
     assert np.abs(closed - ref).max() > 0.01  # the skips carry something: the test would see them missing

@@ -78,12 +78,11 @@ def adain_numbers(decoder, blob: dict, holdout: list[str], styles: list[str]) ->
     cfg = blob["train_config"]
     encoder = load_vgg16(last_layer=ENCODER_LAYER)
     hold_c, hold_s = load_holdout(holdout, 256), load_holdout(styles, 256)
-    relative = cfg.get("relative_losses", False)
     torch.manual_seed(0)
     untrained = AdaINDecoder(decoder.config).eval()
     return {
-        "trained": evaluate_adain(AdaINNet(encoder, decoder), hold_c, hold_s, cfg["style_layers"], relative),
-        "untrained": evaluate_adain(AdaINNet(encoder, untrained), hold_c, hold_s, cfg["style_layers"], relative),
+        "trained": evaluate_adain(AdaINNet(encoder, decoder), hold_c, hold_s, cfg["style_layers"]),
+        "untrained": evaluate_adain(AdaINNet(encoder, untrained), hold_c, hold_s, cfg["style_layers"]),
         "steps": blob["step"],
         "curve": [h for h in blob["history"] if "style" in h][::20],
     }

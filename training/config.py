@@ -1,7 +1,26 @@
-"""Training configs: defaults live here, once. The CLI builds its flags from these dataclasses."""
+"""Training configs: defaults live here, once. The CLI builds its flags from these dataclasses, each flag's
+help from its field's ``help``; a recipe (training/recipes/*.toml, training/recipe.py) names the values that
+differ from these defaults."""
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import MISSING, asdict, dataclass, field
+from typing import Any
+
+
+def setting(default: Any = MISSING, *, factory: Any = None, help: str) -> Any:  # noqa: A002 (argparse's word)
+    """A config field with the help text of its command-line flag."""
+    if factory is not None:
+        return field(default_factory=factory, metadata={"help": help})
+    return field(default=default, metadata={"help": help})
+
+
+# Fixed settings of the fast-net trainer, not flags: every shipped model was trained with these values
+GRAD_CLIP = 5.0  # max global gradient norm of a step
+# the per-style (gamma, beta) rows and the skips' gains learn this much faster than the shared weights: each
+# style's rows see 1/N of the steps, and a gain starts closed
+FAST_LR_MULT = 10.0
+TEMPORAL_SHIFT = 8  # the shifted-frame loss moves the photo by up to this many px (a multiple of 4: the net's stride)
+TEMPORAL_NOISE = 2.0 / 255  # and gives the moved frame fresh sensor noise of this std (0..1 scale)
 
 
 @dataclass
@@ -9,12 +28,12 @@ class LoopConfig:
     """The fields the shared training loop (training/loop.py) reads, besides each trainer's own
     ``out_dir`` and ``max_steps`` defaults."""
 
-    time_budget_s: float = 0.0  # 0 = no limit; stops cleanly (with a checkpoint) when spent
-    checkpoint_every: int = 200
-    sample_every: int = 200
-    log_every: int = 10
-    seed: int = 0
-    device: str = "auto"
+    time_budget_s: float = setting(0.0, help="stop cleanly (with a checkpoint) after this many seconds of training; 0: no limit")
+    checkpoint_every: int = setting(200, help="save out_dir/last.pt every N steps (and at the end)")
+    sample_every: int = setting(200, help="write a sample sheet of the held-out photos every N steps")
+    log_every: int = setting(10, help="average the losses over N steps into one history entry and progress line")
+    seed: int = setting(0, help="random seed of the weights' initialisation and of the crops drawn")
+    device: str = setting("auto", help="auto (CUDA when there is one), cpu, cuda or cuda:N")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -24,126 +43,114 @@ class LoopConfig:
 class FastTrainConfig(LoopConfig):
     """Johnson-style perceptual-loss training of a multi-style CIN net (one style per batch)."""
 
-    content_dir: str = ""
-    style_images: list[str] = field(default_factory=list)
-    style_names: list[str] = field(default_factory=list)  # default: the style files' stems
-    out_dir: str = "runs/fast"
-    width: str = "light"  # "light" (8-16-32), "mid" (8-24-64, the CPU live net) or "full" (Johnson's 32-64-128)
-    dilation: list[int] = field(default_factory=list)  # per residual block (first conv); empty = undilated
-    residual_blocks: int = 0  # 0: the width preset's count; with --init-from, blocks beyond the source's start as identity
-    skips: str = ""  # encoder-to-decoder skips: "half" (1/2 resolution) or "both" (and full); with --init-from new ones start closed (gain 0)
-    init_from: str = ""  # fresh run only: start from this fast checkpoint's weights (same widths; its styles or a subset, by name)
-    image_size: int = 256
-    # each training crop is a square covering this fraction of the photo's shorter side (random in [lo, hi]),
-    # resized to image_size: the scale at which the net sees the scene (mid8 card, session 22: 192 px crops of
-    # 0.75-1.0, a whole frame's scale, scored worse than this default)
-    crop_scale: list[float] = field(default_factory=lambda: [0.6, 1.0])  # training.data.CROP_SCALE
-    style_size: int = 384  # longest side of each style image when its Gram targets are computed
-    batch_size: int = 4
-    lr: float = 1e-3
-    grad_clip: float = 5.0  # max global gradient norm
-    cin_lr_mult: float = 10.0  # the per-style (gamma, beta) rows learn this much faster: each sees 1/N of the steps
-    content_layer: str = "relu2_2"
-    style_layers: list[str] = field(default_factory=lambda: ["relu1_2", "relu2_2", "relu3_3", "relu4_3"])
-    content_weight: float = 1.0
-    style_weight: float = 10.0
-    # per style layer, in style_layers' order (empty: all 1). The logged and held-out style loss stays the
-    # unweighted one, so runs with different weights compare on the same number
-    style_layer_weights: list[float] = field(default_factory=list)
-    tv_weight: float = 1.0
-    amp: str = "auto"  # "bf16": forward passes under bf16 autocast (norms, Grams, losses fp32); "auto": bf16 on CUDA or a CPU with native bf16, else "none"
-    # > 0: keep the photo's light layout (training.losses.layout_loss: luma over layout_pool-px blocks, correlation)
-    layout_weight: float = 0.0
-    layout_pool: int = 8
-    warmup_steps: int = 0  # identity warm-up: the first N steps train output ~ input (pixel L1 + content loss)
-    temporal_weight: float = 0.0  # > 0: shifted-frame output consistency (ReCoNet-style output temporal loss)
-    temporal_shift: int = 8  # the second frame is the same photo moved by up to this many px (multiple of 4)
-    temporal_noise: float = 2.0 / 255  # and given fresh sensor noise (std, 0..1 scale)
-    # distillation (issue 12's "cheaper route"): another fast net's outputs teach this one in pixel space.
-    # teacher: a fast checkpoint holding every style of this run (rows picked by name); teacher_weight > 0 adds
-    # weight x L1(ours, teacher's) to the perceptual losses; teacher_only trains on that L1 alone (no loss
-    # network in the step; for a full-width net that saves less than it seems: its own pass costs about what
-    # the loss network's does), e.g. to bring a wider net to a trained narrower net's pictures first
-    teacher: str = ""
-    teacher_weight: float = 0.0
-    teacher_only: bool = False
-    # quantisation-aware fine-tuning (training/qat.py): every conv but the first sees the int8 rounding of the
-    # shipped .int8.onnx file in the forward pass; checkpoints stay ordinary fp32 ones
-    qat: bool = False
-    max_steps: int = 40_000
-    vgg_weights: str = ""  # empty = assets/vgg16_hed_relu5_1.fp16.pt
-    holdout: list[str] = field(default_factory=list)  # fixed photos for the sample sheet and held-out losses
-    holdout_size: int = 256  # centre crop size of the held-out photos
+    content_dir: str = setting("", help="folder of training photos (random square crops of each)")
+    style_images: list[str] = setting(factory=list, help="the paintings, one style each, in the net's order")
+    style_names: list[str] = setting(factory=list, help="the styles' names, one per style image (default: the files' stems)")
+    out_dir: str = setting("runs/fast", help="run folder: last.pt, samples, history.json; a rerun with the same folder resumes it")
+    width: str = setting("light", help="net width preset: light (8-16-32), mid (8-24-64, the CPU live net) or full (Johnson's 32-64-128)")
+    skips: str = setting("", help="encoder-to-decoder skips: half (at 1/2 resolution) or both (also at full); with --init-from "
+                                  "a net without them, they start closed (gain 0)")
+    init_from: str = setting("", help="fresh run only: start from this fast checkpoint's weights (same widths; its styles or "
+                                      "a subset, picked by name)")
+    image_size: int = setting(256, help="side of the square training crops, px")
+    style_size: int = setting(384, help="longest side of each painting when its Gram targets are computed, px")
+    batch_size: int = setting(4, help="photos per step (all of them in the step's one style)")
+    lr: float = setting(1e-3, help="Adam learning rate of the shared weights (the per-style norm rows and the skip gains: 10x)")
+    content_layer: str = setting("relu2_2", help="VGG-16 layer of the content loss")
+    style_layers: list[str] = setting(factory=lambda: ["relu1_2", "relu2_2", "relu3_3", "relu4_3"],
+                                      help="VGG-16 layers of the Gram style loss")
+    content_weight: float = setting(1.0, help="weight of the (relative) content loss")
+    style_weight: float = setting(10.0, help="weight of the (relative) Gram style loss")
+    # the logged and held-out style loss stays the unweighted one, so runs with different weights compare
+    style_layer_weights: list[float] = setting(factory=list, help="weight of each style layer's Gram term, in "
+                                                                  "--style-layers' order (default: all 1)")
+    tv_weight: float = setting(1.0, help="weight of the output's total variation (smoothness)")
+    amp: str = setting("auto", help="bf16: forward passes under bf16 autocast (norms, Grams and losses fp32); none: fp32; "
+                                    "auto: bf16 on CUDA or a CPU with native bf16, else none")
+    layout_weight: float = setting(0.0, help="weight of the light-layout loss (the photo's luma over 8 px blocks, kept by "
+                                             "correlation: no blotches of the painting's colours on flat areas); 0: off")
+    temporal_weight: float = setting(0.0, help="weight of the shifted-frame loss (the batch stylized again moved by up to "
+                                               "8 px with fresh noise must agree with the first output: less flicker); 0: off")
+    max_steps: int = setting(40_000, help="stop at this step (counted from the start of this run; a resumed run goes on to it)")
+    vgg_weights: str = setting("", help="VGG-16 weights of the loss network (default: assets/vgg16_hed_relu5_1.fp16.pt)")
+    holdout: list[str] = setting(factory=list, help="fixed photos for the sample sheets and the held-out losses "
+                                                    "(default: the first 4 training photos)")
+    holdout_size: int = setting(256, help="side of the held-out photos' centre crops, px")
 
 
 @dataclass
 class AdaINTrainConfig(LoopConfig):
-    """Huang & Belongie: decoder trained with content loss on the AdaIN target + mean/std style loss."""
+    """Huang & Belongie: decoder trained with content loss on the AdaIN target + mean/std style loss, both
+    relative (content / target energy, style per layer / target statistics' energy)."""
 
-    content_dir: str = ""
-    style_dir: str = ""
-    out_dir: str = "runs/adain"
-    width_divisor: int = 1
-    image_size: int = 256
-    batch_size: int = 8
-    lr: float = 1e-4
-    lr_decay: float = 5e-5  # lr / (1 + decay * step), as in the reference implementation
-    style_weight: float = 10.0  # lambda in the paper (with relative_losses, the weight of comparable numbers)
-    style_layers: list[str] = field(default_factory=lambda: ["relu1_1", "relu2_1", "relu3_1", "relu4_1"])
-    relative_losses: bool = True  # content / target energy, style per layer / target statistics energy
-    # > 0: SANet's identity loss (Park & Lee 2019): the decoder also rebuilds each photo from its own features
+    content_dir: str = setting("", help="folder of training photos")
+    style_dir: str = setting("", help="folder of training paintings")
+    out_dir: str = setting("runs/adain", help="run folder: last.pt, samples, history.json; a rerun with the same folder resumes it")
+    width_divisor: int = setting(1, help="the decoder's channels are the paper's divided by this")
+    image_size: int = setting(256, help="side of the square training crops (photos and paintings), px")
+    batch_size: int = setting(8, help="photo-painting pairs per step")
+    lr: float = setting(1e-4, help="Adam learning rate at step 0")
+    lr_decay: float = setting(5e-5, help="the rate at step s is lr / (1 + lr_decay * s), as in the reference implementation")
+    style_weight: float = setting(10.0, help="weight of the mean/std style loss (lambda in the paper)")
+    style_layers: list[str] = setting(factory=lambda: ["relu1_1", "relu2_1", "relu3_1", "relu4_1"],
+                                      help="VGG-16 layers of the style loss")
+    # SANet's identity loss (Park & Lee 2019): the decoder also rebuilds each photo from its own features
     # (pixel L1 + relative feature loss on the style layers), so the photo's structure survives decoding
-    identity_weight: float = 0.0
-    # > 0: total variation of the output (as for fast nets): the mean/std style loss is cheapest to meet with a
-    # periodic dot pattern on the decoder's upsampling grid; this term makes that pattern cost something
-    tv_weight: float = 0.0
-    # encoder layers (relu1_1, relu2_1, relu3_1) whose AdaIN-ed features also feed the decoder (Avatar-Net's
-    # skip connections); [] = the paper's decoder, which rebuilds the photo from relu4_1 alone
-    skip_layers: list[str] = field(default_factory=list)
-    # the decoder's x2 upsampling: nearest (the paper's) or bilinear (no free period-2 dot pattern; see AdaINConfig)
-    upsample: str = "nearest"
-    init_from: str = ""  # fresh run only: start from this AdaIN checkpoint's decoder (same widths and skips; any upsampling)
-    amp: str = "auto"  # as for fast nets: bf16 autocast for the forward passes (statistics and losses fp32) where native
-    max_steps: int = 160_000
-    vgg_weights: str = ""
-    holdout: list[str] = field(default_factory=list)
-    holdout_styles: list[str] = field(default_factory=list)
+    identity_weight: float = setting(0.0, help="weight of the identity loss: the decoder also rebuilds each photo from "
+                                               "its own features; 0: off")
+    # Avatar-Net's skip connections; [] = the paper's decoder, which rebuilds the photo from relu4_1 alone
+    skip_layers: list[str] = setting(factory=list, help="encoder layers (relu1_1 relu2_1 relu3_1) whose AdaIN-ed features "
+                                                        "also feed the decoder (default: none, the paper's decoder)")
+    # nearest copies give the mean/std loss a free period-2 dot pattern on the decoder's grid; bilinear does not
+    upsample: str = setting("nearest", help="the decoder's x2 upsampling: nearest (the paper's) or bilinear")
+    init_from: str = setting("", help="fresh run only: start from this AdaIN checkpoint's decoder (same widths and skips; "
+                                      "any upsampling)")
+    amp: str = setting("auto", help="as for fast nets: bf16 autocast for the forward passes (statistics and losses fp32) "
+                                    "where the hardware has native bf16; none: fp32")
+    max_steps: int = setting(160_000, help="stop at this step (counted from the start of this run; a resumed run goes on to it)")
+    vgg_weights: str = setting("", help="VGG-16 weights of the encoder (default: assets/vgg16_hed_relu5_1.fp16.pt)")
+    holdout: list[str] = setting(factory=list, help="fixed photos for the sample sheets and the held-out losses "
+                                                    "(default: the first 4 training photos)")
+    holdout_styles: list[str] = setting(factory=list, help="fixed paintings for the sample sheets and the held-out losses "
+                                                           "(default: the first 4 training paintings)")
 
 
 @dataclass
 class TranslationTrainConfig(LoopConfig):
-    """Unpaired two-domain translation: U-GAT-IT (seed 000) or CycleGAN (seed 003), one trainer.
+    """Unpaired two-domain translation: U-GAT-IT (Kim et al., ICLR 2020) or CycleGAN (Zhu et al., ICCV 2017),
+    one trainer (training/train_translation.py names the sources).
 
     Weights that read 0 or less take the mode's published value (U-GAT-IT: lr 1e-4, identity 10, CAM 1000;
     CycleGAN: lr 2e-4, identity 0.5 * cycle = 5, no CAM).
     """
 
-    a: str = ""  # folder of domain A images (e.g. photos)
-    b: str = ""  # folder of domain B images (e.g. prints)
-    out_dir: str = "runs/ugatit"
-    mode: str = "ugatit"  # ugatit | cyclegan
-    light: bool = True  # U-GAT-IT light generator (gamma/beta from pooled features; any input size)
-    ngf: int = 64
-    ndf: int = 64
-    n_blocks: int = 4  # U-GAT-IT 4; CycleGAN 9 at 256 px, 6 at 128 px
-    global_layers: int = 7  # U-GAT-IT discriminator depths (h/32 and h/8 at 7 and 5)
-    local_layers: int = 5
-    image_size: int = 256
-    load_size: int = 286  # resize, then random crop image_size (both papers)
-    batch_size: int = 1
-    lr: float = 0.0
-    weight_decay: float = 1e-4  # U-GAT-IT uses 1e-4; CycleGAN 0
-    adv_weight: float = 1.0
-    cycle_weight: float = 10.0
-    identity_weight: float = 0.0
-    cam_weight: float = 0.0
-    pool_size: int = 50  # history of generated images shown to the discriminators (0 = off)
-    max_steps: int = 100_000
-    decay_from: int = 50_000  # linear lr decay to 0 from this step to max_steps
-    checkpoint_every: int = 500
-    sample_every: int = 500
-    holdout_a: list[str] = field(default_factory=list)
-    holdout_b: list[str] = field(default_factory=list)
+    a: str = setting("", help="folder of domain A images (e.g. photos)")
+    b: str = setting("", help="folder of domain B images (e.g. prints)")
+    out_dir: str = setting("runs/ugatit", help="run folder: last.pt, samples, history.json; a rerun with the same folder resumes it")
+    mode: str = setting("ugatit", help="ugatit or cyclegan")
+    light: bool = setting(True, help="U-GAT-IT's light generator (gamma/beta from pooled features; any input size)")
+    ngf: int = setting(64, help="the generators' base channel count")
+    ndf: int = setting(64, help="the discriminators' base channel count")
+    n_blocks: int = setting(4, help="the generators' residual blocks (U-GAT-IT 4; CycleGAN 9 at 256 px, 6 at 128 px)")
+    global_layers: int = setting(7, help="U-GAT-IT's global discriminator depth (7: an h/32 output map)")
+    local_layers: int = setting(5, help="U-GAT-IT's local discriminator depth (5: an h/8 output map)")
+    image_size: int = setting(256, help="side of the training crops, px (a multiple of 4)")
+    load_size: int = setting(286, help="images are resized to this side, then cropped to --image-size (both papers)")
+    batch_size: int = setting(1, help="image pairs per step")
+    lr: float = setting(0.0, help="Adam learning rate; 0: the mode's published one (U-GAT-IT 1e-4, CycleGAN 2e-4)")
+    weight_decay: float = setting(1e-4, help="Adam weight decay (U-GAT-IT 1e-4, CycleGAN 0)")
+    adv_weight: float = setting(1.0, help="weight of the adversarial losses")
+    cycle_weight: float = setting(10.0, help="weight of the cycle-consistency loss")
+    identity_weight: float = setting(0.0, help="weight of the identity loss; 0: the mode's published one "
+                                               "(U-GAT-IT 10, CycleGAN 0.5 x --cycle-weight)")
+    cam_weight: float = setting(0.0, help="weight of U-GAT-IT's CAM loss; 0: the published 1000 (CycleGAN has none)")
+    pool_size: int = setting(50, help="history of generated images shown to the discriminators; 0: off")
+    max_steps: int = setting(100_000, help="stop at this step (a resumed run goes on to it)")
+    decay_from: int = setting(50_000, help="the learning rate falls linearly to 0 from this step to --max-steps")
+    checkpoint_every: int = setting(500, help="save out_dir/last.pt every N steps (and at the end)")
+    sample_every: int = setting(500, help="write a sample sheet of the held-out images every N steps")
+    holdout_a: list[str] = setting(factory=list, help="fixed domain A images for the sample sheets (default: the first 3 of --a)")
+    holdout_b: list[str] = setting(factory=list, help="fixed domain B images for the sample sheets (default: the first 3 of --b)")
 
     def __post_init__(self) -> None:
         if self.mode not in ("ugatit", "cyclegan"):

@@ -1,4 +1,4 @@
-"""Build the offline training corpus (ASSETS.md) into a cache folder.
+"""Build the offline training corpus into a cache folder.
 
     cache/corpus/content/   photos for training (opencv-doc, mate-backgrounds, GCompris photo activities)
     cache/corpus/holdout/   four fixed photos never trained on (sample sheets, model-card losses)

@@ -15,7 +15,7 @@ skipped (non-finite) steps, and the final checkpoint + ``history.json``::
 ``step_fn(step)`` does one update and returns the values to log (floats, averaged over
 ``cfg.log_every`` steps), or None when it skipped a non-finite step without touching the weights.
 SIGTERM or SIGINT (Ctrl-C) during :meth:`run` ends it after the current step, so the trainer still
-evaluates, checkpoints and exports: ``kill -TERM PID`` is how a campaign is stopped early, losing nothing.
+evaluates, checkpoints and exports: ``kill -TERM PID`` stops a long run early, losing nothing.
 
 Checkpoints: ``{"format", "family", "model", "config", "optimizer", "step", "history", "train_config",
 **extra}`` (training/checkpoint.py); ``model`` and ``optimizer`` may be dicts of nets / optimizers.
@@ -35,7 +35,7 @@ from .checkpoint import resume_if_present, save_checkpoint, state_dicts
 from .common import Budget, Progress
 
 def config_files(cfg: Any) -> list[Path]:
-    """The existing files a training config names (style images, --init-from, --teacher, weights)."""
+    """The existing files a training config names (style images, --init-from, weights)."""
     found: list[Path] = []
     for value in cfg.to_dict().values():
         for item in value if isinstance(value, (list, tuple)) else [value]:

@@ -45,22 +45,18 @@ def gram_style_terms(features: dict[str, torch.Tensor], target_grams: dict[str, 
     return out
 
 
-def mean_std_style_loss(features: dict[str, torch.Tensor], targets: dict[str, torch.Tensor],
-                        relative: bool = False) -> torch.Tensor:
-    """AdaIN's style loss (Huang & Belongie eq. 12): match per-channel mean and std per layer.
-
-    ``relative`` divides each layer's term by the target statistics' energy (mean of mu^2 + sigma^2),
-    as the Gram loss above does: with our Caffe-scale VGG the raw sum is ~20x more relu1_1/relu2_1
-    (colour) than relu4_1, and dwarfs the content term.
+def mean_std_style_loss(features: dict[str, torch.Tensor], targets: dict[str, torch.Tensor]) -> torch.Tensor:
+    """AdaIN's style loss (Huang & Belongie eq. 12): match per-channel mean and std per layer, relative:
+    each layer's term is divided by the target statistics' energy (mean of mu^2 + sigma^2), as the Gram loss
+    above does. With our Caffe-scale VGG the raw sum is ~20x more relu1_1/relu2_1 (colour) than relu4_1, and
+    dwarfs the content term.
     """
     total = features[next(iter(features))].new_zeros(())
     for name, target in targets.items():
         m, s = calc_mean_std(features[name])
         tm, ts = calc_mean_std(target)
         term = F.mse_loss(m, tm) + F.mse_loss(s, ts)
-        if relative:
-            term = term / (tm.pow(2).mean() + ts.pow(2).mean()).detach().clamp_min(1e-6)
-        total = total + term
+        total = total + term / (tm.pow(2).mean() + ts.pow(2).mean()).detach().clamp_min(1e-6)
     return total
 
 
@@ -70,7 +66,10 @@ def _luma(image: torch.Tensor) -> torch.Tensor:
     return 0.299 * r + 0.587 * g + 0.114 * b
 
 
-def layout_loss(out: torch.Tensor, photo: torch.Tensor, pool: int = 8) -> torch.Tensor:
+LAYOUT_POOL = 8  # px: the light-layout loss compares the luma of blocks this size
+
+
+def layout_loss(out: torch.Tensor, photo: torch.Tensor, pool: int = LAYOUT_POOL) -> torch.Tensor:
     """Light layout: the photo's large-scale pattern of light and dark must survive stylization.
 
     Both images' luma is averaged over ``pool`` x ``pool`` blocks and standardised per image (zero mean,
@@ -80,7 +79,7 @@ def layout_loss(out: torch.Tensor, photo: torch.Tensor, pool: int = 8) -> torch.
     painting's strokes); a dark blotch laid on a bright lawn, or a bright one in a shadow, does. Per-image
     Gram losses let a fast net spread the painting's colours as blotches over flat regions, since relu2_2
     content barely sees a low-frequency change; Gatys, starting from the photo, keeps its light layout
-    (issue 12's side-by-side sheets)."""
+    (the side-by-side sheets of docs/models/README.md)."""
     def blocks(image: torch.Tensor) -> torch.Tensor:
         y = F.avg_pool2d(_luma(image.float()), pool, ceil_mode=True).flatten(1)
         y = y - y.mean(dim=1, keepdim=True)

@@ -1,9 +1,11 @@
-"""Train AdaIN's decoder (Huang & Belongie 2017; seeds 000, 004).
+"""Train AdaIN's decoder (Huang & Belongie, "Arbitrary Style Transfer in Real-time with Adaptive Instance
+Normalization", ICCV 2017).
 
 L = L_c + lambda * L_s with
 L_c = || f(g(t)) - t ||^2                      (content loss against the AdaIN target t, not the photo)
 L_s = sum_i ||mu(phi_i(g(t))) - mu(phi_i(s))||^2 + ||sigma(phi_i(g(t))) - sigma(phi_i(s))||^2
-over relu1_1, relu2_1, relu3_1, relu4_1. The encoder f (our VGG-16 to relu4_1) stays fixed.
+over relu1_1, relu2_1, relu3_1, relu4_1, both relative (L_c over ||t||^2, each layer's L_s term over the
+target statistics' energy), so the layers weigh evenly. The encoder f (our VGG-16 to relu4_1) stays fixed.
 With skip layers (``--skip-layers``), t is the AdaIN target at relu4_1 and at each skip layer; the content
 loss stays the paper's (relu4_1).
 """
@@ -13,14 +15,13 @@ import random
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 
 from .checkpoint import lineage, read_checkpoint, total_steps
 from .common import pick_device
 from .config import AdaINTrainConfig
 from .data import ImageFolderStream, list_images, save_contact_sheet, to_pil
 from .loop import TrainLoop
-from .losses import content_loss, mean_std_style_loss, total_variation
+from .losses import content_loss, mean_std_style_loss
 from .models.adain import ENCODER_LAYER, AdaINConfig, AdaINDecoder, AdaINNet, adain_targets, stats_of
 from .models.vgg import LAYER_ORDER, load_vgg16
 from .train_fast import _amp_mode, autocast_for, load_holdout
@@ -31,12 +32,11 @@ def encoder_layers(*groups: list[str]) -> list[str]:
     return sorted(set().union(*groups), key=LAYER_ORDER.index)
 
 
-def adain_losses(net: AdaINNet, content: torch.Tensor, style: torch.Tensor, layers: list[str],
-                 relative: bool = False, amp: str = "none",
-                 content_feats: dict[str, torch.Tensor] | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """(content loss against the AdaIN target, mean/std style loss, total variation of the output). Forward
-    passes under ``amp``'s autocast; statistics and losses in fp32. ``content_feats``: the photo's encoder
-    features at least at ``net.stats_layers``, when already computed."""
+def adain_losses(net: AdaINNet, content: torch.Tensor, style: torch.Tensor, layers: list[str], amp: str = "none",
+                 content_feats: dict[str, torch.Tensor] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """(relative content loss against the AdaIN target, relative mean/std style loss). Forward passes under
+    ``amp``'s autocast; statistics and losses in fp32. ``content_feats``: the photo's encoder features at
+    least at ``net.stats_layers``, when already computed."""
     device = content.device
     stats_layers = net.stats_layers
     with torch.no_grad(), autocast_for(amp, device):
@@ -50,9 +50,9 @@ def adain_losses(net: AdaINNet, content: torch.Tensor, style: torch.Tensor, laye
         out = net.decode(targets)
         o_feats = net.encoder(out, encoder_layers(layers, [ENCODER_LAYER]))  # the content loss reads relu4_1
     o_feats = {k: v.float() for k, v in o_feats.items()}
-    loss_c = content_loss(o_feats[ENCODER_LAYER], t) if relative else F.mse_loss(o_feats[ENCODER_LAYER], t)
-    loss_s = mean_std_style_loss({k: o_feats[k] for k in layers}, {k: s_feats[k] for k in layers}, relative)
-    return loss_c, loss_s, total_variation(out.float())
+    loss_c = content_loss(o_feats[ENCODER_LAYER], t)
+    loss_s = mean_std_style_loss({k: o_feats[k] for k in layers}, {k: s_feats[k] for k in layers})
+    return loss_c, loss_s
 
 
 def identity_loss(net: AdaINNet, content: torch.Tensor, content_feats: dict[str, torch.Tensor], layers: list[str],
@@ -69,14 +69,14 @@ def identity_loss(net: AdaINNet, content: torch.Tensor, content_feats: dict[str,
 
 
 @torch.no_grad()
-def evaluate_adain(net: AdaINNet, contents: list[torch.Tensor], styles: list[torch.Tensor], layers: list[str],
-                   relative: bool = False) -> dict[str, float]:
+def evaluate_adain(net: AdaINNet, contents: list[torch.Tensor], styles: list[torch.Tensor],
+                   layers: list[str]) -> dict[str, float]:
     device = next(net.decoder.parameters()).device
     c_sum = s_sum = 0.0
     n = 0
     for c in contents:
         for s in styles:
-            lc, ls, _ = adain_losses(net, c[None].to(device), s[None].to(device), layers, relative)
+            lc, ls = adain_losses(net, c[None].to(device), s[None].to(device), layers)
             c_sum, s_sum, n = c_sum + lc.item(), s_sum + ls.item(), n + 1
     return {"content": c_sum / n, "style": s_sum / n}
 
@@ -112,16 +112,19 @@ def init_decoder(decoder: AdaINDecoder, path: str, log=print) -> int:
     return total_steps(blob)
 
 
+def adain_net_config(cfg: AdaINTrainConfig) -> AdaINConfig:
+    """The decoder a run trains."""
+    return AdaINConfig(width_divisor=cfg.width_divisor, skip_layers=list(cfg.skip_layers), upsample=cfg.upsample)
+
+
 def train_adain(cfg: AdaINTrainConfig, log=print) -> Path:
     if cfg.identity_weight < 0:
         raise ValueError("identity_weight must be >= 0")
-    if cfg.tv_weight < 0:
-        raise ValueError("tv_weight must be >= 0")
     device = pick_device(cfg.device)
     torch.manual_seed(cfg.seed)
     random.seed(cfg.seed)
     encoder = load_vgg16(cfg.vgg_weights or None, last_layer=ENCODER_LAYER).to(device)
-    model_cfg = AdaINConfig(width_divisor=cfg.width_divisor, skip_layers=list(cfg.skip_layers), upsample=cfg.upsample)
+    model_cfg = adain_net_config(cfg)
     decoder = AdaINDecoder(model_cfg).to(device)
     net = AdaINNet(encoder, decoder)
     opt = torch.optim.Adam(decoder.parameters(), lr=cfg.lr)
@@ -135,7 +138,7 @@ def train_adain(cfg: AdaINTrainConfig, log=print) -> Path:
     log(f"AdaIN decoder (width/{cfg.width_divisor}{skips}, {model_cfg.upsample} upsampling) on {device}: {len(contents)} content, {len(styles)} style images")
 
     def evaluate() -> dict[str, float]:
-        return evaluate_adain(net, hold_c, hold_s, cfg.style_layers, cfg.relative_losses)
+        return evaluate_adain(net, hold_c, hold_s, cfg.style_layers)
 
     amp = _amp_mode(cfg, device, log)
 
@@ -147,10 +150,9 @@ def train_adain(cfg: AdaINTrainConfig, log=print) -> Path:
         if cfg.identity_weight > 0:
             with torch.no_grad(), autocast_for(amp, device):
                 feats = net.encoder(content, encoder_layers(cfg.style_layers, net.stats_layers))
-        lc, ls, ltv = adain_losses(net, content, styles.next_batch().to(device), cfg.style_layers,
-                                   cfg.relative_losses, amp, feats)
-        loss = lc + cfg.style_weight * ls + cfg.tv_weight * ltv
-        parts = {"content": lc.item(), "style": ls.item(), "tv": ltv.item()}
+        lc, ls = adain_losses(net, content, styles.next_batch().to(device), cfg.style_layers, amp, feats)
+        loss = lc + cfg.style_weight * ls
+        parts = {"content": lc.item(), "style": ls.item()}
         if feats is not None:
             li = identity_loss(net, content, feats, cfg.style_layers, amp)
             loss = loss + cfg.identity_weight * li
@@ -163,7 +165,7 @@ def train_adain(cfg: AdaINTrainConfig, log=print) -> Path:
     if loop.step == 0:  # a fine-tuning run's lineage stays in its first entry, as for fast nets
         loop.history.append({"step": 0, "heldout": evaluate(), **lineage(cfg.init_from, steps_before)})
     decoder.train()
-    keys = ("content", "style", "tv") + (("identity",) if cfg.identity_weight > 0 else ())
+    keys = ("content", "style") + (("identity",) if cfg.identity_weight > 0 else ())
     loop.run(step_fn, sample=lambda path: adain_sheet(net, hold_c, hold_s, path), progress_keys=keys)
     decoder.eval()
     heldout = evaluate()

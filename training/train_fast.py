@@ -12,16 +12,15 @@ from pathlib import Path
 
 import torch
 
-from .checkpoint import build_from_checkpoint, lineage, read_checkpoint, total_steps
+from .checkpoint import lineage, read_checkpoint, total_steps
 from .common import pick_device
-from .config import FastTrainConfig
+from .config import FAST_LR_MULT, GRAD_CLIP, TEMPORAL_NOISE, TEMPORAL_SHIFT, FastTrainConfig
 from .data import ImageFolderStream, list_images, load_rgb, save_contact_sheet, style_image, to_pil, to_tensor
 from .gatys import style_grams
 from .loop import TrainLoop
 from .losses import content_loss, gram_style_loss, gram_style_terms, layout_loss, shifted_frame_loss, total_variation
 from .models.transformer import FastNetConfig, TransformerNet
 from .models.vgg import LAYER_ORDER, VGG16Features, load_vgg16
-from .qat import fake_int8_fast_net
 
 
 def _deepest(layers: list[str]) -> str:
@@ -116,81 +115,59 @@ def autocast_for(amp: str, device: torch.device):
     raise ValueError(f"unknown amp mode {amp!r} (choose none or bf16)")
 
 
-def pixel_l1(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """Mean absolute difference in fp32 (the distillation loss)."""
-    return (a.float() - b.float()).abs().mean()
-
-
 class FastStep:
     """One update of the fast net: one style per batch (round robin), perceptual losses, optional
-    identity warm-up and shifted-frame temporal loss. Returns the values to log, or None for a
+    light-layout and shifted-frame temporal losses. Returns the values to log, or None for a
     non-finite loss or gradient (the weights are not touched; the loop moves on to the next style)."""
 
     def __init__(self, cfg: FastTrainConfig, net: TransformerNet, vgg: VGG16Features, targets: list[dict],
-                 data: ImageFolderStream, opt: torch.optim.Optimizer, amp: str, loop: TrainLoop,
-                 teacher: "Teacher | None" = None) -> None:
+                 data: ImageFolderStream, opt: torch.optim.Optimizer, amp: str, loop: TrainLoop) -> None:
         self.cfg, self.net, self.vgg, self.targets, self.data, self.opt, self.amp, self.loop = \
             cfg, net, vgg, targets, data, opt, amp, loop
-        self.teacher = teacher
         self.device = next(net.parameters()).device
         self.layers = sorted(set(cfg.style_layers) | {cfg.content_layer}, key=LAYER_ORDER.index)
         self.shift_rng = random.Random(cfg.seed + 7 + loop.step)
 
-    def losses(self, x: torch.Tensor, w: torch.Tensor, idx: int, warming: bool) -> tuple[torch.Tensor, dict]:
+    def losses(self, x: torch.Tensor, w: torch.Tensor, idx: int) -> tuple[torch.Tensor, dict]:
         cfg = self.cfg
-        if cfg.teacher_only:  # distillation alone: no loss network in the step
-            with autocast_for(self.amp, self.device):
-                out = self.net(x, w)
-                taught = self.teacher(x, idx)
-            lt = pixel_l1(out, taught)
-            return lt, {"teacher": lt}
         with autocast_for(self.amp, self.device):
             out = self.net(x, w)
-            taught = self.teacher(x, idx) if self.teacher is not None and not warming else None  # warm-up: unused
-            f_out = self.vgg(out, [cfg.content_layer] if warming else self.layers)
+            f_out = self.vgg(out, self.layers)
             with torch.no_grad():
                 f_x = self.vgg(x, [cfg.content_layer])[cfg.content_layer]
         f_out = {k: v.float() for k, v in f_out.items()}
         out = out.float()
         lc = content_loss(f_out[cfg.content_layer], f_x.float())
-        if warming:  # identity warm-up: the photo's structure is there before the style pulls on it
-            ls = (out - x).abs().mean()
-            return ls + cfg.content_weight * lc, {"identity_l1": ls, "content": lc}
         ltv = total_variation(out)
         terms = gram_style_terms({k: f_out[k] for k in cfg.style_layers}, self.targets[idx])
         ls = sum(terms.values())  # logged: the unweighted loss, comparable across runs
         trained = sum(w * terms[k] for k, w in zip(cfg.style_layers, cfg.style_layer_weights)) if cfg.style_layer_weights else ls
-        ll = layout_loss(out, x, cfg.layout_pool)  # logged in every run, so runs compare on it
+        ll = layout_loss(out, x)  # logged in every run, so runs compare on it
         loss = cfg.content_weight * lc + cfg.style_weight * trained + cfg.tv_weight * ltv + cfg.layout_weight * ll
         lt = loss.new_zeros(())
         if cfg.temporal_weight > 0:
-            m = cfg.temporal_shift
+            m = TEMPORAL_SHIFT
             shift = (self.shift_rng.randint(0, m), self.shift_rng.randint(0, m))
-            noise = torch.randn_like(x) * cfg.temporal_noise if cfg.temporal_noise > 0 else None
+            noise = torch.randn_like(x) * TEMPORAL_NOISE
             with autocast_for(self.amp, self.device):
                 lt = shifted_frame_loss(lambda f: self.net(f, w).float(), x, out, shift, m, noise)
             loss = loss + cfg.temporal_weight * lt.float()
-        parts = {"content": lc, "style": ls, "tv": ltv, "layout": ll, "temporal": lt}
-        if taught is not None:
-            parts["teacher"] = pixel_l1(out, taught)
-            loss = loss + cfg.teacher_weight * parts["teacher"]
-        return loss, parts
+        return loss, {"content": lc, "style": ls, "tv": ltv, "layout": ll, "temporal": lt}
 
     def __call__(self, step: int) -> dict[str, float] | None:
         x = self.data.next_batch().to(self.device)
         idx = (step + self.loop.skipped) % len(self.targets)  # a skipped batch moves on to the next style, never stalls
         w = self.net.one_hot(idx, x.shape[0]).to(self.device)
-        loss, parts = self.losses(x, w, idx, step < self.cfg.warmup_steps)
+        loss, parts = self.losses(x, w, idx)
         self.opt.zero_grad(set_to_none=True)
         if torch.isfinite(loss):
             loss.backward()
-            grad_norm = torch.nn.utils.clip_grad_norm_(self.net.parameters(), self.cfg.grad_clip)
+            grad_norm = torch.nn.utils.clip_grad_norm_(self.net.parameters(), GRAD_CLIP)
         if not torch.isfinite(loss) or not torch.isfinite(grad_norm):
             # one bad batch (or an inf gradient behind a finite loss) must not poison the weights
             self.opt.zero_grad(set_to_none=True)
             return None
         self.opt.step()
-        # the warm-up's pixel L1 is logged apart, so the style curve starts at the real style loss
         return {k: v.item() for k, v in parts.items()}
 
 
@@ -204,18 +181,8 @@ def _style_names(cfg: FastTrainConfig) -> list[str]:
         raise ValueError(f"style names must differ (got {names}; name them with --style-names)")
     if cfg.style_layer_weights and len(cfg.style_layer_weights) != len(cfg.style_layers):
         raise ValueError(f"style_layer_weights needs one weight per style layer ({', '.join(cfg.style_layers)})")
-    if cfg.layout_weight < 0 or cfg.layout_pool < 1:
-        raise ValueError("layout_weight must be >= 0 and layout_pool >= 1")
-    if cfg.temporal_weight > 0 and (cfg.temporal_shift % 4 or cfg.temporal_shift <= 0):
-        raise ValueError("temporal_shift must be a positive multiple of 4 (the net downsamples by 4)")
-    if cfg.teacher_weight < 0:
-        raise ValueError("teacher_weight must be >= 0")
-    if (cfg.teacher_weight > 0 or cfg.teacher_only) and not cfg.teacher:
-        raise ValueError("--teacher-weight and --teacher-only need --teacher CHECKPOINT")
-    if cfg.teacher and not (cfg.teacher_weight > 0 or cfg.teacher_only):
-        raise ValueError("--teacher needs --teacher-weight W > 0, or --teacher-only")
-    if cfg.teacher_only and (cfg.warmup_steps > 0 or cfg.temporal_weight > 0):
-        raise ValueError("--teacher-only trains on the teacher's pictures alone: drop --warmup-steps and --temporal-weight")
+    if cfg.layout_weight < 0 or cfg.temporal_weight < 0:
+        raise ValueError("layout_weight and temporal_weight must be >= 0")
     return names
 
 
@@ -228,14 +195,18 @@ def _amp_mode(cfg: FastTrainConfig, device: torch.device, log) -> str:
     return amp
 
 
+def fast_net_config(cfg: FastTrainConfig, names: list[str]) -> FastNetConfig:
+    """The net a run trains: the width preset for these styles, with the run's skips."""
+    preset = FastNetConfig.preset(cfg.width, names)
+    return FastNetConfig(**{**preset.to_dict(), "skips": cfg.skips}) if cfg.skips else preset
+
+
 def init_weights(net: TransformerNet, path: str, log=print) -> int:
     """Fine-tuning start: another fast checkpoint's weights, loaded strictly. Its config may differ only in
-    what has no parameters (dilation), in having more residual blocks: those are appended after the
-    source's and start as the identity (their second norm's gamma and beta at 0, so x + 0; the zero-init
-    residual trick), and in having skips the source lacks (their gains start at 0), so the bigger net
-    computes the source's function at step 0. Every style of this run
-    must be one of the checkpoint's, by name: its CIN rows are picked by name (so a net for fewer styles can
-    start from a multi-style one), never by position, or a row would carry another painting's affine."""
+    having fewer skips than this net (the added skips' gains start at 0, so the net computes the source's
+    function at step 0). Every style of this run must be one of the checkpoint's, by name: its CIN rows are
+    picked by name (so a net for fewer styles can start from a multi-style one), never by position, or a row
+    would carry another painting's affine."""
     blob = read_checkpoint(path)
     if blob["family"] != "fast":
         raise ValueError(f"--init-from {path}: a {blob['family']!r} checkpoint, not a fast net")
@@ -246,16 +217,10 @@ def init_weights(net: TransformerNet, path: str, log=print) -> int:
     missing = [n for n in ours if n not in theirs.style_names]
     if missing:
         raise ValueError(f"--init-from {path}: styles {ours} are not a subset of its {theirs.style_names}")
+    if theirs.dilation != net.config.dilation:  # no parameters, so the weights would load into another function
+        raise ValueError(f"--init-from {path}: its residual blocks are dilated {list(theirs.dilation)}, this net's are not")
     rows = torch.tensor([theirs.style_names.index(n) for n in ours])
     state = {k: (v[rows] if k.endswith((".gamma", ".beta")) else v) for k, v in blob["model"].items()}
-    added = range(theirs.n_residual, net.config.n_residual)
-    if theirs.n_residual > net.config.n_residual:
-        raise ValueError(f"--init-from {path}: it has {theirs.n_residual} residual blocks, this net "
-                         f"{net.config.n_residual}; blocks can be added, not dropped")
-    for i in added:  # new blocks: this net's fresh init, with the last norm zeroed (identity at step 0)
-        for k, v in net.state_dict().items():
-            if k.startswith(f"residual.{i}."):
-                state[k] = torch.zeros_like(v) if k.startswith(f"residual.{i}.b.norm.") else v
     if theirs.n_skips > net.config.n_skips:
         raise ValueError(f"--init-from {path}: it has skips {theirs.skips!r} and this net {net.config.skips or 'none'!r}; "
                          "skips can be added, not dropped")
@@ -267,33 +232,9 @@ def init_weights(net: TransformerNet, path: str, log=print) -> int:
     except RuntimeError as exc:
         raise ValueError(f"--init-from {path}: its weights do not fit this net ({str(exc).splitlines()[0]})") from None
     subset = "" if ours == theirs.style_names else f", styles {ours} of its {len(theirs.style_names)}"
-    subset += f", {len(added)} residual blocks added as identity" if len(added) else ""
     subset += f", skips added (closed): {theirs.skips or 'none'} -> {net.config.skips}" if len(opened) else ""
-    log(f"initialised from {path} (step {blob.get('step', 0)}, {total_steps(blob)} in all; dilation "
-        f"{theirs.dilation or 'none'} -> {net.config.dilation or 'none'}{subset})")
+    log(f"initialised from {path} (step {blob.get('step', 0)}, {total_steps(blob)} in all{subset})")
     return total_steps(blob)
-
-
-class Teacher:
-    """A trained fast net whose outputs teach this run's net in pixel space (distillation): frozen, in eval
-    mode, its CIN rows mapped to this run's styles by name (it must hold every one of them)."""
-
-    def __init__(self, path: str, names: list[str], device: torch.device, log=print) -> None:
-        blob = read_checkpoint(path)
-        if blob["family"] != "fast":
-            raise ValueError(f"--teacher {path}: a {blob['family']!r} checkpoint, not a fast net")
-        self.net = build_from_checkpoint(blob).to(device).eval().requires_grad_(False)
-        theirs = list(self.net.config.style_names)
-        missing = [n for n in names if n not in theirs]
-        if missing:
-            raise ValueError(f"--teacher {path}: it has no style {', '.join(missing)} (it has {', '.join(theirs)})")
-        self.rows = [theirs.index(n) for n in names]
-        log(f"teacher: {path} (width {self.net.config.channels}, step {blob.get('step', 0)}, "
-            f"{total_steps(blob)} in all)")
-
-    @torch.no_grad()
-    def __call__(self, x: torch.Tensor, idx: int) -> torch.Tensor:
-        return self.net(x, self.net.one_hot(self.rows[idx], x.shape[0]).to(x.device))
 
 
 def train_fast(cfg: FastTrainConfig, log=print) -> Path:
@@ -304,29 +245,19 @@ def train_fast(cfg: FastTrainConfig, log=print) -> Path:
     layers = sorted(set(cfg.style_layers) | {cfg.content_layer}, key=LAYER_ORDER.index)
     vgg = load_vgg16(cfg.vgg_weights or None, last_layer=_deepest(layers)).to(device)
     targets = style_targets(vgg, cfg.style_images, cfg.style_layers, cfg.style_size, device)
-    model_cfg = FastNetConfig.preset(cfg.width, names)
-    if cfg.residual_blocks:
-        model_cfg = FastNetConfig(**{**model_cfg.to_dict(), "n_residual": cfg.residual_blocks})
-    if cfg.dilation:
-        model_cfg = FastNetConfig(**{**model_cfg.to_dict(), "dilation": tuple(cfg.dilation)})
-    if cfg.skips:
-        model_cfg = FastNetConfig(**{**model_cfg.to_dict(), "skips": cfg.skips})
+    model_cfg = fast_net_config(cfg, names)
     net = TransformerNet(model_cfg).to(device)
     def fast(name: str) -> bool:  # the CIN affines, and the skips' gains (few numbers that start closed)
         return name.endswith((".gamma", ".beta")) or name.startswith("skips.")
 
-    cin = [p for n, p in net.named_parameters() if fast(n)]
+    rows = [p for n, p in net.named_parameters() if fast(n)]
     shared = [p for n, p in net.named_parameters() if not fast(n)]
-    opt = torch.optim.Adam([{"params": shared, "lr": cfg.lr}, {"params": cin, "lr": cfg.lr * cfg.cin_lr_mult}])
+    opt = torch.optim.Adam([{"params": shared, "lr": cfg.lr}, {"params": rows, "lr": cfg.lr * FAST_LR_MULT}])
     loop = TrainLoop(cfg, "fast", net, model_cfg, opt, log=log,
                      loss_network=Path(cfg.vgg_weights).name if cfg.vgg_weights else "vgg16-hed")
 
     steps_before = init_weights(net, cfg.init_from, log) if loop.step == 0 and cfg.init_from else 0
-    teacher = Teacher(cfg.teacher, names, device, log) if cfg.teacher else None  # a bad teacher fails before any work
-    if cfg.qat:  # after any weights are loaded: the swap keeps parameters and state_dict keys
-        log(f"quantisation-aware: {fake_int8_fast_net(net)} convs see int8 rounding (all but the first)")
-    data = ImageFolderStream(cfg.content_dir, cfg.image_size, cfg.batch_size, seed=cfg.seed + loop.step,
-                             crop_scale=tuple(cfg.crop_scale))
+    data = ImageFolderStream(cfg.content_dir, cfg.image_size, cfg.batch_size, seed=cfg.seed + loop.step)
     holdout = load_holdout(cfg.holdout or [str(p) for p in list_images(cfg.content_dir)[:4]], cfg.holdout_size)
     thumbs = [load_rgb(p, 160) for p in cfg.style_images]
     log(f"fast net '{cfg.width}' ({len(names)} styles) on {device}: {len(data)} content images, "
@@ -338,10 +269,10 @@ def train_fast(cfg: FastTrainConfig, log=print) -> Path:
     if loop.step == 0:  # the lineage of a fine-tuning run stays in its first entry (training.checkpoint.total_steps)
         loop.history.append({"step": 0, "heldout": evaluate(), **lineage(cfg.init_from, steps_before)})
     net.train()
-    step_fn = FastStep(cfg, net, vgg, targets, data, opt, _amp_mode(cfg, device, log), loop, teacher)
-    keys = ("teacher",) if cfg.teacher_only else ("content", "style", "tv", "layout") + (("teacher",) if teacher else ())
+    step_fn = FastStep(cfg, net, vgg, targets, data, opt, _amp_mode(cfg, device, log), loop)
+    keys = ("content", "style", "tv", "layout")
     loop.run(step_fn, sample=lambda path: sample_sheet(net, holdout, path, thumbs),
-             log_keys=keys + (() if cfg.teacher_only else ("temporal",)), progress_keys=keys, max_skipped=200)
+             log_keys=keys + ("temporal",), progress_keys=keys, max_skipped=200)
     heldout = evaluate()
     return loop.finish({"heldout": heldout}, {"skipped_batches": loop.skipped, "flat_crops_redrawn": data.flat_redraws},
                        summary=f"; held-out {loop.history[0].get('heldout')} -> {heldout}")

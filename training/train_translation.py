@@ -1,10 +1,17 @@
-"""Unpaired image-to-image translation: U-GAT-IT (seed 000) and CycleGAN (seed 003) from one trainer.
+"""Unpaired image-to-image translation: U-GAT-IT (Kim et al., 2020) and CycleGAN (Zhu et al., 2017) from one
+trainer. Sources: Kim, Kim, Kang & Lee, "U-GAT-IT: Unsupervised Generative Attentional Networks with Adaptive
+Layer-Instance Normalization for Image-to-Image Translation", ICLR 2020, with the layer tables and weights of
+Xiangtian Li's re-implementation report "Neural Style Transfer" (UC Berkeley, undated); Zhu, Park, Isola &
+Efros, "Unpaired Image-to-Image Translation using Cycle-Consistent Adversarial Networks", ICCV 2017, with the
+settings of Jianzhi Long and Zi Zhang's report "Style Transfer Between Human and Anime Faces" (UC San Diego,
+undated).
 
 Both: LSGAN adversarial loss, cycle L1, identity L1, Adam(beta1 = 0.5), batch 1, an image pool of past
-fakes for the discriminators (Shrivastava et al.; seed 003 uses it with p = 0.5), linear lr decay.
+fakes for the discriminators (Shrivastava et al., "Learning from Simulated and Unsupervised Images through
+Adversarial Training", CVPR 2017; Long and Zhang use it with p = 0.5), linear lr decay.
 U-GAT-IT adds a global and a local discriminator per domain, the CAM terms (discriminator CAM logits in
 the LSGAN loss, the generator's CAM classifier with BCE) and clips every rho to [0, 1] after each step:
-    L_G = 1 * L_lsgan + 10 * L_cycle + 10 * L_identity + 1000 * L_cam       (seed 000)
+    L_G = 1 * L_lsgan + 10 * L_cycle + 10 * L_identity + 1000 * L_cam       (Kim et al.; Li's report)
 CycleGAN: one PatchGAN per domain, L_G = L_lsgan + 10 * L_cycle + 5 * L_identity, discriminator loss
 halved. Adam is element-wise, so one optimiser over both discriminators equals one each.
 """
@@ -95,7 +102,7 @@ class TranslationLosses:
 
     def discriminator(self, real_a, real_b, fake_b2a, fake_a2b) -> torch.Tensor:
         loss = self._adv_d(self.dis_a, real_a, fake_b2a) + self._adv_d(self.dis_b, real_b, fake_a2b)
-        scale = 1.0 if self.family == "ugatit" else 0.5  # seed 003 halves the discriminator loss
+        scale = 1.0 if self.family == "ugatit" else 0.5  # CycleGAN as Long and Zhang train it: D loss halved
         return self.w["adv"] * scale * loss
 
     def forward(self, real_a, real_b) -> dict[str, torch.Tensor]:

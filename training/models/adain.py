@@ -1,4 +1,5 @@
-"""AdaIN arbitrary style transfer (Huang & Belongie, ICCV 2017; seeds 000 and 004).
+"""AdaIN arbitrary style transfer (Huang & Belongie, "Arbitrary Style Transfer in Real-time with Adaptive
+Instance Normalization", ICCV 2017).
 
 encoder  f = our VGG-16 up to relu4_1 (fixed)
 AdaIN(x, y) = sigma(y) * (x - mu(x)) / sigma(x) + mu(y)        (per channel, over space)

@@ -2,10 +2,10 @@
 
 Sources:
 - J. Johnson, A. Alahi, L. Fei-Fei, "Perceptual Losses for Real-Time Style Transfer
-  and Super-Resolution", ECCV 2016 (seeds 000, 001): conv encoder, residual blocks,
+  and Super-Resolution", ECCV 2016: conv encoder, residual blocks,
   decoder; reflection padding; instance norm (Ulyanov et al.) instead of batch norm.
 - V. Dumoulin, J. Shlens, M. Kudlur, "A Learned Representation for Artistic Style",
-  ICLR 2017 (seed 001): conditional instance norm (CIN). One net holds N styles; each
+  ICLR 2017: conditional instance norm (CIN). One net holds N styles; each
   style owns only the (gamma, beta) of every norm layer. Mixing styles is a weighted
   blend of those affine parameters, which is what ``style_weights`` does below.
 - Upsampling is nearest-neighbour + conv, not transposed conv, to avoid checkerboard
@@ -41,13 +41,13 @@ class FastNetConfig:
     # through a learned per-channel gain that starts at 0). mid's bottleneck holds 64 values per 4 x 4 pixels,
     # 4 per input pixel, which must carry the photo's detail and the painting's texture at once; the skips
     # let the full-resolution detail bypass it. No multiply-adds worth counting; the measured time cost in int8
-    # at 480x270 on 2 cores depends on host and runtime ("both" 1.08-1.22x, "half" ~1.05x: docs/models/mid8.md,
-    # sessions 14 and 19). "" (none), "half" or "both"; True in older files means "both"
+    # at 480x270 on 2 cores depends on host and runtime ("both" 1.08-1.22x, "half" ~1.05x, bench/graph_ab.py:
+    # docs/benchmarks.md). "" (none), "half" or "both"; True in older files means "both"
     skips: str = ""
 
     def __post_init__(self) -> None:
         self.channels = tuple(int(c) for c in self.channels)  # JSON gives lists
-        self.skips = {True: "both", False: ""}.get(self.skips, self.skips)  # session 14's files hold a bool
+        self.skips = {True: "both", False: ""}.get(self.skips, self.skips)  # files from before "half" hold a bool
         if self.skips not in SKIP_SETS:
             raise ValueError(f"skips must be one of {list(SKIP_SETS)}, got {self.skips!r}")
         self.dilation = tuple(int(d) for d in self.dilation)

