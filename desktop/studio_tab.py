@@ -48,6 +48,14 @@ JOBS = {"gatys": "Gatys", "translate": "U-GAT-IT"}
 NOTHING_YET = "Nothing to save yet: run Gatys or Translate first"
 
 
+def _field_row(field: QWidget, browse: QWidget) -> QHBoxLayout:
+    """A path field that takes the row's spare width, with its Browse button."""
+    row = QHBoxLayout()
+    row.addWidget(field, 1)
+    row.addWidget(browse)
+    return row
+
+
 class StudioTab(QWidget):
     def __init__(self, controller: EngineController, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -141,11 +149,30 @@ class StudioTab(QWidget):
         self.translate_button.clicked.connect(self.translate)
 
     def _layout(self) -> None:
+        side = QVBoxLayout()
+        side.addWidget(self._gatys_box())
+        side.addWidget(self._translation_box())
+        side.addStretch(1)
+        panel = QWidget()
+        panel.setLayout(side)
+        scroll = QScrollArea()  # both boxes are taller than a 768-pixel screen leaves: scroll, never cut off
+        scroll.setWidget(panel)
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.NoFrame)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
+        scroll.setMaximumWidth(480)
+        left = QVBoxLayout()
+        left.addWidget(self.preview, 1)
+        left.addWidget(self.progress)
+        left.addWidget(self.status)
+        root = QHBoxLayout(self)
+        root.addLayout(left, 3)
+        root.addWidget(scroll, 2)
+
+    def _gatys_box(self) -> QGroupBox:
+        """Content, styles and the optimisation's settings, with Run / Stop / Save."""
         form = QFormLayout()
-        row = QHBoxLayout()
-        row.addWidget(self.content, 1)
-        row.addWidget(self.content_button)
-        form.addRow("Content", row)
+        form.addRow("Content", _field_row(self.content, self.content_button))
         buttons = QHBoxLayout()
         buttons.addWidget(self.add_style)
         buttons.addWidget(self.remove_style)
@@ -170,39 +197,22 @@ class StudioTab(QWidget):
         g = QVBoxLayout(gatys)
         g.addLayout(form)
         g.addLayout(actions)
+        return gatys
+
+    def _translation_box(self) -> QGroupBox:
+        """The translation checkpoint, direction, face and size, with Translate."""
         ugatit = QGroupBox("U-GAT-IT / CycleGAN — image translation (PyTorch)")
         u = QVBoxLayout(ugatit)
         u.addWidget(self.ugatit_note)
         uform = QFormLayout()
-        row = QHBoxLayout()
-        row.addWidget(self.checkpoint, 1)
-        row.addWidget(self.checkpoint_button)
-        uform.addRow("Checkpoint", row)
+        uform.addRow("Checkpoint", _field_row(self.checkpoint, self.checkpoint_button))
         uform.addRow("Direction", self.direction)
         uform.addRow("", self.face_only)
         uform.addRow("Face box", self.face_box)
         uform.addRow("Size", self.translate_size)
         u.addLayout(uform)
         u.addWidget(self.translate_button)
-        side = QVBoxLayout()
-        side.addWidget(gatys)
-        side.addWidget(ugatit)
-        side.addStretch(1)
-        panel = QWidget()
-        panel.setLayout(side)
-        scroll = QScrollArea()  # both boxes are taller than a 768-pixel screen leaves: scroll, never cut off
-        scroll.setWidget(panel)
-        scroll.setWidgetResizable(True)
-        scroll.setFrameShape(QFrame.NoFrame)
-        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
-        scroll.setMaximumWidth(480)
-        left = QVBoxLayout()
-        left.addWidget(self.preview, 1)
-        left.addWidget(self.progress)
-        left.addWidget(self.status)
-        root = QHBoxLayout(self)
-        root.addLayout(left, 3)
-        root.addWidget(scroll, 2)
+        return ugatit
 
     def show_training_help(self) -> None:
         """How to get a translation checkpoint, in words; the commands sit behind Show Details."""

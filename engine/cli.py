@@ -324,18 +324,15 @@ def cmd_translate(args) -> int:
     return _run_training_cli(["translate", *args.rest], "U-GAT-IT/CycleGAN translation")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="stylecast", description="Neural style transfer for images, video and live cameras.")
-    parser.add_argument("--version", action="version", version=f"StyleCast {__version__}")
-    parser.add_argument("--debug", action="store_true", help="show tracebacks for errors")
-    sub = parser.add_subparsers(dest="command")
-
+def _add_stylize(sub) -> None:
     p = sub.add_parser("stylize", help="stylize images or folders of images")
     p.add_argument("inputs", nargs="+", help="image files or folders")
     p.add_argument("-o", "--output", required=True, help="output image (one input) or existing folder")
     _style_args(p)
     p.set_defaults(func=cmd_stylize)
 
+
+def _add_render(sub) -> None:
     p = sub.add_parser("render", help="render video clips (same size, fps and audio)")
     p.add_argument("inputs", nargs="+", help="video files")
     p.add_argument("-o", "--output", required=True, help="output video (one input) or existing folder")
@@ -348,6 +345,8 @@ def build_parser() -> argparse.ArgumentParser:
     _style_args(p)
     p.set_defaults(func=cmd_render)
 
+
+def _add_live(sub) -> None:
     p = sub.add_parser("live", help="live stylization: a window, a virtual camera, or N frames headless")
     p.add_argument("--source", default="camera:0", help="camera:N, synthetic, or a video/image file (default camera:0)")
     p.add_argument("--loop", action="store_true", help="loop a video file source")
@@ -359,9 +358,8 @@ def build_parser() -> argparse.ArgumentParser:
     _style_args(p)
     p.set_defaults(func=cmd_live)
 
-    p = sub.add_parser("info", help="versions, providers, cameras and models")
-    p.set_defaults(func=cmd_info)
 
+def _add_bench(sub) -> None:
     p = sub.add_parser("bench", help="model-only and end-to-end fps per model, resolution and provider")
     p.add_argument("--model", action="append", help="model file (repeat; default: all installed)")
     p.add_argument("--sizes", default="256x256,640x360,1280x720", help="comma-separated WxH list")
@@ -370,25 +368,37 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--markdown", action="store_true", help="print a markdown table")
     p.set_defaults(func=cmd_bench)
 
+
+def _add_gui(sub) -> None:
     p = sub.add_parser("gui", help="open the desktop app (the default with no command)")
     p.add_argument("--source", help="start with this source")
     p.add_argument("--start", action="store_true", help="start the preview at once (a streamer's launcher)")
     p.add_argument("--control", type=int, metavar="PORT", help="turn on remote control on 127.0.0.1:PORT (docs/control.md)")
     p.set_defaults(func=cmd_gui)
 
-    p = sub.add_parser("gatys", help="slow, high-quality Gatys optimisation (PyTorch): --content --style --out ...",
-                       add_help=False)
-    p.add_argument("rest", nargs=argparse.REMAINDER)
-    p.set_defaults(func=cmd_gatys)
 
-    p = sub.add_parser("translate", help="U-GAT-IT/CycleGAN image translation (PyTorch): --checkpoint --input --output [--face]",
-                       add_help=False)
+def _add_passthrough(sub, name: str, help_text: str, func) -> None:
+    """A command whose own flags are parsed by its entry point: everything after its name is handed on."""
+    p = sub.add_parser(name, help=help_text, add_help=False)
     p.add_argument("rest", nargs=argparse.REMAINDER)
-    p.set_defaults(func=cmd_translate)
+    p.set_defaults(func=func)
 
-    p = sub.add_parser("train", help="train models (python -m training ...)", add_help=False)
-    p.add_argument("rest", nargs=argparse.REMAINDER)
-    p.set_defaults(func=cmd_train)
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="stylecast", description="Neural style transfer for images, video and live cameras.")
+    parser.add_argument("--version", action="version", version=f"StyleCast {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks for errors")
+    sub = parser.add_subparsers(dest="command")
+    _add_stylize(sub)
+    _add_render(sub)
+    _add_live(sub)
+    sub.add_parser("info", help="versions, providers, cameras and models").set_defaults(func=cmd_info)
+    _add_bench(sub)
+    _add_gui(sub)
+    _add_passthrough(sub, "gatys", "slow, high-quality Gatys optimisation (PyTorch): --content --style --out ...", cmd_gatys)
+    _add_passthrough(sub, "translate",
+                     "U-GAT-IT/CycleGAN image translation (PyTorch): --checkpoint --input --output [--face]", cmd_translate)
+    _add_passthrough(sub, "train", "train models (python -m training ...)", cmd_train)
     return parser
 
 

@@ -291,6 +291,106 @@ def _task_error(exc: BaseException, seg: Segment, fps: float) -> StyleCastError:
     return OutputError(f"{where} failed: {str(exc).strip().splitlines()[-1][:200]}")
 
 
+def _segment_launcher(ray, src: Path, info, processor: FrameProcessor, provider: str,
+                      task_env: dict[str, str] | None):
+    """Put the model and the settings in the object store once and start the progress actor; return
+    the actor and a function that cuts one segment's packets and submits its task."""
+    package = ray.put(package_model(processor))
+    settings = processor.settings.to_dict()
+    tracker = _progress_actor()
+    task = ray.remote(num_cpus=1, max_retries=MAX_RETRIES, retry_exceptions=False)(_render_segment)
+    if task_env:
+        task = task.options(runtime_env={"env_vars": dict(task_env)})
+
+    def launch(seg: Segment):
+        chunk = ray.put(cut_chunk(src, seg))
+        return task.remote(seg, chunk, package, settings, provider, src.name, tracker, info.orientation)
+
+    return tracker, launch
+
+
+def _png_rgb(png: bytes) -> np.ndarray:
+    return cv2.cvtColor(cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+
+
+class _SegmentTasks:
+    """The segments' tasks seen from the driver: at most ``window`` in flight, their frames read back
+    in presentation order with the source's timestamps."""
+
+    def __init__(self, ray, src: Path, plan: Plan, launch: Callable[[Segment], object], tracker, window: int) -> None:
+        self.ray, self.src, self.plan, self.launch, self.tracker, self.window = ray, src, plan, launch, tracker, window
+        self.pending: dict[int, object] = {}
+        self.next_submit = 0
+        self.last_report = 0.0
+
+    def submit_more(self) -> None:
+        while self.next_submit < len(self.plan.segments) and len(self.pending) < self.window:
+            seg = self.plan.segments[self.next_submit]
+            self.pending[seg.index] = self.launch(seg)
+            self.next_submit += 1
+
+    def frames(self, fps: float, cancel: threading.Event | None, progress: Callable[[RenderProgress], None] | None,
+               start: float):
+        """(pts, RGB frame) of every segment in order; a failed segment raises its error."""
+        for seg in self.plan.segments:
+            self.submit_more()
+            ref = self.pending[seg.index]
+            self._wait(ref, cancel, progress, start)
+            try:
+                _, pngs = self.ray.get(ref)
+            except self.ray.exceptions.RayError as exc:
+                raise _task_error(exc, seg, fps) from None
+            del self.pending[seg.index]
+            for k, png in enumerate(pngs):
+                yield self.plan.pts[seg.start + k], _png_rgb(png)
+
+    def _wait(self, ref, cancel: threading.Event | None, progress: Callable[[RenderProgress], None] | None,
+              start: float) -> None:
+        """Until the task is done: stop on ``cancel``, report the frames done every quarter second."""
+        while True:
+            if cancel is not None and cancel.is_set():
+                raise Cancelled(f"render of {self.src.name} cancelled; no output written")
+            ready, _ = self.ray.wait([ref], timeout=0.25)
+            now = time.perf_counter()
+            if progress is not None and now - self.last_report > 0.25:
+                self.last_report = now
+                progress(RenderProgress(self.ray.get(self.tracker.total.remote()), len(self.plan.pts), now - start))
+            if ready:
+                return
+
+    def cancel_pending(self) -> None:
+        for ref in self.pending.values():
+            self.ray.cancel(ref, force=True)
+
+
+def _write_clip(src: Path, dst: Path, info, crf: int, produced, total: int, start: float,
+                progress: Callable[[RenderProgress], None] | None) -> RenderResult:
+    """Write the ``produced`` frames with the source's timestamps and audio packets, interleaved as in
+    the source, through the single-machine render's writer; the output appears only when complete."""
+    done = 0
+    with clip_output(src, dst, info, crf) as (container, vstream, astreams, writer):
+        for packet in container.demux(vstream, *astreams):
+            if packet.stream.index == vstream.index:
+                if packet.pts is None:
+                    continue
+                item = next(produced, None)  # one output frame per video packet keeps audio interleaved
+                if item is not None:
+                    writer.write(item[1], item[0], vstream.time_base)
+                    done += 1
+            else:
+                writer.write_audio_packet(packet)
+        for pts, rgb in produced:
+            writer.write(rgb, pts, vstream.time_base)
+            done += 1
+        if progress is not None:
+            progress(RenderProgress(done, total, time.perf_counter() - start))
+        writer.commit()
+    lost = None if done == total else f"{src.name}: {done} of {total} frames rendered (damaged segments)"
+    note = join_notes(lost, writer.dropped_note and f"{src.name}: {writer.dropped_note}")
+    return RenderResult(dst, done, audio_outcome(writer), time.perf_counter() - start, total, note,
+                        writer.audio_outcomes)
+
+
 def render_on_ray(src: str | Path, dst: str | Path, processor: FrameProcessor, *, address: str | None = None,
                   progress: Callable[[RenderProgress], None] | None = None, cancel: threading.Event | None = None,
                   segment_s: float = SEGMENT_S, overlap: int = OVERLAP, window: int | None = None,
@@ -303,77 +403,14 @@ def render_on_ray(src: str | Path, dst: str | Path, processor: FrameProcessor, *
     _init_ray(address)
     ray = _ray()
     plan = plan_segments(src, segment_s, overlap if processor.settings.smoothing > 0 else 0)
-    fps = float(info.fps)
-    package = ray.put(package_model(processor))
-    settings = processor.settings.to_dict()
-    tracker = _progress_actor()
-    task = ray.remote(num_cpus=1, max_retries=MAX_RETRIES, retry_exceptions=False)(_render_segment)
-    if task_env:
-        task = task.options(runtime_env={"env_vars": dict(task_env)})
+    tracker, launch = _segment_launcher(ray, src, info, processor, provider, task_env)
     window = window or max(2, 2 * int(ray.cluster_resources().get("CPU", 2)))
-    total, start = len(plan.pts), time.perf_counter()
-    pending: dict[int, object] = {}
-    next_submit = 0
-
-    def submit_more() -> None:
-        nonlocal next_submit
-        while next_submit < len(plan.segments) and len(pending) < window:
-            seg = plan.segments[next_submit]
-            chunk = ray.put(cut_chunk(src, seg))
-            pending[seg.index] = task.remote(seg, chunk, package, settings, provider, src.name, tracker,
-                                             info.orientation)
-            next_submit += 1
-
-    def frames():
-        last_report = 0.0
-        for seg in plan.segments:
-            submit_more()
-            ref = pending[seg.index]
-            while True:
-                if cancel is not None and cancel.is_set():
-                    raise Cancelled(f"render of {src.name} cancelled; no output written")
-                ready, _ = ray.wait([ref], timeout=0.25)
-                now = time.perf_counter()
-                if progress is not None and now - last_report > 0.25:
-                    last_report = now
-                    progress(RenderProgress(ray.get(tracker.total.remote()), total, now - start))
-                if ready:
-                    break
-            try:
-                _, pngs = ray.get(ref)
-            except ray.exceptions.RayError as exc:
-                raise _task_error(exc, seg, fps) from None
-            del pending[seg.index]
-            for k, png in enumerate(pngs):
-                rgb = cv2.cvtColor(cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
-                yield plan.pts[seg.start + k], rgb
-
-    done = 0
+    tasks = _SegmentTasks(ray, src, plan, launch, tracker, window)
+    start = time.perf_counter()
     try:
-        with clip_output(src, dst, info, crf) as (container, vstream, astreams, writer):
-            produced = frames()
-            for packet in container.demux(vstream, *astreams):
-                if packet.stream.index == vstream.index:
-                    if packet.pts is None:
-                        continue
-                    item = next(produced, None)  # one output frame per video packet keeps audio interleaved
-                    if item is not None:
-                        writer.write(item[1], item[0], vstream.time_base)
-                        done += 1
-                else:
-                    writer.write_audio_packet(packet)
-            for pts, rgb in produced:
-                writer.write(rgb, pts, vstream.time_base)
-                done += 1
-            if progress is not None:
-                progress(RenderProgress(done, total, time.perf_counter() - start))
-            writer.commit()
-        lost = None if done == total else f"{src.name}: {done} of {total} frames rendered (damaged segments)"
-        note = join_notes(lost, writer.dropped_note and f"{src.name}: {writer.dropped_note}")
-        return RenderResult(dst, done, audio_outcome(writer), time.perf_counter() - start, total, note,
-                            writer.audio_outcomes)
+        produced = tasks.frames(float(info.fps), cancel, progress, start)
+        return _write_clip(src, dst, info, crf, produced, len(plan.pts), start, progress)
     except KeyboardInterrupt:
         raise Cancelled(f"render of {src.name} cancelled; no output written") from None
     finally:
-        for ref in pending.values():
-            ray.cancel(ref, force=True)
+        tasks.cancel_pending()

@@ -11,8 +11,12 @@ so alpha and beta are the weights of comparable numbers.
 """
 from __future__ import annotations
 
+import json
+import sys
 import threading
+import time
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Callable
 
 import torch
@@ -23,7 +27,7 @@ from .models.vgg import LAYER_ORDER, VGG16Features, gram_matrix
 
 PRESETS = {
     "default": {"alpha": 1.0, "beta": 10.0},
-    "daytime": {"alpha": 1000.0, "beta": 10.0},  # seed 000: content-heavy, for day -> night style photos
+    "daytime": {"alpha": 1000.0, "beta": 10.0},  # content-heavy, for day -> night photos (X. Li, "Neural Style Transfer")
 }
 
 
@@ -197,45 +201,36 @@ def _optimise(x, loss_fn, steps, cfg, offset, total, progress, cancel, history) 
     return x.detach().clamp(0, 1)
 
 
-def gatys_file(content_path: str, styles: dict[str, float], out_path: str, cfg: GatysConfig, *, device: str = "auto",
-               vgg_weights: str | None = None, json_progress: bool = False, preview: str | None = None,
-               preview_every: int = 10) -> str:
-    """File-level entry point used by `python -m training gatys`, `stylecast gatys` and the Studio tab.
+def _check_outputs(out: Path, inputs: list, preview: str | None) -> None:
+    """The output's folder exists, and neither the output nor the preview overwrites an input."""
+    from engine.atomic import check_not_input
 
-    With ``json_progress`` every step prints one JSON line ({"step", "total", "loss"[, "preview"]});
-    the preview image is written atomically to ``preview`` every ``preview_every`` steps, and after any
-    step that ends more than a second after the last preview, so a job stopped by killing it (the Studio
-    tab's Stop keeps the newest preview) never loses more than about a second of work. The line naming
-    the preview is printed only once the file is complete. With ``preserve_colors`` the preview has the
-    content's colours too, as the result will.
-    """
-    import json
-    import sys
-    import time
-    from pathlib import Path
-
-    from engine.atomic import atomic_path, check_not_input
-
-    from .common import pick_device
-    from .data import load_rgb, style_image, to_pil, to_tensor
-    from .models.vgg import load_vgg16
-
-    out = Path(out_path)
     if not out.parent.is_dir():
         raise FileNotFoundError(f"output folder does not exist: {out.parent}")
-    inputs = [content_path, *styles, vgg_weights]
     check_not_input(out, inputs)
     if preview:
         check_not_input(preview, [*inputs, out])
-    dev = pick_device(device)
-    deepest = max([*cfg.content_layers, *cfg.style_layers], key=LAYER_ORDER.index)
-    vgg = load_vgg16(vgg_weights, last_layer=deepest).to(dev)
+
+
+def _load_images(content_path: str, styles: dict[str, float], size: int) -> tuple[torch.Tensor, list]:
+    """The content at its own size (up to 4096 px) and the weighted style images at the working size."""
+    from .data import load_rgb, style_image, to_tensor
+
     for p in [content_path, *styles]:
         if not Path(p).is_file():
             raise FileNotFoundError(f"file not found: {p}")
     content = to_tensor(load_rgb(content_path, 4096))[None]
     # at the working size, as the fast nets' trainer reads them (training.data.style_image): same targets
-    style_list = [(style_image(p, cfg.size), w) for p, w in styles.items()]
+    return content, [(style_image(p, size), w) for p, w in styles.items()]
+
+
+def _progress_reporter(content: torch.Tensor, cfg: GatysConfig, inputs: list, json_progress: bool,
+                       preview: str | None, preview_every: int) -> Callable[[int, int, float, torch.Tensor], None]:
+    """The ``progress`` callback of `gatys_file`: a JSON line or a stderr status line per step, and the
+    preview image written when due (see `gatys_file`)."""
+    from engine.atomic import atomic_path
+
+    from .data import to_pil
 
     last_preview = time.monotonic()
     colours: dict[tuple, torch.Tensor] = {}
@@ -259,6 +254,35 @@ def gatys_file(content_path: str, styles: dict[str, float], out_path: str, cfg: 
         elif step % 10 == 0 or step == total:
             print(f"\rstep {step}/{total} loss {loss:.4g}   ", end="", file=sys.stderr, flush=True)
 
+    return report
+
+
+def gatys_file(content_path: str, styles: dict[str, float], out_path: str, cfg: GatysConfig, *, device: str = "auto",
+               vgg_weights: str | None = None, json_progress: bool = False, preview: str | None = None,
+               preview_every: int = 10) -> str:
+    """File-level entry point used by `python -m training gatys`, `stylecast gatys` and the Studio tab.
+
+    With ``json_progress`` every step prints one JSON line ({"step", "total", "loss"[, "preview"]});
+    the preview image is written atomically to ``preview`` every ``preview_every`` steps, and after any
+    step that ends more than a second after the last preview, so a job stopped by killing it (the Studio
+    tab's Stop keeps the newest preview) never loses more than about a second of work. The line naming
+    the preview is printed only once the file is complete. With ``preserve_colors`` the preview has the
+    content's colours too, as the result will.
+    """
+    from engine.atomic import atomic_path
+
+    from .common import pick_device
+    from .data import to_pil
+    from .models.vgg import load_vgg16
+
+    out = Path(out_path)
+    inputs = [content_path, *styles, vgg_weights]
+    _check_outputs(out, inputs, preview)
+    dev = pick_device(device)
+    deepest = max([*cfg.content_layers, *cfg.style_layers], key=LAYER_ORDER.index)
+    vgg = load_vgg16(vgg_weights, last_layer=deepest).to(dev)
+    content, style_list = _load_images(content_path, styles, cfg.size)
+    report = _progress_reporter(content, cfg, inputs, json_progress, preview, preview_every)
     result = run_gatys(vgg, content, style_list, cfg, progress=report)
     with atomic_path(out, inputs) as tmp:
         to_pil(result[0]).save(tmp, format=None if out.suffix else "PNG")
