@@ -261,7 +261,7 @@ def test_translate_cli_whole_image_face_and_errors(domains, tmp_path, tiny_fast_
         (["--checkpoint", str(ckpt), "--input", str(tmp_path / "missing.jpg"), "--output", str(tmp_path / "m.png")], "input not found"),
         (["--checkpoint", str(tmp_path / "none.pt"), "--input", str(flat), "--output", str(tmp_path / "m.png")], "checkpoint not found"),
         (["--checkpoint", str(tiny_fast_model), "--input", str(flat), "--output", str(tmp_path / "m.png")], "not a readable"),
-        (["--checkpoint", str(ckpt), "--input", str(flat), "--output", str(flat)], "overwrite the input"),
+        (["--checkpoint", str(ckpt), "--input", str(flat), "--output", str(flat)], "is the input"),
         (["--checkpoint", str(ckpt), "--input", str(flat), "--output", str(tmp_path / "b.png"), "--face-box", "1,2,3"], "X,Y,W,H"),
     ]
     for args, message in cases:
