@@ -268,7 +268,7 @@ class LiveSession:
                 if unknown:
                     raise InputError(f"unknown style {unknown[0]!r}; available: {', '.join(self.builtin_styles() + self.custom_styles())}")
                 raise InputError("built-in styles and custom style images cannot be mixed with each other")
-            normalize_mix(mix, target.style_names())
+            normalize_mix(mix, target.style_names())  # refuses a bad mix; the record keeps the sliders' own weights
             self._switch_to(target)
             return self.update(mix=mix)
 

@@ -83,5 +83,5 @@ def build_processor(settings: StyleSettings, *, model: str | Path | None = None,
         mix = {stylizer.add_style_file(Path(p)): w for p, w in style_images.items()}
     elif style_images:
         raise InputError(f"{stylizer.info.path.name} is a fast net with fixed styles; style images need an AdaIN model")
-    normalize_mix(mix, stylizer.style_names())  # validate the mix now, not on the first frame
-    return FrameProcessor(stylizer, settings.with_(mix=mix))
+    # checked now, not on the first frame; the record then names what runs (no mix: the first style)
+    return FrameProcessor(stylizer, settings.with_(mix=normalize_mix(mix, stylizer.style_names())))
