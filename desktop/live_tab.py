@@ -146,7 +146,7 @@ class LiveTab(QWidget):
         form.addRow("Resolution", self.resolution)
         form.addRow("Model", self.model_box)
         form.addRow("Device", self.provider)
-        form.addRow("", self.provider_label)
+        form.addRow(self.provider_label)  # its own row, full width: the reason fits
         form.addRow("View", self.view_mode)
         side.addWidget(settings)
         outs = QHBoxLayout()

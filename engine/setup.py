@@ -35,11 +35,8 @@ def _default_reason(family: str, provider: str, variant: str | None, precision: 
     on_gpu = provider == "cuda" or (provider == "auto" and "cuda" in available_providers())
     if family == "adain":
         return "the built-in model for style images"
-    where = "GPU" if on_gpu else "CPU"
-    size = {"mid": "the mid-sized net keeps up live", "light": "the lightest net installed",
-            "full": "the full-width net" + (" runs live there" if on_gpu else ", the only one installed")}
-    return f"the default for a {where}: {size.get(variant, 'the first installed')}" + (
-        ", int8 runs fastest there" if precision == "int8" else "")
+    net = {"mid": "the mid-sized net", "light": "the lightest net", "full": "the full-width net"}.get(variant, "a net")
+    return f"default for a {'GPU' if on_gpu else 'CPU'}: {net}" + (", int8 (fastest there)" if precision == "int8" else "")
 
 
 def _with_choice(stylizer: Stylizer, requested_provider: str, reason: str) -> Stylizer:
