@@ -18,6 +18,7 @@ from PySide6.QtCore import QObject, Signal
 
 from engine.errors import Cancelled, StyleCastError
 from engine.processor import FrameProcessor, StyleSettings
+from engine.frames import check_output_path
 from engine.render import RenderProgress, render_video
 from engine.video import stylized_name
 
@@ -197,6 +198,7 @@ class RenderQueue(QObject):
 
     def _render(self, job: RenderJob, processor: FrameProcessor, farm: str | None, report):
         processor.reset()  # smoothing starts afresh with each clip
+        check_output_path(job.output, [j.source for j in self.jobs])  # never over another queued clip
         if farm is None:
             return render_video(job.source, job.output, processor, progress=report, cancel=job.stop)
         from engine.farm import render_on_ray

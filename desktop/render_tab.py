@@ -395,7 +395,9 @@ class RenderTab(QWidget):
         return True
 
     def _taken(self, job: RenderJob) -> set[Path]:
-        return {j.output for j in self.queue.jobs if j is not job and j.output is not None}
+        """Names this clip's output must not take: the other rows' outputs and every queued clip."""
+        return ({j.output for j in self.queue.jobs if j is not job and j.output is not None}
+                | {j.source for j in self.queue.jobs} | {j.source.resolve() for j in self.queue.jobs})
 
     def _assign_output(self, job: RenderJob) -> Path:
         return output_for(job.source, Path(self.folder.text()), self._taken(job))

@@ -502,7 +502,9 @@ class StudioTab(QWidget):
             self._error(f"cannot save as {target.suffix}: end the name with .png or .jpg")
             return False
         try:
-            with atomic_path(target) as tmp:
+            inputs = [self.content.text(), self.checkpoint.text(),  # never written over what the result came from
+                      *(self.styles.item(i).data(Qt.UserRole)[0] for i in range(self.styles.count()))]
+            with atomic_path(target, [p for p in inputs if p]) as tmp:
                 writer = QImageWriter(str(tmp), fmt.encode())
                 if fmt == "JPEG":
                     writer.setQuality(95)

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 from . import __version__
-from .atomic import check_not_input
+from .atomic import check_not_input, same_file
 from .errors import Cancelled, InputError, OutputError, StyleCastError
 
 EXIT_USAGE = 2
@@ -57,6 +57,17 @@ def _job_inputs(args, processor) -> list[Path]:
     return files + ([Path(args.model)] if args.model else [])
 
 
+def _distinct_outputs(inputs: list[Path], outputs: list[Path]) -> None:
+    """Two inputs of a batch must not be written to one file (d1/x.mp4 and d2/x.mp4, a.png and a.webp)."""
+    seen: dict[Path, Path] = {}
+    for src, dst in zip(inputs, outputs):
+        key = dst.resolve()
+        if key in seen and not same_file(seen[key], src):
+            raise OutputError(f"{seen[key]} and {src} would both be written to {dst}; "
+                              "give them different names or output folders")
+        seen.setdefault(key, src)
+
+
 def _each(inputs: list[Path], many: bool, work) -> int:
     """Run ``work(src)`` for every input. A single job's failure is the command's (exit 2 with its
     message); in a batch it is reported on its own line and the others still run."""
@@ -95,9 +106,14 @@ def cmd_stylize(args) -> int:
     processor = _processor(args)
     extra = _job_inputs(args, processor)
 
-    def one(src: Path) -> None:
+    def destination(src: Path) -> Path:
         keep = src.suffix.lower() in IMAGE_SUFFIXES - {".webp"}
-        dst = out / f"{src.stem}_stylized{src.suffix if keep else '.png'}" if many else out
+        return out / f"{src.stem}_stylized{src.suffix if keep else '.png'}" if many else out
+
+    _distinct_outputs(inputs, [destination(src) for src in inputs])
+
+    def one(src: Path) -> None:
+        dst = destination(src)
         processor.reset()  # independent images: no temporal smoothing across them
         result, _ = processor.process(load_image(src))
         save_image(dst, result, inputs=[src, *inputs, *extra])
@@ -137,6 +153,7 @@ def cmd_render(args) -> int:
     processor = _processor(args)
     extra = _job_inputs(args, processor)
     cancel = threading.Event()
+    _distinct_outputs(inputs, [stylized_name(src, out) if many else out for src in inputs])
     for src in inputs:  # no clip of the batch may be another's output, nor the model or a style image
         dst = stylized_name(src, out) if many else out
         check_not_input(dst, [*inputs, *extra])

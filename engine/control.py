@@ -449,13 +449,13 @@ class _RateLimit:
 
 class _ClientFaults(logging.Filter):
     """aiohttp logs a request that is not valid HTTP (a broken request line, a header over 8 KiB,
-    broken chunks) with a traceback; it has answered 400 and closed the connection: the client's
-    fault, not a fault to log."""
+    broken chunks), or a client that hung up in the middle of its body, with a traceback; the
+    connection is closed either way: the client's doing, not a fault to log."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         from aiohttp.http_exceptions import HttpProcessingError
 
-        return not (record.exc_info and isinstance(record.exc_info[1], HttpProcessingError))
+        return not (record.exc_info and isinstance(record.exc_info[1], (HttpProcessingError, ConnectionResetError)))
 
 
 def _http_log() -> logging.Logger:
@@ -630,9 +630,19 @@ class ControlServer:
         await self._stopping.wait()
         for task in tasks:
             task.cancel()
-        for ws in list(self._clients):
-            await ws.close(code=1001, message=b"server stopping")
+        await asyncio.gather(*(self._close_quickly(ws) for ws in list(self._clients)))
         await self._runner.cleanup()
+
+    @staticmethod
+    async def _close_quickly(ws) -> None:
+        """Close one socket, giving a client that stopped reading one second: stopping the server must
+        not wait on it, and the port must be free again at once."""
+        try:
+            await asyncio.wait_for(ws.close(code=1001, message=b"server stopping"), 1.0)
+        except (asyncio.TimeoutError, ConnectionError, RuntimeError):
+            transport = getattr(getattr(ws, "_req", None), "transport", None)
+            if transport is not None:
+                transport.abort()
 
     async def _watch(self, server) -> None:
         """Close connections that hold a slot without a request: nothing sent, headers never

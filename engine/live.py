@@ -29,7 +29,7 @@ from .frames import load_image, save_image
 from .modelfile import ASSETS_DIR, discover_models
 from .pipeline import LivePipeline, Stats
 from .processor import FrameProcessor, StyleSettings
-from .setup import ModelChoice, open_stylizer
+from .setup import ModelChoice, open_stylizer, reason_on
 from .sinks import CallbackSink, Sink, VideoFileSink, VirtualCameraSink
 from .sources import Frame, FrameSource, list_cameras, open_source
 from .stylizers import AdaINStylizer, normalize_mix
@@ -233,11 +233,6 @@ class LiveSession:
         entries = self.library.entries()
         return {n: entries[n] for n in self.custom_styles() if n in entries}
 
-    @staticmethod
-    def _reason(stylizer) -> str:
-        choice = getattr(stylizer, "choice", None)
-        return choice.reason if choice is not None else "the model you chose"
-
     def model_choice(self) -> ModelChoice | None:
         """Which model runs now, where, and why (None before a model is loaded)."""
         stylizer = self.processor.stylizer
@@ -346,9 +341,9 @@ class LiveSession:
         with self._lock:
             fast = adain = None
             if self.fast is not None:  # the same files, and the same reason they were chosen
-                fast = open_stylizer(self.fast.info.path, provider=provider, reason=self._reason(self.fast))
+                fast = open_stylizer(self.fast.info.path, provider=provider, reason=reason_on(self.fast, provider))
             if self.adain is not None:
-                adain = open_stylizer(self.adain.info.path, provider=provider, reason=self._reason(self.adain))
+                adain = open_stylizer(self.adain.info.path, provider=provider, reason=reason_on(self.adain, provider))
                 adain.copy_styles_from(self.adain)
             on_fast = self.processor.stylizer is not None and self.processor.stylizer is self.fast
             self.provider, self.fast, self.adain = provider, fast, adain

@@ -354,7 +354,7 @@ def scan_models(extra_dirs: list[Path] | None = None) -> tuple[list[ModelInfo], 
     for folder in [BUILTIN_MODELS_DIR, user_models_dir(), *(extra_dirs or [])]:
         if not folder.is_dir():
             continue
-        for path in sorted(folder.glob("*.onnx")):
+        for path in sorted(p for p in folder.glob("*.onnx") if not p.name.startswith(".")):  # not a temp file
             if path.name.endswith(".stats.onnx"):
                 continue
             try:

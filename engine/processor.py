@@ -97,7 +97,10 @@ class FrameProcessor:
     def snapshot(self) -> "FrameProcessor":
         """An independent processor with the same model and a frozen copy of the current settings
         (a render keeps its look while the live settings change)."""
-        return FrameProcessor(self.stylizer, self.settings)
+        stylizer = self.stylizer
+        if hasattr(stylizer, "frozen"):  # AdaIN: its own copy of the style table (a removed style stays here)
+            stylizer = stylizer.frozen()
+        return FrameProcessor(stylizer, self.settings)
 
     def reset(self) -> None:
         """Forget the previous frame (a new clip or a new live session starts)."""
@@ -111,6 +114,12 @@ class FrameProcessor:
         s, stylizer = self.settings, self.stylizer  # one snapshot of each per frame
         if stylizer is None:
             raise InputError("no model loaded: open a model file first")
+        if not set(s.mix) <= set(stylizer.style_names()):
+            # another thread is switching model and styles (two replacements, not one): the settings
+            # that go with this model follow at once; until then this one frame takes the model's first style
+            s = self.settings
+            if not set(s.mix) <= set(stylizer.style_names()):
+                s = s.with_(mix={})
         t0 = time.perf_counter()
         h, w = frame.shape[:2]
         pw, ph = fit_size(w, h, s.process_height)

@@ -39,10 +39,26 @@ def _default_reason(family: str, provider: str, variant: str | None, precision: 
     return f"default for a {'GPU' if on_gpu else 'CPU'}: {net}" + (", int8 (fastest there)" if precision == "int8" else "")
 
 
+CUDA_FELL_BACK = " (CUDA is installed but did not start, so the CPU runs it)"
+
+
+def reason_on(stylizer: Stylizer, provider: str) -> str:
+    """Why ``stylizer``'s file runs, when it is reopened on ``provider``: a default is the default
+    again for the new device; a file the user chose stays the user's choice."""
+    choice = getattr(stylizer, "choice", None)
+    if choice is None:
+        return "the model you chose"
+    if choice.reason.startswith("default for") or choice.family == "adain" and "built-in" in choice.reason:
+        meta = stylizer.info.metadata
+        return _default_reason(choice.family, provider, meta.get("variant"), meta.get("precision", "fp32"))
+    return choice.reason.replace(CUDA_FELL_BACK, "")
+
+
 def _with_choice(stylizer: Stylizer, requested_provider: str, reason: str) -> Stylizer:
     active = stylizer.session_info.active
+    reason = reason.replace(CUDA_FELL_BACK, "")
     if requested_provider == "auto" and active == "cpu" and "cuda" in available_providers():
-        reason += " (CUDA is installed but did not start, so the CPU runs it)"
+        reason += CUDA_FELL_BACK
     info = stylizer.info
     stylizer.choice = ModelChoice(info.family, info.name, info.path, info.metadata.get("precision", "fp32"), active,
                                   reason)

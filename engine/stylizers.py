@@ -7,6 +7,7 @@ AdaINStylizer  two graphs; style statistics computed once per style image and ca
 """
 from __future__ import annotations
 
+import copy
 import hashlib
 from pathlib import Path
 from typing import Protocol
@@ -116,6 +117,13 @@ class AdaINStylizer:
         rgb = load_image(path)
         digest = hashlib.sha1(rgb.tobytes()).hexdigest()[:6]
         return self.add_style(f"{Path(path).stem}-{digest}", rgb)
+
+    def frozen(self) -> "AdaINStylizer":
+        """The same model (the session is shared) with its own copy of the style table: a render keeps
+        the styles it started with while the live session adds or removes some."""
+        clone = copy.copy(self)
+        clone._stats, clone._order = dict(self._stats), list(self._order)
+        return clone
 
     def copy_styles_from(self, other: "AdaINStylizer") -> None:
         """Take over another stylizer's cached style statistics (same model on another provider)."""

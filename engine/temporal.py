@@ -36,6 +36,7 @@ MATCH_FULL = 8.0  # colour error (grey levels, lightly blurred) up to which the 
 MATCH_NONE = 24.0  # ... and from which it is not used at all
 FB_TOLERANCE = 0.5  # px² at flow size: forward-backward mismatch still taken as agreement (+1 % of the motion²)
 FULL_GAP_S = 0.25  # time between frames up to which smoothing has its full strength
+MIN_FLOW_SIDE = 16  # frames whose longer side is shorter are not smoothed (the flow needs 12 px)
 MAX_GAP_S = 2.0  # from this gap on the previous frame is too old to blend: start afresh
 
 
@@ -173,6 +174,8 @@ class TemporalSmoother:
     def apply(self, content: np.ndarray, stylized: np.ndarray, strength: float, dt: float | None = None) -> np.ndarray:
         """content, stylized: uint8 H x W x 3 of the same size. strength 0..1 (0 = off). ``dt``: seconds since
         the previous frame, when known (a large gap weakens the blend, MAX_GAP_S or more starts afresh)."""
+        if strength > 0 and max(content.shape[:2]) < MIN_FLOW_SIDE:
+            strength = 0.0  # too small for optical flow (OpenCV's DIS needs a side of 12 px): no smoothing
         if strength <= 0:
             # Off: no flow. A style change still crossfades, as a plain blend with the last output.
             out = stylized

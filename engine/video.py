@@ -305,17 +305,13 @@ class VideoWriter:
         try:
             self.container = av.open(str(self.tmp), mode="w")
         except (av.error.FFmpegError, OSError) as exc:
+            self.tmp.unlink(missing_ok=True)
             raise OutputError(f"cannot create {output}: {_short(exc)}") from None
-        self.stream = self.container.add_stream("libx264", rate=fps)
-        self.stream.width, self.stream.height = width, height
-        odd = width % 2 or height % 2
-        self.stream.pix_fmt = "yuv444p" if odd else "yuv420p"
-        self.stream.options = {"crf": str(crf), "preset": "veryfast",
-                               # AVI stores no presentation times: B-frames would be shown out of order by
-                               # readers that take the file's times (FFmpeg's among them)
-                               **({"bf": "0"} if self.constant_rate else {})}
-        if time_base is not None and not self.constant_rate:
-            self.stream.codec_context.time_base = time_base
+        try:
+            self._video_stream(width, height, fps, crf, time_base)
+        except (av.error.FFmpegError, ValueError) as exc:
+            self.abort()
+            raise OutputError(f"cannot encode {output.name} at {width}x{height}: {_short(exc)}") from None
         if audio_from is None or isinstance(audio_from, av.stream.Stream):
             sources = [] if audio_from is None else [audio_from]
         else:
@@ -337,6 +333,18 @@ class VideoWriter:
         self.frames = 0
         self._last_pts: int | None = None
         self.committed = False
+
+    def _video_stream(self, width: int, height: int, fps: Fraction, crf: int, time_base: Fraction | None) -> None:
+        self.stream = self.container.add_stream("libx264", rate=fps)
+        self.stream.width, self.stream.height = width, height
+        odd = width % 2 or height % 2
+        self.stream.pix_fmt = "yuv444p" if odd else "yuv420p"
+        self.stream.options = {"crf": str(crf), "preset": "veryfast",
+                               # AVI stores no presentation times: B-frames would be shown out of order by
+                               # readers that take the file's times (FFmpeg's among them)
+                               **({"bf": "0"} if self.constant_rate else {})}
+        if time_base is not None and not self.constant_rate:
+            self.stream.codec_context.time_base = time_base
 
     def _add_track(self, source: av.audio.stream.AudioStream, suffix: str) -> AudioTrack | None:
         if source.codec_context is None:  # a codec FFmpeg does not know: no decoder, and no muxer takes it

@@ -641,3 +641,38 @@ def test_obs_script_talks_to_the_server(server, session):
     with pytest.raises(RuntimeError, match="401"):
         obs_script.api("state")
     assert obs_script.parse_scene_styles("Intro=wave, Talk = starry,broken") == {"Intro": "wave", "Talk": "starry"}
+
+
+def test_stopping_the_server_does_not_wait_on_a_client_that_stopped_reading(session):
+    """A WebSocket client that never reads fills its buffers; turning remote control off must still
+    close at once and free the port (turning it on again must work)."""
+    import base64
+    import os
+
+    srv = ControlServer(ControlAPI(session), 0, TOKEN).start()
+    port = int(srv.url.rsplit(":", 1)[1])
+    c = socket.socket()
+    c.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    c.connect(("127.0.0.1", port))
+    key = base64.b64encode(os.urandom(16)).decode()
+    c.sendall((f"GET /api/ws?token={TOKEN} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
+               f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n").encode())
+    payload = json.dumps({"action": "state"}).encode()
+    mask = os.urandom(4)
+    frame = bytes([0x81, 0x80 | len(payload)]) + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+    c.setblocking(False)
+    sent_into_full_buffers = 0
+    for _ in range(200_000):  # ask for state answers and read none, until nothing more can be sent
+        try:
+            c.send(frame)
+        except BlockingIOError:
+            sent_into_full_buffers += 1
+            if sent_into_full_buffers > 50:
+                break
+            time.sleep(0.02)
+    try:
+        srv.stop()
+        again = ControlServer(ControlAPI(session), port, TOKEN).start()  # the port is free again
+        again.stop()
+    finally:
+        c.close()

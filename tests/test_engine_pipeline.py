@@ -315,3 +315,29 @@ def test_pad_with_margin_mirrors_every_side_and_keeps_the_picture_on_the_grid():
         assert np.array_equal(padded[top:top + h, left:left + w], rgb)
         if top > 1 and h > 1:  # mirrored, not repeated: the row above the picture is the picture's second row
             assert np.array_equal(padded[top - 1, left:left + w], rgb[1])
+
+
+def test_a_frame_taken_while_model_and_styles_switch_uses_the_models_first_style(tiny_fast_model, tiny_adain_model,
+                                                                                 photo):
+    """The session replaces the model, then the settings: a frame read between the two must not stop
+    the preview (and with it a recording) on "unknown style"."""
+    from engine.frames import load_image
+
+    processor = FrameProcessor(load_stylizer(tiny_fast_model, "cpu"), StyleSettings(mix={"mine": 1.0}))
+    out, _ = processor.process(np.full((32, 32, 3), 120, np.uint8))
+    assert out.shape == (32, 32, 3)
+    adain = load_stylizer(tiny_adain_model, "cpu")
+    adain.add_style("mine", load_image(photo))
+    live = FrameProcessor(adain, StyleSettings(mix={"mine": 1.0}))
+    render = live.snapshot()
+    adain.remove_style("mine")  # removed from the live gallery while a render holds its snapshot
+    out, _ = render.process(np.full((32, 32, 3), 120, np.uint8))
+    assert out.shape == (32, 32, 3)
+
+
+def test_frames_too_small_for_optical_flow_are_not_smoothed(tiny_fast_model):
+    processor = FrameProcessor(load_stylizer(tiny_fast_model, "cpu"), StyleSettings(smoothing=0.5))
+    for shape in [(1, 1, 3), (2, 3, 3), (11, 11, 3), (12, 5, 3)]:
+        for i in range(3):
+            out, _ = processor.process(np.full(shape, 40 * i, np.uint8))
+            assert out.shape == shape

@@ -231,3 +231,43 @@ def test_stylize_on_a_full_disk_leaves_nothing(tiny_fast_model, photo, tmp_path)
     result = _cli_with_file_limit(["stylize", photo, "-o", out, "--model", tiny_fast_model], 100, tmp_path)
     assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
     assert not out.exists() and no_temp_files(tmp_path)
+
+
+def test_batch_inputs_that_would_share_an_output_are_refused(capsys, tiny_fast_model, photo, tmp_path):
+    """d1/x.jpg and d2/x.jpg (or a.png and a.webp) would both become out/x_stylized.*: one would be lost."""
+    import shutil
+
+    out = tmp_path / "out"
+    out.mkdir()
+    for folder in ("d1", "d2"):
+        (tmp_path / folder).mkdir()
+        shutil.copy(photo, tmp_path / folder / "x.png")
+    code, _, err = run(capsys, "stylize", tmp_path / "d1" / "x.png", tmp_path / "d2" / "x.png", "-o", out,
+                       "--model", tiny_fast_model)
+    assert_clean_error(code, err, "would both be written")
+    assert not list(out.iterdir())
+
+
+def test_studio_save_never_writes_over_the_content_photo(qtbot, photo, tmp_path):
+    from PySide6.QtGui import QImage
+
+    from desktop.controller import EngineController
+    from desktop.studio_tab import StudioTab
+
+    tab = StudioTab(EngineController())
+    qtbot.addWidget(tab)
+    tab.content.setText(str(photo))
+    tab.result = QImage(16, 16, QImage.Format_RGB888)
+    before = digest(photo)
+    assert not tab.save_to(str(photo))
+    assert digest(photo) == before
+
+
+def test_a_temp_file_in_the_models_folder_is_not_a_model(tmp_path):
+    import shutil
+
+    from engine.modelfile import ASSETS_DIR, scan_models
+
+    shutil.copy(ASSETS_DIR / "models" / "light8.onnx", tmp_path / f"{TEMP_PREFIX}1a2b3c4d5e6f-mine.onnx")
+    usable, broken = scan_models([tmp_path])  # an export under way, or one killed part-way
+    assert not any("mine" in m.name for m in usable) and not any("mine" in str(b) for b in broken)

@@ -244,3 +244,18 @@ def test_open_result_without_an_opener_says_where_the_file_is(qtbot, window, out
     assert opened[-1] == str(out) and str(result) in tab.result_note.text()
     qtbot.mouseClick(tab.copy_path_button, Qt.LeftButton)
     assert QGuiApplication.clipboard().text() == str(result)
+
+
+def test_a_clip_never_renders_over_another_queued_clip(qtbot, window, tmp_path):
+    """a.mp4 and the user's own a_stylized.mp4, rendered into their own folder: a.mp4's output takes
+    another name, and the user's clip is untouched."""
+    tab = window.render_tab
+    a = make_clip(tmp_path / "a.mp4", frames=6, audio=False)
+    mine = make_clip(tmp_path / "a_stylized.mp4", frames=6, audio=False)
+    before = mine.read_bytes()
+    tab.folder.setText(str(tmp_path))
+    tab.add_clips([str(mine), str(a)])
+    assert tab.queue.jobs[1].output.name != "a_stylized.mp4"
+    render_all(qtbot, tab)
+    assert [j.state for j in tab.queue.jobs] == ["done", "done"], [j.message for j in tab.queue.jobs]
+    assert mine.read_bytes() == before
