@@ -205,6 +205,12 @@ class RenderTab(QWidget):
         form.addRow("", size_note)
         form.addRow("Model", self.model_box)
         self.style_box.currentIndexChanged.connect(self._on_style)
+        for slider, label, text in ((self.strength, self.strength_value, lambda v: f"{v}%"),
+                                    (self.smoothing, self.smoothing_value, lambda v: f"{v / 100:.2f}" if v else "off")):
+            # a clip's setting changes once, when the drag ends: a finished clip does not start rendering
+            # again with a value passed on the way
+            slider.setTracking(False)
+            slider.sliderMoved.connect(lambda v, label=label, text=text: label.setText(text(v)))
         self.strength.valueChanged.connect(self._on_strength)
         self.smoothing.valueChanged.connect(self._on_smoothing)
         self.preserve.toggled.connect(lambda on: self._edit(lambda s, _j: s.with_(preserve_colors=bool(on))))

@@ -259,3 +259,15 @@ def test_a_clip_never_renders_over_another_queued_clip(qtbot, window, tmp_path):
     render_all(qtbot, tab)
     assert [j.state for j in tab.queue.jobs] == ["done", "done"], [j.message for j in tab.queue.jobs]
     assert mine.read_bytes() == before
+
+
+def test_a_slider_drag_changes_the_clip_once_when_released(qtbot, window, tmp_path):
+    tab = window.render_tab
+    tab.add_clips([str(make_clip(tmp_path / "c.mp4", frames=6, audio=False))])
+    select_row(tab, 0)
+    tab.strength.setSliderDown(True)  # the user's drag, on its way through other values
+    for position in (90, 70, 50):
+        tab.strength.setSliderPosition(position)
+    assert tab.queue.jobs[0].settings.strength == pytest.approx(1.0) and tab.strength_value.text() == "50%"
+    tab.strength.setSliderDown(False)  # released
+    assert tab.queue.jobs[0].settings.strength == pytest.approx(0.5)
