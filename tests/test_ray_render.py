@@ -59,10 +59,11 @@ def test_segments_start_at_keyframes_and_cover_every_frame(clip):
 @pytest.mark.parametrize("smoothing", [0.0, 0.6])
 def test_ray_render_matches_the_single_machine_render(cluster, clip, tiny_fast_model, tmp_path, smoothing):
     processor = build_processor(StyleSettings(smoothing=smoothing), model=tiny_fast_model, provider="cpu")
-    # crf 0: lossless H.264, so a frame differs after decoding only where it differed before encoding
-    # (a lossy encode spreads a small difference in one frame over its neighbours through B-frames and
-    # rate control); without smoothing the default crf gives bit-identical files, checked too
-    crf = 0 if smoothing else 18
+    # crf 0: lossless H.264, so a frame differs after decoding only where it differed before encoding.
+    # A lossy encode spreads a one-level difference in a few pixels (ONNX Runtime's sums differ in the last
+    # bit between a worker's one thread and this process's two) over its neighbours through B-frames and
+    # rate control, by an amount that depends on the host: it would test the encoder, not the stitching
+    crf = 0
     single = render_video(clip, tmp_path / "single.mp4", processor.snapshot(), crf=crf)
     seen = []
     farm = render_on_ray(clip, tmp_path / "farm.mp4", processor.snapshot(), segment_s=0.5, progress=seen.append,
@@ -75,10 +76,9 @@ def test_ray_render_matches_the_single_machine_render(cluster, clip, tiny_fast_m
     assert seen and seen[-1].frames_done == 48 and seen[-1].frames_total == 48
     diffs = [float(np.abs(a.astype(int) - b.astype(int)).mean()) for a, b in zip(frames_a, frames_b)]
     if smoothing == 0:
-        # the final encode sees the same frames, bit for bit on the AVX2 host; on the AVX-512 host one full
-        # run in four had one frame ~0.4 grey levels off (cause not found; the lossy encode spreads a small
-        # difference). A stitching error (a lost, doubled or misordered frame) is tens of levels
-        assert max(diffs) < 1.0 and sorted(diffs)[len(diffs) // 2] == 0.0, diffs
+        # the same frames, up to the last bit of a few pixels; a stitching error (a lost, doubled or
+        # misordered frame) is tens of levels
+        assert max(diffs) < 0.5 and sorted(diffs)[len(diffs) // 2] < 0.01, diffs
     else:  # smoothing restarts at each segment after 8 warm-up frames: no seam, the same pixels further on
         starts = (12, 24, 36)
         assert max(diffs) < 1.0, diffs  # no visible seam even at a segment's first frame
