@@ -88,7 +88,8 @@ class FrameClock:
 
 
 def main() -> None:
-    from engine.control import ControlAPI, ControlServer
+    from engine.control import ControlAPI
+    from engine.control_server import ControlServer
     from engine.live import LiveSession
     from engine.userstyles import StyleLibrary
 

@@ -9,8 +9,9 @@ from PySide6.QtCore import QObject, Qt, QThread, Signal
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QCheckBox, QFormLayout, QGroupBox, QHBoxLayout, QLabel, QLineEdit, QSpinBox
 
-from engine.control import (CALL_TIMEOUT_S, ControlAPI, ControlError, ControlServer, load_or_create_token,
+from engine.control import (CALL_TIMEOUT_S, ControlAPI, ControlError, load_or_create_token,
                             token_path)
+from engine.control_server import ControlServer
 from engine.errors import StyleCastError
 
 from .controller import EngineController

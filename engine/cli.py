@@ -183,7 +183,8 @@ def cmd_render(args) -> int:
 # -- live ------------------------------------------------------------------------------------
 def _start_control(session, port: int):
     """The remote-control server for a headless session (engine/control.py), announced on stderr."""
-    from .control import ControlAPI, ControlServer, load_or_create_token, token_path
+    from .control import ControlAPI, load_or_create_token, token_path
+    from .control_server import ControlServer
 
     token = load_or_create_token()
     server = ControlServer(ControlAPI(session), port, token).start()

@@ -25,7 +25,6 @@ from typing import Callable
 import numpy as np
 
 from .errors import InputError, ModelError, OutputError, StyleCastError
-from .frames import load_image, save_image
 from .modelfile import ASSETS_DIR, discover_models
 from .pipeline import LivePipeline, Stats
 from .processor import FrameProcessor, StyleSettings
@@ -194,8 +193,9 @@ class LiveSession:
         if self.fast is None or self.adain is None:
             return
         builtin = self.fast.style_names()
+        taken = {b.lower() for b in builtin}
         stored = self.library.entries()
-        for name in [n for n in self.adain.style_names() if n.lower() in {b.lower() for b in builtin}]:
+        for name in [n for n in self.adain.style_names() if n.lower() in taken]:
             if name not in stored:
                 continue
             try:

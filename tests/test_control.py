@@ -21,7 +21,8 @@ import numpy as np
 import pytest
 
 from bench.control_load import FrameClock, rss_mb, run_load
-from engine.control import ControlAPI, ControlServer, load_or_create_token, token_path
+from engine.control import ControlAPI, load_or_create_token, token_path
+from engine.control_server import ControlServer
 from engine.errors import InputError, OutputError
 from engine.live import LiveSession
 from engine.processor import FrameProcessor
@@ -460,10 +461,10 @@ class FrozenClock:
 
 
 def test_a_flood_gets_429_and_the_pipeline_keeps_running(session, monkeypatch):
-    from engine import control
+    from engine import control_server
 
     clock = FrozenClock()
-    monkeypatch.setattr(control, "time", clock)
+    monkeypatch.setattr(control_server, "time", clock)
     srv = ControlServer(ControlAPI(session), 0, TOKEN, rate=1, burst=10).start()
     try:
         session.start()
