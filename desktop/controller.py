@@ -243,7 +243,16 @@ class EngineController(QObject):
 
     @Slot(int)
     def set_process_height(self, height: int) -> None:
-        self._try(lambda: self.session.update(process_height=int(height) or None))
+        """A fixed processing height (0: the source's own size)."""
+        self._try(lambda: self.session.update(process_height=int(height) or None, auto_resolution=False))
+
+    @Slot(int)
+    def set_resolution(self, value: int) -> None:
+        """The Resolution box's value: a height, 0 for the source's size, a negative number for auto."""
+        if int(value) < 0:
+            self._try(lambda: self.session.update(auto_resolution=True))
+        else:
+            self.set_process_height(value)
 
     @Slot(str)
     def set_provider(self, provider: str) -> None:
@@ -338,7 +347,8 @@ class EngineController(QObject):
             stylizer = open_stylizer(model_path, "fast", self.provider)
         if stylizer is None:
             raise ModelError("no model loaded: open a model file first")
-        return FrameProcessor(stylizer, settings.validated())
+        # a render processes every frame at one size, however long it takes: never the live auto resolution
+        return FrameProcessor(stylizer, settings.with_(auto_resolution=False))
 
     def model_styles(self, model_path: str) -> list[str]:
         """Style names of a model file: a loaded model answers from memory (an AdaIN model lists the

@@ -15,9 +15,9 @@ from .remote import RemoteBox, RemoteControl
 from .video_view import MODES, VideoView
 from .widgets import button
 
-RESOLUTIONS = [("Native", 0), ("720p", 720), ("540p", 540), ("360p", 360), ("270p", 270), ("180p", 180),
-               ("144p", 144)]  # 144p: where a style image (AdaIN) stays live on a CPU
-DEFAULT_RESOLUTION = 3  # 360p: the light net keeps up with a 30 fps camera on a 2-core CPU
+AUTO = -1  # the Resolution box's entry for auto resolution
+RESOLUTIONS = [("Auto (holds the frame rate)", AUTO), ("Native", 0), ("720p", 720), ("540p", 540), ("360p", 360),
+               ("270p", 270), ("180p", 180), ("144p", 144)]
 ADAIN_ITEM = "__adain__"  # the Model box's entry for the style-image model
 # (keys, what they do, where): listed in Help > Keyboard shortcuts
 SHORTCUTS = [("Space", "start / stop the preview", "preview focused (click it)"),
@@ -96,9 +96,11 @@ class LiveTab(QWidget):
         self.resolution = QComboBox()
         for label, h in RESOLUTIONS:
             self.resolution.addItem(label, h)
-        self.resolution.setCurrentIndex(DEFAULT_RESOLUTION)
-        self.resolution.setToolTip("Processing resolution: lower is faster; the output keeps the source size")
-        self.c.set_process_height(RESOLUTIONS[DEFAULT_RESOLUTION][1])
+        self.resolution.setToolTip("Processing resolution: lower is faster; the output keeps the source size, "
+                                   "sharpened by the source frame. Auto picks the largest size that keeps up "
+                                   "with the camera's frame rate on this computer, and follows the load")
+        self.resolution_now = QLabel("")  # what auto resolution picked
+        self.resolution_now.setObjectName("resolutionNow")
         self.provider = QComboBox()
         self.provider.addItems(["auto", "cuda", "cpu"])
         self.model_box = QComboBox()
@@ -144,6 +146,7 @@ class LiveTab(QWidget):
         form.addRow("", self.preserve)
         form.addRow(self.smooth_on, self.smoothing)
         form.addRow("Resolution", self.resolution)
+        form.addRow("", self.resolution_now)
         form.addRow("Model", self.model_box)
         form.addRow("Device", self.provider)
         form.addRow(self.provider_label)  # its own row, full width: the reason fits
@@ -242,7 +245,7 @@ class LiveTab(QWidget):
         self.preserve.toggled.connect(c.set_preserve_colors)
         self.smooth_on.toggled.connect(self._on_smoothing)
         self.smoothing.valueChanged.connect(self._on_smoothing)
-        self.resolution.currentIndexChanged.connect(lambda _i: c.set_process_height(self.resolution.currentData()))
+        self.resolution.currentIndexChanged.connect(lambda _i: c.set_resolution(self.resolution.currentData()))
         self.provider.currentTextChanged.connect(self._on_provider_chosen)
         self.model_box.activated.connect(self._on_model_chosen)
         c.model_changed.connect(self._show_model)
@@ -282,9 +285,11 @@ class LiveTab(QWidget):
         if s.smoothing > 0:  # off keeps the slider where it was, for the next time it is switched on
             self.smoothing.setValue(round(s.smoothing * 100))
         self.smoothing.setEnabled(s.smoothing > 0)
-        index = self.resolution.findData(s.process_height or 0)
+        index = self.resolution.findData(AUTO if s.auto_resolution else s.process_height or 0)
         if index >= 0:
             self.resolution.setCurrentIndex(index)
+        if not s.auto_resolution:
+            self.resolution_now.setText("")
         for w in widgets:
             w.blockSignals(False)
 
@@ -406,30 +411,28 @@ class LiveTab(QWidget):
         self.c.set_mix({n: s.value() / 100 for n, s in self.mix_sliders.items()})
 
     def add_style_image(self, path: str) -> None:
-        height = self.c.settings.process_height
+        auto = self.c.settings.auto_resolution
         name = self.c.add_style_image(path)
         if name:
             self.refresh_gallery()
-            self.c.note.emit(f"Added style '{name}' from {Path(path).name}{self._lowered(height)}")
+            self.c.note.emit(f"Added style '{name}' from {Path(path).name}{self._to_auto(auto)}")
 
     def capture_style(self) -> str | None:
         """The dragged region of the preview, or the centre of the frame, as a new style."""
         region = self.view.selection
-        height = self.c.settings.process_height
+        auto = self.c.settings.auto_resolution
         name = self.c.capture_style(region)
         if name:
             self.view.clear_selection()
             self.refresh_gallery()
             self.c.note.emit(f"Captured {'your region' if region else 'the centre of the frame'} as style "
-                             f"'{name}' (kept with your styles){self._lowered(height)}")
+                             f"'{name}' (kept with your styles){self._to_auto(auto)}")
         return name
 
-    def _lowered(self, height_before: int | None) -> str:
-        """What to add to a message when a new style image lowered the processing size."""
-        after = self.c.settings.process_height
-        if after and (height_before is None or after < height_before):
-            return (f"; processing lowered to {after}p so style images stay live on this CPU "
-                    "(raise Resolution for a sharper picture)")
+    def _to_auto(self, auto_before: bool) -> str:
+        """What to add to a message when a new style image switched the resolution to Auto."""
+        if self.c.settings.auto_resolution and not auto_before:
+            return "; Resolution set to Auto so style images keep up with the camera on this CPU"
         return ""
 
     def _gallery_menu(self, pos) -> None:
@@ -484,9 +487,12 @@ class LiveTab(QWidget):
         s = self.c.poll_stats()
         if s is None:
             return
+        w, h = s.process_size
         self.stats_label.setText(
-            f"{s.output_fps:5.1f} fps · latency {s.latency_ms:4.0f} ms · model {s.inference_ms:4.1f} ms · "
+            f"{s.output_fps:5.1f} fps · latency {s.latency_ms:4.0f} ms · model {s.inference_ms:4.1f} ms at {w}x{h} · "
             f"dropped {s.frames_dropped} of {s.frames_captured} · {s.provider.upper()}")
+        if s.auto_resolution and h:
+            self.resolution_now.setText(f"now {w}x{h}, holding {s.target_fps:.0f} fps")
 
     # -- outputs --------------------------------------------------------------------------------
     def _snapshot(self) -> None:

@@ -318,7 +318,7 @@ class RenderTab(QWidget):
         if snap is None:
             self.new_clips_label.setText("Clips you add take the Live tab's style once a model is loaded.")
             return
-        look = describe(snap.settings.with_(process_height=None), Path(model_path_of(snap)).stem)
+        look = describe(snap.settings.with_(process_height=None, auto_resolution=False), Path(model_path_of(snap)).stem)
         self.new_clips_label.setText(f"Clips you add take the Live tab's look: {look}")
 
     def showEvent(self, event) -> None:  # noqa: N802
@@ -333,7 +333,7 @@ class RenderTab(QWidget):
         if snap is None:
             self.c.error.emit("no model loaded: open a model file first")
             return
-        settings = snap.settings.with_(process_height=None)
+        settings = snap.settings.with_(process_height=None, auto_resolution=False)
         joined = 0
         for p in paths:
             job = RenderJob(Path(p), settings, snap)

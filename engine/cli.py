@@ -29,11 +29,25 @@ def _style_args(p: argparse.ArgumentParser) -> None:
                    help="any image as the style (AdaIN model); repeat to mix")
     g.add_argument("--strength", type=float, default=1.0, help="0 = original, 1 = fully stylized (default 1)")
     g.add_argument("--preserve-colors", action="store_true", help="keep the original colours (luminance-only transfer)")
-    g.add_argument("--size", type=int, metavar="HEIGHT", help="processing height in pixels (output keeps the input size)")
+    g.add_argument("--size", type=_size, metavar="HEIGHT",
+                   help="processing height in pixels; the output keeps the input size, sharpened by it (live: 'auto', "
+                        "the default, picks the largest height that keeps up with the source's frame rate)")
+    g.add_argument("--plain-upscale", action="store_true",
+                   help="bring a smaller processing size back to the frame's size by plain bilinear resizing "
+                        "instead of guided by the frame")
     g.add_argument("--smooth", type=float, default=0.0, metavar="0..1",
                    help="temporal smoothing against flicker (video/live; 0 = off, 0.8 = strong)")
     g.add_argument("--provider", choices=["auto", "cuda", "cpu"], default="auto",
                    help="execution provider; 'cuda' fails loudly when CUDA is unavailable")
+
+
+def _size(text: str) -> int | str:
+    if text.strip().lower() == "auto":
+        return "auto"
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a height in pixels or 'auto', got {text!r}") from None
 
 
 def _processor(args):
@@ -41,8 +55,14 @@ def _processor(args):
     from .formats import parse_weighted
     from .setup import build_processor
 
+    live = args.func is cmd_live
+    if args.size == "auto" and not live:
+        raise InputError("--size auto is for live preview; a file is processed at one size (give a height, or none "
+                         "for the input's own)")
+    auto = live and args.size in (None, "auto")
     settings = StyleSettings(mix=parse_weighted(args.style), strength=args.strength, preserve_colors=args.preserve_colors,
-                             process_height=args.size, smoothing=args.smooth)
+                             process_height=None if auto else args.size, smoothing=args.smooth,
+                             auto_resolution=auto, sharp_upscale=not args.plain_upscale)
     processor = build_processor(settings, model=args.model, style_images=parse_weighted(args.style_image),
                                 provider=args.provider)
     print(f"model {processor.stylizer.choice.describe()}", file=sys.stderr)
@@ -238,9 +258,14 @@ def cmd_live(args) -> int:
     session.start(source=source)
     stats = None
     restore = _stop_on_sigterm()
+    shown_size = None
     try:
         while session.running or (server is not None and not errors):  # a controlled session waits for Ctrl-C
             stats = session.stats() or stats
+            if stats is not None and stats.auto_resolution and stats.process_size != shown_size and stats.process_size[1]:
+                shown_size = stats.process_size
+                print(f"processing at {shown_size[0]}x{shown_size[1]} (auto: holds {stats.target_fps:.0f} fps)",
+                      file=sys.stderr)
             time.sleep(0.2)
     except KeyboardInterrupt:
         pass
@@ -253,7 +278,9 @@ def cmd_live(args) -> int:
     if errors:
         raise StyleCastError(errors[0])
     if stats is not None:
+        w, h = stats.process_size
         print(f"{stats.frames_processed} frames out, {stats.frames_dropped} dropped; {stats.output_fps:.1f} fps, "
+              f"processed at {w}x{h}{' (auto)' if stats.auto_resolution else ''}, "
               f"inference {stats.inference_ms:.1f} ms, latency {stats.latency_ms:.1f} ms on {stats.provider.upper()}")
     return 0
 

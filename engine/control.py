@@ -233,6 +233,14 @@ def stats_dict(stats) -> dict | None:
     return None if stats is None else {k: (round(v, 2) if isinstance(v, float) else v) for k, v in asdict(stats).items()}
 
 
+def _resolution_change(a: dict, key: str) -> dict:
+    """"auto" (hold the source's frame rate), 0 or null (the source's size), or a height in pixels."""
+    if a[key] == "auto":
+        return {"auto_resolution": True}
+    height = 0 if a[key] is None else int(_number(a, key, 0, 4320))  # StyleSettings refuses 1..15
+    return {"process_height": height or None, "auto_resolution": False}
+
+
 # -- the actions -------------------------------------------------------------------------------------
 class ControlAPI:
     """Every action a remote client can take. ``run(fn)`` runs fn where the session may be touched
@@ -341,8 +349,7 @@ class ControlAPI:
 
     def _resolution(self, a: dict) -> dict:
         _only(a, "height")
-        height = int(_number(a, "height", 0, 4320))  # 0 = the source's; StyleSettings refuses 1..15
-        return self._do(lambda: self.session.update(process_height=height or None))
+        return self._do(lambda: self.session.update(**_resolution_change(a, "height")))
 
     def _settings(self, a: dict) -> dict:
         """Several at once: {"mix"|"style", "strength", "preserve_colors", "smoothing", "process_height"}."""
@@ -355,8 +362,7 @@ class ControlAPI:
         if "preserve_colors" in a:
             changes["preserve_colors"] = _flag(a, "preserve_colors")
         if "process_height" in a:
-            height = 0 if a["process_height"] is None else int(_number(a, "process_height", 0, 4320))
-            changes["process_height"] = height or None
+            changes.update(_resolution_change(a, "process_height"))
         mix = None
         if "mix" in a and "style" in a:
             raise ControlError(400, "give either 'mix' or 'style', not both")

@@ -35,10 +35,9 @@ from .stylizers import AdaINStylizer, normalize_mix
 from .userstyles import StyleLibrary, crop_region
 
 SAMPLE_CLIP = ASSETS_DIR / "samples" / "pedestrians.mp4"
-# AdaIN is the slow path on a CPU: a style captured or added on the CPU drops the processing height to
-# this if it was higher. adain_skip on a 2-core AVX-512 CPU, model-only (2026-11-30): 256x144 18.4 fps, 320x180
-# 10.9, 480x270 4.7 (docs/benchmarks.md, "AdaIN live"); the user can raise it again.
-ADAIN_LIVE_HEIGHT = 144
+# The Live defaults: the processing size that holds the camera's frame rate, brought back sharp
+# (bench/live.py measures them; docs/benchmarks.md)
+LIVE_SETTINGS = StyleSettings(auto_resolution=True)
 
 Listener = Callable[[str, object], None]
 
@@ -55,7 +54,7 @@ class LiveSession:
         self.library = library if library is not None else StyleLibrary()
         self.fast = None  # FastStylizer
         self.adain: AdaINStylizer | None = None
-        self.processor = FrameProcessor(None, StyleSettings())
+        self.processor = FrameProcessor(None, LIVE_SETTINGS)
         self.pipeline: LivePipeline | None = None
         self.outputs: list[Sink] = []  # extra sinks for every run (headless: a file, a folder)
         self.max_frames: int | None = None
@@ -292,10 +291,11 @@ class LiveSession:
         return self.adain
 
     def _use_new_style(self, name: str) -> None:
-        """Select a just-added style image, at a processing size the AdaIN path keeps live."""
+        """Select a just-added style image; on a CPU at a fixed size, switch to auto resolution (the
+        style-image model is slower than the fast net: the size that held the rate before may not now)."""
         self.set_mix({name: 1.0})
-        if self.active_provider() == "cpu" and (self.settings.process_height or 10**6) > ADAIN_LIVE_HEIGHT:
-            self.update(process_height=ADAIN_LIVE_HEIGHT)
+        if self.active_provider() == "cpu" and not self.settings.auto_resolution:
+            self.update(auto_resolution=True)
 
     def add_style_image(self, path: str | Path) -> str:
         """Any image as the style: copied into the user's library, its statistics computed once, selected."""

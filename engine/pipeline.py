@@ -1,11 +1,17 @@
-"""The live loop: capture thread -> one-slot mailbox (newest frame wins) -> inference thread -> sinks.
+"""The live loop: capture thread -> one-slot mailbox (newest frame wins) -> model thread -> one-slot
+handoff -> finishing thread -> sinks.
 
-A slow stylizer never builds a backlog: the capture thread overwrites the waiting frame and
-counts a drop, so latency stays about one frame period plus one inference. Per-stage times go
-into one Stats record (exponential moving averages), read by the GUI and the CLI.
+A slow stylizer never builds a backlog: the capture thread overwrites the waiting frame and counts a drop,
+so latency stays about one frame period plus one pass through the two stages. The model thread runs the
+processor's first half (resize, the net) and the finishing thread the second (smoothing, colour, strength,
+upscaling to the frame's size, display and virtual camera), so on a 2-core CPU frame N is finished and
+shown while frame N+1 is in the net; the handoff holds one frame and the model thread waits for it to be
+taken (no frame is dropped between the stages, and they stay one frame apart). Per-stage times go into one
+Stats record (exponential moving averages), read by the GUI and the CLI.
 """
 from __future__ import annotations
 
+import queue
 import threading
 import time
 from dataclasses import dataclass, replace
@@ -15,6 +21,7 @@ from .errors import OutputError, StyleCastError
 from .sinks import Sink
 from .sources import Frame, FrameSource
 from .processor import FrameProcessor
+from .autores import clamp_target_fps
 
 T = TypeVar("T")
 EMA = 0.1  # weight of the newest sample in the moving averages
@@ -62,10 +69,16 @@ class Stats:
     preprocess_ms: float = 0.0
     inference_ms: float = 0.0
     postprocess_ms: float = 0.0
+    smoothing_ms: float = 0.0  # parts of postprocess_ms
+    colour_ms: float = 0.0
+    upscale_ms: float = 0.0
     sink_ms: float = 0.0
     latency_ms: float = 0.0  # capture -> all sinks written
     output_fps: float = 0.0
     provider: str = ""
+    process_size: tuple[int, int] = (0, 0)  # (width, height) the newest frame was stylized at
+    auto_resolution: bool = False  # process_size was picked to hold the frame rate
+    target_fps: float = 0.0  # the rate auto resolution holds
 
 
 def _ema(old: float, new: float, first: bool) -> float:
@@ -86,6 +99,7 @@ class LivePipeline:
         self.on_error, self.on_finished = on_error, on_finished
         self.max_frames = max_frames
         self._mailbox: Mailbox[Frame] = Mailbox()
+        self._handoff: queue.Queue = queue.Queue(maxsize=1)  # model thread -> finishing thread
         self._stop = threading.Event()
         self._stats = Stats(provider=processor.stylizer.session_info.active)
         self._stats_lock = threading.Lock()
@@ -98,9 +112,11 @@ class LivePipeline:
     def start(self) -> None:
         self.processor.reset()
         self.source.open()  # fail here, on the caller's thread, for "no camera" and bad files
+        self.processor.auto.target_fps = clamp_target_fps(getattr(self.source, "fps", None))
         self._threads = [
             threading.Thread(target=self._capture_loop, name="stylecast-capture", daemon=True),
-            threading.Thread(target=self._process_loop, name="stylecast-inference", daemon=True),
+            threading.Thread(target=self._model_loop, name="stylecast-inference", daemon=True),
+            threading.Thread(target=self._finish_loop, name="stylecast-finish", daemon=True),
         ]
         for t in self._threads:
             t.start()
@@ -166,24 +182,60 @@ class LivePipeline:
             self.source.close()
             self._mailbox.close()
 
-    def _process_loop(self) -> None:
+    def _pass_on(self, item) -> bool:
+        """Hand an item to the finishing thread, waiting while it holds the previous one; False once stopped."""
+        while not self._stop.is_set():
+            try:
+                self._handoff.put(item, timeout=0.2)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _model_loop(self) -> None:
+        try:
+            while not self._stop.is_set():
+                frame = self._mailbox.get(timeout=0.5)
+                if frame is None:
+                    if self._mailbox.closed:
+                        break
+                    continue
+                if not self._pass_on((frame, self.processor.stylize_small(frame.image, frame.captured_at))):
+                    break
+        except BaseException as exc:
+            self._fail(exc)
+        finally:
+            self._pass_on_end()
+
+    def _pass_on_end(self) -> None:
+        """Tell the finishing thread no more frames come (it also watches the stop flag)."""
+        try:
+            self._handoff.put(None, timeout=1.0)
+        except queue.Full:
+            pass
+
+    def _finish_loop(self) -> None:
         ok = False
         try:
             while True:
-                frame = self._mailbox.get(timeout=0.5)
-                if frame is None:
-                    if self._stop.is_set() or self._mailbox.closed:
+                try:
+                    got = self._handoff.get(timeout=0.5)
+                except queue.Empty:
+                    if self._stop.is_set() or not self._threads[1].is_alive():
                         break
                     continue
-                image, times = self.processor.process(frame.image, frame.captured_at)
+                if got is None:
+                    break
+                frame, item = got
+                image, times = self.processor.finish(item)
+                self.processor.record_busy(times, item.settings)
                 t0 = time.perf_counter()
                 with self._sinks_lock:
                     for sink in self.sinks:
                         sink.write(image, frame)
                 now = time.perf_counter()
-                self._record(times, (now - t0) * 1e3, (now - frame.captured_at) * 1e3, now)
+                self._record(times, item.settings, (now - t0) * 1e3, (now - frame.captured_at) * 1e3, now)
                 if self.max_frames is not None and self._stats.frames_processed >= self.max_frames:
-                    self._stop.set()
                     break
             ok = self.error is None
         except BaseException as exc:
@@ -206,7 +258,7 @@ class LivePipeline:
             except OSError as exc:  # a sink that let a raw disk error through: still one sentence
                 self._fail(OutputError(f"writing the output failed: {exc.strerror or exc}"))
 
-    def _record(self, times, sink_ms: float, latency_ms: float, now: float) -> None:
+    def _record(self, times, settings, sink_ms: float, latency_ms: float, now: float) -> None:
         with self._stats_lock:
             s = self._stats
             first = s.frames_processed == 0
@@ -219,4 +271,9 @@ class LivePipeline:
                 preprocess_ms=_ema(s.preprocess_ms, times.preprocess_ms, first),
                 inference_ms=_ema(s.inference_ms, times.inference_ms, first),
                 postprocess_ms=_ema(s.postprocess_ms, times.postprocess_ms, first),
+                smoothing_ms=_ema(s.smoothing_ms, times.smoothing_ms, first),
+                colour_ms=_ema(s.colour_ms, times.colour_ms, first),
+                upscale_ms=_ema(s.upscale_ms, times.upscale_ms, first),
+                process_size=times.process_size, auto_resolution=settings.auto_resolution,
+                target_fps=self.processor.auto.target_fps,
                 sink_ms=_ema(s.sink_ms, sink_ms, first), latency_ms=_ema(s.latency_ms, latency_ms, first))

@@ -2,22 +2,26 @@
 
 StyleSettings  everything that changes how a frame looks; immutable, replaced whole by other
                threads (CLI, GUI controller, saved settings), read once per frame.
-FrameProcessor resize to the processing size -> pad (a mirrored margin on every side) -> stylize -> crop
-               -> temporal smoothing -> colour preservation -> the stylizer's own strength -> resize back,
-               timed per stage.
+FrameProcessor resize to the processing size (fixed, or picked to hold the frame rate) -> pad (a mirrored
+               margin on every side) -> stylize -> crop | temporal smoothing -> colour preservation -> the
+               stylizer's own strength -> back to the frame's size guided by the frame; timed per stage. The
+               two halves (split at |) run on two threads live.
 """
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import asdict, dataclass, field, fields, replace
 
 import cv2
 import numpy as np
 
+from .autores import AutoResolution
 from .errors import InputError
 from .frames import fit_size, pad_with_margin, preserve_colors
 from .stylizers import Stylizer
 from .temporal import TemporalSmoother
+from .upsample import guided_upsample
 
 # Mirrored margin added on every side before the net and cropped after, in multiples of the net's pad
 # multiple (its coarsest feature map's cell): a net answers differently within a few cells of its input's
@@ -36,6 +40,12 @@ class StyleSettings:
     strength: float = 1.0  # 0 = original, 1 = fully stylized
     preserve_colors: bool = False
     process_height: int | None = None  # processing resolution; None = the source's
+    # live: the processing height that holds the source's frame rate (engine/autores.py); process_height is
+    # then ignored. Off for renders, which process every frame at their own size however long it takes
+    auto_resolution: bool = False
+    # a processing size below the frame's is brought back guided by the frame (engine/upsample.py: the
+    # photo's edges at full resolution, the painting's strokes at the processing scale); off: bilinear
+    sharp_upscale: bool = True
     smoothing: float = 0.0  # temporal smoothing strength, 0 = off (engine/temporal.py)
 
     def with_(self, **changes) -> "StyleSettings":
@@ -63,7 +73,8 @@ class StyleSettings:
         try:
             values = {k: v for k, v in dict(data).items() if k in known}
             values["mix"] = {str(k): float(w) for k, w in dict(values.get("mix") or {}).items()}
-            for key, conv in (("strength", float), ("smoothing", float), ("preserve_colors", bool)):
+            for key, conv in (("strength", float), ("smoothing", float), ("preserve_colors", bool),
+                              ("auto_resolution", bool), ("sharp_upscale", bool)):
                 if key in values:
                     values[key] = conv(values[key])
             if values.get("process_height") is not None:
@@ -75,22 +86,48 @@ class StyleSettings:
 
 @dataclass
 class StageTimes:
-    preprocess_ms: float = 0.0
+    preprocess_ms: float = 0.0  # resize to the processing size, mirrored margin
     inference_ms: float = 0.0
-    postprocess_ms: float = 0.0  # includes temporal smoothing
+    postprocess_ms: float = 0.0  # everything after the model: the three below and the crop
+    smoothing_ms: float = 0.0
+    colour_ms: float = 0.0  # colour preservation and strength
+    upscale_ms: float = 0.0  # back to the frame's size
+    process_size: tuple[int, int] = (0, 0)  # (width, height) the model ran at
+
+
+@dataclass
+class Stylized:
+    """A frame between the two halves of the processor: the model's output at the processing size, with the
+    frame, its downsized copy and the settings and stylizer it was made with (the finishing half uses those,
+    not newer ones, so a change mid-frame never mixes two looks)."""
+
+    frame: np.ndarray
+    small: np.ndarray
+    stylized: np.ndarray
+    settings: StyleSettings
+    stylizer: Stylizer
+    time_s: float | None
+    times: StageTimes
 
 
 class FrameProcessor:
-    """Applies a stylizer and the current settings to one frame. Thread-safe for one caller.
+    """Applies a stylizer and the current settings to one frame, in two halves that may run on two threads
+    (the live pipeline overlaps frame N's finishing with frame N+1's model run): ``stylize_small`` (resize,
+    margin, the model) and ``finish`` (smoothing, colour, strength, upscaling). ``process`` runs both.
 
     ``stylizer`` and ``settings`` are each replaced whole by other threads; a change applies on the
     next frame. A processor may exist before its first model is loaded (the GUI builds one at start).
+    With ``settings.auto_resolution`` the processing height is ``self.auto``'s pick, fed with the measured
+    time per frame (``record_busy``).
     """
 
     def __init__(self, stylizer: Stylizer | None, settings: StyleSettings | None = None) -> None:
         self.stylizer = stylizer
         self.settings = (settings or StyleSettings()).validated()
         self.smoother = TemporalSmoother()
+        self.auto = AutoResolution()
+        self._auto_lock = threading.Lock()  # the pick is read by the model thread, fed by the finishing one
+        self.clock = time.perf_counter  # stage times (a test may give a clock of its own)
         self._last_look: tuple | None = None
         self._last_time: float | None = None
 
@@ -105,12 +142,18 @@ class FrameProcessor:
     def reset(self) -> None:
         """Forget the previous frame (a new clip or a new live session starts)."""
         self.smoother.reset()
+        with self._auto_lock:
+            self.auto.reset()
         self._last_look = None
         self._last_time = None
 
-    def process(self, frame: np.ndarray, time_s: float | None = None) -> tuple[np.ndarray, StageTimes]:
-        """``time_s``: the frame's time in seconds (capture time or presentation time), when known. Temporal
-        smoothing weakens as the gap to the previous frame grows (a slow live preview sees frames far apart)."""
+    def processing_size(self, width: int, height: int, s: StyleSettings) -> tuple[int, int]:
+        if s.auto_resolution:
+            with self._auto_lock:
+                return fit_size(width, height, self.auto.height_for(height))
+        return fit_size(width, height, s.process_height)
+
+    def _current(self) -> tuple[StyleSettings, Stylizer]:
         s, stylizer = self.settings, self.stylizer  # one snapshot of each per frame
         if stylizer is None:
             raise InputError("no model loaded: open a model file first")
@@ -120,29 +163,64 @@ class FrameProcessor:
             s = self.settings
             if not set(s.mix) <= set(stylizer.style_names()):
                 s = s.with_(mix={})
-        t0 = time.perf_counter()
+        return s, stylizer
+
+    def stylize_small(self, frame: np.ndarray, time_s: float | None = None) -> Stylized:
+        """The first half: the frame at the processing size through the model."""
+        s, stylizer = self._current()
+        t0 = self.clock()
         h, w = frame.shape[:2]
-        pw, ph = fit_size(w, h, s.process_height)
+        pw, ph = self.processing_size(w, h, s)
         small = cv2.resize(frame, (pw, ph), interpolation=cv2.INTER_AREA) if (pw, ph) != (w, h) else frame
         padded, (top, left, sh, sw) = pad_with_margin(small, stylizer.info.pad_multiple,
                                                     EDGE_MARGIN_CELLS * stylizer.info.pad_multiple)
-        t1 = time.perf_counter()
+        t1 = self.clock()
         stylized = stylizer.stylize(padded, s.mix, s.strength)[top:top + sh, left:left + sw]
-        t2 = time.perf_counter()
+        t2 = self.clock()
+        times = StageTimes((t1 - t0) * 1e3, (t2 - t1) * 1e3, process_size=(pw, ph))
+        return Stylized(frame, small, stylized, s, stylizer, time_s, times)
+
+    def finish(self, item: Stylized) -> tuple[np.ndarray, StageTimes]:
+        """The second half: temporal smoothing, colour preservation, strength, back to the frame's size."""
+        s, stylizer, small = item.settings, item.stylizer, item.small
+        t0 = self.clock()
         look = (id(stylizer), tuple(sorted(s.mix.items())))
         if self._last_look is not None and look != self._last_look:
             self.smoother.style_changed()  # crossfade instead of a jump
         self._last_look = look
         dt = None
-        if time_s is not None and self._last_time is not None and time_s > self._last_time:
-            dt = time_s - self._last_time
-        self._last_time = time_s
-        stylized = self.smoother.apply(small, np.ascontiguousarray(stylized), s.smoothing, dt)
+        if item.time_s is not None and self._last_time is not None and item.time_s > self._last_time:
+            dt = item.time_s - self._last_time
+        self._last_time = item.time_s
+        stylized = self.smoother.apply(small, np.ascontiguousarray(item.stylized), s.smoothing, dt)
+        t1 = self.clock()
         if s.preserve_colors:
             stylized = preserve_colors(stylized, small)
         stylized = stylizer.apply_strength(stylized, small, s.strength)
-        if (pw, ph) != (w, h):
-            stylized = cv2.resize(stylized, (w, h), interpolation=cv2.INTER_LINEAR)
+        t2 = self.clock()
+        h, w = item.frame.shape[:2]
+        if small.shape[:2] != (h, w):
+            if s.sharp_upscale:
+                stylized = guided_upsample(stylized, small, item.frame)
+            else:
+                stylized = cv2.resize(stylized, (w, h), interpolation=cv2.INTER_LINEAR)
         out = np.ascontiguousarray(stylized)
-        t3 = time.perf_counter()
-        return out, StageTimes((t1 - t0) * 1e3, (t2 - t1) * 1e3, (t3 - t2) * 1e3)
+        t3 = self.clock()
+        times = replace(item.times, postprocess_ms=(t3 - t0) * 1e3, smoothing_ms=(t1 - t0) * 1e3,
+                        colour_ms=(t2 - t1) * 1e3, upscale_ms=(t3 - t2) * 1e3)
+        return out, times
+
+    def record_busy(self, times: StageTimes, settings: StyleSettings) -> None:
+        """Tell the auto resolution what a frame cost: the slower of the two halves (they overlap live)."""
+        if settings.auto_resolution:
+            with self._auto_lock:
+                self.auto.record(times.process_size[1], max(times.preprocess_ms + times.inference_ms, times.postprocess_ms))
+
+    def process(self, frame: np.ndarray, time_s: float | None = None) -> tuple[np.ndarray, StageTimes]:
+        """Both halves on the caller's thread. ``time_s``: the frame's time in seconds (capture time or
+        presentation time), when known. Temporal smoothing weakens as the gap to the previous frame grows
+        (a slow live preview sees frames far apart)."""
+        item = self.stylize_small(frame, time_s)
+        out, times = self.finish(item)
+        self.record_busy(times, item.settings)
+        return out, times

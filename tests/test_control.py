@@ -37,7 +37,7 @@ def session(tiny_fast_model, tiny_adain_model, tmp_path):
     s = LiveSession("synthetic", provider="cpu", library=StyleLibrary(tmp_path / "styles"))
     s.set_adain_model(tiny_adain_model)
     s.set_model(tiny_fast_model)
-    s.update(process_height=64)
+    s.update(process_height=64, auto_resolution=False)  # a fixed size: frames compare with a fresh processor's
     yield s
     s.shutdown()
 
@@ -143,7 +143,14 @@ def test_style_strength_and_start_stop_over_http(server, session):
     status, state = http(server, "/api/next", {})
     assert status == 200 and list(state["settings"]["mix"]) == ["ink"]
     status, state = http(server, "/api/resolution", {"height": 96})
-    assert status == 200 and session.settings.process_height == 96
+    assert status == 200 and session.settings.process_height == 96 and not session.settings.auto_resolution
+    status, state = http(server, "/api/resolution", {"height": "auto"})
+    assert status == 200 and state["settings"]["auto_resolution"] and session.settings.auto_resolution
+    frames_after(session, 3)
+    status, stats = http(server, "/api/stats")  # the size auto resolution picked, never above the source's
+    assert stats["stats"]["auto_resolution"] and 0 < stats["stats"]["process_size"][1] <= 360
+    status, state = http(server, "/api/settings", {"process_height": 96})
+    assert status == 200 and session.settings.process_height == 96 and not session.settings.auto_resolution
     status, stats = http(server, "/api/stats")
     assert stats["running"] and stats["stats"]["frames_processed"] > 0 and "output_fps" in stats["stats"]
     status, listing = http(server, "/api/models")

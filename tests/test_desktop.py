@@ -65,9 +65,11 @@ def test_switch_style_strength_mix_and_colours(qtbot, window):
     assert c.settings.mix["ink"] == pytest.approx(0.2)
     live.strength.setValue(40)
     live.preserve.setChecked(True)
-    live.resolution.setCurrentIndex(5)  # 180p
+    assert c.settings.auto_resolution and live.resolution.currentText().startswith("Auto")  # the Live default
+    live.resolution.setCurrentIndex(live.resolution.findData(180))
     assert c.processor.settings.strength == pytest.approx(0.4)
     assert c.processor.settings.preserve_colors and c.processor.settings.process_height == 180
+    assert not c.processor.settings.auto_resolution
     wait_frames(qtbot, window)
     # keyboard: next style
     live.gallery.clearSelection()
@@ -526,7 +528,7 @@ def test_capture_style_from_a_dragged_region_persists_across_restart(qtbot, wind
     assert name.startswith("capture-") and c.settings.mix == {name: 1.0}
     assert c.processor.stylizer.family == "adain" and view.selection is None
     assert [it.data(Qt.UserRole) for it in live.gallery.selectedItems()] == [name]
-    assert c.settings.process_height <= 270  # the AdaIN path at a size that stays live on a CPU
+    assert c.settings.auto_resolution  # the style-image path at a size that keeps up with the camera
     stored = c.custom_style_paths()[name]
     assert stored.endswith(".png")
     wait_frames(qtbot, window)

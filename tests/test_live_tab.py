@@ -9,6 +9,7 @@ from PySide6.QtWidgets import QApplication, QFileDialog
 
 from desktop.app import build_window
 from desktop.controller import EngineController
+from desktop.live_tab import AUTO
 from tests.test_desktop import wait_frames, window  # noqa: F401  (the shared window fixture)
 
 
@@ -90,9 +91,9 @@ def test_every_action_answers_in_the_window(qtbot, window, tmp_path, monkeypatch
     c.set_process_height(360)
     name = live.capture_style()
     assert name and f"'{name}'" in window.statusBar().currentMessage()
-    if c.active_provider() == "cpu":  # a style image on the CPU lowers processing, and says so
-        assert "lowered to 144p" in window.statusBar().currentMessage()
-        assert live.resolution.currentData() == 144
+    if c.active_provider() == "cpu":  # a style image on the CPU at a fixed size switches to Auto, and says so
+        assert "Resolution set to Auto" in window.statusBar().currentMessage()
+        assert live.resolution.currentData() == AUTO and c.settings.auto_resolution
 
 
 def test_model_box_keeps_the_style_and_shows_what_runs(qtbot, window, tiny_fast_model, photo, tmp_path):
