@@ -1,16 +1,17 @@
 """Auto resolution: the processing height that keeps live preview at the camera's frame rate.
 
 A viewer forgives a slightly softer picture long before a stutter: a streamed webcam that stylizes at
-12 fps when the camera gives 30 looks broken, while the same styles at 288 lines instead of 416 just look a
+12 fps when the camera gives 30 looks broken, while the same styles at 288 lines instead of 400 just look a
 little less detailed. Which height a machine holds depends on the CPU or GPU, on the style model (AdaIN
 costs several times a fast net) and on what else runs (a game or an encoder starting up takes cores away),
 so no fixed setting is right for everyone. The live pipeline asks this governor which height to stylize
 the next frame at, and tells it afterwards how long the work that limits the frame rate took (its slowest
 stage for that frame). The governor:
 
-* works on a ladder of heights (``LADDER``), each rung ~1.2x the one below (~1.45x the pixels), so a step
-  is a visible but gentle change in detail and the cost of the next rung can be predicted from this one's;
-* never processes above the source's own height: a rung within 10 % of the source's height gives way to
+* works on a ladder of heights (``LADDER``), each rung 1.11-1.14x the one below (1.23-1.31x the pixels;
+  1.19x for the last step, to 1080), so a step is a gentle change in detail, the pick can land close to the
+  best size, and the cost of the next rung can be predicted from this one's;
+* never processes above the source's own height: a rung within 5 % of the source's height gives way to
   the source height itself (no resize at all), and a source smaller than every rung is processed as it is;
 * aims at the frame budget ``1000 / target_fps`` ms, the target being the source's frame rate capped at
   ``MAX_TARGET_FPS`` (30): a streamer needs the camera's rate, not more;
@@ -45,9 +46,14 @@ stays.
 Up. With a full window, when the next rung up is allowed (in the source's ladder, not backed off) and its
 predicted cost is under ``UP_BELOW`` of the budget on every frame for ``UP_HOLD_S`` seconds' worth of
 frames, the pick moves up one rung. A climb therefore lands at about 70 % of the budget or less, a step
-down at 80 % or less, and the pick only moves again on leaving the 90 % bound. The band a rung is kept in
-(from about half the budget, 70 % over the ladder's step, to 90 % of it) is wider than one step of the
-ladder, so every steady load has a rung where the pick rests.
+down at 80 % or less, and the pick only moves again on leaving the 90 % bound. The band of costs a rung is
+kept in (from 70 % over the pixel step to the next rung, 54-57 % of the budget on this ladder and 49 % below
+1080, up to 90 %) is one step of the ladder times 0.9 / 0.7 = 1.29 wide, wider than a step whatever the step,
+so every steady load has a rung where the pick rests: the largest rung costing at most 90 %. With steps of
+~1.25x in pixels the band holds two rungs for most loads (three for some), and which one the pick rests on
+depends on where it came from: a climb stops at the largest rung under 70 %, a step down lands on the
+largest at most 80 %, and a pick already inside the band stays there. Either holds the frame rate; the
+hysteresis is what keeps the pick still.
 
 Back-off. A rung left downwards within ``PROBATION_S`` of being climbed to counts as a failed climb of that
 rung: it is barred for ``BACKOFF_START_S`` seconds' worth of frames, doubled with every further failure, at
@@ -64,14 +70,18 @@ from __future__ import annotations
 import math
 from collections import deque
 
-# Processing heights. Each is a multiple of 8, so the picture divides into the cells of every net in use
-# (4 px for the fast nets, 8 px for AdaIN) without extra padding rows; each step is 1.17-1.23x in height
-# (1.36-1.51x in pixels); 288 (the default start), 720 and 1080 (common camera heights) are rungs.
-LADDER: tuple[int, ...] = (144, 168, 200, 240, 288, 344, 416, 496, 600, 720, 880, 1080)
+# Processing heights, each a multiple of 4 (the fast nets' cell; AdaIN pads to its 8 px cells), 1.11-1.14x
+# apart in height (1.23-1.31x in pixels; 904 -> 1080 is 1.19x): fine enough that the pick lands near the best
+# size (a 1.2x ladder left mid8.int8 at 168p on a 2-core CPU where 180p holds 30 fps); 288 (the default
+# start), 360, 720 and 1080 (common camera heights) are rungs.
+LADDER: tuple[int, ...] = (144, 160, 180, 200, 224, 252, 288, 320, 360, 400, 448, 504, 568, 640, 720, 808, 904, 1080)
 DEFAULT_START_HEIGHT = 288
 MAX_TARGET_FPS = 30.0  # a streamer needs the camera's rate, not more
 MIN_TARGET_FPS = 1.0  # keeps the frame counts below meaningful for a very slow or unknown source
-SOURCE_MARGIN = 1.1  # a rung within 10 % of the source height gives way to the source height itself
+# A rung within 5 % of the source height gives way to the source height itself, so the last step, into the
+# source, is 1.05-1.2x. A margin of 1.1 (right for the old 1.2x ladder) would make it 1.1-1.26x, coarser than
+# the ladder: a 480-line source would lose 448 and step 400 -> 480 (1.2x).
+SOURCE_MARGIN = 1.05
 
 WARMUP_FRAMES = 2  # durations ignored after every change of height (first runs at a new size are slow)
 WINDOW = 10  # durations the estimate is taken over
@@ -93,7 +103,8 @@ def ladder_for(source_height: int | None) -> tuple[int, ...]:
     """The heights available for a source of ``source_height`` lines (None: unknown, the whole ladder).
 
     Rungs at most the source height / ``SOURCE_MARGIN``, then the source's own height (capped at the top
-    rung): a 240-line source gets (144, 168, 200, 240), a 210-line one (144, 168, 210), a 100-line one (100,)."""
+    rung): a 480-line source gets (144, ..., 400, 448, 480), a 232-line one (144, 160, 180, 200, 232), a
+    100-line one (100,)."""
     if source_height is None:
         return LADDER
     if source_height < 1:

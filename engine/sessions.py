@@ -51,6 +51,10 @@ def make_session(path: str, provider: str = "auto", threads: int | None = None,
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.intra_op_num_threads = threads or default_threads()
     options.log_severity_level = 3  # errors only; we report provider problems ourselves
+    # no busy-waiting between parallel sections: the spinning threads took the CPU the live pipeline's other
+    # stages (finishing, display) need on a 2-core machine; mid8.int8 at 180p in the live pipeline: 39 -> 43 fps,
+    # at 216p 24 -> 29 fps (bench/live.py, docs/benchmarks.md)
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     if profile_prefix:
         options.enable_profiling = True
         options.profile_file_prefix = profile_prefix

@@ -363,8 +363,8 @@ class CostlyStylizer:
 
 
 @pytest.mark.parametrize("ms_per_kpx, source, expected", [
-    (0.3, (640, 360), 200),  # 200p costs 65 % of a 30 fps frame, 240p would cost 93 %
-    (0.1, (1280, 720), 344),  # a faster model: a larger size
+    (0.3, (640, 360), 200),  # from 288p (144 % of a 30 fps frame) down to 200p (72 %, the largest under 80 %)
+    (0.1, (1280, 720), 320),  # a faster model climbs from 288p to 320p (59 %); 360p would be 74 %, over 70 %
     (0.001, (284, 160), 160),  # a tiny model never goes above the source's own height
 ])
 def test_auto_resolution_converges_on_a_slow_stylizer(tiny_fast_model, ms_per_kpx, source, expected):
