@@ -184,8 +184,8 @@ def _stylizer_from(package: ModelPackage, provider: str):
         for name, data in package.files.items():
             (folder / name).write_bytes(data)
         stylizer = load_stylizer(folder / package.main, provider, threads=1)
-        for name, (mean, std) in package.styles.items():
-            stylizer.add_style_stats(name, mean, std)
+        for name, vectors in package.styles.items():
+            stylizer.add_style_stats(name, *vectors)
         _WORKER_MODELS[key] = stylizer
     return _WORKER_MODELS[key]
 

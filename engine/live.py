@@ -202,9 +202,9 @@ class LiveSession:
             except StyleCastError as exc:
                 self._emit("note", str(exc))
                 continue
-            mean, std = self.adain.style_stats()[name]
+            vectors = self.adain.style_stats()[name]
             self.adain.remove_style(name)
-            self.adain.add_style_stats(new, mean, std)
+            self.adain.add_style_stats(new, *vectors)
             self._emit("note", f"your style image {name!r} is now {new!r}, so {name!r} stays the built-in style")
 
     def _activate(self, stylizer, mix: dict[str, float]) -> None:

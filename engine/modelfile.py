@@ -194,11 +194,22 @@ def read_ports(path: str | Path) -> tuple[Ports, Ports]:
 
 
 # the graph side of the contract: input names (exactly these) and outputs (at least these) per (family, role)
+# ("predicted": a style-image model whose statistics graph predicts a fast net's norm weights, variant
+# "predicted" of the adain family; training/models/anystyle.py)
 _GRAPH_INPUTS = {("fast", "stylize"): ("image", "style_weights"),
                  ("adain", "stylize"): ("content", "mean", "std", "alpha"),
-                 ("adain", "style_stats"): ("style",)}
+                 ("adain", "style_stats"): ("style",),
+                 ("predicted", "stylize"): ("image", "style_weights"),
+                 ("predicted", "style_stats"): ("style",)}
 _GRAPH_OUTPUTS = {("fast", "stylize"): ("output",), ("adain", "stylize"): ("output",),
-                  ("adain", "style_stats"): ("mean", "std")}
+                  ("adain", "style_stats"): ("mean", "std"),
+                  ("predicted", "stylize"): ("output",), ("predicted", "style_stats"): ("style_weights",)}
+STYLE_VECTORS = {"adain": ("mean", "std"), "predicted": ("style_weights",)}  # statistics graph -> stylize graph
+
+
+def contract(family: str, meta: dict[str, str]) -> str:
+    """Which graph contract a file follows: its family, or "predicted" for that variant of a style-image model."""
+    return "predicted" if family == "adain" and meta.get("variant") == "predicted" else family
 _IMAGE_PORTS = {"image", "content", "style", "output"}  # 1 x 3 x H x W
 
 
@@ -212,7 +223,8 @@ def check_ports(name: str, family: str, role: str, inputs: Ports, outputs: Ports
     file (read_ports) when a model is listed or inspected, from the session when it is opened.
     ``n_styles``: a fast net's style count, which must be its style_weights width."""
     want_in, want_out = _GRAPH_INPUTS[(family, role)], _GRAPH_OUTPUTS[(family, role)]
-    what = {"fast": "fast net", "adain": "AdaIN model"}[family] + (" statistics graph" if role == "style_stats" else "")
+    what = {"fast": "fast net", "adain": "AdaIN model", "predicted": "style-prediction model"}[family] + \
+        (" statistics graph" if role == "style_stats" else "")
     if set(inputs) != set(want_in):
         raise ModelError(f"{name}: the graph's inputs are {', '.join(sorted(inputs)) or 'none'}; "
                          f"a StyleCast {what} takes {', '.join(want_in)}")
@@ -223,7 +235,7 @@ def check_ports(name: str, family: str, role: str, inputs: Ports, outputs: Ports
     for port, dims in [*((p, inputs[p]) for p in want_in), *((p, outputs[p]) for p in want_out)]:
         if port in _IMAGE_PORTS and dims is not None and (len(dims) != 4 or dims[1] not in (3, None)):
             raise ModelError(f"{name}: {port!r} is {_shape(dims)}; a StyleCast {what} works on 1 x 3 x height x width images")
-    if family == "fast":
+    if family in ("fast", "predicted") and role == "stylize":
         dims = inputs["style_weights"]
         if dims is not None and len(dims) != 2:
             raise ModelError(f"{name}: 'style_weights' has {len(dims)} dimensions; a fast net takes 1 x (number of styles)")
@@ -315,19 +327,21 @@ def inspect_model(path: str | Path) -> ModelInfo:
     min_side = _int_key(path, meta, "min_side", 16 if family == "adain" else 8, 1, MAX_MIN_SIDE, "a smallest input side")
     names = _style_names(path, meta, family)
     inputs, outputs = read_ports(path)
-    check_ports(path.name, family, role, inputs, outputs, len(names) if family == "fast" else None)
+    kind = contract(family, meta)
+    check_ports(path.name, kind, role, inputs, outputs, len(names) if family == "fast" else None)
     companion = None
     if family == "adain":
         companion = _companion(path, meta)
         stats_in, stats_out = read_ports(companion)
-        check_ports(companion.name, "adain", "style_stats", stats_in, stats_out)
-        check_statistics_match(path.name, inputs, stats_out)
+        check_ports(companion.name, kind, "style_stats", stats_in, stats_out)
+        check_statistics_match(path.name, inputs, stats_out, STYLE_VECTORS[kind])
     return ModelInfo(path, family, role, names, pad, min_side, companion, meta)
 
 
-def check_statistics_match(name: str, stylize_inputs: Ports, stats_outputs: Ports) -> None:
+def check_statistics_match(name: str, stylize_inputs: Ports, stats_outputs: Ports,
+                           ports: tuple[str, ...] = STYLE_VECTORS["adain"]) -> None:
     """AdaIN: the statistics graph's mean and std must have the shape the stylize graph takes."""
-    for port in ("mean", "std"):
+    for port in ports:
         a, b = stylize_inputs.get(port), stats_outputs.get(port)
         if a is not None and b is not None and (len(a) != len(b) or any(
                 x is not None and y is not None and x != y for x, y in zip(a, b))):
@@ -376,8 +390,10 @@ def broken_models(extra_dirs: list[Path] | None = None) -> list[BrokenModel]:
 
 
 # fast-net variants in order of preference (docs/models/README.md: why mid is the CPU default)
-CPU_VARIANT_ORDER = ("mid", "light", "full")
-CUDA_VARIANT_ORDER = ("full", "mid", "light")
+# style-image models: on a CPU the style-prediction model (a fast net's cost) before AdaIN (no variant, ""),
+# on CUDA AdaIN first
+CPU_VARIANT_ORDER = ("predicted", "mid", "light", "full", "")
+CUDA_VARIANT_ORDER = ("full", "mid", "light", "", "predicted")
 # precisions (export/optimize.py) in order of preference: int8 convs are ~0.78x the fp32 time on a CPU
 # (docs/benchmarks.md); a GPU runs fp32 (or fp16) convs and int8 QDQ graphs poorly
 CPU_PRECISION_ORDER = ("int8", "fp32", "fp16")
@@ -400,7 +416,7 @@ def default_model(family: str = "fast", provider: str = "auto") -> ModelInfo | N
     models = [m for m in discover_models() if m.family == family]
 
     def rank(m: ModelInfo) -> tuple:
-        variant, precision = m.metadata.get("variant"), m.metadata.get("precision", "fp32")
+        variant, precision = m.metadata.get("variant", ""), m.metadata.get("precision", "fp32")
         return (order.index(variant) if variant in order else len(order),
                 precisions.index(precision) if precision in precisions else len(precisions), len(m.name), m.name)
 

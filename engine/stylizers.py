@@ -2,8 +2,10 @@
 
 FastStylizer   one ONNX graph, N built-in styles, mixing = weights over the N CIN rows;
                strength = a pixel blend with the original.
-AdaINStylizer  two graphs; style statistics computed once per style image and cached;
-               mixing = weighted mean of (mean, std); strength = the paper's alpha, inside the net.
+AdaINStylizer  a style-image model: two graphs; the statistics graph runs once per style image (cached);
+               mixing = the weighted mean of its outputs. AdaIN: (mean, std), strength = the paper's
+               alpha, inside the net. The "predicted" variant: the statistics graph predicts a fast net's
+               norm weights from the style image, the stylize graph is that fast net; strength = a pixel blend.
 """
 from __future__ import annotations
 
@@ -17,10 +19,10 @@ import numpy as np
 
 from .errors import InputError
 from .frames import blend, from_nchw, load_image, pad_to_min_side, pad_to_multiple, to_nchw
-from .modelfile import ModelInfo, check_ports, check_statistics_match, inspect_model
+from .modelfile import STYLE_VECTORS, ModelInfo, check_ports, check_statistics_match, contract, inspect_model
 from .sessions import SessionInfo, make_session, session_ports
 
-STYLE_IMAGE_SIDE = 512  # AdaIN style statistics are computed at this longest side
+STYLE_IMAGE_SIDE = 512  # AdaIN style statistics are computed at this longest side (a file may say, style_side)
 
 
 class Stylizer(Protocol):
@@ -87,14 +89,17 @@ class AdaINStylizer:
     def __init__(self, info: ModelInfo, provider: str = "auto", threads: int | None = None) -> None:
         self.info = info
         self.choice = None  # which file runs where, and why (engine.setup.ModelChoice), set by open_stylizer
+        self.kind = contract(info.family, info.metadata)  # "adain" or "predicted"
+        self.vectors = STYLE_VECTORS[self.kind]  # the statistics graph's outputs, fed to the stylize graph
+        self.style_side = int(info.metadata.get("style_side", STYLE_IMAGE_SIDE))
         self.session, self.session_info = make_session(str(info.path), provider, threads)
         self.stats_session, _ = make_session(str(info.companion), provider, threads)
         inputs, outputs = session_ports(self.session)
         stats_inputs, stats_outputs = session_ports(self.stats_session)
-        check_ports(info.path.name, "adain", "stylize", inputs, outputs)
-        check_ports(info.companion.name, "adain", "style_stats", stats_inputs, stats_outputs)
-        check_statistics_match(info.path.name, inputs, stats_outputs)
-        self._stats: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        check_ports(info.path.name, self.kind, "stylize", inputs, outputs)
+        check_ports(info.companion.name, self.kind, "style_stats", stats_inputs, stats_outputs)
+        check_statistics_match(info.path.name, inputs, stats_outputs, self.vectors)
+        self._stats: dict[str, tuple[np.ndarray, ...]] = {}
         self._order: list[str] = []
 
     def style_names(self) -> list[str]:
@@ -103,14 +108,14 @@ class AdaINStylizer:
     def add_style(self, name: str, rgb: np.ndarray) -> str:
         """Compute and cache the style statistics of one image (run once per style)."""
         h, w = rgb.shape[:2]
-        scale = min(1.0, STYLE_IMAGE_SIDE / max(h, w))
+        scale = min(1.0, self.style_side / max(h, w))
         if scale < 1.0:
             rgb = cv2.resize(rgb, (max(8, round(w * scale)), max(8, round(h * scale))), interpolation=cv2.INTER_AREA)
         padded = pad_to_min_side(pad_to_multiple(rgb, self.info.pad_multiple)[0], self.info.min_side, self.info.pad_multiple)
-        mean, std = self.stats_session.run(["mean", "std"], {"style": to_nchw(padded)})
+        vectors = self.stats_session.run(list(self.vectors), {"style": to_nchw(padded)})
         if name not in self._stats:
             self._order.append(name)
-        self._stats[name] = (mean, std)
+        self._stats[name] = tuple(vectors)
         return name
 
     def add_style_file(self, path: str | Path) -> str:
@@ -132,14 +137,16 @@ class AdaINStylizer:
                 self._order.append(name)
             self._stats[name] = other._stats[name]
 
-    def style_stats(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-        """Every style's cached (mean, std), in gallery order (shipped to render workers)."""
+    def style_stats(self) -> dict[str, tuple[np.ndarray, ...]]:
+        """Every style's cached vectors ((mean, std) for AdaIN), in gallery order (shipped to render workers)."""
         return {n: self._stats[n] for n in self._order}
 
-    def add_style_stats(self, name: str, mean: np.ndarray, std: np.ndarray) -> str:
+    def add_style_stats(self, name: str, *vectors: np.ndarray) -> str:
+        if len(vectors) != len(self.vectors):
+            raise InputError(f"a style of {self.info.name} is {len(self.vectors)} vectors, got {len(vectors)}")
         if name not in self._stats:
             self._order.append(name)
-        self._stats[name] = (np.asarray(mean, np.float32), np.asarray(std, np.float32))
+        self._stats[name] = tuple(np.asarray(v, np.float32) for v in vectors)
         return name
 
     def remove_style(self, name: str) -> None:
@@ -147,23 +154,26 @@ class AdaINStylizer:
         if name in self._order:
             self._order.remove(name)
 
-    def mixed_stats(self, mix: dict[str, float]) -> tuple[np.ndarray, np.ndarray]:
+    def mixed_stats(self, mix: dict[str, float]) -> tuple[np.ndarray, ...]:
         norm = normalize_mix(mix, self._order)
-        mean = sum(w * self._stats[n][0] for n, w in norm.items())
-        std = sum(w * self._stats[n][1] for n, w in norm.items())
-        return np.ascontiguousarray(mean, np.float32), np.ascontiguousarray(std, np.float32)
+        return tuple(np.ascontiguousarray(sum(w * self._stats[n][i] for n, w in norm.items()), np.float32)
+                     for i in range(len(self.vectors)))
 
     def stylize(self, rgb: np.ndarray, mix: dict[str, float], strength: float) -> np.ndarray:
-        mean, std = self.mixed_stats(mix)
-        alpha = np.array([min(1.0, max(0.0, strength))], dtype=np.float32)
         h, w = rgb.shape[:2]
         x = to_nchw(pad_to_min_side(rgb, self.info.min_side, self.info.pad_multiple))
-        out = self.session.run(["output"], {"content": x, "mean": mean, "std": std, "alpha": alpha})[0]
+        feeds = dict(zip(self.vectors, self.mixed_stats(mix)))
+        if self.kind == "predicted":
+            feeds["image"] = x
+        else:
+            feeds.update(content=x, alpha=np.array([min(1.0, max(0.0, strength))], dtype=np.float32))
+        out = self.session.run(["output"], feeds)[0]
         return from_nchw(out)[:h, :w]
 
     def apply_strength(self, stylized: np.ndarray, original: np.ndarray, strength: float) -> np.ndarray:
-        """Already applied inside the net as the paper's alpha (feature-space interpolation)."""
-        return stylized
+        """AdaIN: already applied inside the net as the paper's alpha (feature-space interpolation); the
+        predicted variant is a fast net: a pixel blend with the original."""
+        return blend(stylized, original, strength) if self.kind == "predicted" else stylized
 
 
 def load_stylizer(path: str | Path, provider: str = "auto", threads: int | None = None) -> FastStylizer | AdaINStylizer:

@@ -1,4 +1,4 @@
-"""python -m export fast|adain CHECKPOINT OUT.onnx"""
+"""python -m export fast|adain|anystyle CHECKPOINT OUT.onnx"""
 from __future__ import annotations
 
 import argparse
@@ -9,20 +9,21 @@ from training.checkpoint import CheckpointError
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m export", description="Export a StyleCast checkpoint to ONNX.")
-    parser.add_argument("family", choices=["fast", "adain"])
+    parser.add_argument("family", choices=["fast", "adain", "anystyle"],
+                        help="fast: a multi-style net; adain: an AdaIN decoder; anystyle: a style-prediction net")
     parser.add_argument("checkpoint")
-    parser.add_argument("out", help="output .onnx path (AdaIN also writes <stem>.stats.onnx)")
+    parser.add_argument("out", help="output .onnx path (adain and anystyle also write <stem>.stats.onnx)")
     parser.add_argument("--vgg", default=None, help="VGG-16 weights for AdaIN's encoder (default: the shipped ones)")
     parser.add_argument("--no-check", action="store_true", help="skip the ONNX Runtime vs PyTorch parity check")
     parser.add_argument("--fp16", action="store_true", help="also write <stem>.fp16.onnx (GPU; norms kept fp32)")
     parser.add_argument("--int8", action="store_true", help="also write <stem>.int8.onnx (CPU; static QDQ)")
     parser.add_argument("--calib", default=None, help="folder of photos for int8 calibration and the PSNR report")
     args = parser.parse_args(argv)
-    from .onnx_export import export_adain, export_fast
+    from .onnx_export import export_adain, export_anystyle, export_fast
 
     variants = [tag for tag, flag in (("fp16", args.fp16), ("int8", args.int8)) if flag]
-    if variants and args.family != "fast":
-        print("error: --fp16/--int8 are for fast nets", file=sys.stderr)
+    if variants and args.family == "adain":
+        print("error: --fp16/--int8 are for fast nets (and the fast net of an anystyle model)", file=sys.stderr)
         return 2
     calib: list = []
     check: list = []
@@ -56,7 +57,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.family == "fast":
             result = export_fast(args.checkpoint, args.out, check=not args.no_check)
         else:
-            result = export_adain(args.checkpoint, args.out, vgg_weights=args.vgg, check=not args.no_check)
+            export = export_adain if args.family == "adain" else export_anystyle
+            result = export(args.checkpoint, args.out, vgg_weights=args.vgg, check=not args.no_check)
     except (CheckpointError, FileNotFoundError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

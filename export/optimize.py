@@ -79,6 +79,12 @@ def _compare(reference: Path, candidate: Path, feeds: list[dict[str, np.ndarray]
 
 
 def _n_styles(model: onnx.ModelProto) -> int:
+    """The width of the graph's style_weights (a fast net's styles; a style-prediction model's rows)."""
+    for port in model.graph.input:
+        if port.name == "style_weights":
+            width = port.type.tensor_type.shape.dim[1].dim_value
+            if width:
+                return int(width)
     return int({p.key: p.value for p in model.metadata_props}.get("n_styles", "1"))
 
 

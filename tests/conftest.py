@@ -93,3 +93,30 @@ def photo(tmp_path) -> Path:
     path = tmp_path / "photo.png"
     cv2.imwrite(str(path), img)
     return path
+
+
+@pytest.fixture(scope="session")
+def tiny_anystyle_model(tmp_path_factory, random_vgg) -> Path:
+    """A style-prediction model (its fast net: the tiny fast net's weights and rows plus 2 basis rows),
+    exported through the real export path."""
+    import torch
+
+    from export.onnx_export import export_anystyle
+    from training.checkpoint import save_checkpoint
+    from training.models.anystyle import AnyStyleConfig, AnyStyleNet
+    from training.models.transformer import FastNetConfig
+
+    folder = tmp_path_factory.mktemp("anystyle")
+    torch.manual_seed(0)
+    net = FastNetConfig(style_names=["ink", "fire", "basis00", "basis01"], channels=(4, 8, 8), n_residual=1, outer_kernel=3)
+    config = AnyStyleConfig(net=net.to_dict(), n_builtin=2, hidden=16, style_size=64)
+    model = AnyStyleNet(config)
+    with torch.no_grad():  # style images should predict visibly different codes and looks
+        model.head[2].weight.normal_(0, 1.0)
+        for module in model.net.modules():
+            if hasattr(module, "beta"):
+                module.beta.normal_(0, 0.5)
+    save_checkpoint(folder / "any.pt", "anystyle", model, config)
+    result = export_anystyle(folder / "any.pt", folder / "tiny_any.onnx", vgg_weights=random_vgg)
+    assert result.parity_max_abs < 1e-3
+    return result.paths[0]

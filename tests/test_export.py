@@ -364,3 +364,44 @@ def test_images_smaller_than_the_nets_padding_reach_are_padded_not_refused(tiny_
             frame = (rng.random((h, w, 3)) * 255).astype(np.uint8)
             out, _ = FrameProcessor(stylizer, StyleSettings()).process(frame)
             assert out.shape == frame.shape and out.dtype == np.uint8
+
+
+def test_style_prediction_model_loads_predicts_mixes_and_blends(tiny_anystyle_model):
+    """The predicted variant of a style-image model: one code per style image (convex weights over the
+    fast net's rows), mixes as the weighted mean of the codes, strength as a pixel blend."""
+    info = inspect_model(tiny_anystyle_model)
+    assert info.family == "adain" and info.metadata["variant"] == "predicted" and info.pad_multiple == 4
+    stylizer = load_stylizer(tiny_anystyle_model, "cpu")
+    assert isinstance(stylizer, AdaINStylizer) and stylizer.kind == "predicted" and stylizer.style_side == 64
+    rng = np.random.default_rng(0)
+    a = stylizer.add_style("a", (rng.random((90, 70, 3)) * 255).astype(np.uint8))
+    b = stylizer.add_style("b", np.full((64, 64, 3), 200, np.uint8))
+    (code_a,), (code_b,) = stylizer.mixed_stats({a: 1}), stylizer.mixed_stats({b: 1})
+    assert code_a.shape == (1, 4) and np.isclose(code_a.sum(), 1, atol=1e-5) and (code_a >= 0).all()
+    assert np.allclose(stylizer.mixed_stats({a: 0.25, b: 0.75})[0], 0.25 * code_a + 0.75 * code_b, atol=1e-6)
+    frame = (rng.random((45, 61, 3)) * 255).astype(np.uint8)
+    out_a, _ = FrameProcessor(stylizer, StyleSettings(mix={a: 1.0})).process(frame)
+    out_b, _ = FrameProcessor(stylizer, StyleSettings(mix={b: 1.0})).process(frame)
+    assert out_a.shape == frame.shape and np.abs(out_a.astype(int) - out_b.astype(int)).mean() > 1
+    original, _ = FrameProcessor(stylizer, StyleSettings(mix={a: 1.0}, strength=0.0)).process(frame)
+    assert np.abs(original.astype(int) - frame.astype(int)).max() <= 1
+    frozen = stylizer.frozen()  # a render's copy, and a Ray worker's: the same styles from their vectors
+    worker = load_stylizer(tiny_anystyle_model, "cpu")
+    for name, vectors in frozen.style_stats().items():
+        worker.add_style_stats(name, *vectors)
+    again, _ = FrameProcessor(worker, StyleSettings(mix={a: 1.0})).process(frame)
+    assert np.array_equal(again, out_a)
+
+
+def test_a_style_prediction_model_with_an_adain_statistics_graph_is_refused(tiny_anystyle_model, tiny_adain_model, tmp_path):
+    """Two graphs that do not fit together: one clear error naming the mismatch, never a crash on the first frame."""
+    import shutil
+
+    from engine.errors import ModelError
+
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    shutil.copy(tiny_anystyle_model, folder / "tiny_any.onnx")
+    shutil.copy(tiny_adain_model.with_name("tiny_adain.stats.onnx"), folder / "tiny_any.stats.onnx")
+    with pytest.raises(ModelError, match="style-prediction model statistics graph"):
+        inspect_model(folder / "tiny_any.onnx")

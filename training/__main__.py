@@ -24,7 +24,7 @@ from pathlib import Path
 from engine.errors import StyleCastError
 from engine.formats import parse_weighted
 
-from .config import AdaINTrainConfig, FastTrainConfig, TranslationTrainConfig
+from .config import AdaINTrainConfig, AnyStyleTrainConfig, FastTrainConfig, TranslationTrainConfig
 from .gatys import PRESETS, GatysConfig
 
 
@@ -161,6 +161,8 @@ def build_parser(recipe_defaults: dict[str, dict] | None = None) -> argparse.Arg
         _add_recipe_args(p, command)
         add_dataclass_args(p, cls)
         p.set_defaults(**(recipe_defaults or {}).get(command, {}))
+    add_dataclass_args(sub.add_parser("anystyle", help="train the style-prediction net: any painting at a fast net's speed"),
+                       AnyStyleTrainConfig)
     _add_gatys_parser(sub)
     add_dataclass_args(sub.add_parser("ugatit", help="train U-GAT-IT (or --mode cyclegan) on two unpaired image folders"),
                        TranslationTrainConfig)
@@ -234,6 +236,12 @@ def run_adain(args: argparse.Namespace) -> None:
     _train(args, train_adain)
 
 
+def run_anystyle(args: argparse.Namespace) -> None:
+    from .train_anystyle import train_anystyle
+
+    train_anystyle(config_from_args(AnyStyleTrainConfig, args))
+
+
 def run_translation_training(args: argparse.Namespace) -> None:
     from .train_translation import train_translation
 
@@ -241,7 +249,7 @@ def run_translation_training(args: argparse.Namespace) -> None:
 
 
 COMMANDS = {"corpus": run_corpus, "vgg": run_vgg, "gatys": run_gatys, "translate": run_translate, "fast": run_fast,
-            "adain": run_adain, "ugatit": run_translation_training, "cyclegan": run_translation_training}
+            "adain": run_adain, "anystyle": run_anystyle, "ugatit": run_translation_training, "cyclegan": run_translation_training}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -16,11 +16,13 @@ import torch
 from engine.atomic import atomic_path
 
 from .models.adain import AdaINConfig, AdaINDecoder
+from .models.anystyle import AnyStyleConfig, AnyStyleNet
 from .models.transformer import FastNetConfig, TransformerNet
 from .models.ugatit import TRANSLATION_CONFIGS
 
 CHECKPOINT_FORMAT = 1
-FAMILIES = {"fast": (FastNetConfig, TransformerNet), "adain": (AdaINConfig, AdaINDecoder)}
+FAMILIES = {"fast": (FastNetConfig, TransformerNet), "adain": (AdaINConfig, AdaINDecoder),
+            "anystyle": (AnyStyleConfig, AnyStyleNet)}
 
 
 class CheckpointError(ValueError):
