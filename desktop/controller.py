@@ -179,9 +179,16 @@ class EngineController(QObject):
         """The file of the fast net in use (the Model box's entry), or None."""
         return str(self.session.fast.info.path) if self.session.fast is not None else None
 
-    def style_model_name(self) -> str | None:
-        """The style-image (AdaIN) model's name, or None when none is loaded."""
-        return self.session.adain.info.path.stem if self.session.adain is not None else None
+    def style_model_path(self) -> str | None:
+        """The style-image model's file, or None when none is loaded."""
+        return str(self.session.adain.info.path) if self.session.adain is not None else None
+
+    def style_models(self) -> list[tuple[str, str, str]]:
+        """(name, path, tooltip) of the installed style-image models."""
+        tips = {"predicted": "Runs your style images at the fast nets' speed (style prediction)",
+                "": "Runs your style images with AdaIN: slow on a CPU"}
+        return [(m.name, str(m.path), tips.get(m.metadata.get("variant", ""), tips[""]))
+                for m in discover_models() if m.family == "adain"]
 
     def style_images_active(self) -> bool:
         """True while one of the user's style images (the AdaIN model) is running."""

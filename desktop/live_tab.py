@@ -18,7 +18,7 @@ from .widgets import button
 AUTO = -1  # the Resolution box's entry for auto resolution
 RESOLUTIONS = [("Auto (holds the frame rate)", AUTO), ("Native", 0), ("720p", 720), ("540p", 540), ("360p", 360),
                ("270p", 270), ("180p", 180), ("144p", 144)]
-ADAIN_ITEM = "__adain__"  # the Model box's entry for the style-image model
+STYLE_MODEL = "style-image model:"  # the Model box's entries for style-image models: this prefix, then the file
 # (keys, what they do, where): listed in Help > Keyboard shortcuts
 SHORTCUTS = [("Space", "start / stop the preview", "preview focused (click it)"),
              ("Right / Page Down", "next style", "preview focused"),
@@ -110,6 +110,9 @@ class LiveTab(QWidget):
                                   "(File > Open model adds your own)")
         for name, path in self.c.fast_models():
             self.model_box.addItem(name, path)
+        for name, path, tip in self.c.style_models():
+            self.model_box.addItem(f"{name} (style images)", STYLE_MODEL + path)
+            self.model_box.setItemData(self.model_box.count() - 1, tip, Qt.ToolTipRole)
         self.view_mode = QComboBox()
         self.view_mode.addItems(MODES)
 
@@ -178,20 +181,19 @@ class LiveTab(QWidget):
     def _show_model(self, *_args) -> None:
         """Keep the Model box on the model in use: the fast net (also one opened from a file, which
         joins the list), or the style-image model while one of your style images is active."""
-        adain = self.c.style_model_name()
-        index = self.model_box.findData(ADAIN_ITEM)
-        if adain is not None and index < 0:
-            self.model_box.addItem(f"{adain} (style images)", ADAIN_ITEM)
-            self.model_box.setItemData(self.model_box.count() - 1,
-                                       "Runs your style images (any painting or picture, AdaIN)", Qt.ToolTipRole)
+        adain = self.c.style_model_path()
+        if adain is not None and self.model_box.findData(STYLE_MODEL + adain) < 0:  # opened from a file
+            self.model_box.addItem(f"{Path(adain).stem} (style images)", STYLE_MODEL + adain)
         self._show_choice()
         if self.c.style_images_active():
-            index = self.model_box.findData(ADAIN_ITEM)
+            index = self.model_box.findData(STYLE_MODEL + adain)
         elif self.c.fast_model_path() is not None:
             path = self.c.fast_model_path()
             index = self.model_box.findData(path)
             if index < 0:
-                self.model_box.insertItem(max(0, self.model_box.findData(ADAIN_ITEM)), Path(path).stem, path)
+                style_models = [i for i in range(self.model_box.count())
+                                if str(self.model_box.itemData(i)).startswith(STYLE_MODEL)]
+                self.model_box.insertItem(style_models[0] if style_models else self.model_box.count(), Path(path).stem, path)
                 index = self.model_box.findData(path)
         else:
             return
@@ -208,13 +210,18 @@ class LiveTab(QWidget):
         self.provider_label.setToolTip(choice.describe())
 
     def _on_model_chosen(self, index: int) -> None:
-        data = self.model_box.itemData(index)
-        if data != ADAIN_ITEM:
+        data = str(self.model_box.itemData(index))
+        if not data.startswith(STYLE_MODEL):
             self.c.set_model(data)
-        elif self.c.custom_styles():
-            self.c.set_style(self.c.custom_styles()[0])
         else:
-            self.c.error.emit("the style-image model runs your own pictures: add one with Add style image… first")
+            path = data[len(STYLE_MODEL):]
+            if path != self.c.style_model_path() and not self.c.set_adain_model(path):
+                self._show_model()
+                return
+            if not self.c.custom_styles():
+                self.c.error.emit("a style-image model runs your own pictures: add one with Add style image… first")
+            elif not self.c.style_images_active():
+                self.c.set_style(self.c.custom_styles()[0])
         self._show_model()
 
     def _on_provider_chosen(self, provider: str) -> None:

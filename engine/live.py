@@ -147,10 +147,15 @@ class LiveSession:
         with self._lock:
             stylizer = open_stylizer(path, provider=self.provider)
             if not isinstance(stylizer, AdaINStylizer):
-                raise ModelError(f"{Path(path).name} is not an AdaIN model")
+                raise ModelError(f"{Path(path).name} is not a style-image model")
+            running_styles = self.adain is not None and self.processor.stylizer is self.adain
             self._use_adain(stylizer)
             if self.processor.stylizer is None:
                 self._activate(stylizer, {})
+            elif running_styles:  # your style images go on, through the model picked
+                mix = {n: w for n, w in self.settings.mix.items() if n in stylizer.style_names()}
+                self._activate(stylizer, mix or {n: 1.0 for n in stylizer.style_names()[:1]})
+                self._emit("model", str(stylizer.info.path))
 
     def models(self) -> list[dict]:
         """The installed fast nets and AdaIN models (built-in, then the user's folder)."""
@@ -176,7 +181,7 @@ class LiveSession:
         self._emit("model", str(stylizer.info.path))
 
     def _use_adain(self, stylizer: AdaINStylizer) -> None:
-        if self.adain is not None:
+        if self.adain is not None and self.adain.info.path == stylizer.info.path:  # the same model elsewhere (device)
             stylizer.copy_styles_from(self.adain)
         self.adain = stylizer
         # a damaged, huge or foreign file in the folder is passed over with a note: it never stops the app

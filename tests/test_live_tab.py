@@ -9,7 +9,7 @@ from PySide6.QtWidgets import QApplication, QFileDialog
 
 from desktop.app import build_window
 from desktop.controller import EngineController
-from desktop.live_tab import AUTO
+from desktop.live_tab import AUTO, STYLE_MODEL
 from tests.test_desktop import wait_frames, window  # noqa: F401  (the shared window fixture)
 
 
@@ -109,6 +109,27 @@ def test_model_box_keeps_the_style_and_shows_what_runs(qtbot, window, tiny_fast_
     assert "(style images)" in live.model_box.currentText()  # not the fast net's name
     c.set_style("ink")
     assert live.model_box.currentText() == "twin"
+
+
+def test_model_box_switches_between_style_image_models(qtbot, window, tiny_anystyle_model, tiny_adain_model, photo):
+    """Two style-image models (AdaIN and style prediction) are both in the Model box; switching recomputes your
+    style images for the model picked (their statistics differ in kind), and the preview goes on."""
+    live, c = window.live, window.c
+    live.add_style_image(str(photo))
+    name = c.custom_styles()[0]
+    assert c.set_adain_model(str(tiny_anystyle_model))
+    live._show_model()
+    assert c.settings.mix == {name: 1.0} and c.processor.stylizer.info.path == tiny_anystyle_model
+    assert live.model_box.currentText() == "tiny_any (style images)"
+    qtbot.mouseClick(live.start_button, Qt.LeftButton)
+    wait_frames(qtbot, window)
+    live._on_model_chosen(live.model_box.findData(STYLE_MODEL + str(tiny_adain_model)))
+    assert c.processor.stylizer.info.path == tiny_adain_model and c.settings.mix == {name: 1.0}
+    wait_frames(qtbot, window)
+    live._on_model_chosen(live.model_box.findData(STYLE_MODEL + str(tiny_anystyle_model)))
+    assert live.model_box.currentText() == "tiny_any (style images)"
+    wait_frames(qtbot, window)
+    assert not window.errors
 
 
 def test_device_box_returns_to_the_device_in_use_when_cuda_is_missing(qtbot, window, monkeypatch):
