@@ -776,7 +776,7 @@ def test_every_shipped_model_has_a_recipe_that_reproduces_its_checkpoint():
             for start in (stage.settings.get("init_from", ""), stage.resume_from):
                 if start.startswith("runs/"):  # a run of this recipe: an earlier stage's result
                     assert str(Path(start).parent) in out_dirs, (r.name, stage.name, start)
-            out_dirs.append(stage.settings["out_dir"])
+            out_dirs.append(stage.settings.get("out_dir", defaults["out_dir"]))
     # the check has teeth: one changed weight, and a run made with a setting the trainer no longer has
     mid8 = recipes.load("mid8")
     last = mid8.stages[-1]
@@ -793,6 +793,8 @@ def test_the_recipe_command_starts_from_the_shipped_configuration(tmp_path):
     --stage 1 is the recorded run from its own start; a flag given beside --recipe overrides one value."""
     from training.__main__ import config_for
     from training.checkpoint import load_file
+    from training.models.anystyle import AnyStyleConfig
+    from training.recipe import model_config
     from training.train_adain import adain_net_config
     from training.train_fast import _style_names, fast_net_config, init_weights
 
@@ -828,6 +830,14 @@ def test_the_recipe_command_starts_from_the_shipped_configuration(tmp_path):
         config_for(["adain", "--recipe", "adain_skip", "--stage", "5"])
     with pytest.raises(ValueError, match="--stage needs --recipe"):
         config_for(["fast", "--stage", "1"])
+    # the style-prediction net's run starts from the shipped mid8 (its --init-from is a fast net, never its own)
+    anystyle, plan = config_for(["anystyle", "--recipe", "anystyle", "--stage", "1"])
+    assert not plan.continuing and "starts from the weights of assets/checkpoints/mid8_last.pt" in plan.describe()
+    assert (anystyle.out_dir, anystyle.max_steps, len(anystyle.builtin_images)) == ("runs/anystyle", 20000, 8)
+    built = AnyStyleConfig(**model_config("anystyle", anystyle))
+    assert built.net["style_names"][:8] == blob["config"]["style_names"] and built.n_rows == 8 + anystyle.n_basis
+    with pytest.raises(ValueError, match="python -m training anystyle --recipe anystyle"):
+        config_for(["fast", "--recipe", "anystyle"])
 
 
 def test_recipe_stages_run_in_order_and_a_continuing_stage_resumes_its_run(tiny_folders, tmp_path, capsys):
@@ -907,3 +917,5 @@ def test_every_training_flag_says_what_it_does():
     assert not adain & {"--tv-weight", "--relative-losses", "--no-relative-losses"}
     assert {"--recipe", "--stage", "--skips", "--temporal-weight", "--layout-weight"} <= fast
     assert {"--recipe", "--stage", "--upsample", "--identity-weight", "--skip-layers"} <= adain
+    assert {"--recipe", "--stage", "--init-from", "--builtin-images"} <= {s for a in commands["anystyle"]._actions
+                                                                           for s in a.option_strings}

@@ -1,4 +1,4 @@
-"""python -m training corpus|vgg|fast|adain|gatys|ugatit|cyclegan|translate [...]   (also: stylecast train ...)
+"""python -m training corpus|vgg|fast|adain|anystyle|gatys|ugatit|cyclegan|translate [...]   (also: stylecast train ...)
 
 Flags are generated from the config dataclasses (training/config.py), so defaults and help texts live once.
 The shipped models' recipes are data (training/recipes/*.toml, training/recipe.py): ``--recipe NAME`` sets
@@ -8,6 +8,7 @@ Examples:
     python -m training vgg --cache cache
     python -m training fast --recipe mid8 --time-budget-s 3600        # more training of the shipped mid8
     python -m training adain --recipe adain_skip --stage 1            # adain_skip from scratch, stage by stage
+    python -m training anystyle --recipe anystyle --stage 1           # the style-prediction net's shipped run
     python -m training fast --content-dir cache/corpus/content --style-images a.jpg b.png --max-steps 2000
     python -m training adain --content-dir cache/corpus/content --style-dir cache/corpus/styles --time-budget-s 600
     python -m training ugatit --a photos/ --b prints/ --time-budget-s 3600
@@ -71,19 +72,23 @@ def add_dataclass_args(parser: argparse.ArgumentParser, cls, helps: dict[str, st
 
 
 def _add_recipe_args(parser: argparse.ArgumentParser, family: str) -> None:
-    from .recipe import available
+    from .recipe import RESUMED, available
 
     names = available(family)
     parser.add_argument("--recipe", default=None, metavar="NAME",
                         help=f"take every setting from a shipped model's recipe ({', '.join(names)}; or a .toml path); "
                              "flags given as well override single values")
+    if family in RESUMED:
+        more = "its run resumed from a copy of the shipped checkpoint, for the last stage's --max-steps more steps"
+    else:
+        more = "starting from the shipped checkpoint's weights"
     parser.add_argument("--stage", type=int, default=None, metavar="N",
                         help="with --recipe: run stage N as it ran, from its own start (1: from scratch, or from the "
-                             "checkpoint the recipe started from). Without --stage: the last stage's settings, starting "
-                             "from the shipped checkpoint's weights (more training of the shipped model)")
+                             f"checkpoint the recipe started from). Without --stage: the last stage's settings, {more} "
+                             "(more training of the shipped model)")
 
 
-CONFIGS = {"fast": FastTrainConfig, "adain": AdaINTrainConfig}
+CONFIGS = {"fast": FastTrainConfig, "adain": AdaINTrainConfig, "anystyle": AnyStyleTrainConfig}
 
 
 def config_from_args(cls, args: argparse.Namespace):
@@ -110,10 +115,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def config_for(argv: list[str]):
-    """(the trainer's config, the recipe plan or None): what ``python -m training fast|adain ARGV`` trains with."""
+    """(the trainer's config, the recipe plan or None): what ``python -m training fast|adain|anystyle ARGV``
+    trains with."""
     args = parse_args(argv)
     if args.command not in CONFIGS:
-        raise ValueError(f"{args.command} has no training config of fast or adain")
+        raise ValueError(f"{args.command} has no training config of {', '.join(CONFIGS)}")
     return config_from_args(CONFIGS[args.command], args), args.plan
 
 
@@ -147,7 +153,8 @@ def _add_translate_parser(sub) -> None:
 
 
 def build_parser(recipe_defaults: dict[str, dict] | None = None) -> argparse.ArgumentParser:
-    """``recipe_defaults``: per command (fast, adain), flag defaults that replace the config's (a recipe's)."""
+    """``recipe_defaults``: per command (fast, adain, anystyle), flag defaults that replace the config's (a
+    recipe's)."""
     parser = argparse.ArgumentParser(prog="python -m training", description="Train StyleCast models.")
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("corpus", help="assemble the offline content photos and paintings into a cache folder")
@@ -156,13 +163,13 @@ def build_parser(recipe_defaults: dict[str, dict] | None = None) -> argparse.Arg
     p.add_argument("--cache", default="cache", help="where the download is kept (default: cache)")
     p.add_argument("--out", default=None, help="output .pt (default: assets/vgg16_hed_relu5_1.fp16.pt)")
     for command, cls, text in (("fast", FastTrainConfig, "train a fast multi-style net"),
-                               ("adain", AdaINTrainConfig, "train an AdaIN decoder")):
+                               ("adain", AdaINTrainConfig, "train an AdaIN decoder"),
+                               ("anystyle", AnyStyleTrainConfig,
+                                "train the style-prediction net: any painting at a fast net's speed")):
         p = sub.add_parser(command, help=text)
         _add_recipe_args(p, command)
         add_dataclass_args(p, cls)
         p.set_defaults(**(recipe_defaults or {}).get(command, {}))
-    add_dataclass_args(sub.add_parser("anystyle", help="train the style-prediction net: any painting at a fast net's speed"),
-                       AnyStyleTrainConfig)
     _add_gatys_parser(sub)
     add_dataclass_args(sub.add_parser("ugatit", help="train U-GAT-IT (or --mode cyclegan) on two unpaired image folders"),
                        TranslationTrainConfig)
@@ -239,7 +246,7 @@ def run_adain(args: argparse.Namespace) -> None:
 def run_anystyle(args: argparse.Namespace) -> None:
     from .train_anystyle import train_anystyle
 
-    train_anystyle(config_from_args(AnyStyleTrainConfig, args))
+    _train(args, train_anystyle)
 
 
 def run_translation_training(args: argparse.Namespace) -> None:

@@ -1,6 +1,6 @@
 """Training recipes as data: ``training/recipes/<model>.toml`` holds how a shipped model was trained.
 
-A recipe names its family (fast or adain), the shipped checkpoint (the result of its last stage), the
+A recipe names its family (fast, adain or anystyle), the shipped checkpoint (the result of its last stage), the
 steps behind it, the export command and the model files it writes, and one or more stages. A stage is one
 run: a short description and ``[stages.config]``, the values of the trainer's config
 (``training/config.py``) that differ from the defaults. A stage starts from scratch, from another
@@ -13,9 +13,13 @@ are not kept, so that part cannot be rerun.
 weights (``--init-from``), i.e. more training of the shipped model by its recipe.
 ``--recipe mid8 --stage N``: stage N as it ran, from its own start (``--stage 1`` of a recipe trained from
 scratch starts from scratch). Flags given on the command line override single values in both cases.
+An anystyle run's ``--init-from`` is the fast net it is built on, so ``--recipe anystyle`` without ``--stage``
+continues the shipped run instead: a copy of its checkpoint resumed in the run folder, for as many steps again
+as the last stage ran (``--max-steps`` counts that run's steps).
 """
 from __future__ import annotations
 
+import dataclasses
 import shutil
 import tomllib
 import typing
@@ -25,16 +29,22 @@ from typing import Any
 
 from engine.atomic import atomic_path
 
-from .config import FAST_LR_MULT, GRAD_CLIP, TEMPORAL_NOISE, TEMPORAL_SHIFT, AdaINTrainConfig, FastTrainConfig
+from .config import (FAST_LR_MULT, GRAD_CLIP, TEMPORAL_NOISE, TEMPORAL_SHIFT, AdaINTrainConfig, AnyStyleTrainConfig,
+                     FastTrainConfig)
 
 RECIPE_DIR = Path(__file__).with_name("recipes")
 ROOT = Path(__file__).resolve().parents[1]
-CONFIGS = {"fast": FastTrainConfig, "adain": AdaINTrainConfig}
+CONFIGS = {"fast": FastTrainConfig, "adain": AdaINTrainConfig, "anystyle": AnyStyleTrainConfig}
+# what each family's recipe trains, for messages
+WHAT = {"fast": "a fast net", "adain": "an AdaIN decoder", "anystyle": "a style-prediction net"}
+# families whose --init-from names another family's net (anystyle: the fast net it is built on): more training
+# of the shipped model resumes its run (a copy of its checkpoint) instead of starting from its weights
+RESUMED = {"anystyle"}
 # where a run writes and how long it goes: not part of what it trains, so free to differ from the shipped run's
 RUN_LOCAL = ("out_dir", "max_steps", "time_budget_s")
 # What a setting meant in checkpoints saved before it existed, where that is not today's default
 # (before --amp every run was fp32)
-ABSENT = {"fast": {"amp": "none"}, "adain": {}}
+ABSENT = {"fast": {"amp": "none"}, "adain": {}, "anystyle": {}}
 TOP_KEYS = {"family", "description", "checkpoint", "steps", "export", "models", "lineage", "stages"}
 STAGE_KEYS = {"name", "description", "resume_from", "config"}
 
@@ -44,6 +54,8 @@ def retired_settings(family: str) -> dict[str, Any]:
     that recorded another value was trained differently from what its recipe does today."""
     if family == "adain":
         return {"relative_losses": True, "tv_weight": 0.0}
+    if family == "anystyle":
+        return {}
     from .data import CROP_SCALE
     from .losses import LAYOUT_POOL
 
@@ -166,7 +178,11 @@ class Plan:
         r, s = self.recipe, self.stage
         shown = r.path.relative_to(ROOT) if r.path.resolve().is_relative_to(ROOT) else r.path
         head = f"recipe {r.name} ({shown}), stage {s.number} of {len(r.stages)} {s.name!r}: {s.description}"
-        if self.continuing:
+        if self.continuing and self.resume_from:
+            how = (f"continuing the shipped model: its run resumed from a copy of {r.checkpoint} ({r.steps:,} steps) "
+                   f"with the last stage's settings, to step {self.defaults['max_steps']:,} of that run unless "
+                   f"--max-steps says otherwise; --stage {s.number} runs that stage from its own start")
+        elif self.continuing:
             how = (f"continuing the shipped model: --init-from {r.checkpoint} ({r.steps:,} steps) with the last stage's "
                    f"settings; --stage {s.number} runs that stage from its own start")
         elif self.resume_from:
@@ -185,16 +201,32 @@ class Plan:
         return "\n".join(lines)
 
 
+def _continuing(recipe: Recipe) -> Plan:
+    """More training of the shipped model with the last stage's settings: from its weights (``--init-from``),
+    or (``RESUMED`` families) its run resumed from a copy of its checkpoint for as many steps again as the
+    stage ran."""
+    last = recipe.stages[-1]
+    if recipe.family not in RESUMED:
+        return Plan(recipe, last, True, {**last.settings, "init_from": recipe.checkpoint}, "")
+    from .checkpoint import read_checkpoint
+
+    if not Path(recipe.checkpoint).is_file():
+        raise ValueError(f"recipe {recipe.name}: the shipped checkpoint {recipe.checkpoint} is not there, so there is "
+                         f"nothing to continue; --stage {last.number} runs the last stage from its own start")
+    step = int(read_checkpoint(recipe.checkpoint)["step"])
+    length = last.settings.get("max_steps", CONFIGS[recipe.family]().max_steps)
+    return Plan(recipe, last, True, {**last.settings, "max_steps": step + length}, recipe.checkpoint)
+
+
 def plan(name: str, family: str, stage: int | None = None) -> Plan:
     recipe = load(name)
     if recipe.family != family:
-        what = {"fast": "a fast net", "adain": "an AdaIN decoder"}[recipe.family]
-        raise ValueError(f"recipe {recipe.name} trains {what}: python -m training {recipe.family} --recipe {recipe.name}")
+        raise ValueError(f"recipe {recipe.name} trains {WHAT[recipe.family]}: "
+                         f"python -m training {recipe.family} --recipe {recipe.name}")
     if not Path(recipe.checkpoint).exists() and (ROOT / recipe.checkpoint).exists():
         raise ValueError(f"a recipe names files relative to the repository: run this from {ROOT}")
     if stage is None:
-        last = recipe.stages[-1]
-        return Plan(recipe, last, True, {**last.settings, "init_from": recipe.checkpoint}, "")
+        return _continuing(recipe)
     if not 1 <= stage <= len(recipe.stages):
         raise ValueError(f"recipe {recipe.name} has stages 1 to {len(recipe.stages)}, not {stage}")
     chosen = recipe.stages[stage - 1]
@@ -242,6 +274,10 @@ def model_config(family: str, cfg) -> dict:
         from .train_fast import _style_names, fast_net_config
 
         return fast_net_config(cfg, _style_names(cfg)).to_dict()
+    if family == "anystyle":  # the fast net it starts from (--init-from) with the basis rows, and the predictor
+        from .train_anystyle import model_config as anystyle_config
+
+        return anystyle_config(dataclasses.replace(cfg, init_from=str(_where(cfg.init_from)))).to_dict()
     from .train_adain import adain_net_config
 
     return adain_net_config(cfg).to_dict()
