@@ -131,9 +131,13 @@ class AnyStyleTrainConfig(LoopConfig):
     image_size: int = setting(192, help="side of the square training crops, px")
     style_size: int = setting(256, help="longest side of each painting when its Gram targets and statistics are computed, px")
     batch_size: int = setting(4, help="photos per step (all in the step's one painting)")
-    lr: float = setting(1e-4, help="Adam learning rate of the predictor")
-    rows_lr: float = setting(5e-4, help="Adam learning rate of the norm rows and the skip gains")
-    net_lr: float = setting(5e-5, help="Adam learning rate of the net's convolutions (0: frozen)")
+    lr: float = setting(3e-4, help="Adam learning rate of the predictor")
+    rows_lr: float = setting(1e-3, help="Adam learning rate of the learned (basis) norm rows")
+    tune_builtin_rows: bool = setting(False, help="also train the built-in styles' rows (off: they stay the fast "
+                                                  "net's, so a built-in painting keeps its look)")
+    # frozen by default: trained with every painting's loss, the shared convolutions and rows drifted to one
+    # compromise look for all paintings within 500 steps
+    net_lr: float = setting(0.0, help="Adam learning rate of the net's convolutions and skip gains (0: frozen)")
     content_layer: str = setting("relu2_2", help="VGG-16 layer of the content loss")
     style_layers: list[str] = setting(factory=lambda: ["relu1_2", "relu2_2", "relu3_3", "relu4_3"],
                                       help="VGG-16 layers of the Gram style loss")

@@ -46,17 +46,16 @@ def model_config(cfg: AnyStyleTrainConfig) -> AnyStyleConfig:
                           hidden=cfg.hidden, style_size=cfg.style_size)
 
 
-def init_weights(model: AnyStyleNet, path: str, seed: int) -> int:
-    """The fast checkpoint's weights; its rows first, basis rows = their mean plus noise of their spread."""
+def init_weights(model: AnyStyleNet, path: str) -> int:
+    """The fast checkpoint's weights; its rows first, then basis rows that start as random mixes of them (each
+    layer's rows mixed with the same weights, so every basis row starts as a look the net can already make)."""
     blob = read_checkpoint(path)
-    gen = torch.Generator().manual_seed(seed)
     state = dict(blob["model"])
-    n = model.config.n_builtin
+    n, extra_rows = model.config.n_builtin, model.config.n_rows - model.config.n_builtin
+    mixes = torch.distributions.Dirichlet(torch.full((n,), 0.5)).sample((extra_rows,)) if n > 1 else torch.ones(extra_rows, 1)
     for key, value in list(state.items()):
         if key.endswith((".gamma", ".beta")):
-            mean, spread = value.mean(0, keepdim=True), value.std(0, keepdim=True)
-            extra = mean + spread * torch.randn(model.config.n_rows - n, value.shape[1], generator=gen)
-            state[key] = torch.cat([value, extra])
+            state[key] = torch.cat([value, mixes @ value[:n]])
     model.net.load_state_dict(state)
     return total_steps(blob)
 
@@ -163,8 +162,11 @@ def train_anystyle(cfg: AnyStyleTrainConfig, log=print) -> Path:
     layers = sorted(set(cfg.style_layers) | {cfg.content_layer, "relu4_1"}, key=LAYER_ORDER.index)
     vgg = load_vgg16(cfg.vgg_weights or None, last_layer=max(layers, key=LAYER_ORDER.index)).to(device)
     model = AnyStyleNet(model_config(cfg)).to(device)
-    rows = [p for n, p in model.net.named_parameters() if n.endswith((".gamma", ".beta")) or n.startswith("skips.")]
-    convs = [p for n, p in model.net.named_parameters() if not (n.endswith((".gamma", ".beta")) or n.startswith("skips."))]
+    rows = [p for n, p in model.net.named_parameters() if n.endswith((".gamma", ".beta"))]
+    convs = [p for n, p in model.net.named_parameters() if not n.endswith((".gamma", ".beta"))]
+    if not cfg.tune_builtin_rows:
+        for p in rows:  # the built-in styles' rows get no gradient (Adam then leaves them exactly as they are)
+            p.register_hook(lambda grad, n=model.config.n_builtin: torch.cat([torch.zeros_like(grad[:n]), grad[n:]]))
     groups = [{"params": list(model.head.parameters()), "lr": cfg.lr}, {"params": rows, "lr": cfg.rows_lr}]
     if cfg.net_lr > 0:
         groups.append({"params": convs, "lr": cfg.net_lr})
@@ -176,7 +178,7 @@ def train_anystyle(cfg: AnyStyleTrainConfig, log=print) -> Path:
                      loss_network=Path(cfg.vgg_weights).name if cfg.vgg_weights else "vgg16-hed")
     paintings, held_out = load_paintings(cfg, vgg, device)
     if loop.step == 0:
-        steps_before = init_weights(model, cfg.init_from, cfg.seed)
+        steps_before = init_weights(model, cfg.init_from)  # after torch.manual_seed(cfg.seed)
         standardise(model, vgg, paintings, cfg.style_size, random.Random(cfg.seed))
     data = ImageFolderStream(cfg.content_dir, cfg.image_size, cfg.batch_size, seed=cfg.seed + loop.step)
     holdout = load_holdout(cfg.holdout or [str(p) for p in list_images(cfg.content_dir)[:4]], cfg.holdout_size)
