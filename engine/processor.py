@@ -18,7 +18,7 @@ import numpy as np
 
 from .autores import AutoResolution
 from .errors import InputError
-from .frames import fit_size, pad_with_margin, preserve_colors
+from .frames import downscale, fit_size, pad_with_margin, preserve_colors
 from .stylizers import Stylizer
 from .temporal import TemporalSmoother
 from .upsample import guided_upsample
@@ -173,7 +173,7 @@ class FrameProcessor:
         t0 = self.clock()
         h, w = frame.shape[:2]
         pw, ph = self.processing_size(w, h, s)
-        small = cv2.resize(frame, (pw, ph), interpolation=cv2.INTER_AREA) if (pw, ph) != (w, h) else frame
+        small = downscale(frame, (pw, ph)) if (pw, ph) != (w, h) else frame
         padded, (top, left, sh, sw) = pad_with_margin(small, stylizer.info.pad_multiple,
                                                     EDGE_MARGIN_CELLS * stylizer.info.pad_multiple)
         t1 = self.clock()
