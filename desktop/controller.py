@@ -135,7 +135,10 @@ class EngineController(QObject):
 
     def restore_settings_json(self, text: str) -> None:
         try:
-            self.apply_settings(StyleSettings.from_dict(json.loads(text)))
+            data = json.loads(text)
+            if isinstance(data, dict) and "auto_resolution" not in data:  # saved before Auto, the Live default, existed
+                data["auto_resolution"] = True
+            self.apply_settings(StyleSettings.from_dict(data))
         except (ValueError, TypeError, StyleCastError) as exc:
             self.error.emit(f"saved settings ignored: {exc}")
 

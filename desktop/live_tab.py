@@ -498,8 +498,8 @@ class LiveTab(QWidget):
         self.stats_label.setText(
             f"{s.output_fps:5.1f} fps · latency {s.latency_ms:4.0f} ms · model {s.inference_ms:4.1f} ms at {w}x{h} · "
             f"dropped {s.frames_dropped} of {s.frames_captured} · {s.provider.upper()}")
-        if s.auto_resolution and h:
-            self.resolution_now.setText(f"now {w}x{h}, holding {s.target_fps:.0f} fps")
+        auto = s.auto_resolution and h and self.c.settings.auto_resolution  # not a frame from before a fixed size
+        self.resolution_now.setText(f"now {w}x{h}, holding {s.target_fps:.0f} fps" if auto else "")
 
     # -- outputs --------------------------------------------------------------------------------
     def _snapshot(self) -> None:

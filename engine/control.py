@@ -235,7 +235,9 @@ def stats_dict(stats) -> dict | None:
 
 def _resolution_change(a: dict, key: str) -> dict:
     """"auto" (hold the source's frame rate), 0 or null (the source's size), or a height in pixels."""
-    if a[key] == "auto":
+    if key not in a:
+        raise ControlError(400, f"missing field {key!r}")
+    if isinstance(a[key], str) and a[key].strip().lower() == "auto":
         return {"auto_resolution": True}
     height = 0 if a[key] is None else int(_number(a, key, 0, 4320))  # StyleSettings refuses 1..15
     return {"process_height": height or None, "auto_resolution": False}

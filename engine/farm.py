@@ -150,11 +150,11 @@ def cut_chunk(src: str | Path, seg: Segment) -> bytes:
 # -- what travels to workers ---------------------------------------------------------------------------
 @dataclass(frozen=True)
 class ModelPackage:
-    """A stylizer as bytes: the model file(s), and AdaIN's style statistics (no shared disk)."""
+    """A stylizer as bytes: the model file(s), and a style-image model's style vectors (no shared disk)."""
 
     files: dict[str, bytes]
     main: str
-    styles: dict[str, tuple[np.ndarray, np.ndarray]]
+    styles: dict[str, tuple[np.ndarray, ...]]
     digest: str
 
 
@@ -167,8 +167,12 @@ def package_model(processor: FrameProcessor) -> ModelPackage:
     if info.companion is not None:
         files[info.companion.name] = info.companion.read_bytes()
     styles = stylizer.style_stats() if hasattr(stylizer, "style_stats") else {}
-    digest = hashlib.sha256(b"".join(files[k] for k in sorted(files))).hexdigest()[:16]
-    return ModelPackage(files, info.path.name, styles, digest)
+    h = hashlib.sha256(b"".join(files[k] for k in sorted(files)))
+    for name in sorted(styles):  # the styles too: a worker keeps its stylizer between renders of one cluster
+        h.update(name.encode())
+        for vector in styles[name]:
+            h.update(np.ascontiguousarray(vector, np.float32).tobytes())
+    return ModelPackage(files, info.path.name, styles, h.hexdigest()[:16])
 
 
 _WORKER_MODELS: dict[tuple[str, str], object] = {}

@@ -325,6 +325,18 @@ def save_image(path: str | Path, rgb: np.ndarray, inputs: list[str | Path] = ())
     return path
 
 
+def downscale(rgb: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Area-average ``rgb`` down to ``size`` (width, height). A large non-integer ratio (1280x720 -> 284x160) is
+    done as an integer-ratio area average first, then the rest: half the time (3.0 -> 1.5 ms there on 2 cores),
+    within a grey level of the one-step average on photos (mean 0.7-0.9; up to ~40 on a sharp edge, where the
+    two footprints fall differently)."""
+    h, w = rgb.shape[:2]
+    k = min(w // size[0], h // size[1])
+    if k >= 2 and (w // k, h // k) != size:
+        rgb = cv2.resize(rgb, (w // k, h // k), interpolation=cv2.INTER_AREA)
+    return cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
+
+
 def fit_size(width: int, height: int, target_height: int | None, multiple: int = 1) -> tuple[int, int]:
     """Size with the given height (keeping aspect), rounded to ``multiple``; None keeps the size."""
     if not target_height or target_height >= height:

@@ -331,6 +331,7 @@ def inspect_model(path: str | Path) -> ModelInfo:
     check_ports(path.name, kind, role, inputs, outputs, len(names) if family == "fast" else None)
     companion = None
     if family == "adain":
+        _int_key(path, meta, "style_side", 512, 16, 4096, "a style image side")
         companion = _companion(path, meta)
         stats_in, stats_out = read_ports(companion)
         check_ports(companion.name, kind, "style_stats", stats_in, stats_out)

@@ -210,8 +210,8 @@ class LivePipeline:
     def _pass_on_end(self) -> None:
         """Tell the finishing thread no more frames come (it also watches the stop flag)."""
         try:
-            self._handoff.put(None, timeout=1.0)
-        except queue.Full:
+            self._handoff.put(None, timeout=0 if self._stop.is_set() else 1.0)
+        except queue.Full:  # the finishing thread stops on its own (stop flag, or this thread's end)
             pass
 
     def _finish_loop(self) -> None:
@@ -224,7 +224,7 @@ class LivePipeline:
                     if self._stop.is_set() or not self._threads[1].is_alive():
                         break
                     continue
-                if got is None:
+                if got is None or self._stop.is_set():
                     break
                 frame, item = got
                 image, times = self.processor.finish(item)

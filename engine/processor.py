@@ -18,7 +18,7 @@ import numpy as np
 
 from .autores import AutoResolution
 from .errors import InputError
-from .frames import fit_size, pad_with_margin, preserve_colors
+from .frames import downscale, fit_size, pad_with_margin, preserve_colors
 from .stylizers import Stylizer
 from .temporal import TemporalSmoother
 from .upsample import guided_upsample
@@ -29,6 +29,8 @@ from .upsample import guided_upsample
 # nets, 16 px for AdaIN) take the lines out of the picture for ~11 % more pixels at 480x270
 # (measured with bench/edges.py, docs/benchmarks.md).
 EDGE_MARGIN_CELLS = 2
+# above this many output pixels the upscale is bilinear: the guided filter's work arrays take ~21 bytes a pixel
+SHARP_UPSCALE_MAX_PIXELS = 36_000_000
 
 
 @dataclass(frozen=True)
@@ -171,7 +173,7 @@ class FrameProcessor:
         t0 = self.clock()
         h, w = frame.shape[:2]
         pw, ph = self.processing_size(w, h, s)
-        small = cv2.resize(frame, (pw, ph), interpolation=cv2.INTER_AREA) if (pw, ph) != (w, h) else frame
+        small = downscale(frame, (pw, ph)) if (pw, ph) != (w, h) else frame
         padded, (top, left, sh, sw) = pad_with_margin(small, stylizer.info.pad_multiple,
                                                     EDGE_MARGIN_CELLS * stylizer.info.pad_multiple)
         t1 = self.clock()
@@ -200,7 +202,7 @@ class FrameProcessor:
         t2 = self.clock()
         h, w = item.frame.shape[:2]
         if small.shape[:2] != (h, w):
-            if s.sharp_upscale:
+            if s.sharp_upscale and h * w <= SHARP_UPSCALE_MAX_PIXELS:
                 stylized = guided_upsample(stylized, small, item.frame)
             else:
                 stylized = cv2.resize(stylized, (w, h), interpolation=cv2.INTER_LINEAR)
@@ -211,10 +213,12 @@ class FrameProcessor:
         return out, times
 
     def record_busy(self, times: StageTimes, settings: StyleSettings) -> None:
-        """Tell the auto resolution what a frame cost: the slower of the two halves (they overlap live)."""
+        """Tell the auto resolution what a frame cost at its size: the model stage (resize and the net). The
+        finishing half overlaps it live and works mostly at the frame's size, which no processing size changes:
+        counting it would walk a large source down to the lowest size for nothing."""
         if settings.auto_resolution:
             with self._auto_lock:
-                self.auto.record(times.process_size[1], max(times.preprocess_ms + times.inference_ms, times.postprocess_ms))
+                self.auto.record(times.process_size[1], times.preprocess_ms + times.inference_ms)
 
     def process(self, frame: np.ndarray, time_s: float | None = None) -> tuple[np.ndarray, StageTimes]:
         """Both halves on the caller's thread. ``time_s``: the frame's time in seconds (capture time or

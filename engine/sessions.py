@@ -52,8 +52,8 @@ def make_session(path: str, provider: str = "auto", threads: int | None = None,
     options.intra_op_num_threads = threads or default_threads()
     options.log_severity_level = 3  # errors only; we report provider problems ourselves
     # no busy-waiting between parallel sections: the spinning threads took the CPU the live pipeline's other
-    # stages (finishing, display) need on a 2-core machine; mid8.int8 at 180p in the live pipeline: 39 -> 43 fps,
-    # at 216p 24 -> 29 fps (bench/live.py, docs/benchmarks.md)
+    # stages (finishing, display) need on a 2-core machine (mid8.int8 fed faster than it runs, at a fixed 180p
+    # and 216p on 2 cores: about 10 % and 20 % more frames through; docs/benchmarks.md)
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     if profile_prefix:
         options.enable_profiling = True

@@ -53,7 +53,10 @@ def _inputs(images: list[Path], n_styles: int, size: int = 256) -> list[dict[str
         scale = size / max(h, w)
         rgb = cv2.resize(rgb, (max(8, round(w * scale)), max(8, round(h * scale))), interpolation=cv2.INTER_AREA)
         weights = np.zeros((1, n_styles), np.float32)
-        weights[0, i % n_styles] = 1.0
+        if n_styles <= len(images):  # a fast net: each built-in style in turn
+            weights[0, i % n_styles] = 1.0
+        else:  # more rows than photos (a style-prediction model runs mixes of them): random mixes of every row
+            weights[0] = np.random.default_rng(i).dirichlet(np.full(n_styles, 0.3))
         feeds.append({"image": to_nchw(pad_to_multiple(rgb, 4)[0]), "style_weights": weights})
     return feeds
 

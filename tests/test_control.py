@@ -144,7 +144,7 @@ def test_style_strength_and_start_stop_over_http(server, session):
     assert status == 200 and list(state["settings"]["mix"]) == ["ink"]
     status, state = http(server, "/api/resolution", {"height": 96})
     assert status == 200 and session.settings.process_height == 96 and not session.settings.auto_resolution
-    status, state = http(server, "/api/resolution", {"height": "auto"})
+    status, state = http(server, "/api/resolution", {"height": "Auto"})
     assert status == 200 and state["settings"]["auto_resolution"] and session.settings.auto_resolution
     frames_after(session, 3)
     status, stats = http(server, "/api/stats")  # the size auto resolution picked, never above the source's
@@ -220,6 +220,7 @@ def test_bad_requests_get_clear_4xx_answers(server, session):
         ({"path": "/api/style", "body": {"name": "no_such_style"}}, 404, "unknown style"),
         ({"path": "/api/mix", "body": {"mix": {"ink": -1}}}, 422, "between 0 and 1000"),
         ({"path": "/api/resolution", "body": {"height": 8}}, 422, "at least 16"),
+        ({"path": "/api/resolution", "body": {}}, 400, "missing field 'height'"),
         ({"path": "/api/model", "body": {"name": "nope"}}, 404, "unknown model"),
         ({"path": "/api/capture", "body": {"region": [0.9, 0.9, 0.5, 0.5]}}, 422, "inside the frame"),
         ({"path": "/api/capture", "body": {"region": "abc"}}, 400, "region"),

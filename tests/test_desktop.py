@@ -378,6 +378,18 @@ def test_settings_are_one_record_saved_as_it_is(qtbot, window, tiny_fast_model, 
     assert w2.live.resolution.currentData() == 270 and w2.live.smoothing.value() == 60
 
 
+def test_settings_saved_before_auto_resolution_come_back_on_auto(qtbot, window):
+    """A record saved before Auto existed (no auto_resolution key, a fixed 360p then the default) starts on Auto,
+    the Live default; a record that chose a fixed size since keeps it."""
+    window.settings_store.setValue("style_settings", '{"mix": {"fire": 1.0}, "process_height": 360}')
+    window.restore()
+    assert window.c.settings.auto_resolution and window.live.resolution.currentText().startswith("Auto")
+    window.settings_store.setValue("style_settings", '{"mix": {"fire": 1.0}, "process_height": 360, '
+                                                     '"auto_resolution": false}')
+    window.restore()
+    assert not window.c.settings.auto_resolution and window.live.resolution.currentData() == 360
+
+
 def test_saved_settings_for_another_model_keep_a_valid_mix(qtbot, window, tiny_fast_model, tmp_path):
     window.settings_store.setValue("style_settings", '{"mix": {"no_such_style": 1.0}, "strength": 0.5}')
     window.restore()

@@ -793,8 +793,6 @@ def test_the_recipe_command_starts_from_the_shipped_configuration(tmp_path):
     --stage 1 is the recorded run from its own start; a flag given beside --recipe overrides one value."""
     from training.__main__ import config_for
     from training.checkpoint import load_file
-    from training.models.anystyle import AnyStyleConfig
-    from training.recipe import model_config
     from training.train_adain import adain_net_config
     from training.train_fast import _style_names, fast_net_config, init_weights
 
@@ -830,14 +828,6 @@ def test_the_recipe_command_starts_from_the_shipped_configuration(tmp_path):
         config_for(["adain", "--recipe", "adain_skip", "--stage", "5"])
     with pytest.raises(ValueError, match="--stage needs --recipe"):
         config_for(["fast", "--stage", "1"])
-    # the style-prediction net's run starts from the shipped mid8 (its --init-from is a fast net, never its own)
-    anystyle, plan = config_for(["anystyle", "--recipe", "anystyle", "--stage", "1"])
-    assert not plan.continuing and "starts from the weights of assets/checkpoints/mid8_last.pt" in plan.describe()
-    assert (anystyle.out_dir, anystyle.max_steps, len(anystyle.builtin_images)) == ("runs/anystyle", 20000, 8)
-    built = AnyStyleConfig(**model_config("anystyle", anystyle))
-    assert built.net["style_names"][:8] == blob["config"]["style_names"] and built.n_rows == 8 + anystyle.n_basis
-    with pytest.raises(ValueError, match="python -m training anystyle --recipe anystyle"):
-        config_for(["fast", "--recipe", "anystyle"])
 
 
 def test_recipe_stages_run_in_order_and_a_continuing_stage_resumes_its_run(tiny_folders, tmp_path, capsys):

@@ -63,7 +63,8 @@ def init_weights(model: AnyStyleNet, path: str) -> int:
 @torch.no_grad()
 def standardise(model: AnyStyleNet, vgg, paintings: list[Painting], side: int, rng: random.Random) -> None:
     """Set the predictor's input standardisation from crops of the training paintings."""
-    stats = torch.cat([style_statistics(vgg, to_tensor(random_crop(p.image, side, rng, (0.5, 1.0)))[None])
+    device = model.stats_mean.device
+    stats = torch.cat([style_statistics(vgg, to_tensor(random_crop(p.image, side, rng, (0.5, 1.0)))[None].to(device))
                        for p in paintings for _ in range(4)])
     model.stats_mean.copy_(stats.mean(0))
     model.stats_std.copy_(stats.std(0).clamp_min(1e-3))
@@ -118,12 +119,14 @@ class AnyStyleStep:
 def evaluate(model: AnyStyleNet, vgg, holdout: list[torch.Tensor], paintings: list[Painting], cfg) -> dict[str, float]:
     """Mean content and style loss of the held-out photos under the held-out paintings' predicted codes."""
     c = s = 0.0
+    device = model.stats_mean.device
     for p in paintings:
-        code = model.predict(style_statistics(vgg, style_image(p.path, cfg.style_size)))
+        code = model.predict(style_statistics(vgg, style_image(p.path, cfg.style_size).to(device)))
         for x in holdout:
-            out = model(x[None], code)
+            x = x[None].to(device)
+            out = model(x, code)
             f = vgg(out, sorted(set(cfg.style_layers) | {cfg.content_layer}, key=LAYER_ORDER.index))
-            c += content_loss(f[cfg.content_layer], vgg(x[None], [cfg.content_layer])[cfg.content_layer]).item()
+            c += content_loss(f[cfg.content_layer], vgg(x, [cfg.content_layer])[cfg.content_layer]).item()
             s += sum(gram_style_terms({k: f[k] for k in cfg.style_layers}, p.grams).values()).item()
     n = max(1, len(paintings) * len(holdout))
     return {"content": c / n, "style": s / n}
@@ -135,9 +138,10 @@ def sheet(model: AnyStyleNet, vgg, holdout: list[torch.Tensor], paintings: list[
     was = model.training
     model.eval()
     rows = [[to_pil(torch.ones(3, 8, 8))] + [load_rgb(p.path, 160) for p in paintings]]
-    codes = [model.predict(style_statistics(vgg, style_image(p.path, cfg.style_size))) for p in paintings]
+    device = model.stats_mean.device
+    codes = [model.predict(style_statistics(vgg, style_image(p.path, cfg.style_size).to(device))) for p in paintings]
     for x in holdout:
-        rows.append([to_pil(x)] + [to_pil(model(x[None], code)[0]) for code in codes])
+        rows.append([to_pil(x)] + [to_pil(model(x[None].to(device), code)[0]) for code in codes])
     model.train(was)
     return save_contact_sheet(rows, path)
 
