@@ -158,18 +158,19 @@ class LiveSession:
                 self._emit("model", str(stylizer.info.path))
 
     def models(self) -> list[dict]:
-        """The installed fast nets and AdaIN models (built-in, then the user's folder)."""
+        """The installed style models, fast nets and style-image models (built-in, then the user's folder)."""
         active = str(self.fast.info.path) if self.fast else None
         return [{"name": m.name, "family": m.family, "path": str(m.path), "styles": list(m.style_names),
                  "active": str(m.path) == active or (self.adain is not None and m.path == self.adain.info.path)}
-                for m in discover_models()]
+                for m in discover_models() if m.family in ("fast", "adain")]
 
     def set_model_by_name(self, name: str) -> str:
         """A model from models() by name or path (what a remote client sends)."""
-        for m in discover_models():
+        styles = [m for m in discover_models() if m.family in ("fast", "adain")]
+        for m in styles:
             if name in (m.name, str(m.path)):
                 return self.set_model(m.path)
-        raise InputError(f"unknown model {name!r}; available: {', '.join(m.name for m in discover_models())}")
+        raise InputError(f"unknown model {name!r}; available: {', '.join(m.name for m in styles)}")
 
     def _use_fast(self, stylizer) -> None:
         self.fast = stylizer

@@ -180,18 +180,33 @@ def test_export_cli_refuses_what_it_cannot_convert(tmp_path, capsys):
     assert err.count("error:") == 2 and "Traceback" not in err and not out.exists()
 
 
-@pytest.mark.parametrize("path", [GENERAL, LANDSCAPE], ids=lambda p: p.stem)
-def test_shipped_weights_are_the_tflite_weights(path):
-    """Where the source is at hand (`python -m training.selfie_convert` fetched it, and the tflite reader is
-    importable): the file's weights are the .tflite's, layer by layer."""
-    torch = pytest.importorskip("torch")
-    pytest.importorskip("tflite")
-    source = Path(__file__).resolve().parents[1] / "cache" / "selfie" / f"{path.stem}.tflite"
-    if not source.is_file():
-        pytest.skip(f"{source} not fetched")
-    from training.models.selfie import load_tflite
+def test_the_engine_reads_them_and_never_takes_them_for_a_style_model():
+    """inspect_model checks their contract (image -> mask, the size they run at); they are listed with the
+    models, never picked as a style model, and opening one as a style says what it is."""
+    from engine.errors import StyleCastError
+    from engine.modelfile import discover_models, inspect_model, scan_models
+    from engine.stylizers import load_stylizer
 
-    net, graph = load_tflite(source)
-    shipped = module_from_onnx(path).state_dict()
-    assert all(torch.equal(shipped[k], v) for k, v in net.state_dict().items())
-    assert graph.input_shape[1:3] == SIZES[path]
+    info = inspect_model(GENERAL)
+    assert (info.family, info.role, info.pad_multiple, info.metadata["input_size"]) == ("segmentation", "mask", 16, "256x256")
+    usable, broken = scan_models()
+    assert {GENERAL, LANDSCAPE} <= {m.path for m in usable} and not [b for b in broken if b.path in SIZES]
+    assert all(m.family == "segmentation" for m in discover_models() if m.path in SIZES)
+    with pytest.raises(StyleCastError, match="person-segmentation model, not a style model"):
+        load_stylizer(GENERAL, "cpu")
+
+
+def test_a_segmentation_file_that_breaks_its_contract_is_refused(tmp_path):
+    import onnx
+
+    from engine.errors import ModelError
+    from engine.modelfile import inspect_model
+
+    model = onnx.load(str(GENERAL))
+    for entry in model.metadata_props:
+        if entry.key == "input_size":
+            entry.value = "250x250"  # not a multiple of its 16 px cell
+    bad = tmp_path / "bad_mask.onnx"
+    onnx.save(model, str(bad))
+    with pytest.raises(ModelError, match="input_size is '250x250'"):
+        inspect_model(bad)
