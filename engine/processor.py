@@ -156,6 +156,14 @@ class FrameProcessor:
         segmenter = PersonSegmenter(self.segmenter.info) if self.segmenter is not None else None  # its own mask history
         return FrameProcessor(stylizer, self.settings, segmenter)
 
+    def derive(self, settings: StyleSettings) -> "FrameProcessor":
+        """Another processor with this one's model for ``settings`` (a render row's): with a segmenter of its own
+        (its own mask history) when ``settings`` has a region mode and this processor has a segmentation model."""
+        segmenter = None
+        if settings.region != "all" and self.segmenter is not None:
+            segmenter = PersonSegmenter(self.segmenter.info)
+        return FrameProcessor(self.stylizer, settings, segmenter)
+
     def reset(self) -> None:
         """Forget the previous frame (a new clip or a new live session starts)."""
         self.smoother.reset()

@@ -685,3 +685,15 @@ def test_stopping_the_server_does_not_wait_on_a_client_that_stopped_reading(sess
         again.stop()
     finally:
         c.close()
+
+
+def test_region_over_http(server, session):
+    status, state = http(server, "/api/region", {"region": "background", "person_mix": {"fire": 1}})
+    assert status == 200 and state["settings"]["region"] == "background" and state["settings"]["person_mix"] == {"fire": 1.0}
+    assert session.processor.segmenter is not None
+    status, body = http(server, "/api/region", {"region": "face"})
+    assert status == 422 and "all, background or person" in body["error"]
+    status, body = http(server, "/api/region", {"region": "person", "person_mix": {"no_such_style": 1}})
+    assert status in (400, 404, 422) and session.settings.region == "background"
+    status, state = http(server, "/api/region", {"region": "all", "person_mix": None})
+    assert status == 200 and state["settings"]["region"] == "all" and state["settings"]["person_mix"] == {}
