@@ -646,6 +646,9 @@ def test_obs_script_talks_to_the_server(server, session):
     assert session.settings.mix == {"fire": 1.0}
     with pytest.raises(RuntimeError, match="422"):
         obs_script.api("strength", {"value": 2})
+    _, action, body = obs_script.HOTKEYS["stylecast_region_background"]  # what the Region hotkey sends
+    assert obs_script.api(action, body)["settings"]["region"] == "background" and session.settings.region == "background"
+    assert {value for _, value in obs_script.REGIONS} == {"all", "background", "person"}
     obs_script.CFG.token = "wrong-wrong-wrong-wrong"
     with pytest.raises(RuntimeError, match="401"):
         obs_script.api("state")
