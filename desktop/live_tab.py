@@ -18,8 +18,7 @@ from .widgets import button
 AUTO = -1  # the Resolution box's entry for auto resolution
 RESOLUTIONS = [("Auto (holds the frame rate)", AUTO), ("Native", 0), ("720p", 720), ("540p", 540), ("360p", 360),
                ("270p", 270), ("180p", 180), ("144p", 144)]
-REGION_CHOICES = [("Whole frame", "all"), ("Background only (keep the person)", "background"),
-                  ("Person only (keep the background)", "person")]
+REGION_CHOICES = [("Whole frame", "all"), ("Background only", "background"), ("Person only", "person")]
 STYLE_MODEL = "style-image model:"  # the Model box's entries for style-image models: this prefix, then the file
 # (keys, what they do, where): listed in Help > Keyboard shortcuts
 SHORTCUTS = [("Space", "start / stop the preview", "preview focused (click it)"),
