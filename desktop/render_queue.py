@@ -188,9 +188,9 @@ class RenderQueue(QObject):
     def _processor(self, job: RenderJob, loaded: dict[str, FrameProcessor]) -> FrameProcessor:
         """The job's own processor: its settings with its model (a loaded model is shared by the jobs naming it)."""
         if job.model == model_path_of(job.base):
-            return FrameProcessor(job.base.stylizer, job.settings)
+            return job.base.derive(job.settings)
         if job.model in loaded:
-            return FrameProcessor(loaded[job.model].stylizer, job.settings)
+            return loaded[job.model].derive(job.settings)
         if self.loader is None:
             raise StyleCastError(f"cannot load {Path(job.model).name} here")
         loaded[job.model] = processor = self.loader(job.settings, job.model)

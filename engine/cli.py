@@ -35,6 +35,16 @@ def _style_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--plain-upscale", action="store_true",
                    help="bring a smaller processing size back to the frame's size by plain bilinear resizing "
                         "instead of guided by the frame")
+    g.add_argument("--region", choices=["all", "background", "person"], default="all",
+                   help="where the style goes: the whole frame (default), only the background (the person stays "
+                        "as filmed, or in --person-style), or only the person (needs the person-segmentation model)")
+    g.add_argument("--person-style", action="append", metavar="NAME[=W]",
+                   help="with --region background: the person's own built-in style(s), repeat to mix; "
+                        "with --region person: the background's")
+    g.add_argument("--person-style-image", action="append", metavar="PATH[=W]",
+                   help="as --person-style, a style image (the AdaIN model)")
+    g.add_argument("--segmentation-model", metavar="PATH",
+                   help="a person-segmentation .onnx for --region (default: the built-in one)")
     g.add_argument("--smooth", type=float, default=0.0, metavar="0..1",
                    help="temporal smoothing against flicker (video/live; 0 = off, 0.8 = strong)")
     g.add_argument("--provider", choices=["auto", "cuda", "cpu"], default="auto",
@@ -62,9 +72,11 @@ def _processor(args):
     auto = live and args.size in (None, "auto")
     settings = StyleSettings(mix=parse_weighted(args.style), strength=args.strength, preserve_colors=args.preserve_colors,
                              process_height=None if auto else args.size, smoothing=args.smooth,
-                             auto_resolution=auto, sharp_upscale=not args.plain_upscale)
+                             auto_resolution=auto, sharp_upscale=not args.plain_upscale, region=args.region,
+                             person_mix=parse_weighted(args.person_style))
     processor = build_processor(settings, model=args.model, style_images=parse_weighted(args.style_image),
-                                provider=args.provider)
+                                provider=args.provider, person_style_images=parse_weighted(args.person_style_image),
+                                segmentation=args.segmentation_model)
     print(f"model {processor.stylizer.choice.describe()}", file=sys.stderr)
     return processor
 
@@ -73,7 +85,10 @@ def _job_inputs(args, processor) -> list[Path]:
     """Files a job reads besides its sources (the model, the style images): never an output."""
     from .formats import parse_weighted
 
-    files = [processor.stylizer.info.path, *(Path(p) for p in parse_weighted(args.style_image))]
+    files = [processor.stylizer.info.path, *(Path(p) for p in parse_weighted(args.style_image)),
+             *(Path(p) for p in parse_weighted(args.person_style_image))]
+    if processor.segmenter is not None:
+        files.append(processor.segmenter.info.path)
     return files + ([Path(args.model)] if args.model else [])
 
 

@@ -233,6 +233,18 @@ def stats_dict(stats) -> dict | None:
     return None if stats is None else {k: (round(v, 2) if isinstance(v, float) else v) for k, v in asdict(stats).items()}
 
 
+def _region_change(a: dict) -> dict:
+    if "region" not in a:
+        raise ControlError(400, "missing field 'region'")
+    region = a["region"]
+    if not isinstance(region, str) or region.strip().lower() not in ("all", "background", "person"):
+        raise ControlError(422, f"'region' must be all, background or person, got {_brief(region)}")
+    changes: dict[str, Any] = {"region": region.strip().lower()}
+    if "person_mix" in a:
+        changes["person_mix"] = {} if a["person_mix"] in (None, {}, "") else _mix(a["person_mix"])
+    return changes
+
+
 def _resolution_change(a: dict, key: str) -> dict:
     """"auto" (hold the source's frame rate), 0 or null (the source's size), or a height in pixels."""
     if key not in a:
@@ -258,7 +270,7 @@ class ControlAPI:
             "snapshot": self._snapshot, "settings": self._settings, "style": self._style, "mix": self._mix,
             "next": lambda a: self._step(a, 1), "prev": lambda a: self._step(a, -1),
             "strength": self._strength, "preserve-colors": self._preserve, "smoothing": self._smoothing,
-            "resolution": self._resolution, "start": self._start, "stop": self._stop, "toggle": self._toggle,
+            "resolution": self._resolution, "region": self._region, "start": self._start, "stop": self._stop, "toggle": self._toggle,
             "vcam": self._vcam, "capture": self._capture, "model": self._model, "remove-style": self._remove_style,
         }
 
@@ -352,6 +364,14 @@ class ControlAPI:
     def _resolution(self, a: dict) -> dict:
         _only(a, "height")
         return self._do(lambda: self.session.update(**_resolution_change(a, "height")))
+
+    def _region(self, a: dict) -> dict:
+        """{"region": "all"|"background"|"person", "person_mix": {...} (optional: the kept side's styles)}."""
+        _only(a, "region", "person_mix")
+        changes = _region_change(a)
+        if changes.get("person_mix"):
+            self._check_styles(changes["person_mix"])
+        return self._do(lambda: self.session.update(**changes))
 
     def _settings(self, a: dict) -> dict:
         """Several at once: {"mix"|"style", "strength", "preserve_colors", "smoothing", "process_height"}."""

@@ -44,6 +44,7 @@ import numpy as np
 from .errors import Cancelled, InputError, OutputError, StyleCastError
 from .frames import check_output_path
 from .processor import FrameProcessor, StyleSettings
+from .segment import PersonSegmenter
 from .render import RenderProgress, RenderResult, audio_outcome, clip_output, join_notes
 from .video import UPRIGHT, Orientation, VideoDecoder, frame_rgb, open_container, probe
 
@@ -156,6 +157,7 @@ class ModelPackage:
     main: str
     styles: dict[str, tuple[np.ndarray, ...]]
     digest: str
+    segmentation: str | None = None  # the person-segmentation model's file name among ``files`` (region modes)
 
 
 def package_model(processor: FrameProcessor) -> ModelPackage:
@@ -167,19 +169,24 @@ def package_model(processor: FrameProcessor) -> ModelPackage:
     if info.companion is not None:
         files[info.companion.name] = info.companion.read_bytes()
     styles = stylizer.style_stats() if hasattr(stylizer, "style_stats") else {}
+    segmentation = None
+    if processor.segmenter is not None and processor.settings.region != "all":
+        segmentation = processor.segmenter.info.path.name
+        files[segmentation] = processor.segmenter.info.path.read_bytes()
     h = hashlib.sha256(b"".join(files[k] for k in sorted(files)))
     for name in sorted(styles):  # the styles too: a worker keeps its stylizer between renders of one cluster
         h.update(name.encode())
         for vector in styles[name]:
             h.update(np.ascontiguousarray(vector, np.float32).tobytes())
-    return ModelPackage(files, info.path.name, styles, h.hexdigest()[:16])
+    return ModelPackage(files, info.path.name, styles, h.hexdigest()[:16], segmentation)
 
 
 _WORKER_MODELS: dict[tuple[str, str], object] = {}
 
 
 def _stylizer_from(package: ModelPackage, provider: str):
-    """The package's stylizer, loaded once per worker process (files written to a private temp dir)."""
+    """The package's stylizer and the folder of its files, loaded once per worker process (files written to a
+    private temp dir)."""
     from .stylizers import load_stylizer
 
     key = (package.digest, provider)
@@ -190,7 +197,7 @@ def _stylizer_from(package: ModelPackage, provider: str):
         stylizer = load_stylizer(folder / package.main, provider, threads=1)
         for name, vectors in package.styles.items():
             stylizer.add_style_stats(name, *vectors)
-        _WORKER_MODELS[key] = stylizer
+        _WORKER_MODELS[key] = (stylizer, folder)
     return _WORKER_MODELS[key]
 
 
@@ -210,7 +217,11 @@ def _render_segment(seg: Segment, chunk: bytes, package: ModelPackage, settings:
     fault = _fault(seg.index)
     if fault and fault[0] == "fail":
         raise InputError(f"injected failure in segment {seg.index}")
-    processor = FrameProcessor(_stylizer_from(package, provider), StyleSettings.from_dict(settings))
+    stylizer, folder = _stylizer_from(package, provider)
+    record = StyleSettings.from_dict(settings)
+    # a segment gets its own segmenter: its mask history starts with the segment, like the smoother's
+    segmenter = PersonSegmenter(folder / package.segmentation, provider) if package.segmentation else None
+    processor = FrameProcessor(stylizer, record, segmenter)
     processor.reset()  # temporal smoothing starts afresh at every segment
     key_pts = _first_keyframe_pts(chunk)
     container = av.open(io.BytesIO(chunk), "r", format="matroska")

@@ -28,7 +28,7 @@ from .errors import InputError, ModelError, OutputError, StyleCastError
 from .modelfile import ASSETS_DIR, discover_models
 from .pipeline import LivePipeline, Stats
 from .processor import FrameProcessor, StyleSettings
-from .setup import ModelChoice, open_stylizer, reason_on
+from .setup import ModelChoice, open_segmenter, open_stylizer, reason_on
 from .sinks import CallbackSink, Sink, VideoFileSink, VirtualCameraSink
 from .sources import Frame, FrameSource, list_cameras, open_source
 from .stylizers import AdaINStylizer, normalize_mix
@@ -86,9 +86,16 @@ class LiveSession:
     def update(self, **changes) -> StyleSettings:
         """Replace the settings record with some values changed (InputError if one is out of range)."""
         with self._lock:
-            self.processor.settings = self.processor.settings.with_(**changes)
+            settings = self.processor.settings.with_(**changes)
+            self._need_segmenter(settings)
+            self.processor.settings = settings
             self._emit("settings", self.processor.settings)
             return self.processor.settings
+
+    def _need_segmenter(self, settings: StyleSettings) -> None:
+        """A region mode loads the person-segmentation model first (ModelError, settings unchanged, without one)."""
+        if settings.region != "all" and self.processor.segmenter is None:
+            self.processor.segmenter = open_segmenter(None, self.provider)
 
     def apply_settings(self, settings: StyleSettings) -> StyleSettings:
         """Take over a whole record (restored at start); a mix the current models cannot show
@@ -99,7 +106,13 @@ class LiveSession:
                 self._switch_to(self.adain)
             elif not (mix and set(mix) <= set(self.style_names())):
                 mix = self.settings.mix
-            self.processor.settings = settings.with_(mix=mix)
+            settings = settings.with_(mix=mix)
+            try:
+                self._need_segmenter(settings)
+            except StyleCastError as exc:  # saved with a region mode, and the model is gone: the whole frame
+                settings = settings.with_(region="all", person_mix={})
+                self._emit("note", str(exc))
+            self.processor.settings = settings
             self._emit("settings", self.processor.settings)
             self._emit("styles", self.style_names())
             return self.processor.settings
@@ -158,18 +171,19 @@ class LiveSession:
                 self._emit("model", str(stylizer.info.path))
 
     def models(self) -> list[dict]:
-        """The installed fast nets and AdaIN models (built-in, then the user's folder)."""
+        """The installed style models, fast nets and style-image models (built-in, then the user's folder)."""
         active = str(self.fast.info.path) if self.fast else None
         return [{"name": m.name, "family": m.family, "path": str(m.path), "styles": list(m.style_names),
                  "active": str(m.path) == active or (self.adain is not None and m.path == self.adain.info.path)}
-                for m in discover_models()]
+                for m in discover_models() if m.family in ("fast", "adain")]
 
     def set_model_by_name(self, name: str) -> str:
         """A model from models() by name or path (what a remote client sends)."""
-        for m in discover_models():
+        styles = [m for m in discover_models() if m.family in ("fast", "adain")]
+        for m in styles:
             if name in (m.name, str(m.path)):
                 return self.set_model(m.path)
-        raise InputError(f"unknown model {name!r}; available: {', '.join(m.name for m in discover_models())}")
+        raise InputError(f"unknown model {name!r}; available: {', '.join(m.name for m in styles)}")
 
     def _use_fast(self, stylizer) -> None:
         self.fast = stylizer

@@ -200,10 +200,12 @@ _GRAPH_INPUTS = {("fast", "stylize"): ("image", "style_weights"),
                  ("adain", "stylize"): ("content", "mean", "std", "alpha"),
                  ("adain", "style_stats"): ("style",),
                  ("predicted", "stylize"): ("image", "style_weights"),
-                 ("predicted", "style_stats"): ("style",)}
+                 ("predicted", "style_stats"): ("style",),
+                 ("segmentation", "mask"): ("image",)}
 _GRAPH_OUTPUTS = {("fast", "stylize"): ("output",), ("adain", "stylize"): ("output",),
                   ("adain", "style_stats"): ("mean", "std"),
-                  ("predicted", "stylize"): ("output",), ("predicted", "style_stats"): ("style_weights",)}
+                  ("predicted", "stylize"): ("output",), ("predicted", "style_stats"): ("style_weights",),
+                  ("segmentation", "mask"): ("mask",)}
 STYLE_VECTORS = {"adain": ("mean", "std"), "predicted": ("style_weights",)}  # statistics graph -> stylize graph
 
 
@@ -223,7 +225,8 @@ def check_ports(name: str, family: str, role: str, inputs: Ports, outputs: Ports
     file (read_ports) when a model is listed or inspected, from the session when it is opened.
     ``n_styles``: a fast net's style count, which must be its style_weights width."""
     want_in, want_out = _GRAPH_INPUTS[(family, role)], _GRAPH_OUTPUTS[(family, role)]
-    what = {"fast": "fast net", "adain": "AdaIN model", "predicted": "style-prediction model"}[family] + \
+    what = {"fast": "fast net", "adain": "AdaIN model", "predicted": "style-prediction model",
+            "segmentation": "person-segmentation model"}[family] + \
         (" statistics graph" if role == "style_stats" else "")
     if set(inputs) != set(want_in):
         raise ModelError(f"{name}: the graph's inputs are {', '.join(sorted(inputs)) or 'none'}; "
@@ -235,6 +238,8 @@ def check_ports(name: str, family: str, role: str, inputs: Ports, outputs: Ports
     for port, dims in [*((p, inputs[p]) for p in want_in), *((p, outputs[p]) for p in want_out)]:
         if port in _IMAGE_PORTS and dims is not None and (len(dims) != 4 or dims[1] not in (3, None)):
             raise ModelError(f"{name}: {port!r} is {_shape(dims)}; a StyleCast {what} works on 1 x 3 x height x width images")
+        if port == "mask" and dims is not None and (len(dims) != 4 or dims[1] not in (1, None)):
+            raise ModelError(f"{name}: 'mask' is {_shape(dims)}; a StyleCast {what} gives 1 x 1 x height x width")
     if family in ("fast", "predicted") and role == "stylize":
         dims = inputs["style_weights"]
         if dims is not None and len(dims) != 2:
@@ -314,12 +319,14 @@ def inspect_model(path: str | Path) -> ModelInfo:
     if meta["stylecast_format"] != str(METADATA_FORMAT):
         raise ModelError(f"{path.name} uses model format {_shown(meta['stylecast_format'])}; this StyleCast reads format {METADATA_FORMAT}")
     family, role = meta["family"], meta["role"]
-    if family not in ("fast", "adain"):
+    if family not in ("fast", "adain", "segmentation"):
         raise ModelError(f"{path.name}: unknown model family {_shown(family)}")
     if meta["input_range"] != "0-1":
         raise ModelError(f"{path.name}: unsupported input range {_shown(meta['input_range'])}")
     if family == "adain" and role == "style_stats":
         raise ModelError(f"{path.name} is AdaIN's style-statistics graph; open {_shown(meta['stylize_graph']) if 'stylize_graph' in meta else 'its stylize graph'} instead")
+    if family == "segmentation":
+        return _inspect_segmentation(path, meta)
     if role != "stylize":
         raise ModelError(f"{path.name}: unknown model role {_shown(role)}")
     pad = _int_key(path, meta, "pad_multiple", None, 1, MAX_PAD_MULTIPLE, "a padding multiple")
@@ -337,6 +344,25 @@ def inspect_model(path: str | Path) -> ModelInfo:
         check_ports(companion.name, kind, "style_stats", stats_in, stats_out)
         check_statistics_match(path.name, inputs, stats_out, STYLE_VECTORS[kind])
     return ModelInfo(path, family, role, names, pad, min_side, companion, meta)
+
+
+def _inspect_segmentation(path: Path, meta: dict[str, str]) -> ModelInfo:
+    """A person-segmentation model: image (1 x 3 x H x W, 0-1) -> mask (1 x 1 x H x W, person probability),
+    run at its ``input_size`` ("HxW", each a multiple of its pad multiple), the frame stretched to it."""
+    if meta["role"] != "mask":
+        raise ModelError(f"{path.name}: a person-segmentation model has the role 'mask', not {_shown(meta['role'])}")
+    pad = _int_key(path, meta, "pad_multiple", None, 1, MAX_PAD_MULTIPLE, "a padding multiple")
+    min_side = _int_key(path, meta, "min_side", 16, 1, MAX_MIN_SIDE, "a smallest input side")
+    try:
+        h, w = (int(v) for v in meta.get("input_size", "").lower().split("x"))
+    except ValueError:
+        h = w = 0
+    if not (min_side <= h <= 4096 and min_side <= w <= 4096 and h % pad == 0 and w % pad == 0):
+        raise ModelError(f"{path.name}: input_size is {_shown(meta.get('input_size'))}; a person-segmentation model "
+                         f"names the size it runs at as HEIGHTxWIDTH, multiples of {pad}")
+    inputs, outputs = read_ports(path)
+    check_ports(path.name, "segmentation", "mask", inputs, outputs)
+    return ModelInfo(path, "segmentation", "mask", [], pad, min_side, None, meta)
 
 
 def check_statistics_match(name: str, stylize_inputs: Ports, stats_outputs: Ports,

@@ -18,6 +18,7 @@ import numpy as np
 
 from .autores import AutoResolution
 from .errors import InputError
+from .segment import REGIONS, PersonSegmenter, blend_regions
 from .frames import downscale, fit_size, pad_with_margin, preserve_colors
 from .stylizers import Stylizer
 from .temporal import TemporalSmoother
@@ -49,6 +50,10 @@ class StyleSettings:
     # photo's edges at full resolution, the painting's strokes at the processing scale); off: bilinear
     sharp_upscale: bool = True
     smoothing: float = 0.0  # temporal smoothing strength, 0 = off (engine/temporal.py)
+    # where the style goes (engine/segment.py): "all", "background" (the person is kept) or "person" (the
+    # background is kept); what is kept shows the original, or person_mix's styles (two styles in one frame)
+    region: str = "all"
+    person_mix: dict[str, float] = field(default_factory=dict)
 
     def with_(self, **changes) -> "StyleSettings":
         return replace(self, **changes).validated()
@@ -61,8 +66,10 @@ class StyleSettings:
             raise InputError(f"smoothing must be between 0 and 1, got {self.smoothing}")
         if self.process_height is not None and self.process_height < 16:
             raise InputError(f"processing height must be at least 16 pixels, got {self.process_height}")
-        if any(w < 0 for w in self.mix.values()):
+        if any(w < 0 for w in [*self.mix.values(), *self.person_mix.values()]):
             raise InputError("style weights must not be negative")
+        if self.region not in REGIONS:
+            raise InputError(f"region must be one of {', '.join(REGIONS)}, got {self.region!r}")
         return self
 
     def to_dict(self) -> dict:
@@ -75,6 +82,9 @@ class StyleSettings:
         try:
             values = {k: v for k, v in dict(data).items() if k in known}
             values["mix"] = {str(k): float(w) for k, w in dict(values.get("mix") or {}).items()}
+            values["person_mix"] = {str(k): float(w) for k, w in dict(values.get("person_mix") or {}).items()}
+            if "region" in values:
+                values["region"] = str(values["region"])
             for key, conv in (("strength", float), ("smoothing", float), ("preserve_colors", bool),
                               ("auto_resolution", bool), ("sharp_upscale", bool)):
                 if key in values:
@@ -110,6 +120,8 @@ class Stylized:
     stylizer: Stylizer
     time_s: float | None
     times: StageTimes
+    mask: np.ndarray | None = None  # where the person is (region modes), at the processing size
+    kept: np.ndarray | None = None  # what the region that is not styled shows: person_mix's styles, or None (the original)
 
 
 class FrameProcessor:
@@ -123,9 +135,11 @@ class FrameProcessor:
     time per frame (``record_busy``).
     """
 
-    def __init__(self, stylizer: Stylizer | None, settings: StyleSettings | None = None) -> None:
+    def __init__(self, stylizer: Stylizer | None, settings: StyleSettings | None = None,
+                 segmenter: PersonSegmenter | None = None) -> None:
         self.stylizer = stylizer
         self.settings = (settings or StyleSettings()).validated()
+        self.segmenter = segmenter  # the person-segmentation model, for region modes
         self.smoother = TemporalSmoother()
         self.auto = AutoResolution()
         self._auto_lock = threading.Lock()  # the pick is read by the model thread, fed by the finishing one
@@ -139,11 +153,22 @@ class FrameProcessor:
         stylizer = self.stylizer
         if hasattr(stylizer, "frozen"):  # AdaIN: its own copy of the style table (a removed style stays here)
             stylizer = stylizer.frozen()
-        return FrameProcessor(stylizer, self.settings)
+        segmenter = PersonSegmenter(self.segmenter.info) if self.segmenter is not None else None  # its own mask history
+        return FrameProcessor(stylizer, self.settings, segmenter)
+
+    def derive(self, settings: StyleSettings) -> "FrameProcessor":
+        """Another processor with this one's model for ``settings`` (a render row's): with a segmenter of its own
+        (its own mask history) when ``settings`` has a region mode and this processor has a segmentation model."""
+        segmenter = None
+        if settings.region != "all" and self.segmenter is not None:
+            segmenter = PersonSegmenter(self.segmenter.info)
+        return FrameProcessor(self.stylizer, settings, segmenter)
 
     def reset(self) -> None:
         """Forget the previous frame (a new clip or a new live session starts)."""
         self.smoother.reset()
+        if self.segmenter is not None:
+            self.segmenter.reset()
         with self._auto_lock:
             self.auto.reset()
         self._last_look = None
@@ -165,6 +190,8 @@ class FrameProcessor:
             s = self.settings
             if not set(s.mix) <= set(stylizer.style_names()):
                 s = s.with_(mix={})
+        if not set(s.person_mix) <= set(stylizer.style_names()):  # likewise for the kept region's styles
+            s = s.with_(person_mix={})
         return s, stylizer
 
     def stylize_small(self, frame: np.ndarray, time_s: float | None = None) -> Stylized:
@@ -178,9 +205,17 @@ class FrameProcessor:
                                                     EDGE_MARGIN_CELLS * stylizer.info.pad_multiple)
         t1 = self.clock()
         stylized = stylizer.stylize(padded, s.mix, s.strength)[top:top + sh, left:left + sw]
+        mask = kept = None
+        if s.region != "all":
+            if self.segmenter is None:
+                raise InputError("styling only the person or the background needs a person-segmentation model "
+                                 "(assets/models/selfie_segmentation.onnx)")
+            mask = self.segmenter.mask(small)
+            if s.person_mix:
+                kept = stylizer.stylize(padded, s.person_mix, s.strength)[top:top + sh, left:left + sw]
         t2 = self.clock()
         times = StageTimes((t1 - t0) * 1e3, (t2 - t1) * 1e3, process_size=(pw, ph))
-        return Stylized(frame, small, stylized, s, stylizer, time_s, times)
+        return Stylized(frame, small, stylized, s, stylizer, time_s, times, mask, kept)
 
     def finish(self, item: Stylized) -> tuple[np.ndarray, StageTimes]:
         """The second half: temporal smoothing, colour preservation, strength, back to the frame's size."""
@@ -199,6 +234,11 @@ class FrameProcessor:
         if s.preserve_colors:
             stylized = preserve_colors(stylized, small)
         stylized = stylizer.apply_strength(stylized, small, s.strength)
+        if item.mask is not None:
+            kept = small if item.kept is None else stylizer.apply_strength(
+                preserve_colors(item.kept, small) if s.preserve_colors else item.kept, small, s.strength)
+            person, background = (kept, stylized) if s.region == "background" else (stylized, kept)
+            stylized = blend_regions(person, background, item.mask)
         t2 = self.clock()
         h, w = item.frame.shape[:2]
         if small.shape[:2] != (h, w):

@@ -13,6 +13,7 @@ from pathlib import Path
 from .errors import InputError, ModelError
 from .modelfile import available_providers, default_model
 from .processor import FrameProcessor, StyleSettings
+from .segment import PersonSegmenter
 from .stylizers import AdaINStylizer, Stylizer, load_stylizer, normalize_mix
 
 
@@ -81,20 +82,39 @@ def open_stylizer(model: str | Path | None, family: str = "fast", provider: str 
 
 def build_processor(settings: StyleSettings, *, model: str | Path | None = None,
                     style_images: dict[str, float] | None = None, provider: str = "auto",
-                    threads: int | None = None) -> FrameProcessor:
+                    threads: int | None = None, person_style_images: dict[str, float] | None = None,
+                    segmentation: str | Path | None = None) -> FrameProcessor:
     """``settings.mix`` names built-in styles of a fast net; ``style_images`` (path -> weight) asks
-    for an AdaIN model instead, and becomes the mix once each image's statistics are computed."""
+    for an AdaIN model instead, and becomes the mix once each image's statistics are computed. Likewise
+    ``settings.person_mix`` / ``person_style_images`` for the region a region mode keeps; a region mode loads
+    the person-segmentation model (``segmentation``, or the built-in one)."""
     settings = settings.validated()
-    style_images = style_images or {}
-    stylizer = open_stylizer(model, "adain" if style_images else "fast", provider, threads)
-    mix = dict(settings.mix)
+    style_images, person_images = style_images or {}, person_style_images or {}
+    stylizer = open_stylizer(model, "adain" if style_images or person_images else "fast", provider, threads)
+    mix, person_mix = dict(settings.mix), dict(settings.person_mix)
     if isinstance(stylizer, AdaINStylizer):
-        if settings.mix:
+        if settings.mix or settings.person_mix:
             raise InputError("an AdaIN model takes style images (--style-image), not built-in style names")
         if not style_images:
             raise InputError("an AdaIN model needs at least one --style-image")
         mix = {stylizer.add_style_file(Path(p)): w for p, w in style_images.items()}
-    elif style_images:
+        person_mix = {stylizer.add_style_file(Path(p)): w for p, w in person_images.items()}
+    elif style_images or person_images:
         raise InputError(f"{stylizer.info.path.name} is a fast net with fixed styles; style images need an AdaIN model")
+    if person_mix and settings.region == "all":
+        raise InputError("a style for the person needs a region: --region background or --region person")
+    names = stylizer.style_names()
     # checked now, not on the first frame; the record then names what runs (no mix: the first style)
-    return FrameProcessor(stylizer, settings.with_(mix=normalize_mix(mix, stylizer.style_names())))
+    settings = settings.with_(mix=normalize_mix(mix, names), person_mix=normalize_mix(person_mix, names) if person_mix else {})
+    return FrameProcessor(stylizer, settings, open_segmenter(segmentation, provider) if settings.region != "all" else None)
+
+
+def open_segmenter(model: str | Path | None = None, provider: str = "auto") -> PersonSegmenter:
+    """The person-segmentation model for region modes: ``model``, or the built-in one."""
+    if model is None:
+        info = default_model("segmentation", provider)
+        if info is None:
+            raise ModelError("styling only the person or the background needs a person-segmentation model; none is "
+                             "installed (assets/models/selfie_segmentation.onnx)")
+        return PersonSegmenter(info, provider)
+    return PersonSegmenter(model, provider)

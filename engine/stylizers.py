@@ -179,6 +179,8 @@ class AdaINStylizer:
 def load_stylizer(path: str | Path, provider: str = "auto", threads: int | None = None) -> FastStylizer | AdaINStylizer:
     """The one entry point that turns a model file into a stylizer (built-in and user models alike)."""
     info = inspect_model(path)
+    if info.family == "segmentation":
+        raise InputError(f"{info.path.name} is a person-segmentation model, not a style model")
     if info.family == "fast":
         return FastStylizer(info, provider, threads)
     return AdaINStylizer(info, provider, threads)

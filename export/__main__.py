@@ -1,4 +1,5 @@
-"""python -m export fast|adain|anystyle CHECKPOINT OUT.onnx"""
+"""python -m export fast|adain|anystyle CHECKPOINT OUT.onnx
+python -m export segmentation MODEL.tflite OUT.onnx   (MediaPipe's Selfie Segmentation; training/selfie_convert.py)"""
 from __future__ import annotations
 
 import argparse
@@ -9,9 +10,10 @@ from training.checkpoint import CheckpointError
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m export", description="Export a StyleCast checkpoint to ONNX.")
-    parser.add_argument("family", choices=["fast", "adain", "anystyle"],
-                        help="fast: a multi-style net; adain: an AdaIN decoder; anystyle: a style-prediction net")
-    parser.add_argument("checkpoint")
+    parser.add_argument("family", choices=["fast", "adain", "anystyle", "segmentation"],
+                        help="fast: a multi-style net; adain: an AdaIN decoder; anystyle: a style-prediction net; "
+                             "segmentation: MediaPipe's Selfie Segmentation, from its .tflite file")
+    parser.add_argument("checkpoint", help="the checkpoint (.pt), or for segmentation the .tflite file")
     parser.add_argument("out", help="output .onnx path (adain and anystyle also write <stem>.stats.onnx)")
     parser.add_argument("--vgg", default=None, help="VGG-16 weights for AdaIN's encoder (default: the shipped ones)")
     parser.add_argument("--no-check", action="store_true", help="skip the ONNX Runtime vs PyTorch parity check")
@@ -19,11 +21,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--int8", action="store_true", help="also write <stem>.int8.onnx (CPU; static QDQ)")
     parser.add_argument("--calib", default=None, help="folder of photos for int8 calibration and the PSNR report")
     args = parser.parse_args(argv)
-    from .onnx_export import export_adain, export_anystyle, export_fast
+    from .onnx_export import export_adain, export_anystyle, export_fast, export_segmentation
 
     variants = [tag for tag, flag in (("fp16", args.fp16), ("int8", args.int8)) if flag]
-    if variants and args.family == "adain":
+    if variants and args.family in ("adain", "segmentation"):
         print("error: --fp16/--int8 are for fast nets (and the fast net of an anystyle model)", file=sys.stderr)
+        return 2
+    if args.family == "segmentation" and args.vgg:
+        print("error: --vgg is for AdaIN and style-prediction models", file=sys.stderr)
         return 2
     calib: list = []
     check: list = []
@@ -47,6 +52,8 @@ def main(argv: list[str] | None = None) -> int:
 
     out = Path(args.out)
     written = [out, out.with_name(f"{out.stem}.stats.onnx"), *(out.with_name(f"{out.stem}.{t}.onnx") for t in variants)]
+    if args.family == "segmentation":
+        written = [out]
     try:  # every file this export writes, checked against what it reads before anything is written
         for path in written:
             check_not_input(path, [args.checkpoint, args.vgg, *calib, *check])
@@ -56,16 +63,19 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.family == "fast":
             result = export_fast(args.checkpoint, args.out, check=not args.no_check)
+        elif args.family == "segmentation":
+            result = export_segmentation(args.checkpoint, args.out, check=not args.no_check)
         else:
             export = export_adain if args.family == "adain" else export_anystyle
             result = export(args.checkpoint, args.out, vgg_weights=args.vgg, check=not args.no_check)
-    except (CheckpointError, FileNotFoundError, ValueError) as exc:
+    except (CheckpointError, FileNotFoundError, ModuleNotFoundError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     for p in result.paths:
         print(f"wrote {p}")
     if not args.no_check:
-        print(f"parity vs PyTorch at odd sizes: max abs difference {result.parity_max_abs:.2e}")
+        sizes = "the model's own size and 96x176" if args.family == "segmentation" else "odd sizes"
+        print(f"parity vs PyTorch at {sizes}: max abs difference {result.parity_max_abs:.2e}")
     if variants:
         from .optimize import to_fp16, to_int8
 

@@ -5,6 +5,8 @@ AdaIN: two graphs sharing a stem: ``<stem>.onnx`` = ``stylize(content, mean, std
 and ``<stem>.stats.onnx`` = ``style_stats(style) -> (mean, std)``.
 Style prediction (family adain, variant "predicted"): ``<stem>.onnx`` is the fast net ``(image, style_weights)``,
 ``<stem>.stats.onnx`` = ``style_stats(style) -> style_weights``.
+Person segmentation (family segmentation, role mask): ``image[1,3,H,W] -> mask[1,1,H,W]``, converted from
+MediaPipe's Selfie Segmentation .tflite (no checkpoint: the weights are read from that file).
 Every file carries the metadata the engine needs (engine/modelfile.py reads it), so inference
 never imports training code.
 """
@@ -21,6 +23,7 @@ import onnx
 import torch
 
 from engine.atomic import atomic_path
+from training import selfie_convert
 from training.checkpoint import build_from_checkpoint, file_sha256, read_checkpoint, total_steps
 from training.models.adain import AdaINDecoder, AdaINNet, StyleStatsGraph, StylizeGraph
 from training.models.anystyle import AnyStyleNet, StylePredictorGraph
@@ -187,6 +190,90 @@ def export_anystyle(checkpoint: str | Path, out_path: str | Path, *, vgg_weights
             got = _run_onnx(out_path, {"image": x, "style_weights": ref_code.numpy()})[0]
             err = max(err, float(np.abs(ref - got).max()))
     return ExportResult([out_path, stats_path], err)
+
+
+def export_segmentation(tflite_path: str | Path, out_path: str | Path, *, check: bool = True) -> ExportResult:
+    """MediaPipe's Selfie Segmentation (.tflite, training/models/selfie.py) -> ``image[1,3,H,W] -> mask[1,1,H,W]``:
+    RGB in [0, 1] in, person probability out, H and W multiples of 16 (dynamic; the model was trained at the
+    file's own size, written as input_size). TensorFlow's asymmetric "SAME" pads (a ZeroPad2d before four
+    stride-2 convs) are folded into those Conv nodes' own pads. Parity: PyTorch vs ONNX Runtime at the
+    model's size and at 96x176."""
+    tflite_path, out_path = Path(tflite_path), Path(out_path)
+    net, graph = selfie_convert.convert(tflite_path)
+    height, width = graph.input_shape[1:3]
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    _export(net, (torch.rand(1, 3, height, width),), out_path, ["image"], ["mask"],
+            {"image": {2: "height", 3: "width"}, "mask": {2: "height", 3: "width"}})
+
+    # Pad -> Conv: the exporter writes each ZeroPad2d as a Pad fed by a small constant subgraph. Pads and
+    # padded convs come in forward order; each Conv's weight name is checked against its module.
+    model = onnx.load(str(out_path))
+    nodes = list(model.graph.node)
+    padded = [(name, m) for name, m in net.named_modules() if isinstance(m, torch.nn.Sequential)
+              and isinstance(m[0], torch.nn.ZeroPad2d)]
+    pads = [n for n in nodes if n.op_type == "Pad"]
+    if len(pads) != len(padded):
+        raise ValueError(f"the exported graph has {len(pads)} Pad nodes, the module {len(padded)} padded convs")
+    for pad, (name, module) in zip(pads, padded):
+        conv = [n for n in nodes if pad.output[0] in n.input]
+        if len(conv) != 1 or conv[0].op_type != "Conv" or conv[0].input[1] != f"{name}.1.weight":
+            raise ValueError(f"the Pad before {name} does not feed that conv alone")
+        left, right, top, bottom = module[0].padding
+        for attr in conv[0].attribute:
+            if attr.name == "pads":
+                attr.ints[:] = [top, left, bottom, right]
+        conv[0].input[0] = pad.input[0]
+        model.graph.node.remove(pad)
+    used = {i for n in model.graph.node for i in n.input} | {o.name for o in model.graph.output}
+    while True:  # drop the pad-size subgraphs, now unused
+        dead = [n for n in model.graph.node if not any(o in used for o in n.output)]
+        if not dead:
+            break
+        for n in dead:
+            model.graph.node.remove(n)
+        used = {i for n in model.graph.node for i in n.input} | {o.name for o in model.graph.output}
+    model.graph.output[0].type.tensor_type.shape.dim[0].dim_value = 1  # batch 1, as the input
+    onnx.checker.check_model(model)
+    with atomic_path(out_path) as tmp:
+        onnx.save(model, str(tmp))
+
+    digest = selfie_convert.tflite_sha256(tflite_path)
+    known = selfie_convert.known_model(tflite_path)
+    meta = {
+        "stylecast_format": str(METADATA_FORMAT),
+        "family": "segmentation",
+        "role": "mask",
+        "input_range": "0-1",
+        "layout": "NCHW float32 RGB",
+        "output": "mask: NCHW float32, 1 channel, person probability 0-1",
+        "pad_multiple": "16",
+        "min_side": "16",
+        "input_size": f"{height}x{width}",  # height x width the model was trained at; frames are stretched to it
+        "resize": "stretch",  # MediaPipe resizes the whole frame to input_size, no letterbox, no crop
+        "variant": "landscape" if (height, width) == selfie_convert.LANDSCAPE_SIZE else "general",
+        "model_config": json.dumps({"architecture": "mediapipe-selfie-segmentation", "weights": graph.n_weights,
+                                    "tflite_description": graph.description}, sort_keys=True),
+        "source": (selfie_convert.SOURCE + known) if known else tflite_path.name,
+        "source_sha256": digest,
+        "checkpoint_sha256": digest,  # the file the weights were read from (fp16 there, fp32 here)
+        "licence": selfie_convert.LICENCE,
+        "copyright": selfie_convert.COPYRIGHT,
+        "modifications": "converted from TFLite to ONNX by StyleCast (training/models/selfie.py); "
+                         "fp16 weights stored as fp32",
+        "project_version": PROJECT_VERSION,
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+    }
+    _write_metadata(out_path, meta)
+    err = 0.0
+    if check:
+        rng = np.random.default_rng(0)
+        for h, w in ((height, width), (96, 176)):
+            x = rng.random((1, 3, h, w), dtype=np.float32)
+            with torch.no_grad():
+                ref = net(torch.from_numpy(x)).numpy()
+            got = _run_onnx(out_path, {"image": x})[0]
+            err = max(err, float(np.abs(ref - got).max()))
+    return ExportResult([out_path], err)
 
 
 def stats_path_for(stylize_path: Path) -> Path:

@@ -646,6 +646,9 @@ def test_obs_script_talks_to_the_server(server, session):
     assert session.settings.mix == {"fire": 1.0}
     with pytest.raises(RuntimeError, match="422"):
         obs_script.api("strength", {"value": 2})
+    _, action, body = obs_script.HOTKEYS["stylecast_region_background"]  # what the Region hotkey sends
+    assert obs_script.api(action, body)["settings"]["region"] == "background" and session.settings.region == "background"
+    assert {value for _, value in obs_script.REGIONS} == {"all", "background", "person"}
     obs_script.CFG.token = "wrong-wrong-wrong-wrong"
     with pytest.raises(RuntimeError, match="401"):
         obs_script.api("state")
@@ -685,3 +688,15 @@ def test_stopping_the_server_does_not_wait_on_a_client_that_stopped_reading(sess
         again.stop()
     finally:
         c.close()
+
+
+def test_region_over_http(server, session):
+    status, state = http(server, "/api/region", {"region": "background", "person_mix": {"fire": 1}})
+    assert status == 200 and state["settings"]["region"] == "background" and state["settings"]["person_mix"] == {"fire": 1.0}
+    assert session.processor.segmenter is not None
+    status, body = http(server, "/api/region", {"region": "face"})
+    assert status == 422 and "all, background or person" in body["error"]
+    status, body = http(server, "/api/region", {"region": "person", "person_mix": {"no_such_style": 1}})
+    assert status in (400, 404, 422) and session.settings.region == "background"
+    status, state = http(server, "/api/region", {"region": "all", "person_mix": None})
+    assert status == 200 and state["settings"]["region"] == "all" and state["settings"]["person_mix"] == {}

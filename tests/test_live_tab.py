@@ -132,6 +132,23 @@ def test_model_box_switches_between_style_image_models(qtbot, window, tiny_anyst
     assert not window.errors
 
 
+def test_region_box_styles_only_the_background_and_gives_the_person_a_style(qtbot, window):
+    live, c = window.live, window.c
+    assert live.region.currentData() == "all" and not live.kept_style.isEnabled()
+    qtbot.mouseClick(live.start_button, Qt.LeftButton)
+    wait_frames(qtbot, window)
+    live.region.setCurrentIndex(live.region.findData("background"))
+    assert c.settings.region == "background" and c.processor.segmenter is not None and live.kept_style.isEnabled()
+    wait_frames(qtbot, window)
+    live.kept_style.setCurrentIndex(live.kept_style.findData("ink"))
+    assert c.settings.person_mix == {"ink": 1.0}
+    wait_frames(qtbot, window)
+    live.region.setCurrentIndex(live.region.findData("all"))
+    assert c.settings.region == "all" and not live.kept_style.isEnabled()
+    wait_frames(qtbot, window)
+    assert not window.errors
+
+
 def test_device_box_returns_to_the_device_in_use_when_cuda_is_missing(qtbot, window, monkeypatch):
     from engine import sessions
 

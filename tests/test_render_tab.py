@@ -126,6 +126,20 @@ def test_render_keeps_the_clip_size_whatever_the_live_preview_runs_at(qtbot, win
     assert tab.summary.text() == "1 rendered" and window.errors == []
 
 
+def test_a_clip_renders_with_the_live_region_mode(qtbot, window, out, tmp_path):
+    """Live styles only the background: a clip added then renders that way, with its own segmenter."""
+    c, tab = window.c, window.render_tab
+    c.set_style("fire")
+    c.set_region("background")
+    assert c.settings.region == "background"
+    clip = make_clip(tmp_path / "people.mp4", frames=8, size=(160, 96), audio=False)
+    tab.add_clips([str(clip)])
+    assert tab.queue.jobs[0].settings.region == "background"
+    render_all(qtbot, tab)
+    assert tab.queue.jobs[0].state == "done", tab.queue.jobs[0].message
+    assert video_facts(out / "people_stylized.mp4") == video_facts(clip) and window.errors == []
+
+
 def test_each_row_keeps_its_own_settings_editable_until_it_starts(qtbot, window, out, tmp_path, second_fast_model):
     """Rows take the Live look when added; the settings box changes only the selected rows."""
     c, tab = window.c, window.render_tab

@@ -89,6 +89,7 @@ def script_description() -> str:
 def script_defaults(settings) -> None:
     obs.obs_data_set_default_string(settings, "url", DEFAULT_URL)
     obs.obs_data_set_default_double(settings, "strength", 1.0)
+    obs.obs_data_set_default_string(settings, "region", "all")
 
 
 def _refresh_styles(props, prop) -> bool:
@@ -116,6 +117,9 @@ def script_properties():
     obs.obs_properties_add_list(props, "style", "Style", obs.OBS_COMBO_TYPE_LIST, obs.OBS_COMBO_FORMAT_STRING)
     obs.obs_properties_add_button(props, "refresh", "Load styles from StyleCast", _refresh_styles)
     obs.obs_properties_add_float_slider(props, "strength", "Strength", 0.0, 1.0, 0.05)
+    region = obs.obs_properties_add_list(props, "region", "Region", obs.OBS_COMBO_TYPE_LIST, obs.OBS_COMBO_FORMAT_STRING)
+    for label, value in REGIONS:
+        obs.obs_property_list_add_string(region, label, value)
     obs.obs_properties_add_text(props, "scene_styles", "Per-scene styles (Scene=style, ...)", obs.OBS_TEXT_DEFAULT)
     obs.obs_properties_add_button(props, "capture", "Capture a style from the camera", _capture_clicked)
     return props
@@ -132,6 +136,7 @@ def script_update(settings) -> None:
     if style:
         body["style"] = style
     send("settings", body)
+    send("region", {"region": obs.obs_data_get_string(settings, "region") or "all"})
 
 
 def _on_event(event) -> None:
@@ -144,6 +149,7 @@ def _on_event(event) -> None:
         send("style", {"name": CFG.scene_styles[name]})
 
 
+REGIONS = [("Whole frame", "all"), ("Background only (keep me)", "background"), ("Me only (keep the room)", "person")]
 HOTKEYS = {  # key: (description, action, body)
     "stylecast_next": ("StyleCast: next style", "next", None),
     "stylecast_prev": ("StyleCast: previous style", "prev", None),
@@ -151,6 +157,9 @@ HOTKEYS = {  # key: (description, action, body)
     "stylecast_capture": ("StyleCast: capture a style from the camera", "capture", None),
     "stylecast_colours_on": ("StyleCast: keep original colours", "preserve-colors", {"on": True}),
     "stylecast_colours_off": ("StyleCast: painting's colours", "preserve-colors", {"on": False}),
+    "stylecast_region_all": ("StyleCast: style the whole frame", "region", {"region": "all"}),
+    "stylecast_region_background": ("StyleCast: style the background only", "region", {"region": "background"}),
+    "stylecast_region_person": ("StyleCast: style me only", "region", {"region": "person"}),
 }
 
 
