@@ -28,6 +28,7 @@ from engine.live import SAMPLE_CLIP, LiveSession
 from engine.modelfile import ASSETS_DIR, discover_models
 from engine.pipeline import Stats
 from engine.processor import FrameProcessor, StyleSettings
+from engine.segment import mask_preview
 from engine.sources import Frame, list_cameras
 
 STYLE_INFO = ASSETS_DIR / "styles" / "styles.json"
@@ -58,6 +59,7 @@ class EngineController(QObject):
         self.session = session or LiveSession()
         self._latest: tuple[np.ndarray, np.ndarray] | None = None
         self._latest_lock = threading.Lock()
+        self.show_mask = False  # the view shows where the person was found (region modes), not what is sent
         self._pending = False
         self._signals = {"settings": self.settings_changed, "styles": self.styles_changed,
                          "model": self.model_changed, "provider": self.provider_changed,
@@ -256,6 +258,11 @@ class EngineController(QObject):
         """A fixed processing height (0: the source's own size)."""
         self._try(lambda: self.session.update(process_height=int(height) or None, auto_resolution=False))
 
+    @Slot(bool)
+    def set_show_mask(self, on: bool) -> None:
+        """The preview shows the person mask (the rest dimmed blue); recordings and the virtual camera do not."""
+        self.show_mask = bool(on)
+
     @Slot(str)
     def set_region(self, region: str) -> None:
         """Where the style goes: "all", "background" or "person" (loads the person-segmentation model)."""
@@ -300,6 +307,9 @@ class EngineController(QObject):
 
     def _on_frame(self, stylized: np.ndarray, frame: Frame) -> None:
         """Inference thread: keep only the newest pair; signal the GUI if it has taken the last."""
+        mask = self.session.processor.last_mask  # this frame's: the finishing thread set it just before
+        if self.show_mask and mask is not None:
+            stylized = mask_preview(stylized, mask)
         with self._latest_lock:
             self._latest = (frame.image, stylized)
             notify = not self._pending

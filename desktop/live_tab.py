@@ -110,6 +110,10 @@ class LiveTab(QWidget):
         self.kept_style = QComboBox()  # what the region left out shows: as filmed, or a style of its own
         self.kept_style.setToolTip("What the other region shows: as filmed, or a style of its own")
         self.kept_style.setEnabled(False)
+        self.show_mask = QCheckBox("Show mask")
+        self.show_mask.setToolTip("Show where the person was found (the rest dimmed blue) in this preview only; "
+                                  "recordings and the virtual camera get the picture")
+        self.show_mask.setEnabled(False)
         self.provider = QComboBox()
         self.provider.addItems(["auto", "cuda", "cpu"])
         self.model_box = QComboBox()
@@ -157,7 +161,10 @@ class LiveTab(QWidget):
         form.addRow("Strength", strength_row)
         form.addRow("", self.preserve)
         form.addRow(self.smooth_on, self.smoothing)
-        form.addRow("Region", self.region)
+        region_row = QHBoxLayout()
+        region_row.addWidget(self.region, 1)
+        region_row.addWidget(self.show_mask)
+        form.addRow("Region", region_row)
         form.addRow("Other region", self.kept_style)
         form.addRow("Resolution", self.resolution)
         form.addRow("", self.resolution_now)
@@ -265,6 +272,7 @@ class LiveTab(QWidget):
         self.smoothing.valueChanged.connect(self._on_smoothing)
         self.resolution.currentIndexChanged.connect(lambda _i: c.set_resolution(self.resolution.currentData()))
         self.region.currentIndexChanged.connect(lambda _i: c.set_region(self.region.currentData()))
+        self.show_mask.toggled.connect(c.set_show_mask)
         self.kept_style.currentIndexChanged.connect(lambda _i: c.set_person_style(self.kept_style.currentData() or ""))
         self.provider.currentTextChanged.connect(self._on_provider_chosen)
         self.model_box.activated.connect(self._on_model_chosen)
@@ -325,6 +333,7 @@ class LiveTab(QWidget):
         kept = next(iter(s.person_mix), "") if len(s.person_mix) == 1 else ""
         self.kept_style.setCurrentIndex(max(0, self.kept_style.findData(kept)))
         self.kept_style.setEnabled(s.region != "all")
+        self.show_mask.setEnabled(s.region != "all")
 
     # -- sources --------------------------------------------------------------------------------
     def _fill_sources(self) -> None:

@@ -55,6 +55,9 @@ def describe(settings, model_name: str) -> str:
              f"smoothing {settings.smoothing:.1f}" if settings.smoothing > 0 else "no smoothing"]
     if settings.preserve_colors:
         parts.append("original colours")
+    if settings.region != "all":
+        parts.append(f"{settings.region} only" + (f", the other in {style_text(settings.person_mix)}"
+                                                   if settings.person_mix else ""))
     parts.append(model_name)
     return " · ".join(parts)
 
@@ -180,6 +183,10 @@ class RenderTab(QWidget):
         self.smoothing.setToolTip("Temporal smoothing: less flicker between frames; 0 = off")
         self.smoothing_value = QLabel()
         self.preserve = QCheckBox("Keep original colours")
+        self.region_box = QComboBox()
+        for label, value in (("Whole frame", "all"), ("Background only", "background"), ("Person only", "person")):
+            self.region_box.addItem(label, value)
+        self.region_box.setToolTip("Where the style goes; the person is found by the person-segmentation model")
         self.size_box = QComboBox()
         for label, height in SIZES:
             self.size_box.addItem(label, height)
@@ -199,6 +206,7 @@ class RenderTab(QWidget):
         smoothing.addWidget(self.smoothing_value)
         form.addRow("Smoothing", smoothing)
         form.addRow("", self.preserve)
+        form.addRow("Region", self.region_box)
         form.addRow("Processing size", self.size_box)
         size_note = QLabel(SIZE_NOTE)
         size_note.setWordWrap(True)
@@ -217,8 +225,11 @@ class RenderTab(QWidget):
         self.size_box.currentIndexChanged.connect(
             lambda _i: self._edit(lambda s, _j: s.with_(process_height=self.size_box.currentData() or None)))
         self.model_box.currentIndexChanged.connect(self._on_model)
+        self.region_box.currentIndexChanged.connect(lambda _i: self._edit(
+            lambda s, _j: s.with_(region=self.region_box.currentData(),
+                                  person_mix=s.person_mix if self.region_box.currentData() != "all" else {})))
         self._box_controls = (self.style_box, self.strength, self.smoothing, self.preserve, self.size_box,
-                              self.model_box)
+                              self.model_box, self.region_box)
 
     def _editable(self) -> list[RenderJob]:
         """The selected clips the box changes: every selected one that is not rendering."""
@@ -252,6 +263,7 @@ class RenderTab(QWidget):
             self.smoothing.setValue(round(s.smoothing * 100))
             self.preserve.setChecked(s.preserve_colors)
             self.size_box.setCurrentIndex(max(0, self.size_box.findData(s.process_height or 0)))
+            self.region_box.setCurrentIndex(max(0, self.region_box.findData(s.region)))
             self.model_box.clear()
             for name, path in self.c.fast_models():
                 self.model_box.addItem(name, path)

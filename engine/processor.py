@@ -19,6 +19,7 @@ import numpy as np
 from .autores import AutoResolution
 from .errors import InputError
 from .segment import REGIONS, PersonSegmenter, blend_regions
+from .modelfile import default_model
 from .frames import downscale, fit_size, pad_with_margin, preserve_colors
 from .stylizers import Stylizer
 from .temporal import TemporalSmoother
@@ -140,6 +141,7 @@ class FrameProcessor:
         self.stylizer = stylizer
         self.settings = (settings or StyleSettings()).validated()
         self.segmenter = segmenter  # the person-segmentation model, for region modes
+        self.last_mask: np.ndarray | None = None  # the mask of the frame finished last (a preview shows it)
         self.smoother = TemporalSmoother()
         self.auto = AutoResolution()
         self._auto_lock = threading.Lock()  # the pick is read by the model thread, fed by the finishing one
@@ -158,10 +160,11 @@ class FrameProcessor:
 
     def derive(self, settings: StyleSettings) -> "FrameProcessor":
         """Another processor with this one's model for ``settings`` (a render row's): with a segmenter of its own
-        (its own mask history) when ``settings`` has a region mode and this processor has a segmentation model."""
+        (its own mask history) when ``settings`` has a region mode: this one's segmentation model, or the built-in."""
         segmenter = None
-        if settings.region != "all" and self.segmenter is not None:
-            segmenter = PersonSegmenter(self.segmenter.info)
+        if settings.region != "all":
+            info = self.segmenter.info if self.segmenter is not None else default_model("segmentation", "cpu")
+            segmenter = PersonSegmenter(info) if info is not None else None  # none installed: the first frame says so
         return FrameProcessor(self.stylizer, settings, segmenter)
 
     def reset(self) -> None:
@@ -234,6 +237,7 @@ class FrameProcessor:
         if s.preserve_colors:
             stylized = preserve_colors(stylized, small)
         stylized = stylizer.apply_strength(stylized, small, s.strength)
+        self.last_mask = item.mask
         if item.mask is not None:
             kept = small if item.kept is None else stylizer.apply_strength(
                 preserve_colors(item.kept, small) if s.preserve_colors else item.kept, small, s.strength)

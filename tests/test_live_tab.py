@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import shutil
 
+import numpy as np
+
 from PySide6.QtCore import QSettings, Qt
+from PySide6.QtGui import QImage
 from PySide6.QtWidgets import QApplication, QFileDialog
 
 from desktop.app import build_window
@@ -143,6 +146,14 @@ def test_region_box_styles_only_the_background_and_gives_the_person_a_style(qtbo
     live.kept_style.setCurrentIndex(live.kept_style.findData("ink"))
     assert c.settings.person_mix == {"ink": 1.0}
     wait_frames(qtbot, window)
+    assert live.show_mask.isEnabled()
+    live.show_mask.setChecked(True)  # the preview shows the mask; what is sent stays the picture
+    wait_frames(qtbot, window)
+    _, sent = c.session.newest()
+    shown = live.view.stylized.convertToFormat(QImage.Format_RGB888)
+    shown = np.frombuffer(shown.constBits(), np.uint8).reshape(shown.height(), shown.bytesPerLine())[:, :shown.width() * 3]
+    assert shown.reshape(sent.shape).mean() < sent.mean() - 5  # dimmed where no person was found
+    live.show_mask.setChecked(False)
     live.region.setCurrentIndex(live.region.findData("all"))
     assert c.settings.region == "all" and not live.kept_style.isEnabled()
     wait_frames(qtbot, window)

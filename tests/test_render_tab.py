@@ -135,8 +135,13 @@ def test_a_clip_renders_with_the_live_region_mode(qtbot, window, out, tmp_path):
     clip = make_clip(tmp_path / "people.mp4", frames=8, size=(160, 96), audio=False)
     tab.add_clips([str(clip)])
     assert tab.queue.jobs[0].settings.region == "background"
+    assert "background only" in tab.table.item(0, SETTINGS).text()
+    tab.add_clips([str(clip)])  # a second row, changed to the whole frame in its own settings box
+    tab.table.selectRow(1)
+    tab.region_box.setCurrentIndex(tab.region_box.findData("all"))
+    assert [j.settings.region for j in tab.queue.jobs] == ["background", "all"]
     render_all(qtbot, tab)
-    assert tab.queue.jobs[0].state == "done", tab.queue.jobs[0].message
+    assert [j.state for j in tab.queue.jobs] == ["done", "done"], [j.message for j in tab.queue.jobs]
     assert video_facts(out / "people_stylized.mp4") == video_facts(clip) and window.errors == []
 
 
