@@ -182,7 +182,9 @@ def test_each_row_keeps_its_own_settings_editable_until_it_starts(qtbot, window,
     want = render_video(clip, tmp_path / "want.mp4", FrameProcessor(open_stylizer(second_fast_model), row0))
     other = render_video(clip, tmp_path / "other.mp4", c.processor_for(row0.with_(mix={"fire": 1.0})))
     got = frames(out / "c_stylized.mp4")
-    assert diff(got, frames(want.output)) < 2.0 and diff(got, frames(other.output)) > 10  # measured 0.6 and 21
+    # measured 0.6 and 21; once 2.1 in a full run under load (two H.264 encodes of near-identical smoothed frames:
+    # the encoder's decisions spread a last-bit difference), so the bound is 4, far below the other style's 21
+    assert diff(got, frames(want.output)) < 4.0 and diff(got, frames(other.output)) > 10
     assert diff(frames(out / "c_stylized_2.mp4"), frames(clip)) < 3.0  # strength 0 gives the clip back
     select_row(tab, 0)  # a finished row can be changed and rendered again; a running one cannot
     tab.strength.setValue(40)
