@@ -317,10 +317,13 @@ def cmd_info(args) -> int:
     cams = list_cameras()
     print(f"cameras: {', '.join(map(str, cams)) if cams else 'none found'}")
     models, broken = scan_models()
-    defaults = {d.path for d in (default_model("fast"), default_model("adain")) if d is not None}
+    defaults = {d.path for d in (default_model("fast"), default_model("adain"), default_model("segmentation"))
+                if d is not None}
     print(f"models ({len(models)}; user folder {user_models_dir()}):")
     for m in models:
         styles = ", ".join(m.style_names) if m.style_names else "any style image"
+        if m.family == "segmentation":
+            styles = f"finds the person for --region, at {m.metadata.get('input_size', '?')}"
         tags = ", ".join([m.family, m.metadata.get("precision", "fp32")] + (["default here"] if m.path in defaults else []))
         print(f"  {m.name} [{tags}] {m.path} - {styles}")
     if not models:
