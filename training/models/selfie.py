@@ -204,6 +204,25 @@ def _import_tflite():
     return tflite
 
 
+def _read_conv_options(tflite, op, entry: TFLiteOp, pad_names: dict, where: str) -> None:
+    """A conv's stride and padding (a fused activation or a dilation is refused: the module has neither)."""
+    if entry.kind in ("CONV_2D", "DEPTHWISE_CONV_2D"):
+        options = (tflite.Conv2DOptions if entry.kind == "CONV_2D" else tflite.DepthwiseConv2DOptions)()
+        table = op.BuiltinOptions()
+        options.Init(table.Bytes, table.Pos)
+        dilated = options.DilationHFactor() != 1 or options.DilationWFactor() != 1
+        if options.FusedActivationFunction() != 0 or dilated:
+            raise ValueError(f"{where} ({entry.kind}) has a fused activation or dilation this module lacks")
+        entry.stride = (options.StrideH(), options.StrideW())
+        entry.padding = pad_names.get(options.Padding(), "?")
+    elif entry.kind == "CUSTOM:" + CUSTOM_TRANSPOSE:
+        # TfLiteTransposeConvParams {TfLitePadding padding; int stride_width; int stride_height;}
+        raw = op.CustomOptionsAsNumpy().tobytes()
+        padding, stride_w, stride_h = np.frombuffer(raw[:12], "<i4")
+        entry.stride = (int(stride_h), int(stride_w))
+        entry.padding = {1: "SAME", 2: "VALID"}.get(int(padding), "?")  # TfLitePadding
+
+
 def read_tflite(path: str | Path) -> TFLiteGraph:
     """The op list of a .tflite file with the weights of each conv, fp16 constants (stored with a
     DEQUANTIZE op) read as float32."""
@@ -249,21 +268,7 @@ def read_tflite(path: str | Path) -> TFLiteGraph:
             produced[outs[0]] = value
             continue
         entry = TFLiteOp(kind, [shape(i) for i in ins if i >= 0], [shape(i) for i in outs])
-        if kind in ("CONV_2D", "DEPTHWISE_CONV_2D"):
-            options = (tflite.Conv2DOptions if kind == "CONV_2D" else tflite.DepthwiseConv2DOptions)()
-            table = op.BuiltinOptions()
-            options.Init(table.Bytes, table.Pos)
-            dilated = options.DilationHFactor() != 1 or options.DilationWFactor() != 1
-            if options.FusedActivationFunction() != 0 or dilated:
-                raise ValueError(f"{path}: op {n} ({kind}) has a fused activation or dilation this module lacks")
-            entry.stride = (options.StrideH(), options.StrideW())
-            entry.padding = pad_names.get(options.Padding(), "?")
-        elif kind == "CUSTOM:" + CUSTOM_TRANSPOSE:
-            # TfLiteTransposeConvParams {TfLitePadding padding; int stride_width; int stride_height;}
-            raw = op.CustomOptionsAsNumpy().tobytes()
-            padding, stride_w, stride_h = np.frombuffer(raw[:12], "<i4")
-            entry.stride = (int(stride_h), int(stride_w))
-            entry.padding = {1: "SAME", 2: "VALID"}.get(int(padding), "?")  # TfLitePadding
+        _read_conv_options(tflite, op, entry, pad_names, f"{path}: op {n}")
         if kind in ("CONV_2D", "DEPTHWISE_CONV_2D", "CUSTOM:" + CUSTOM_TRANSPOSE):
             entry.kernel, entry.bias = (produced[i] if i in produced else constant(i) for i in ins[1:3])
             entry.kernel_name = graph.Tensors(ins[1]).Name().decode().removesuffix("_dequantize")
