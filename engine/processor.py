@@ -143,6 +143,7 @@ class FrameProcessor:
         self.segmenter = segmenter  # the person-segmentation model, for region modes
         self.last_mask: np.ndarray | None = None  # the mask of the frame finished last (a preview shows it)
         self.smoother = TemporalSmoother()
+        self.kept_smoother = TemporalSmoother()  # the other region's own style (region modes), smoothed alike
         self.auto = AutoResolution()
         self._auto_lock = threading.Lock()  # the pick is read by the model thread, fed by the finishing one
         self.clock = time.perf_counter  # stage times (a test may give a clock of its own)
@@ -170,6 +171,7 @@ class FrameProcessor:
     def reset(self) -> None:
         """Forget the previous frame (a new clip or a new live session starts)."""
         self.smoother.reset()
+        self.kept_smoother.reset()
         if self.segmenter is not None:
             self.segmenter.reset()
         with self._auto_lock:
@@ -227,20 +229,24 @@ class FrameProcessor:
         look = (id(stylizer), tuple(sorted(s.mix.items())))
         if self._last_look is not None and look != self._last_look:
             self.smoother.style_changed()  # crossfade instead of a jump
+            self.kept_smoother.style_changed()
         self._last_look = look
         dt = None
         if item.time_s is not None and self._last_time is not None and item.time_s > self._last_time:
             dt = item.time_s - self._last_time
         self._last_time = item.time_s
         stylized = self.smoother.apply(small, np.ascontiguousarray(item.stylized), s.smoothing, dt)
+        kept_styled = None
+        if item.kept is not None:
+            kept_styled = self.kept_smoother.apply(small, np.ascontiguousarray(item.kept), s.smoothing, dt)
         t1 = self.clock()
         if s.preserve_colors:
             stylized = preserve_colors(stylized, small)
         stylized = stylizer.apply_strength(stylized, small, s.strength)
         self.last_mask = item.mask
         if item.mask is not None:
-            kept = small if item.kept is None else stylizer.apply_strength(
-                preserve_colors(item.kept, small) if s.preserve_colors else item.kept, small, s.strength)
+            kept = small if kept_styled is None else stylizer.apply_strength(
+                preserve_colors(kept_styled, small) if s.preserve_colors else kept_styled, small, s.strength)
             person, background = (kept, stylized) if s.region == "background" else (stylized, kept)
             stylized = blend_regions(person, background, item.mask)
         t2 = self.clock()

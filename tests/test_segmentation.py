@@ -285,3 +285,22 @@ def test_the_shipped_model_finds_the_person_and_keeps_them(tiny_fast_model):
     change = np.abs(out.astype(int) - frame.astype(int)).mean(axis=2)
     person, background = mask > 0.8, mask < 0.05
     assert person.sum() > 50 and change[person].mean() < 0.5 * change[background].mean()
+
+
+def test_the_other_regions_style_is_smoothed_like_the_main_one(tiny_fast_model):
+    """Two styles with flicker reduction on: the kept region is smoothed over time exactly as that style would be
+    on the whole frame (its own smoother), not shown raw."""
+    from engine.processor import FrameProcessor, StyleSettings
+    from engine.sources import SyntheticSource
+    from engine.stylizers import load_stylizer
+
+    stylizer = load_stylizer(tiny_fast_model, "cpu")
+    source = SyntheticSource(96, 64)
+    frames = [source.make(i) for i in (0, 2, 4)]
+    alone = FrameProcessor(stylizer, StyleSettings(mix={"ink": 1.0}, smoothing=0.8))
+    two = FrameProcessor(stylizer, StyleSettings(mix={"fire": 1.0}, smoothing=0.8, region="background",
+                                                 person_mix={"ink": 1.0}), KnownMask())
+    raw = FrameProcessor(stylizer, StyleSettings(mix={"ink": 1.0}))
+    for i, frame in enumerate(frames):
+        want, got, unsmoothed = alone.process(frame, i / 30)[0], two.process(frame, i / 30)[0], raw.process(frame)[0]
+    assert np.array_equal(got[:, :48], want[:, :48]) and not np.array_equal(got[:, :48], unsmoothed[:, :48])
