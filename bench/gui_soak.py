@@ -185,7 +185,7 @@ def quit_app(app: subprocess.Popen, env: dict) -> int | str:
         return "did not quit within 60 s"
 
 
-def soak(minutes: float, out: Path, port: int) -> dict:
+def soak(minutes: float, out: Path, port: int, region: str | None = None) -> dict:
     for tool in ("Xvfb", "xdotool"):
         if shutil.which(tool) is None:
             raise SystemExit(f"{tool} is needed: apt-get install xvfb xdotool")
@@ -206,6 +206,8 @@ def soak(minutes: float, out: Path, port: int) -> dict:
     try:
         client = wait_for_server(port, token_path(), app)
         client.call("smoothing", "POST", {"value": 0.6})
+        if region:  # the person-segmentation model on every frame too
+            client.call("region", "POST", {"region": region})
         rec = drive(client, app, minutes, out)
         lived_to_end = app.poll() is None
         if lived_to_end:
@@ -224,11 +226,12 @@ def main() -> int:
     p.add_argument("--minutes", type=float, default=30.0)
     p.add_argument("--out", default="runs/soak", help="folder for soak.jsonl, summary.json, soak_end.png, app.log")
     p.add_argument("--port", type=int, default=8787)
+    p.add_argument("--region", choices=["background", "person"], help="run with this region mode on")
     args = p.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "soak.jsonl").unlink(missing_ok=True)
-    summary = soak(args.minutes, out, args.port)
+    summary = soak(args.minutes, out, args.port, args.region)
     (out / "summary.json").write_text(json.dumps(summary, indent=1))
     print(json.dumps(summary, indent=1))
     ok = (summary["lived_to_end"] and summary["quit_exit_code"] == 0 and summary["rss_growth_pct"] is not None
