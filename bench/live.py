@@ -16,7 +16,7 @@ With --out, the table is written between markers in that markdown file (replacin
 from __future__ import annotations
 
 import argparse
-import platform
+import os
 import sys
 import threading
 import time
@@ -29,6 +29,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.report import cpu_name, write_between_markers  # noqa: E402
 from engine.live import LIVE_SETTINGS  # noqa: E402
 from engine.pipeline import LivePipeline  # noqa: E402
 from engine.setup import build_processor  # noqa: E402
@@ -121,22 +122,6 @@ def run_peer(args) -> Run:
     return run
 
 
-def cpu_name() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor() or platform.machine()
-
-
-def write_between_markers(path: Path, text: str) -> None:
-    doc = path.read_text()
-    if BEGIN in doc and END in doc:
-        doc = doc[:doc.index(BEGIN)] + text + doc[doc.index(END) + len(END):]
-    else:
-        doc = doc.rstrip("\n") + "\n\n" + text + "\n"
-    path.write_text(doc)
-
-
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seconds", type=float, default=60.0, help="length of each run, warm-up included (default 60)")
@@ -169,7 +154,7 @@ def main() -> int:
     w, h = args.size
     flags = f"{f' --region {args.region}' if args.region else ''}{' --peer' if args.peer else ''}{f' --smoothing {args.smoothing:g}' if args.smoothing else ''}"
     lines = [BEGIN, f"`python bench/live.py --seconds {args.seconds:g}{flags}`: {cpu_name()}, "
-             f"{len(__import__('os').sched_getaffinity(0))} cores, {time.strftime('%Y-%m-%d')}; a {w}x{h} camera at "
+             f"{len(os.sched_getaffinity(0))} cores, {time.strftime('%Y-%m-%d')}; a {w}x{h} camera at "
              f"{args.fps:g} fps, output at the camera's size, {WARMUP_S:.0f} s warm-up then "
              f"{args.seconds - WARMUP_S:.0f} s measured.", "",
              "| run | delivered fps | latency ms (mean / p95) | processing size (share of frames) | dropped | "
@@ -178,7 +163,7 @@ def main() -> int:
     text = "\n".join(lines)
     print(text)
     if args.out:
-        write_between_markers(args.out, text)
+        write_between_markers(args.out, text, BEGIN, END)
     return 0
 
 

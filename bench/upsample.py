@@ -29,6 +29,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.report import cpu_name  # noqa: E402
 from engine.frames import fit_size, load_image, pad_with_margin, save_image  # noqa: E402
 from engine.processor import EDGE_MARGIN_CELLS  # noqa: E402
 from engine.setup import open_stylizer  # noqa: E402
@@ -45,16 +46,6 @@ PHOTOS = (
     ("astronaut", "astronaut", ((560, 120), (470, 380))),
 )
 DETAIL = (320, 180)
-
-
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def to_720p(rgb: np.ndarray) -> np.ndarray:

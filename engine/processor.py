@@ -153,11 +153,10 @@ class FrameProcessor:
     def snapshot(self) -> "FrameProcessor":
         """An independent processor with the same model and a frozen copy of the current settings
         (a render keeps its look while the live settings change)."""
-        stylizer = self.stylizer
-        if hasattr(stylizer, "frozen"):  # AdaIN: its own copy of the style table (a removed style stays here)
-            stylizer = stylizer.frozen()
-        segmenter = PersonSegmenter(self.segmenter.info) if self.segmenter is not None else None  # its own mask history
-        return FrameProcessor(stylizer, self.settings, segmenter)
+        copy = self.derive(self.settings)
+        if hasattr(copy.stylizer, "frozen"):  # AdaIN: its own copy of the style table (a removed style stays here)
+            copy.stylizer = copy.stylizer.frozen()
+        return copy
 
     def derive(self, settings: StyleSettings) -> "FrameProcessor":
         """Another processor with this one's model for ``settings`` (a render row's): with a segmenter of its own
