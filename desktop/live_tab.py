@@ -161,10 +161,8 @@ class LiveTab(QWidget):
         form.addRow("Strength", strength_row)
         form.addRow("", self.preserve)
         form.addRow(self.smooth_on, self.smoothing)
-        region_row = QHBoxLayout()
-        region_row.addWidget(self.region, 1)
-        region_row.addWidget(self.show_mask)
-        form.addRow("Region", region_row)
+        form.addRow("Region", self.region)
+        form.addRow("", self.show_mask)  # its own row: beside the box it widened the panel past a laptop's screen
         form.addRow("Other region", self.kept_style)
         form.addRow("Resolution", self.resolution)
         form.addRow("", self.resolution_now)
