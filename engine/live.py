@@ -11,12 +11,14 @@ user; changes are announced to listeners as (event, value):
     provider  str               running  bool                   vcam    bool
     recording bool              error    str (the pipeline stopped on it)
     note      str (something was passed over, e.g. an unreadable style image; nothing stopped)
+    learning  dict (a painting being learned as a live style: engine/learnjob.py's status)
 
 Every public method takes one lock, so a remote client and the GUI may call them from different
 threads; the inference thread never waits for it (it reads ``processor.settings`` once per frame).
 """
 from __future__ import annotations
 
+import json
 import threading
 from dataclasses import replace
 from pathlib import Path
@@ -25,6 +27,9 @@ from typing import Callable
 import numpy as np
 
 from .errors import InputError, ModelError, OutputError, StyleCastError
+from .formats import IMAGE_SUFFIXES
+from .learned import learned_dir, load_learned, scan_learned
+from .learnjob import DEFAULT_MINUTES, LearnJob
 from .modelfile import ASSETS_DIR, discover_models
 from .pipeline import LivePipeline, Stats
 from .processor import FrameProcessor, StyleSettings
@@ -48,8 +53,11 @@ def default_source() -> str:
 
 class LiveSession:
     def __init__(self, source_spec: str | None = None, provider: str = "auto",
-                 library: StyleLibrary | None = None) -> None:
+                 library: StyleLibrary | None = None, learned_folder: Path | None = None) -> None:
         self.source_spec = source_spec or default_source()
+        self.learned_folder = Path(learned_folder) if learned_folder is not None else learned_dir()
+        self._learn: LearnJob | None = None
+        self.learn_args: list[str] = []  # more flags for `stylecast learn-style` (e.g. --photos DIR)
         self.provider = provider
         self.library = library if library is not None else StyleLibrary()
         self.fast = None  # FastStylizer
@@ -187,6 +195,7 @@ class LiveSession:
 
     def _use_fast(self, stylizer) -> None:
         self.fast = stylizer
+        self._load_learned(stylizer)
         mix = self.settings.mix  # another net with the same styles (mid8.int8 -> full8) keeps the look chosen
         if not (mix and set(mix) <= set(stylizer.style_names())):
             mix = {stylizer.style_names()[0]: 1.0}
@@ -355,12 +364,119 @@ class LiveSession:
                     self._activate(self.fast, {self.fast.style_names()[0]: 1.0})
             self._emit("styles", self.style_names())
 
+    # -- learned styles: a painting learned as new norm rows of the fast net (engine/learned.py) ----
+    def _load_learned(self, stylizer) -> None:
+        """The user's learned styles onto a fast net that takes them; others are named in a note."""
+        if stylizer.can_learn():
+            return
+        styles, broken = scan_learned(self.learned_folder)
+        for path, why in broken:
+            self._emit("note", f"passed over {path.name}: {why}")
+        for style in styles:
+            if style.name in stylizer.style_names():
+                continue
+            try:
+                stylizer.add_learned(style)
+            except StyleCastError as exc:
+                self._emit("note", str(exc))
+
+    def learned_styles(self) -> list[str]:
+        return [st.name for st in self.fast.learned_styles()] if self.fast is not None else []
+
+    def learned_thumbnail(self, name: str) -> np.ndarray | None:
+        found = [st for st in (self.fast.learned_styles() if self.fast else []) if st.name == name]
+        return found[0].thumbnail if found else None
+
+    def learnable_paintings(self) -> dict[str, Path]:
+        """Paintings that can be learned as live styles: the built-in styles' paintings, your style images."""
+        found = {}
+        catalogue = ASSETS_DIR / "styles" / "styles.json"
+        try:
+            entries = json.loads(catalogue.read_text())
+        except (OSError, ValueError):
+            entries = []
+        for entry in entries if isinstance(entries, list) else []:
+            if isinstance(entry, dict) and (ASSETS_DIR / "styles" / str(entry.get("file", ""))).is_file():
+                found[str(entry.get("name"))] = ASSETS_DIR / "styles" / str(entry["file"])
+        found.update(self.custom_style_paths())
+        return found
+
+    def learning(self) -> dict | None:
+        """The newest learn job's status (None before any)."""
+        return self._learn.status() if self._learn is not None else None
+
+    def _learn_name(self, painting: Path, name: str | None) -> str:
+        raw = (name or painting.stem).strip()
+        safe = "".join(c if c.isalnum() or c in "-_" else "-" for c in raw).strip("-")[:60] or "learned"
+        if name is None and safe in self.builtin_styles():
+            safe = f"my-{safe}"
+        if safe in self.builtin_styles() or safe in self.custom_styles():
+            raise InputError(f"there is already a style named {safe!r}: give the learned style another name")
+        return safe
+
+    def learn_style(self, source: str | Path, name: str | None = None, minutes: float | None = None) -> str:
+        """Learn a painting (a file, or a name from learnable_paintings()) as a live style in a background
+        process; progress comes as "learning" events; the style joins the gallery when it is done."""
+        with self._lock:
+            if self._learn is not None and self._learn.active:
+                raise InputError(f"already learning {self._learn.name!r}: wait for it or cancel it first")
+            if self.fast is None or self.fast.can_learn():
+                raise ModelError(self.fast.can_learn() if self.fast else "no fast net is loaded to learn a style for")
+            paintings = self.learnable_paintings()
+            painting = paintings.get(str(source)) or Path(source)
+            if not painting.is_file() or painting.suffix.lower() not in IMAGE_SUFFIXES:
+                raise InputError(f"{source}: not a painting to learn (an image file, or one of "
+                                 f"{', '.join(paintings) or 'your styles'})")
+            style = self._learn_name(painting, name if name is None else str(name))
+            out, run_dir = self.learned_folder / f"{style}.npz", self.learned_folder / ".runs" / style
+            args = ["--out", str(out), "--run-dir", str(run_dir), *self.learn_args]
+            self._learn = LearnJob(painting, style, DEFAULT_MINUTES if minutes is None else minutes,
+                                   self._on_learning, args).start()
+            self._emit("learning", self._learn.status())
+            return style
+
+    def cancel_learning(self) -> None:
+        with self._lock:
+            if self._learn is None or not self._learn.active:
+                raise InputError("no style is being learned")
+            self._learn.cancel()
+
+    def _on_learning(self, status: dict) -> None:
+        """From the job's reader thread: a finished style joins the fast net's gallery."""
+        if status["state"] == "done" and status.get("path"):
+            with self._lock:
+                try:
+                    style = load_learned(status["path"])
+                    if self.fast is not None:
+                        self.fast.remove_learned(style.name)
+                        self.fast.add_learned(style)
+                except StyleCastError as exc:
+                    status = {**status, "state": "failed", "message": str(exc)}
+                self._emit("styles", self.style_names())
+        self._emit("learning", status)
+
+    def remove_learned(self, name: str) -> None:
+        """Delete a learned style (its file) and take it out of the gallery and of the mix."""
+        with self._lock:
+            found = [st for st in (self.fast.learned_styles() if self.fast else []) if st.name == name]
+            if not found:
+                raise InputError(f"{name!r} is not one of your learned styles")
+            if found[0].path is not None:
+                found[0].path.unlink(missing_ok=True)
+            self.fast.remove_learned(name)
+            if name in self.settings.mix:
+                rest = {k: v for k, v in self.settings.mix.items() if k != name}
+                self._activate(self.fast, rest or {self.fast.style_names()[0]: 1.0})
+            self._emit("styles", self.style_names())
+
     def set_provider(self, provider: str) -> str:
         """Rebuild the loaded models on another provider; returns the provider actually active."""
         with self._lock:
             fast = adain = None
             if self.fast is not None:  # the same files, and the same reason they were chosen
                 fast = open_stylizer(self.fast.info.path, provider=provider, reason=reason_on(self.fast, provider))
+                for style in self.fast.learned_styles():
+                    fast.add_learned(style)
             if self.adain is not None:
                 adain = open_stylizer(self.adain.info.path, provider=provider, reason=reason_on(self.adain, provider))
                 adain.copy_styles_from(self.adain)
@@ -485,6 +601,8 @@ class LiveSession:
             self._emit("vcam", self._vcam is not None)
 
     def shutdown(self) -> None:
+        if self._learn is not None:  # it checkpoints and ends: learning the painting again resumes it
+            self._learn.cancel()
         try:
             self.set_virtual_camera(False)
         except OutputError:
@@ -502,7 +620,9 @@ class LiveSession:
             "model": str(self.fast.info.path.name) if self.fast else None,
             "provider": self.active_provider(),
             "why": (lambda c: c.describe() if c else None)(self.model_choice()),
-            "styles": {"builtin": self.builtin_styles(), "custom": self.custom_styles()},
+            "styles": {"builtin": self.builtin_styles(), "custom": self.custom_styles(),
+                       "learned": self.learned_styles()},
+            "learning": self.learning(),
             "vcam": self.vcam_on,
             "recording": self._recorder is not None,
         }

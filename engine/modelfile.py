@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import ModelError
+from .paths import user_data_dir
 from .sessions import available_providers
 
 METADATA_FORMAT = 1
@@ -21,12 +22,6 @@ BUILTIN_MODELS_DIR = ASSETS_DIR / "models"
 REQUIRED_KEYS = ("stylecast_format", "family", "role", "input_range", "pad_multiple")
 MAX_PAD_MULTIPLE = 64  # the deepest net pads to 2^6; a larger multiple is a damaged file
 MAX_MIN_SIDE = 512  # shipped nets need 8-36 pixels; 100000 would pad every frame to 30 GB
-
-
-def user_data_dir() -> Path:
-    """~/.local/share/stylecast ($XDG_DATA_HOME honoured): the user's models and style images."""
-    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
-    return Path(base) / "stylecast"
 
 
 def user_models_dir() -> Path:
@@ -47,6 +42,25 @@ class ModelInfo:
     @property
     def name(self) -> str:
         return self.path.stem
+
+    @property
+    def bold(self) -> bool:
+        """A fast net with a bold row per style beside the faithful one (the boldness control)."""
+        return self.metadata.get("bold_rows") == "1"
+
+    @property
+    def n_rows(self) -> int:
+        return len(self.style_names) * (2 if self.bold else 1)
+
+    @property
+    def code_size(self) -> int:
+        """The width of the graph's style_code input (a learned style's rows, engine/learned.py); 0: none."""
+        return int(self.metadata.get("style_code", "0") or 0)
+
+    @property
+    def code_id(self) -> str:
+        """Identifies the net's shared weights: a learned style runs on nets with this id only."""
+        return self.metadata.get("code_id", "")
 
 
 def _varint(buf, pos: int) -> tuple[int, int]:
@@ -207,6 +221,7 @@ _GRAPH_OUTPUTS = {("fast", "stylize"): ("output",), ("adain", "stylize"): ("outp
                   ("predicted", "stylize"): ("output",), ("predicted", "style_stats"): ("style_weights",),
                   ("segmentation", "mask"): ("mask",)}
 STYLE_VECTORS = {"adain": ("mean", "std"), "predicted": ("style_weights",)}  # statistics graph -> stylize graph
+_OPTIONAL_INPUTS = {("fast", "stylize"): {"style_code"}}  # a fast net that runs learned styles takes their rows
 
 
 def contract(family: str, meta: dict[str, str]) -> str:
@@ -223,12 +238,12 @@ def check_ports(name: str, family: str, role: str, inputs: Ports, outputs: Ports
                 n_styles: int | None = None) -> None:
     """ModelError unless a graph's inputs and outputs are the ones the stylizer feeds and reads: from the
     file (read_ports) when a model is listed or inspected, from the session when it is opened.
-    ``n_styles``: a fast net's style count, which must be its style_weights width."""
+    ``n_styles``: a fast net's norm rows (its styles, twice that with bold rows), its style_weights width."""
     want_in, want_out = _GRAPH_INPUTS[(family, role)], _GRAPH_OUTPUTS[(family, role)]
     what = {"fast": "fast net", "adain": "AdaIN model", "predicted": "style-prediction model",
             "segmentation": "person-segmentation model"}[family] + \
         (" statistics graph" if role == "style_stats" else "")
-    if set(inputs) != set(want_in):
+    if set(inputs) - _OPTIONAL_INPUTS.get((family, role), set()) != set(want_in):
         raise ModelError(f"{name}: the graph's inputs are {', '.join(sorted(inputs)) or 'none'}; "
                          f"a StyleCast {what} takes {', '.join(want_in)}")
     missing = [o for o in want_out if o not in outputs]
@@ -246,7 +261,7 @@ def check_ports(name: str, family: str, role: str, inputs: Ports, outputs: Ports
             raise ModelError(f"{name}: 'style_weights' has {len(dims)} dimensions; a fast net takes 1 x (number of styles)")
         width = dims[1] if dims is not None else None
         if n_styles is not None and width is not None and width != n_styles:
-            raise ModelError(f"{name}: its metadata names {n_styles} styles but the graph takes {width} style weights")
+            raise ModelError(f"{name}: its metadata names {n_styles} style rows but the graph takes {width} style weights")
 
 
 def _shown(raw: str | None) -> str:
@@ -335,7 +350,10 @@ def inspect_model(path: str | Path) -> ModelInfo:
     names = _style_names(path, meta, family)
     inputs, outputs = read_ports(path)
     kind = contract(family, meta)
-    check_ports(path.name, kind, role, inputs, outputs, len(names) if family == "fast" else None)
+    rows = len(names) * (2 if meta.get("bold_rows") == "1" else 1)
+    check_ports(path.name, kind, role, inputs, outputs, rows if family == "fast" else None)
+    if family == "fast":
+        _check_style_code(path, meta, inputs)
     companion = None
     if family == "adain":
         _int_key(path, meta, "style_side", 512, 16, 4096, "a style image side")
@@ -344,6 +362,20 @@ def inspect_model(path: str | Path) -> ModelInfo:
         check_ports(companion.name, kind, "style_stats", stats_in, stats_out)
         check_statistics_match(path.name, inputs, stats_out, STYLE_VECTORS[kind])
     return ModelInfo(path, family, role, names, pad, min_side, companion, meta)
+
+
+def _check_style_code(path: Path, meta: dict[str, str], inputs: Ports) -> None:
+    """The style_code input (learned styles) and its metadata agree: both or neither, the same width."""
+    dims = inputs.get("style_code")
+    declared = _int_key(path, meta, "style_code", 0, 0, 1 << 20, "a style-code width") if "style_code" in meta else 0
+    if dims is None and "style_code" not in inputs:
+        if declared:
+            raise ModelError(f"{path.name}: its metadata declares a style code but the graph takes none")
+        return
+    width = dims[1] if dims is not None and len(dims) == 2 else None
+    if not declared or (width is not None and width != declared):
+        raise ModelError(f"{path.name}: the graph's style_code is {_shape(dims or ())} but its metadata says "
+                         f"{_shown(meta.get('style_code'))}; re-export it with `python -m export fast`")
 
 
 def _inspect_segmentation(path: Path, meta: dict[str, str]) -> ModelInfo:

@@ -42,6 +42,9 @@ class StyleSettings:
 
     mix: dict[str, float] = field(default_factory=dict)  # style name -> weight; empty = first style
     strength: float = 1.0  # 0 = original, 1 = fully stylized
+    # 0 = faithful (the photo's detail under the painting's colours and fine texture) .. 1 = bold (the
+    # painting's strokes, large); a fast net with bold rows mixes each style's two rows (engine/stylizers.py)
+    boldness: float = 0.0
     preserve_colors: bool = False
     process_height: int | None = None  # processing resolution; None = the source's
     # live: the processing height that holds the source's frame rate (engine/autores.py); process_height is
@@ -63,6 +66,8 @@ class StyleSettings:
         """The same settings, or an InputError naming the first value out of range."""
         if not 0.0 <= self.strength <= 1.0:
             raise InputError(f"strength must be between 0 and 1, got {self.strength}")
+        if not 0.0 <= self.boldness <= 1.0:
+            raise InputError(f"boldness must be between 0 and 1, got {self.boldness}")
         if not 0.0 <= self.smoothing <= 1.0:
             raise InputError(f"smoothing must be between 0 and 1, got {self.smoothing}")
         if self.process_height is not None and self.process_height < 16:
@@ -86,7 +91,7 @@ class StyleSettings:
             values["person_mix"] = {str(k): float(w) for k, w in dict(values.get("person_mix") or {}).items()}
             if "region" in values:
                 values["region"] = str(values["region"])
-            for key, conv in (("strength", float), ("smoothing", float), ("preserve_colors", bool),
+            for key, conv in (("strength", float), ("boldness", float), ("smoothing", float), ("preserve_colors", bool),
                               ("auto_resolution", bool), ("sharp_upscale", bool)):
                 if key in values:
                     values[key] = conv(values[key])
@@ -208,7 +213,7 @@ class FrameProcessor:
         padded, (top, left, sh, sw) = pad_with_margin(small, stylizer.info.pad_multiple,
                                                     EDGE_MARGIN_CELLS * stylizer.info.pad_multiple)
         t1 = self.clock()
-        stylized = stylizer.stylize(padded, s.mix, s.strength)[top:top + sh, left:left + sw]
+        stylized = stylizer.stylize(padded, s.mix, s.strength, s.boldness)[top:top + sh, left:left + sw]
         mask = kept = None
         if s.region != "all":
             if self.segmenter is None:
@@ -216,7 +221,7 @@ class FrameProcessor:
                                  "(assets/models/selfie_segmentation.onnx)")
             mask = self.segmenter.mask(small)
             if s.person_mix:
-                kept = stylizer.stylize(padded, s.person_mix, s.strength)[top:top + sh, left:left + sw]
+                kept = stylizer.stylize(padded, s.person_mix, s.strength, s.boldness)[top:top + sh, left:left + sw]
         t2 = self.clock()
         times = StageTimes((t1 - t0) * 1e3, (t2 - t1) * 1e3, process_size=(pw, ph))
         return Stylized(frame, small, stylized, s, stylizer, time_s, times, mask, kept)

@@ -1,7 +1,8 @@
 """Stylizers: the two model families behind one small protocol (engine/processor.py drives them).
 
-FastStylizer   one ONNX graph, N built-in styles, mixing = weights over the N CIN rows;
-               strength = a pixel blend with the original.
+FastStylizer   one ONNX graph, N built-in styles, mixing = weights over the N CIN rows; boldness = each style's
+               faithful row mixed with its bold row; learned styles (engine/learned.py) = rows fed as the
+               graph's style_code; strength = a pixel blend with the original.
 AdaINStylizer  a style-image model: two graphs; the statistics graph runs once per style image (cached);
                mixing = the weighted mean of its outputs. AdaIN: (mean, std), strength = the paper's
                alpha, inside the net. The "predicted" variant: the statistics graph predicts a fast net's
@@ -18,6 +19,7 @@ import cv2
 import numpy as np
 
 from .errors import InputError
+from .learned import LearnedStyle
 from .frames import blend, from_nchw, load_image, pad_to_min_side, pad_to_multiple, to_nchw
 from .modelfile import STYLE_VECTORS, ModelInfo, check_ports, check_statistics_match, contract, inspect_model
 from .sessions import SessionInfo, make_session, session_ports
@@ -31,8 +33,9 @@ class Stylizer(Protocol):
 
     def style_names(self) -> list[str]: ...
 
-    def stylize(self, rgb: np.ndarray, mix: dict[str, float], strength: float) -> np.ndarray:
-        """rgb: uint8 H x W x 3 with H, W multiples of info.pad_multiple -> same shape, stylized."""
+    def stylize(self, rgb: np.ndarray, mix: dict[str, float], strength: float, boldness: float = 0.0) -> np.ndarray:
+        """rgb: uint8 H x W x 3 with H, W multiples of info.pad_multiple -> same shape, stylized. boldness:
+        0 (faithful) .. 1 (bold), for a net with bold rows."""
         ...
 
     def apply_strength(self, stylized: np.ndarray, original: np.ndarray, strength: float) -> np.ndarray:
@@ -62,20 +65,74 @@ class FastStylizer:
         self.choice = None  # which file runs where, and why (engine.setup.ModelChoice), set by open_stylizer
         self.session, self.session_info = make_session(str(info.path), provider, threads)
         # the contract once more, as the session sees the graph (inspect_model read it from the file)
-        check_ports(info.path.name, "fast", "stylize", *session_ports(self.session), n_styles=len(info.style_names))
+        check_ports(info.path.name, "fast", "stylize", *session_ports(self.session), n_styles=info.n_rows)
+        self._learned: dict[str, LearnedStyle] = {}  # learned styles (engine/learned.py), by name, in order
 
     def style_names(self) -> list[str]:
-        return list(self.info.style_names)
+        return list(self.info.style_names) + list(self._learned)
 
-    def weights_vector(self, mix: dict[str, float]) -> np.ndarray:
-        names = self.style_names()
-        norm = normalize_mix(mix, names)
-        return np.array([[norm.get(n, 0.0) for n in names]], dtype=np.float32)
+    @property
+    def bold(self) -> bool:
+        """Whether boldness changes this net's pictures (it has bold rows)."""
+        return self.info.bold
 
-    def stylize(self, rgb: np.ndarray, mix: dict[str, float], strength: float) -> np.ndarray:
+    def can_learn(self) -> str:
+        """Why this net cannot run learned styles ('' when it can)."""
+        if not self.info.code_size or not self.info.code_id:
+            return f"{self.info.name} takes no learned styles (re-export it with `python -m export fast`)"
+        return ""
+
+    def add_learned(self, style: LearnedStyle) -> str:
+        """Run a learned style on this net (InputError unless it was learned for this net's weights)."""
+        why = self.can_learn()
+        if why:
+            raise InputError(why)
+        if style.code_id != self.info.code_id or style.faithful.size != self.info.code_size:
+            raise InputError(f"the learned style {style.name!r} was learned for other weights than "
+                             f"{self.info.name}'s (the net has been retrained since): learn its painting again")
+        if style.name in self.info.style_names:
+            raise InputError(f"a learned style may not take the built-in name {style.name!r}")
+        self._learned[style.name] = style
+        return style.name
+
+    def remove_learned(self, name: str) -> None:
+        self._learned.pop(name, None)
+
+    def learned_styles(self) -> list[LearnedStyle]:
+        return list(self._learned.values())
+
+    def frozen(self) -> "FastStylizer":
+        """The same net (the session is shared) with its own copy of the learned styles (see AdaINStylizer)."""
+        clone = copy.copy(self)
+        clone._learned = dict(self._learned)
+        return clone
+
+    def weights_vector(self, mix: dict[str, float], boldness: float = 0.0) -> np.ndarray:
+        """The built-in rows' weights: each style's faithful row, and with bold rows (1 - b) faithful + b bold."""
+        names = list(self.info.style_names)
+        norm = normalize_mix(mix, self.style_names())
+        w = np.array([[norm.get(n, 0.0) for n in names]], dtype=np.float32)
+        if not self.info.bold:
+            return w
+        b = min(1.0, max(0.0, float(boldness)))
+        return np.concatenate([(1.0 - b) * w, b * w], axis=1)
+
+    def style_code(self, mix: dict[str, float], boldness: float = 0.0) -> np.ndarray:
+        """The learned styles' part of the mix: their rows at this boldness, weighted (zeros without any)."""
+        code = np.zeros((1, self.info.code_size), np.float32)
+        norm = normalize_mix(mix, self.style_names())
+        for name, weight in norm.items():
+            if name in self._learned and weight > 0:
+                code[0] += weight * self._learned[name].code(boldness)
+        return code
+
+    def stylize(self, rgb: np.ndarray, mix: dict[str, float], strength: float, boldness: float = 0.0) -> np.ndarray:
         h, w = rgb.shape[:2]
         x = to_nchw(pad_to_min_side(rgb, self.info.min_side, self.info.pad_multiple))
-        out = self.session.run(["output"], {"image": x, "style_weights": self.weights_vector(mix)})[0]
+        feeds = {"image": x, "style_weights": self.weights_vector(mix, boldness)}
+        if self.info.code_size:
+            feeds["style_code"] = self.style_code(mix, boldness)
+        out = self.session.run(["output"], feeds)[0]
         return from_nchw(out)[:h, :w]
 
     def apply_strength(self, stylized: np.ndarray, original: np.ndarray, strength: float) -> np.ndarray:
@@ -159,7 +216,8 @@ class AdaINStylizer:
         return tuple(np.ascontiguousarray(sum(w * self._stats[n][i] for n, w in norm.items()), np.float32)
                      for i in range(len(self.vectors)))
 
-    def stylize(self, rgb: np.ndarray, mix: dict[str, float], strength: float) -> np.ndarray:
+    def stylize(self, rgb: np.ndarray, mix: dict[str, float], strength: float, boldness: float = 0.0) -> np.ndarray:
+        """boldness: no meaning for a style-image model (it has no bold rows)."""
         h, w = rgb.shape[:2]
         x = to_nchw(pad_to_min_side(rgb, self.info.min_side, self.info.pad_multiple))
         feeds = dict(zip(self.vectors, self.mixed_stats(mix)))

@@ -90,24 +90,27 @@ def export_fast(checkpoint: str | Path, out_path: str | Path, *, check: bool = T
     # the graph is the deploy form (less work at full resolution, same function); parity below is checked
     # against the training form, so a rewrite error cannot hide
     deploy = build_from_checkpoint(blob).to_deploy()
-    _export(deploy, (torch.rand(1, 3, 64, 64), net.one_hot(0)), out_path, ["image", "style_weights"], ["output"],
-            {"image": {2: "height", 3: "width"}, "output": {2: "height", 3: "width"}})
+    code = torch.zeros(1, net.code_size)  # a learned style's rows (engine/learned.py), added to the mixed rows
+    _export(deploy, (torch.rand(1, 3, 64, 64), net.one_hot(0), code), out_path, ["image", "style_weights", "style_code"],
+            ["output"], {"image": {2: "height", 3: "width"}, "output": {2: "height", 3: "width"}})
     meta = _base_meta(blob, checkpoint, "fast", "stylize")
     # reflection padding needs more pixels than it reaches: the residual blocks pad max(dilation) at 1/4 scale
     min_side = 4 * (max(net.config.dilation or (1,)) + 1)
     meta.update(style_names=json.dumps(net.config.style_names), n_styles=str(n), pad_multiple="4", min_side=str(min_side),
                 variant=str(blob.get("train_config", {}).get("width", "")),
-                macs_per_pixel=f"{macs_per_pixel(net.config):.0f}")
+                macs_per_pixel=f"{macs_per_pixel(net.config):.0f}", bold_rows="1" if net.config.bold else "0",
+                style_code=str(net.code_size), code_id=net.shared_id())
     _write_metadata(out_path, meta)
     err = 0.0
     if check:
         rng = np.random.default_rng(0)
         for h, w in PARITY_SIZES:
             x = rng.random((1, 3, h + (-h) % 4, w + (-w) % 4), dtype=np.float32)
-            weights = rng.random((1, n), dtype=np.float32)
+            weights = rng.random((1, net.config.n_rows), dtype=np.float32) * 0.5
+            code = rng.random((1, net.code_size), dtype=np.float32) * 0.5
             with torch.no_grad():
-                ref = net(torch.from_numpy(x), torch.from_numpy(weights)).numpy()
-            got = _run_onnx(out_path, {"image": x, "style_weights": weights})[0]
+                ref = net(torch.from_numpy(x), torch.from_numpy(weights), torch.from_numpy(code)).numpy()
+            got = _run_onnx(out_path, {"image": x, "style_weights": weights, "style_code": code})[0]
             err = max(err, float(np.abs(ref - got).max()))
     return ExportResult([out_path], err)
 

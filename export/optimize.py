@@ -43,7 +43,7 @@ def _copy_metadata(src: onnx.ModelProto, dst: onnx.ModelProto, variant: str) -> 
     e.key, e.value = "precision", variant
 
 
-def _inputs(images: list[Path], n_styles: int, size: int = 256) -> list[dict[str, np.ndarray]]:
+def _inputs(images: list[Path], n_styles: int, size: int = 256, code_size: int = 0) -> list[dict[str, np.ndarray]]:
     import cv2
 
     feeds = []
@@ -58,6 +58,8 @@ def _inputs(images: list[Path], n_styles: int, size: int = 256) -> list[dict[str
         else:  # more rows than photos (a style-prediction model runs mixes of them): random mixes of every row
             weights[0] = np.random.default_rng(i).dirichlet(np.full(n_styles, 0.3))
         feeds.append({"image": to_nchw(pad_to_multiple(rgb, 4)[0]), "style_weights": weights})
+        if code_size:  # the built-in rows alone: a learned style's rows are added in the same range
+            feeds[-1]["style_code"] = np.zeros((1, code_size), np.float32)
     return feeds
 
 
@@ -91,6 +93,14 @@ def _n_styles(model: onnx.ModelProto) -> int:
     return int({p.key: p.value for p in model.metadata_props}.get("n_styles", "1"))
 
 
+def _code_size(model: onnx.ModelProto) -> int:
+    """The width of the graph's style_code input (learned styles); 0 when it has none."""
+    for port in model.graph.input:
+        if port.name == "style_code":
+            return int(port.type.tensor_type.shape.dim[1].dim_value)
+    return 0
+
+
 def to_fp16(src: Path, dst: Path, images: list[Path], check_images: list[Path] | None = None) -> VariantResult:
     """PSNR on ``check_images`` (default ``images``; fp16 needs no calibration)."""
     from onnxconverter_common import float16
@@ -101,7 +111,7 @@ def to_fp16(src: Path, dst: Path, images: list[Path], check_images: list[Path] |
     _copy_metadata(model, half, "fp16")
     with atomic_path(dst) as tmp:
         onnx.save(half, str(tmp))
-    return VariantResult(dst, _compare(src, dst, _inputs(check_images or images, _n_styles(model))), dst.stat().st_size)
+    return VariantResult(dst, _compare(src, dst, _inputs(check_images or images, _n_styles(model), code_size=_code_size(model))), dst.stat().st_size)
 
 
 def to_int8(src: Path, dst: Path, images: list[Path], check_images: list[Path] | None = None) -> VariantResult:
@@ -110,7 +120,7 @@ def to_int8(src: Path, dst: Path, images: list[Path], check_images: list[Path] |
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
     model = onnx.load(str(src))
-    feeds = _inputs(images, _n_styles(model))
+    feeds = _inputs(images, _n_styles(model), code_size=_code_size(model))
     first_conv = next(n.name for n in model.graph.node if n.op_type == "Conv")
 
     class Reader(CalibrationDataReader):
@@ -137,5 +147,5 @@ def to_int8(src: Path, dst: Path, images: list[Path], check_images: list[Path] |
     finally:
         eq.unlink(missing_ok=True)
         pre.unlink(missing_ok=True)
-    check = _inputs(check_images, _n_styles(model)) if check_images else feeds
+    check = _inputs(check_images, _n_styles(model), code_size=_code_size(model)) if check_images else feeds
     return VariantResult(dst, _compare(src, dst, check), dst.stat().st_size)

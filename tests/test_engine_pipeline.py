@@ -35,7 +35,7 @@ class LockstepStylizer:
     def style_names(self):
         return self.inner.style_names()
 
-    def stylize(self, rgb, mix, strength):
+    def stylize(self, rgb, mix, strength, boldness=0.0):
         self.lags.append(self.source._i)  # frames the source has produced when this one starts
         target = self.pipeline.stats.frames_captured + self.burst
         for _ in range(self.burst):
@@ -44,7 +44,7 @@ class LockstepStylizer:
         while self.pipeline.stats.frames_captured < target:  # wait for the frames to be in the mailbox
             assert time.monotonic() < deadline, "the source stopped delivering"
             time.sleep(0.001)
-        return self.inner.stylize(rgb, mix, strength)
+        return self.inner.stylize(rgb, mix, strength, boldness)
 
 
 class GatedSource(SyntheticSource):
@@ -274,7 +274,7 @@ class EdgeMarkingStylizer:
     def style_names(self):
         return ["plain"]
 
-    def stylize(self, rgb, mix, strength):
+    def stylize(self, rgb, mix, strength, boldness=0.0):
         self.shapes.append(rgb.shape[:2])
         out = rgb.copy()
         if self.marks:
@@ -356,10 +356,10 @@ class CostlyStylizer:
     def __getattr__(self, name):
         return getattr(self.inner, name)
 
-    def stylize(self, rgb, mix, strength):
+    def stylize(self, rgb, mix, strength, boldness=0.0):
         self.heights.append(rgb.shape[0])
         self.clock[0] += self.ms_per_kpx * rgb.shape[0] * rgb.shape[1] / 1e6  # seconds
-        return self.inner.stylize(rgb, mix, strength)
+        return self.inner.stylize(rgb, mix, strength, boldness)
 
 
 @pytest.mark.parametrize("ms_per_kpx, source, expected", [

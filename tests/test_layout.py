@@ -40,7 +40,8 @@ def test_engine_imports_torch_nowhere_and_desktop_touches_no_sessions():
             assert not names & {"onnxruntime", "torch", "training", "export"}, path
 
 
-ENGINE_FOR_TRAINING = {"engine.formats", "engine.atomic", "engine.errors"}  # standard library only
+# standard library only, and engine.learned (NumPy: the one reader and writer of learned-style files)
+ENGINE_FOR_TRAINING = {"engine.formats", "engine.atomic", "engine.errors", "engine.paths", "engine.learned"}
 
 
 def test_training_path_needs_no_qt_or_onnxruntime():

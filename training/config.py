@@ -21,6 +21,8 @@ GRAD_CLIP = 5.0  # max global gradient norm of a step
 FAST_LR_MULT = 10.0
 TEMPORAL_SHIFT = 8  # the shifted-frame loss moves the photo by up to this many px (a multiple of 4: the net's stride)
 TEMPORAL_NOISE = 2.0 / 255  # and gives the moved frame fresh sensor noise of this std (0..1 scale)
+# how a boldness run (bold_style_size > 0) draws each step's boldness b: the two ends this often each, else uniform
+BOLD_ENDS = (0.25, 0.35)  # P(b = 0), P(b = 1)
 
 
 @dataclass
@@ -72,6 +74,14 @@ class FastTrainConfig(LoopConfig):
     temporal_weight: float = setting(0.0, help="weight of the shifted-frame loss (the batch stylized again moved by up to "
                                                "8 px with fresh noise must agree with the first output: less flicker); 0: off")
     max_steps: int = setting(40_000, help="stop at this step (counted from the start of this run; a resumed run goes on to it)")
+    bold_style_size: int = setting(0, help="train a second, bold set of norm rows (the bold end of the boldness control) "
+                                           "against Gram targets of the paintings at this longest side, px (larger: "
+                                           "bigger strokes); 0: no bold rows. Each step draws a boldness b and trains "
+                                           "(1 - b) x the faithful objective + b x the bold one on rows mixed by b")
+    bold_content_weight: float = setting(8.0, help="content weight of the bold objective")
+    bold_layout_weight: float = setting(0.25, help="light-layout weight of the bold objective")
+    freeze_shared: bool = setting(False, help="train the norm rows only (the convolutions and skip gains stay as "
+                                              "--init-from has them): how a new style is learned for a shipped net")
     vgg_weights: str = setting("", help="VGG-16 weights of the loss network (default: assets/vgg16_hed_relu5_1.fp16.pt)")
     holdout: list[str] = setting(factory=list, help="fixed photos for the sample sheets and the held-out losses "
                                                     "(default: the first 4 training photos)")

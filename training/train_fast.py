@@ -14,7 +14,7 @@ import torch
 
 from .checkpoint import lineage, read_checkpoint, total_steps
 from .common import pick_device
-from .config import FAST_LR_MULT, GRAD_CLIP, TEMPORAL_NOISE, TEMPORAL_SHIFT, FastTrainConfig
+from .config import BOLD_ENDS, FAST_LR_MULT, GRAD_CLIP, TEMPORAL_NOISE, TEMPORAL_SHIFT, FastTrainConfig
 from .data import ImageFolderStream, list_images, load_rgb, save_contact_sheet, style_image, to_pil, to_tensor
 from .gatys import style_grams
 from .loop import TrainLoop
@@ -46,10 +46,10 @@ def load_holdout(paths: list[str], size: int = 256) -> list[torch.Tensor]:
 
 @torch.no_grad()
 def evaluate_fast(net: TransformerNet, vgg: VGG16Features, holdout: list[torch.Tensor], targets: list[dict],
-                  content_layer: str, style_layers: list[str]) -> dict[str, float]:
-    """Mean content, style and layout loss over held-out photos x styles (the numbers in the model card;
-    layout: ``layout_loss`` at its default 8 px blocks, whatever the run trained with; 0 = the photo's light
-    layout kept, 2 = unrelated, 4 = inverted)."""
+                  content_layer: str, style_layers: list[str], boldness: float = 0.0) -> dict[str, float]:
+    """Mean content, style and layout loss over held-out photos x styles at one boldness (the numbers in the
+    model card; layout: ``layout_loss`` at its default 8 px blocks, whatever the run trained with; 0 = the
+    photo's light layout kept, 2 = unrelated, 4 = inverted)."""
     device = next(net.parameters()).device
     c_total = s_total = l_total = 0.0
     n = 0
@@ -57,7 +57,7 @@ def evaluate_fast(net: TransformerNet, vgg: VGG16Features, holdout: list[torch.T
         x = x[None].to(device)
         fx = vgg(x, [content_layer])[content_layer]
         for idx, grams in enumerate(targets):
-            out = net(x, net.one_hot(idx).to(device))
+            out = net(x, net.one_hot(idx, 1, boldness).to(device))
             f = vgg(out, sorted(set(style_layers) | {content_layer}))
             c_total += content_loss(f[content_layer], fx).item()
             s_total += gram_style_loss({k: f[k] for k in style_layers}, grams).item()
@@ -75,10 +75,14 @@ def sample_sheet(net: TransformerNet, holdout: list[torch.Tensor], path: Path, s
     rows = []
     if style_thumbs:
         rows.append([to_pil(torch.ones(3, 8, 8))] + style_thumbs)
+    ends = (0.0, 1.0) if net.config.bold else (0.0,)  # with bold rows: each style faithful, then bold
+    if style_thumbs and net.config.bold:
+        rows[-1] = [rows[-1][0]] + [t for t in style_thumbs for _ in ends]
     for x in holdout:
         row = [to_pil(x)]
         for idx in range(net.config.n_styles):
-            row.append(to_pil(net(x[None].to(device), net.one_hot(idx).to(device))[0]))
+            for b in ends:
+                row.append(to_pil(net(x[None].to(device), net.one_hot(idx, 1, b).to(device))[0]))
         rows.append(row)
     net.train(was_training)
     return save_contact_sheet(rows, path)
@@ -121,14 +125,44 @@ class FastStep:
     non-finite loss or gradient (the weights are not touched; the loop moves on to the next style)."""
 
     def __init__(self, cfg: FastTrainConfig, net: TransformerNet, vgg: VGG16Features, targets: list[dict],
-                 data: ImageFolderStream, opt: torch.optim.Optimizer, amp: str, loop: TrainLoop) -> None:
+                 data: ImageFolderStream, opt: torch.optim.Optimizer, amp: str, loop: TrainLoop,
+                 bold_targets: list[dict] | None = None) -> None:
         self.cfg, self.net, self.vgg, self.targets, self.data, self.opt, self.amp, self.loop = \
             cfg, net, vgg, targets, data, opt, amp, loop
+        self.bold_targets = bold_targets
         self.device = next(net.parameters()).device
         self.layers = sorted(set(cfg.style_layers) | {cfg.content_layer}, key=LAYER_ORDER.index)
         self.shift_rng = random.Random(cfg.seed + 7 + loop.step)
+        self.bold_rng = random.Random(cfg.seed + 11 + loop.step)
 
-    def losses(self, x: torch.Tensor, w: torch.Tensor, idx: int) -> tuple[torch.Tensor, dict]:
+    def boldness(self) -> float:
+        """This step's boldness: 0 without bold rows; else the ends (config.BOLD_ENDS) or uniform between."""
+        if self.bold_targets is None:
+            return 0.0
+        r = self.bold_rng.random()
+        return 0.0 if r < BOLD_ENDS[0] else 1.0 if r < BOLD_ENDS[0] + BOLD_ENDS[1] else self.bold_rng.random()
+
+    def objective(self, f_out: dict, f_x: torch.Tensor, out: torch.Tensor, x: torch.Tensor, idx: int,
+                  b: float) -> tuple[torch.Tensor, dict]:
+        """(1 - b) x the faithful objective + b x the bold one (content, Gram, layout; TV is the faithful end's)."""
+        cfg = self.cfg
+        lc = content_loss(f_out[cfg.content_layer], f_x)
+        ll = layout_loss(out, x)  # logged in every run, so runs compare on it
+        parts = {"content": lc, "tv": total_variation(out), "layout": ll}
+        loss = lc.new_zeros(())
+        for end, targets, cw, lw in ((1.0 - b, self.targets, cfg.content_weight, cfg.layout_weight),
+                                     (b, self.bold_targets, cfg.bold_content_weight, cfg.bold_layout_weight)):
+            if targets is None:
+                continue
+            terms = gram_style_terms({k: f_out[k] for k in cfg.style_layers}, targets[idx])
+            ls = sum(terms.values())  # logged: the unweighted loss, comparable across runs
+            weights = cfg.style_layer_weights or [1.0] * len(cfg.style_layers)
+            trained = sum(w * terms[k] for k, w in zip(cfg.style_layers, weights))
+            loss = loss + end * (cw * lc + cfg.style_weight * trained + lw * ll)
+            parts["style" if targets is self.targets else "bold_style"] = ls
+        return loss + (1.0 - b) * cfg.tv_weight * parts["tv"], parts
+
+    def losses(self, x: torch.Tensor, w: torch.Tensor, idx: int, b: float = 0.0) -> tuple[torch.Tensor, dict]:
         cfg = self.cfg
         with autocast_for(self.amp, self.device):
             out = self.net(x, w)
@@ -137,13 +171,7 @@ class FastStep:
                 f_x = self.vgg(x, [cfg.content_layer])[cfg.content_layer]
         f_out = {k: v.float() for k, v in f_out.items()}
         out = out.float()
-        lc = content_loss(f_out[cfg.content_layer], f_x.float())
-        ltv = total_variation(out)
-        terms = gram_style_terms({k: f_out[k] for k in cfg.style_layers}, self.targets[idx])
-        ls = sum(terms.values())  # logged: the unweighted loss, comparable across runs
-        trained = sum(w * terms[k] for k, w in zip(cfg.style_layers, cfg.style_layer_weights)) if cfg.style_layer_weights else ls
-        ll = layout_loss(out, x)  # logged in every run, so runs compare on it
-        loss = cfg.content_weight * lc + cfg.style_weight * trained + cfg.tv_weight * ltv + cfg.layout_weight * ll
+        loss, parts = self.objective(f_out, f_x.float(), out, x, idx, b)
         lt = loss.new_zeros(())
         if cfg.temporal_weight > 0:
             m = TEMPORAL_SHIFT
@@ -152,17 +180,18 @@ class FastStep:
             with autocast_for(self.amp, self.device):
                 lt = shifted_frame_loss(lambda f: self.net(f, w).float(), x, out, shift, m, noise)
             loss = loss + cfg.temporal_weight * lt.float()
-        return loss, {"content": lc, "style": ls, "tv": ltv, "layout": ll, "temporal": lt}
+        return loss, {**parts, "temporal": lt}
 
     def __call__(self, step: int) -> dict[str, float] | None:
         x = self.data.next_batch().to(self.device)
         idx = (step + self.loop.skipped) % len(self.targets)  # a skipped batch moves on to the next style, never stalls
-        w = self.net.one_hot(idx, x.shape[0]).to(self.device)
-        loss, parts = self.losses(x, w, idx)
+        b = self.boldness()
+        w = self.net.one_hot(idx, x.shape[0], b).to(self.device)
+        loss, parts = self.losses(x, w, idx, b)
         self.opt.zero_grad(set_to_none=True)
         if torch.isfinite(loss):
             loss.backward()
-            grad_norm = torch.nn.utils.clip_grad_norm_(self.net.parameters(), GRAD_CLIP)
+            grad_norm = torch.nn.utils.clip_grad_norm_([p for p in self.net.parameters() if p.requires_grad], GRAD_CLIP)
         if not torch.isfinite(loss) or not torch.isfinite(grad_norm):
             # one bad batch (or an inf gradient behind a finite loss) must not poison the weights
             self.opt.zero_grad(set_to_none=True)
@@ -198,7 +227,7 @@ def _amp_mode(cfg: FastTrainConfig, device: torch.device, log) -> str:
 def fast_net_config(cfg: FastTrainConfig, names: list[str]) -> FastNetConfig:
     """The net a run trains: the width preset for these styles, with the run's skips."""
     preset = FastNetConfig.preset(cfg.width, names)
-    return FastNetConfig(**{**preset.to_dict(), "skips": cfg.skips}) if cfg.skips else preset
+    return FastNetConfig(**{**preset.to_dict(), "skips": cfg.skips or preset.skips, "bold": cfg.bold_style_size > 0})
 
 
 def init_weights(net: TransformerNet, path: str, log=print) -> int:
@@ -219,7 +248,12 @@ def init_weights(net: TransformerNet, path: str, log=print) -> int:
         raise ValueError(f"--init-from {path}: styles {ours} are not a subset of its {theirs.style_names}")
     if theirs.dilation != net.config.dilation:  # no parameters, so the weights would load into another function
         raise ValueError(f"--init-from {path}: its residual blocks are dilated {list(theirs.dilation)}, this net's are not")
-    rows = torch.tensor([theirs.style_names.index(n) for n in ours])
+    if theirs.bold and not net.config.bold:
+        raise ValueError(f"--init-from {path}: it has bold rows; train with --bold-style-size to keep them")
+    picked = [theirs.style_names.index(n) for n in ours]
+    # a net given bold rows starts them as copies of the faithful ones (boldness then changes nothing yet)
+    bold = [len(theirs.style_names) + i if theirs.bold else i for i in picked] if net.config.bold else []
+    rows = torch.tensor(picked + bold)
     state = {k: (v[rows] if k.endswith((".gamma", ".beta")) else v) for k, v in blob["model"].items()}
     if theirs.n_skips > net.config.n_skips:
         raise ValueError(f"--init-from {path}: it has skips {theirs.skips!r} and this net {net.config.skips or 'none'!r}; "
@@ -237,6 +271,34 @@ def init_weights(net: TransformerNet, path: str, log=print) -> int:
     return total_steps(blob)
 
 
+def _optimizer(cfg: FastTrainConfig, net: TransformerNet) -> torch.optim.Adam:
+    """Adam over the shared weights (cfg.lr) and the norm rows and skip gains (x FAST_LR_MULT); with
+    freeze_shared, the rows only (the shared weights stop needing gradients)."""
+    def fast(name: str) -> bool:  # the CIN affines, and the skips' gains (few numbers that start closed)
+        return name.endswith((".gamma", ".beta")) or (name.startswith("skips.") and not cfg.freeze_shared)
+
+    rows = [p for n, p in net.named_parameters() if fast(n)]
+    shared = [p for n, p in net.named_parameters() if not fast(n)]
+    if cfg.freeze_shared:
+        for p in shared:
+            p.requires_grad_(False)
+        return torch.optim.Adam([{"params": rows, "lr": cfg.lr * FAST_LR_MULT}])
+    return torch.optim.Adam([{"params": shared, "lr": cfg.lr}, {"params": rows, "lr": cfg.lr * FAST_LR_MULT}])
+
+
+def _evaluator(cfg: FastTrainConfig, net: TransformerNet, vgg: VGG16Features, holdout: list, targets: list,
+               bold_targets: list | None):
+    """The held-out numbers: at boldness 0 against the faithful targets; with bold rows also at 1 (bold_*)."""
+    def evaluate() -> dict[str, float]:
+        net.eval()
+        found = evaluate_fast(net, vgg, holdout, targets, cfg.content_layer, cfg.style_layers)
+        if bold_targets is not None:
+            bold = evaluate_fast(net, vgg, holdout, bold_targets, cfg.content_layer, cfg.style_layers, 1.0)
+            found.update({f"bold_{k}": v for k, v in bold.items()})
+        return found
+    return evaluate
+
+
 def train_fast(cfg: FastTrainConfig, log=print) -> Path:
     names = _style_names(cfg)
     device = pick_device(cfg.device)
@@ -245,14 +307,13 @@ def train_fast(cfg: FastTrainConfig, log=print) -> Path:
     layers = sorted(set(cfg.style_layers) | {cfg.content_layer}, key=LAYER_ORDER.index)
     vgg = load_vgg16(cfg.vgg_weights or None, last_layer=_deepest(layers)).to(device)
     targets = style_targets(vgg, cfg.style_images, cfg.style_layers, cfg.style_size, device)
+    bold_targets = (style_targets(vgg, cfg.style_images, cfg.style_layers, cfg.bold_style_size, device)
+                    if cfg.bold_style_size > 0 else None)
     model_cfg = fast_net_config(cfg, names)
     net = TransformerNet(model_cfg).to(device)
-    def fast(name: str) -> bool:  # the CIN affines, and the skips' gains (few numbers that start closed)
-        return name.endswith((".gamma", ".beta")) or name.startswith("skips.")
-
-    rows = [p for n, p in net.named_parameters() if fast(n)]
-    shared = [p for n, p in net.named_parameters() if not fast(n)]
-    opt = torch.optim.Adam([{"params": shared, "lr": cfg.lr}, {"params": rows, "lr": cfg.lr * FAST_LR_MULT}])
+    if cfg.freeze_shared and not cfg.init_from:
+        raise ValueError("freeze_shared trains a net's norm rows only: give --init-from, the net whose weights stay")
+    opt = _optimizer(cfg, net)
     loop = TrainLoop(cfg, "fast", net, model_cfg, opt, log=log,
                      loss_network=Path(cfg.vgg_weights).name if cfg.vgg_weights else "vgg16-hed")
 
@@ -260,17 +321,14 @@ def train_fast(cfg: FastTrainConfig, log=print) -> Path:
     data = ImageFolderStream(cfg.content_dir, cfg.image_size, cfg.batch_size, seed=cfg.seed + loop.step)
     holdout = load_holdout(cfg.holdout or [str(p) for p in list_images(cfg.content_dir)[:4]], cfg.holdout_size)
     thumbs = [load_rgb(p, 160) for p in cfg.style_images]
-    log(f"fast net '{cfg.width}' ({len(names)} styles) on {device}: {len(data)} content images, "
-        f"{sum(p.numel() for p in net.parameters())} parameters")
-
-    def evaluate() -> dict[str, float]:
-        return evaluate_fast(net.eval(), vgg, holdout, targets, cfg.content_layer, cfg.style_layers)
-
+    log(f"fast net '{cfg.width}' ({len(names)} styles{', bold rows' if model_cfg.bold else ''}) on {device}: "
+        f"{len(data)} content images, {sum(p.numel() for p in net.parameters() if p.requires_grad)} trained parameters")
+    evaluate = _evaluator(cfg, net, vgg, holdout, targets, bold_targets)
     if loop.step == 0:  # the lineage of a fine-tuning run stays in its first entry (training.checkpoint.total_steps)
         loop.history.append({"step": 0, "heldout": evaluate(), **lineage(cfg.init_from, steps_before)})
     net.train()
-    step_fn = FastStep(cfg, net, vgg, targets, data, opt, _amp_mode(cfg, device, log), loop)
-    keys = ("content", "style", "tv", "layout")
+    step_fn = FastStep(cfg, net, vgg, targets, data, opt, _amp_mode(cfg, device, log), loop, bold_targets)
+    keys = ("content", "style", "tv", "layout") + (("bold_style",) if bold_targets is not None else ())
     loop.run(step_fn, sample=lambda path: sample_sheet(net, holdout, path, thumbs),
              log_keys=keys + ("temporal",), progress_keys=keys, max_skipped=200)
     heldout = evaluate()

@@ -16,6 +16,7 @@ to a multiple of 4 so that the two stride-2 stages round-trip exactly).
 """
 from __future__ import annotations
 
+import hashlib
 from dataclasses import asdict, dataclass, field
 
 import torch
@@ -44,6 +45,9 @@ class FastNetConfig:
     # at 480x270 on 2 cores depends on host and runtime ("both" 1.08-1.22x, "half" ~1.05x, bench/graph_ab.py:
     # docs/benchmarks.md). "" (none), "half" or "both"; True in older files means "both"
     skips: str = ""
+    # a second set of norm rows, one per style, trained with a style-heavy objective (the bold end of the
+    # boldness control); rows [0, N) are the faithful ones, [N, 2N) the bold ones, in the same style order
+    bold: bool = False
 
     def __post_init__(self) -> None:
         self.channels = tuple(int(c) for c in self.channels)  # JSON gives lists
@@ -67,6 +71,11 @@ class FastNetConfig:
         return len(self.style_names)
 
     @property
+    def n_rows(self) -> int:
+        """Norm rows per layer: one per style, twice that with the bold set."""
+        return self.n_styles * (2 if self.bold else 1)
+
+    @property
     def n_skips(self) -> int:
         """How many encoder-decoder skips the net has: the 1/2-resolution one first, then the full-resolution one."""
         return SKIP_SETS[self.skips]
@@ -80,6 +89,8 @@ class FastNetConfig:
             del d["dilation"]
         if not self.skips:  # likewise for nets without skips
             del d["skips"]
+        if not self.bold:  # and without the bold rows
+            del d["bold"]
         return d
 
     @classmethod
@@ -96,20 +107,27 @@ class FastNetConfig:
 
 
 class ConditionalInstanceNorm(nn.Module):
-    """Instance norm whose affine (gamma, beta) is a weighted mix of N per-style rows."""
+    """Instance norm whose affine (gamma, beta) is a weighted mix of N per-style rows, plus optionally this
+    layer's slice of a style code: the rows of a style the net was not trained with (a learned style, whose
+    rows live in a file of their own), flattened over every norm layer (TransformerNet.code_size)."""
 
     def __init__(self, channels: int, n_styles: int) -> None:
         super().__init__()
         self.gamma = nn.Parameter(torch.ones(n_styles, channels))
         self.beta = nn.Parameter(torch.zeros(n_styles, channels))
+        self.code_offset = 0  # where this layer's (gamma, beta) start in a style code; set by TransformerNet
 
-    def forward(self, x: torch.Tensor, style_weights: torch.Tensor) -> torch.Tensor:
-        # x: B x C x H x W; style_weights: B x N (rows need not sum to 1)
+    def forward(self, x: torch.Tensor, cond) -> torch.Tensor:
+        # x: B x C x H x W; cond: style weights B x N (rows need not sum to 1), or (weights, code B x D or None)
         # statistics in fp32 also under bf16 autocast; no cast at all in fp32 (an exported Cast node
         # would break export/optimize.py's fp16 variant, whose norms stay fp32 by their own rule)
+        style_weights, code = cond if isinstance(cond, tuple) else (cond, None)
         x = x if x.dtype == torch.float32 else x.float()
         gamma = style_weights @ self.gamma  # B x C
         beta = style_weights @ self.beta  # B x C
+        if code is not None:
+            c, o = self.gamma.shape[1], self.code_offset
+            gamma, beta = gamma + code[:, o:o + c], beta + code[:, o + c:o + 2 * c]
         if x.shape[0] == 1:
             # one image (every exported graph): the affine folds into the norm's own scale and bias, so ONNX
             # gets InstanceNormalization(x, gamma, beta) instead of norm -> Mul -> Add, two full-tensor passes
@@ -207,7 +225,7 @@ class TransformerNet(nn.Module):
         super().__init__()
         self.config = config
         c1, c2, c3 = config.channels
-        n, k = config.n_styles, config.outer_kernel
+        n, k = config.n_rows, config.outer_kernel
         self.down = nn.ModuleList([
             ConvNormAct(3, c1, k, 1, n),  # full resolution
             ConvNormAct(c1, c2, 3, 2, n),  # 1/2
@@ -224,18 +242,29 @@ class TransformerNet(nn.Module):
         # the output conv's deploy form (to_deploy; export only, never in a checkpoint: see UpsampleConv)
         self.register_buffer("out_phase_weight", None, persistent=False)
         self.register_buffer("out_phase_bias", None, persistent=False)
+        offset = 0
+        for norm in self.norms():
+            norm.code_offset = offset
+            offset += 2 * norm.gamma.shape[1]
+        self.code_size = offset  # a style code: every norm layer's (gamma, beta), in module order
 
-    def forward(self, image: torch.Tensor, style_weights: torch.Tensor) -> torch.Tensor:
-        """image: B x 3 x H x W in [0, 1]; style_weights: B x N. Returns B x 3 x H x W in [0, 1]."""
+    def norms(self) -> list[ConditionalInstanceNorm]:
+        return [m for m in self.modules() if isinstance(m, ConditionalInstanceNorm)]
+
+    def forward(self, image: torch.Tensor, style_weights: torch.Tensor, style_code: torch.Tensor | None = None
+                ) -> torch.Tensor:
+        """image: B x 3 x H x W in [0, 1]; style_weights: B x n_rows; style_code: B x code_size, added to the
+        rows the weights mix (a learned style's rows). Returns B x 3 x H x W in [0, 1]."""
         x = image
+        cond = (style_weights, style_code)
         encoded = []
         for layer in self.down:
-            x = layer(x, style_weights)
+            x = layer(x, cond)
             encoded.append(x)
         for block in self.residual:
-            x = block(x, style_weights)
+            x = block(x, cond)
         for i, layer in enumerate(self.up):
-            x = layer(x, style_weights)
+            x = layer(x, cond)
             if self.skips is not None and i < len(self.skips):
                 x = self.skips[i](x, encoded[1 - i])
         if self.out_phase_weight is not None:  # deploy form: the output conv on 2x2 blocks (see to_deploy)
@@ -268,10 +297,26 @@ class TransformerNet(nn.Module):
         self.out_phase_bias = self.out_conv.bias.detach().repeat_interleave(4)
         return self
 
-    def one_hot(self, index: int, batch: int = 1) -> torch.Tensor:
-        w = torch.zeros(batch, self.config.n_styles)
-        w[:, index] = 1.0
+    def one_hot(self, index: int, batch: int = 1, boldness: float = 0.0) -> torch.Tensor:
+        """The row weights of one style: its faithful row, or with the bold rows, (1 - b) x faithful + b x bold."""
+        w = torch.zeros(batch, self.config.n_rows)
+        w[:, index] = 1.0 - boldness if self.config.bold else 1.0
+        if self.config.bold:
+            w[:, self.config.n_styles + index] = boldness
         return w
+
+    def shared_id(self) -> str:
+        """A digest of every weight but the norm rows: a learned style's rows fit the nets with this id only."""
+        digest = hashlib.sha256()
+        for name, value in sorted(self.state_dict().items()):
+            if not name.endswith((".gamma", ".beta")) and "phase_" not in name:
+                digest.update(name.encode())
+                digest.update(value.detach().cpu().float().contiguous().numpy().tobytes())
+        return digest.hexdigest()[:16]
+
+    def row_code(self, row: int) -> torch.Tensor:
+        """One norm row of every layer, flattened as a style code (code_size,)."""
+        return torch.cat([t for norm in self.norms() for t in (norm.gamma[row], norm.beta[row])])
 
 
 def macs_per_pixel(config: FastNetConfig) -> float:
