@@ -79,10 +79,12 @@ class MainWindow(QMainWindow):
 
     def show_files(self) -> QMessageBox:
         from engine.control import token_path
+        from engine.learned import learned_dir
         from engine.modelfile import user_models_dir
         from engine.userstyles import user_styles_dir
 
-        rows = [("Your style images", user_styles_dir()), ("Your models (.onnx)", user_models_dir()),
+        rows = [("Your style images", user_styles_dir()), ("Your learned styles", learned_dir()),
+                ("Your models (.onnx)", user_models_dir()),
                 ("Remote-control token", token_path()), ("Settings", self.settings_store.fileName()),
                 ("Renders", self.render_tab.folder.text() or "(choose in the Render tab)")]
         body = "".join(f"<tr><td><b>{what}</b></td><td>{where}</td></tr>" for what, where in rows)

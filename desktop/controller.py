@@ -52,6 +52,7 @@ class EngineController(QObject):
     vcam_changed = Signal(bool)
     settings_changed = Signal(object)  # engine.processor.StyleSettings now in use
     note = Signal(str)  # something was passed over (an unreadable style image...); nothing stopped
+    learning_changed = Signal(object)  # the learning job's status (LiveSession.learning()): progress and its end
     _event = Signal(str, object)  # session events, delivered on the GUI thread
 
     def __init__(self, parent: QObject | None = None, session: LiveSession | None = None) -> None:
@@ -64,7 +65,8 @@ class EngineController(QObject):
         self._signals = {"settings": self.settings_changed, "styles": self.styles_changed,
                          "model": self.model_changed, "provider": self.provider_changed,
                          "running": self.running_changed, "vcam": self.vcam_changed,
-                         "recording": self.recording_changed, "note": self.note}
+                         "recording": self.recording_changed, "note": self.note,
+                         "learning": self.learning_changed}
         self._event.connect(self._on_event)
         self.session.add_listener(self._event.emit)  # queued when it comes from another thread
         self.session.frame_listener = self._on_frame
@@ -227,6 +229,36 @@ class EngineController(QObject):
     def remove_style(self, name: str) -> None:
         self._try(self.session.remove_style, name)
 
+    # -- learned styles: a painting learned as new rows of the fast net, in a background process ----
+    def learnable_paintings(self) -> dict[str, str]:
+        """The paintings a live style can be learned from: built-in ones by style name, then your style images."""
+        return {n: str(p) for n, p in self.session.learnable_paintings().items()}
+
+    def learn_style(self, source: str, name: str | None = None, minutes: float | None = None) -> str | None:
+        """Start learning a painting (a file, or a key of learnable_paintings()) in the background: the
+        name the style will get, or None after reporting why it cannot start (one job at a time)."""
+        return self._try(lambda: self.session.learn_style(source, name=name or None, minutes=minutes))
+
+    def learning(self) -> dict | None:
+        """The learning job's status (name, painting, state, step, steps, elapsed_s, eta_s, message), or None."""
+        return self.session.learning()
+
+    @Slot()
+    def cancel_learning(self) -> None:
+        """Stop the learning job; its checkpoint stays, so learning the same painting again resumes it."""
+        self._try(self.session.cancel_learning)
+
+    def learned_styles(self) -> list[str]:
+        return list(self.session.learned_styles())
+
+    def learned_thumbnail(self, name: str) -> QImage | None:
+        rgb = self.session.learned_thumbnail(name)
+        return None if rgb is None else to_qimage(np.ascontiguousarray(rgb, dtype=np.uint8))
+
+    @Slot(str)
+    def remove_learned(self, name: str) -> None:
+        self._try(self.session.remove_learned, name)
+
     @Slot(dict)
     def set_mix(self, mix: dict) -> None:
         """Weights over style names; names of custom images select the AdaIN model, built-in names the fast net."""
@@ -244,6 +276,37 @@ class EngineController(QObject):
     @Slot(float)
     def set_strength(self, value: float) -> None:
         self._try(lambda: self.session.update(strength=min(1.0, max(0.0, float(value)))))
+
+    @Slot(float)
+    def set_boldness(self, value: float) -> None:
+        """0 = faithful (the photo's detail in the painting's colours) .. 1 = bold (the painting's strokes)."""
+        self._try(lambda: self.session.update(boldness=min(1.0, max(0.0, float(value)))))
+
+    def boldness_unavailable(self) -> str:
+        """Why the Boldness control changes nothing in the running model ('' when it does)."""
+        stylizer = self.session.processor.stylizer
+        if stylizer is None:
+            return "No model loaded yet"
+        if stylizer is not self.session.fast:
+            return ("Your style images run on a style-image model, which has no bold version of its styles: "
+                    "Boldness works with the fast net's styles")
+        if not getattr(stylizer, "bold", False):
+            return (f"{stylizer.info.name} has no bold version of its styles (a model made before Boldness): "
+                    "pick another model to use it")
+        return ""
+
+    def model_bold(self, model_path: str) -> bool:
+        """Whether a model file has bold rows (Boldness changes its pictures); False when unreadable."""
+        from engine.modelfile import inspect_model
+
+        stylizer = self._loaded_stylizer(model_path)
+        if stylizer is not None:
+            return bool(getattr(stylizer, "bold", False))  # a style-image model has none
+        try:
+            info = inspect_model(model_path)
+        except StyleCastError:
+            return False
+        return info.family == "fast" and info.bold
 
     @Slot(bool)
     def set_preserve_colors(self, on: bool) -> None:

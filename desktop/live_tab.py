@@ -1,5 +1,5 @@
-"""Live tab: source, style gallery and mixing, style capture, strength, colours, resolution,
-provider, view, readouts, snapshot, recording, virtual camera and remote control."""
+"""Live tab: source, style gallery and mixing, style capture, learning a painting as a live style, strength,
+boldness, colours, resolution, provider, view, readouts, snapshot, recording, virtual camera and remote control."""
 from __future__ import annotations
 
 import time
@@ -7,13 +7,14 @@ from pathlib import Path
 
 from PySide6.QtCore import QSize, Qt, QTimer
 from PySide6.QtGui import QIcon, QKeySequence, QPixmap, QShortcut
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QFormLayout, QFrame, QGroupBox, QHBoxLayout, QLabel,
-                               QListWidget, QListWidgetItem, QMenu, QScrollArea, QSlider, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QFileDialog, QFormLayout, QFrame, QGroupBox, QHBoxLayout,
+                               QLabel, QListWidget, QListWidgetItem, QMenu, QScrollArea, QSlider, QVBoxLayout, QWidget)
 
 from .controller import SAMPLE_CLIP, EngineController
+from .learn import LEARNED_TIP, LearnBar, LearnDialog, suggest_name, with_badge
 from .remote import RemoteBox, RemoteControl
 from .video_view import MODES, VideoView
-from .widgets import button
+from .widgets import BOLDNESS_TIP, button
 
 AUTO = -1  # the Resolution box's entry for auto resolution
 RESOLUTIONS = [("Auto (holds the frame rate)", AUTO), ("Native", 0), ("720p", 720), ("540p", 540), ("360p", 360),
@@ -50,6 +51,7 @@ class LiveTab(QWidget):
         self._layout()
         self._connect()
         self._show_model()
+        self._show_boldness_state()
         self.timer = QTimer(self)
         self.timer.setInterval(500)
         self.timer.timeout.connect(self._show_stats)
@@ -70,7 +72,8 @@ class LiveTab(QWidget):
         self.gallery.setResizeMode(QListWidget.Adjust)
         self.gallery.setMovement(QListWidget.Static)
         self.gallery.setSelectionMode(QListWidget.ExtendedSelection)
-        self.gallery.setToolTip("Click a style; Ctrl+click several to mix them")
+        self.gallery.setToolTip("Click a style; Ctrl+click several to mix them; right-click a painting to learn "
+                                "it as a live style")
         self.gallery.setMinimumHeight(150)
         self.gallery.setContextMenuPolicy(Qt.CustomContextMenu)
         self.add_style_button = button("Add style image…", tip="Use any painting or picture as the style (or drop it on the window)")
@@ -87,6 +90,12 @@ class LiveTab(QWidget):
         self.strength.setValue(100)
         self.strength_value = QLabel("100 %")
         self.strength_value.setMinimumWidth(40)
+        self.boldness = QSlider(Qt.Horizontal)
+        self.boldness.setRange(0, 100)
+        self.boldness.setValue(0)
+        self.boldness.setToolTip(BOLDNESS_TIP)
+        self.boldness_value = QLabel("0 %")
+        self.boldness_value.setMinimumWidth(40)
         self.preserve = QCheckBox("Keep original colours")
         self.smooth_on = QCheckBox("Reduce flicker")
         self.smooth_on.setToolTip("Temporal smoothing: blends with the previous frame, moved along the optical flow")
@@ -135,6 +144,7 @@ class LiveTab(QWidget):
         self.vcam_button = button("Virtual camera", checkable=True,
                                   tip="Send the stylized video to OBS/Zoom (needs pyvirtualcam and a virtual camera driver)")
         self.remote_box = RemoteBox(self.remote)
+        self.learn_bar = LearnBar(self.c)
 
     # -- layout ---------------------------------------------------------------------------------
     def _layout(self) -> None:
@@ -153,24 +163,7 @@ class LiveTab(QWidget):
         st.addLayout(add_row)
         st.addWidget(self.mix_box)
         side.addWidget(styles, 1)
-        settings = QGroupBox("Settings")
-        form = QFormLayout(settings)
-        strength_row = QHBoxLayout()
-        strength_row.addWidget(self.strength, 1)
-        strength_row.addWidget(self.strength_value)
-        form.addRow("Strength", strength_row)
-        form.addRow("", self.preserve)
-        form.addRow(self.smooth_on, self.smoothing)
-        form.addRow("Region", self.region)
-        form.addRow("", self.show_mask)  # its own row: beside the box it widened the panel past a laptop's screen
-        form.addRow("Other region", self.kept_style)
-        form.addRow("Resolution", self.resolution)
-        form.addRow("", self.resolution_now)
-        form.addRow("Model", self.model_box)
-        form.addRow("Device", self.provider)
-        form.addRow(self.provider_label)  # its own row, full width: the reason fits
-        form.addRow("View", self.view_mode)
-        side.addWidget(settings)
+        side.addWidget(self._settings_group())
         outs = QHBoxLayout()
         for b in (self.snapshot_button, self.record_button, self.vcam_button):
             outs.addWidget(b)
@@ -178,6 +171,7 @@ class LiveTab(QWidget):
         side.addWidget(self.remote_box)
         left = QVBoxLayout()
         left.addWidget(self.view, 1)
+        left.addWidget(self.learn_bar)  # under the preview, always in sight while a style is learned
         left.addWidget(self.stats_label)
         root = QHBoxLayout(self)
         root.addLayout(left, 3)
@@ -193,6 +187,30 @@ class LiveTab(QWidget):
         self.side_scroll.setMinimumWidth(340)
         self.side_scroll.setMaximumWidth(400)
         root.addWidget(self.side_scroll, 1)
+
+    def _settings_group(self) -> QGroupBox:
+        settings = QGroupBox("Settings")
+        form = QFormLayout(settings)
+        strength_row = QHBoxLayout()
+        strength_row.addWidget(self.strength, 1)
+        strength_row.addWidget(self.strength_value)
+        form.addRow("Strength", strength_row)
+        boldness_row = QHBoxLayout()
+        boldness_row.addWidget(self.boldness, 1)
+        boldness_row.addWidget(self.boldness_value)
+        form.addRow("Boldness", boldness_row)
+        form.addRow("", self.preserve)
+        form.addRow(self.smooth_on, self.smoothing)
+        form.addRow("Region", self.region)
+        form.addRow("", self.show_mask)  # its own row: beside the box it widened the panel past a laptop's screen
+        form.addRow("Other region", self.kept_style)
+        form.addRow("Resolution", self.resolution)
+        form.addRow("", self.resolution_now)
+        form.addRow("Model", self.model_box)
+        form.addRow("Device", self.provider)
+        form.addRow(self.provider_label)  # its own row, full width: the reason fits
+        form.addRow("View", self.view_mode)
+        return settings
 
     def _show_model(self, *_args) -> None:
         """Keep the Model box on the model in use: the fast net (also one opened from a file, which
@@ -265,6 +283,10 @@ class LiveTab(QWidget):
         self.gallery.customContextMenuRequested.connect(self._gallery_menu)
         self.strength.valueChanged.connect(lambda v: c.set_strength(v / 100))
         self.strength.valueChanged.connect(lambda v: self.strength_value.setText(f"{v} %"))
+        self.boldness.valueChanged.connect(lambda v: c.set_boldness(v / 100))
+        self.boldness.valueChanged.connect(lambda v: self.boldness_value.setText(f"{v} %"))
+        c.model_changed.connect(self._show_boldness_state)
+        c.learning_changed.connect(self._on_learning)
         self.preserve.toggled.connect(c.set_preserve_colors)
         self.smooth_on.toggled.connect(self._on_smoothing)
         self.smoothing.valueChanged.connect(self._on_smoothing)
@@ -301,12 +323,15 @@ class LiveTab(QWidget):
 
     def show_settings(self, s) -> None:
         """Put the controller's settings record on the widgets (it is the truth; they only show it)."""
-        widgets = (self.strength, self.preserve, self.smooth_on, self.smoothing, self.resolution, self.region,
-                   self.kept_style)
+        widgets = (self.strength, self.boldness, self.preserve, self.smooth_on, self.smoothing, self.resolution,
+                   self.region, self.kept_style)
         for w in widgets:
             w.blockSignals(True)
         self.strength.setValue(round(s.strength * 100))
         self.strength_value.setText(f"{round(s.strength * 100)} %")
+        self.boldness.setValue(round(s.boldness * 100))
+        self.boldness_value.setText(f"{round(s.boldness * 100)} %")
+        self._show_boldness_state()
         self.preserve.setChecked(s.preserve_colors)
         self.smooth_on.setChecked(s.smoothing > 0)
         if s.smoothing > 0:  # off keeps the slider where it was, for the next time it is switched on
@@ -321,6 +346,13 @@ class LiveTab(QWidget):
         self._fill_kept_styles(s)
         for w in widgets:
             w.blockSignals(False)
+
+    def _show_boldness_state(self, *_args) -> None:
+        """Boldness is live only for a fast net with bold rows; otherwise greyed out, the tooltip says why."""
+        why = self.c.boldness_unavailable()
+        self.boldness.setEnabled(not why)
+        self.boldness_value.setEnabled(not why)
+        self.boldness.setToolTip(BOLDNESS_TIP if not why else f"{BOLDNESS_TIP}\n\nNot available now: {why}")
 
     def _fill_kept_styles(self, s) -> None:
         """The Other region box: as filmed, then the model's styles; on the record's choice (signals blocked)."""
@@ -366,18 +398,25 @@ class LiveTab(QWidget):
         self.kept_style.blockSignals(False)
         self.gallery.blockSignals(True)
         self.gallery.clear()
+        learned = set(self.c.learned_styles())
         for name in self.c.builtin_styles():
             info = self.catalogue.get(name, {})
             item = QListWidgetItem(name.replace("_", " "))
             item.setData(Qt.UserRole, name)
-            if info:
+            if name in learned:
+                thumb = self.c.learned_thumbnail(name)
+                item.setIcon(QIcon(with_badge(QPixmap.fromImage(thumb) if thumb is not None else QPixmap())))
+                item.setToolTip(LEARNED_TIP)
+            elif info:
                 item.setIcon(QIcon(QPixmap(info["path"])))
-                item.setToolTip(f"{info['title']} — {info['artist']}, {info['year']}")
+                item.setToolTip(f"{info['title']} — {info['artist']}, {info['year']}; right-click to learn it as a "
+                                "live style")
             self.gallery.addItem(item)
         for name, path in self.c.custom_style_paths().items():
             item = QListWidgetItem(QIcon(QPixmap(path)), name)
             item.setData(Qt.UserRole, name)
-            item.setToolTip(f"your style image (AdaIN), kept in {path}; right-click to remove")
+            item.setToolTip(f"your style image (AdaIN), kept in {path}; right-click to remove it or to learn it "
+                           "as a live style")
             self.gallery.addItem(item)
         active = set(self.c.settings.mix)
         for i in range(self.gallery.count()):
@@ -478,14 +517,65 @@ class LiveTab(QWidget):
             return "; Resolution set to Auto so style images keep up with the camera on this CPU"
         return ""
 
+    def gallery_actions(self, name: str) -> list[tuple[str, bool, object]]:
+        """The gallery menu of one style: (text, enabled, what it does). A painting (a built-in style's or
+        one of your style images) can be learned as a live style; your images and learned styles removed."""
+        actions = []
+        if name in self.c.learnable_paintings():
+            job = self.c.learning()
+            busy = job is not None and job.get("state") in ("running", "cancelling")
+            actions.append(("Learn as a live style…" + (" (one is being learned)" if busy else ""), not busy,
+                            lambda: self.learn_style(name)))
+        if name in self.c.custom_styles():
+            actions.append((f"Remove {name}", True, lambda: self.c.remove_style(name)))
+        elif name in self.c.learned_styles():
+            actions.append((f"Remove the learned style {name}", True, lambda: self.c.remove_learned(name)))
+        return actions
+
     def _gallery_menu(self, pos) -> None:
         item = self.gallery.itemAt(pos)
-        if item is None or item.data(Qt.UserRole) not in self.c.custom_styles():
+        actions = self.gallery_actions(item.data(Qt.UserRole)) if item is not None else []
+        if not actions:
             return
         menu = QMenu(self)
-        remove = menu.addAction(f"Remove {item.data(Qt.UserRole)}")
-        if menu.exec(self.gallery.mapToGlobal(pos)) is remove:
-            self.c.remove_style(item.data(Qt.UserRole))
+        chosen = {}
+        for text, enabled, run in actions:
+            action = menu.addAction(text)
+            action.setEnabled(enabled)
+            chosen[action] = run
+        picked = menu.exec(self.gallery.mapToGlobal(pos))
+        if picked in chosen:
+            chosen[picked]()
+
+    def learn_style(self, style: str) -> str | None:
+        """Ask for a name and a training time, then learn the painting behind ``style`` in the background."""
+        painting = self.c.learnable_paintings().get(style)
+        if painting is None:
+            self.c.error.emit(f"{style} has no painting to learn from")
+            return None
+        taken = set(self.c.builtin_styles()) | set(self.c.custom_styles())
+        dialog = LearnDialog(style, painting, self, suggest_name(style, taken))
+        accepted = dialog.exec() == QDialog.Accepted
+        name, minutes = dialog.values()
+        dialog.deleteLater()
+        if not accepted:
+            return None
+        learned = self.c.learn_style(style, name, minutes)
+        if learned:
+            self.c.note.emit(f"Learning '{learned}' in the background (about {round(minutes)} min); "
+                             "you can keep using the app")
+        return learned
+
+    def _on_learning(self, status: dict | None) -> None:
+        """A style just learned joins the gallery with its thumbnail, in sight."""
+        if not status or status.get("state") != "done":
+            return
+        name = status.get("name")
+        if name not in {self.gallery.item(i).data(Qt.UserRole) for i in range(self.gallery.count())}:
+            self.refresh_gallery()
+        for i in range(self.gallery.count()):
+            if self.gallery.item(i).data(Qt.UserRole) == name:
+                self.gallery.scrollToItem(self.gallery.item(i))
 
     def choose_style_image(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Choose a style image", "", "Images (*.png *.jpg *.jpeg *.bmp *.webp *.tif)")

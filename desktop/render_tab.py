@@ -1,7 +1,7 @@
 """Render tab: clips in, stylized clips out, each clip with its own settings.
 
-A clip added to the list takes the Live tab's look at that moment (style or mix, strength, colours,
-smoothing, model) at the clip's own size; the Live tab's processing resolution is a preview speed
+A clip added to the list takes the Live tab's look at that moment (style or mix, strength, boldness,
+colours, smoothing, model) at the clip's own size; the Live tab's processing resolution is a preview speed
 choice and never reaches a render. Each row shows its settings; selecting rows that are not rendering
 lets the settings box under the list change them. Rows are cancelled or removed one at a time (the
 others go on), clips added while the queue runs join it, and "Cancel all" stops everything.
@@ -19,7 +19,7 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QFormLayout, Q
 from .controller import EngineController
 from .render_queue import (CANCELLED, DONE, FAILED, RUNNING, SKIPPED, WAITING, RenderJob, RenderQueue, model_path_of,
                            output_for)
-from .widgets import button
+from .widgets import BOLDNESS_TIP, button
 
 VIDEO_FILTER = "Video (*.mp4 *.mov *.mkv *.avi *.webm *.m4v)"
 # Processing sizes a render offers (0 = the clip's own size). The file always keeps the clip's dimensions.
@@ -49,10 +49,14 @@ def style_text(mix: dict[str, float]) -> str:
     return " + ".join(f"{n} {w / total:.0%}" for n, w in mix.items())
 
 
-def describe(settings, model_name: str) -> str:
-    """One line for a row: "wave · 100% · source size · smoothing 0.6 · mid8.int8"."""
-    parts = [style_text(settings.mix), f"{settings.strength:.0%}", size_label(settings.process_height),
-             f"smoothing {settings.smoothing:.1f}" if settings.smoothing > 0 else "no smoothing"]
+def describe(settings, model_name: str, bold: bool = True) -> str:
+    """One line for a row: "wave · 100% · bold 40% · source size · smoothing 0.6 · mid8.int8" (boldness only when
+    set and the model has bold rows: ``bold``)."""
+    parts = [style_text(settings.mix), f"{settings.strength:.0%}"]
+    if bold and settings.boldness > 0:
+        parts.append(f"bold {settings.boldness:.0%}")
+    parts += [size_label(settings.process_height),
+              f"smoothing {settings.smoothing:.1f}" if settings.smoothing > 0 else "no smoothing"]
     if settings.preserve_colors:
         parts.append("original colours")
     if settings.region != "all":
@@ -178,6 +182,9 @@ class RenderTab(QWidget):
         self.strength = QSlider(Qt.Horizontal)
         self.strength.setRange(0, 100)
         self.strength_value = QLabel()
+        self.boldness = QSlider(Qt.Horizontal)
+        self.boldness.setRange(0, 100)
+        self.boldness_value = QLabel()
         self.smoothing = QSlider(Qt.Horizontal)
         self.smoothing.setRange(0, 100)
         self.smoothing.setToolTip("Temporal smoothing: less flicker between frames; 0 = off")
@@ -201,6 +208,10 @@ class RenderTab(QWidget):
         strength.addWidget(self.strength, 1)
         strength.addWidget(self.strength_value)
         form.addRow("Strength", strength)
+        boldness = QHBoxLayout()
+        boldness.addWidget(self.boldness, 1)
+        boldness.addWidget(self.boldness_value)
+        form.addRow("Boldness", boldness)
         smoothing = QHBoxLayout()
         smoothing.addWidget(self.smoothing, 1)
         smoothing.addWidget(self.smoothing_value)
@@ -212,14 +223,19 @@ class RenderTab(QWidget):
         size_note.setWordWrap(True)
         form.addRow("", size_note)
         form.addRow("Model", self.model_box)
+        self._connect_box()
+
+    def _connect_box(self) -> None:
         self.style_box.currentIndexChanged.connect(self._on_style)
         for slider, label, text in ((self.strength, self.strength_value, lambda v: f"{v}%"),
+                                    (self.boldness, self.boldness_value, lambda v: f"{v}%"),
                                     (self.smoothing, self.smoothing_value, lambda v: f"{v / 100:.2f}" if v else "off")):
             # a clip's setting changes once, when the drag ends: a finished clip does not start rendering
             # again with a value passed on the way
             slider.setTracking(False)
             slider.sliderMoved.connect(lambda v, label=label, text=text: label.setText(text(v)))
         self.strength.valueChanged.connect(self._on_strength)
+        self.boldness.valueChanged.connect(lambda v: self._edit(lambda s, _j: s.with_(boldness=v / 100)))
         self.smoothing.valueChanged.connect(self._on_smoothing)
         self.preserve.toggled.connect(lambda on: self._edit(lambda s, _j: s.with_(preserve_colors=bool(on))))
         self.size_box.currentIndexChanged.connect(
@@ -228,8 +244,8 @@ class RenderTab(QWidget):
         self.region_box.currentIndexChanged.connect(lambda _i: self._edit(
             lambda s, _j: s.with_(region=self.region_box.currentData(),
                                   person_mix=s.person_mix if self.region_box.currentData() != "all" else {})))
-        self._box_controls = (self.style_box, self.strength, self.smoothing, self.preserve, self.size_box,
-                              self.model_box, self.region_box)
+        self._box_controls = (self.style_box, self.strength, self.boldness, self.smoothing, self.preserve,
+                              self.size_box, self.model_box, self.region_box)
 
     def _editable(self) -> list[RenderJob]:
         """The selected clips the box changes: every selected one that is not rendering."""
@@ -260,6 +276,7 @@ class RenderTab(QWidget):
             if len(s.mix) == 1:
                 self.style_box.setCurrentIndex(max(0, self.style_box.findData(next(iter(s.mix)))))
             self.strength.setValue(round(s.strength * 100))
+            self.boldness.setValue(round(s.boldness * 100))
             self.smoothing.setValue(round(s.smoothing * 100))
             self.preserve.setChecked(s.preserve_colors)
             self.size_box.setCurrentIndex(max(0, self.size_box.findData(s.process_height or 0)))
@@ -273,8 +290,19 @@ class RenderTab(QWidget):
             self.model_box.setCurrentIndex(max(0, self._model_index(job.model)))
         finally:
             self._show_values()
+            self._show_boldness_state(jobs)
             for w in self._box_controls:
                 w.blockSignals(False)
+
+    def _show_boldness_state(self, jobs: list[RenderJob]) -> None:
+        """Boldness changes clips whose model has bold rows; otherwise greyed out, the tooltip says why."""
+        bold = any(self.c.model_bold(j.model) for j in jobs)
+        self.boldness.setEnabled(bold)
+        tip = BOLDNESS_TIP
+        if jobs and not bold:
+            tip += ("\n\nNot available: the selected clips' model has no bold version of its styles "
+                    "(style images, or a model made before Boldness)")
+        self.boldness.setToolTip(tip)
 
     def _model_index(self, path: str) -> int:
         want = Path(path).resolve()
@@ -282,6 +310,7 @@ class RenderTab(QWidget):
 
     def _show_values(self) -> None:
         self.strength_value.setText(f"{self.strength.value()}%")
+        self.boldness_value.setText(f"{self.boldness.value()}%")
         self.smoothing_value.setText(f"{self.smoothing.value() / 100:.2f}" if self.smoothing.value() else "off")
 
     def _edit(self, change, model: str | None = None) -> None:
@@ -330,7 +359,9 @@ class RenderTab(QWidget):
         if snap is None:
             self.new_clips_label.setText("Clips you add take the Live tab's style once a model is loaded.")
             return
-        look = describe(snap.settings.with_(process_height=None, auto_resolution=False), Path(model_path_of(snap)).stem)
+        path = model_path_of(snap)
+        look = describe(snap.settings.with_(process_height=None, auto_resolution=False), Path(path).stem,
+                        self.c.model_bold(path))
         self.new_clips_label.setText(f"Clips you add take the Live tab's look: {look}")
 
     def showEvent(self, event) -> None:  # noqa: N802
@@ -372,7 +403,7 @@ class RenderTab(QWidget):
 
     def _refresh_row(self, row: int) -> None:
         job = self.queue.jobs[row]
-        self.table.item(row, SETTINGS).setText(describe(job.settings, job.model_name))
+        self.table.item(row, SETTINGS).setText(describe(job.settings, job.model_name, self.c.model_bold(job.model)))
         self.table.item(row, SETTINGS).setToolTip(f"model: {job.model}")
         action: QPushButton = self.table.cellWidget(row, ACTION)
         running = job.state == RUNNING

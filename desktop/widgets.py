@@ -3,6 +3,9 @@ from __future__ import annotations
 
 from PySide6.QtWidgets import QPushButton
 
+# the Boldness control's tooltip (Live tab and Render tab)
+BOLDNESS_TIP = "Faithful: the photo's detail in the painting's colours. Bold: the painting's brush strokes."
+
 
 def button(text: str, *, checkable: bool = False, enabled: bool = True, tip: str = "") -> QPushButton:
     b = QPushButton(text)

@@ -27,7 +27,13 @@ def _style_args(p: argparse.ArgumentParser) -> None:
                    help="built-in style of a fast net, repeat to mix (e.g. --style wave=0.7 --style starry=0.3)")
     g.add_argument("--style-image", action="append", metavar="PATH[=W]",
                    help="any image as the style (AdaIN model); repeat to mix")
+    g.add_argument("--learned-style", action="append", metavar="FILE[=W]",
+                   help="a learned style (.npz, from `stylecast learn-style`) as a style of the fast net it was "
+                        "learned for; repeat to mix, also with --style. Your learned styles also work by name: --style NAME")
     g.add_argument("--strength", type=float, default=1.0, help="0 = original, 1 = fully stylized (default 1)")
+    g.add_argument("--boldness", type=float, metavar="0..1",
+                   help="0 = faithful (the photo's detail under the painting's colours and fine texture), 1 = bold "
+                        "(the painting's brush strokes, large); fast nets with bold rows (default 0, faithful)")
     g.add_argument("--preserve-colors", action="store_true", help="keep the original colours (luminance-only transfer)")
     g.add_argument("--size", type=_size, metavar="HEIGHT",
                    help="processing height in pixels; the output keeps the input size, sharpened by it (live: 'auto', "
@@ -63,30 +69,55 @@ def _size(text: str) -> int | str:
 def _processor(args):
     from .processor import StyleSettings
     from .formats import parse_weighted
-    from .setup import build_processor
+    from .setup import boldness_note, build_processor
 
     live = args.func is cmd_live
     if args.size == "auto" and not live:
         raise InputError("--size auto is for live preview; a file is processed at one size (give a height, or none "
                          "for the input's own)")
     auto = live and args.size in (None, "auto")
-    settings = StyleSettings(mix=parse_weighted(args.style), strength=args.strength, preserve_colors=args.preserve_colors,
+    explicit, library, mix = _learned_styles(args)
+    given = {} if args.boldness is None else {"boldness": args.boldness}  # else StyleSettings' default
+    settings = StyleSettings(mix=mix, strength=args.strength, preserve_colors=args.preserve_colors,
                              process_height=None if auto else args.size, smoothing=args.smooth,
                              auto_resolution=auto, sharp_upscale=not args.plain_upscale, region=args.region,
-                             person_mix=parse_weighted(args.person_style))
+                             person_mix=parse_weighted(args.person_style), **given)
     processor = build_processor(settings, model=args.model, style_images=parse_weighted(args.style_image),
                                 provider=args.provider, person_style_images=parse_weighted(args.person_style_image),
-                                segmentation=args.segmentation_model)
+                                segmentation=args.segmentation_model, learned=explicit, learned_library=library)
     print(f"model {processor.stylizer.choice.describe()}", file=sys.stderr)
+    note = boldness_note(processor.stylizer, processor.settings) if args.boldness else None
+    if note:
+        print(f"note: {note}", file=sys.stderr)
     return processor
 
 
+def _learned_styles(args):
+    """The --learned-style files (each must run), the user's learned styles (those the mix names are used)
+    and the mix: --style's names and the files' style names with their weights."""
+    from .formats import parse_weighted
+    from .learned import load_learned, scan_learned
+
+    mix = parse_weighted(args.style)
+    explicit = []
+    for path, weight in parse_weighted(args.learned_style).items():
+        style = load_learned(path)
+        if style.name in mix:
+            raise InputError(f"{path} holds the learned style {style.name!r}, which is already in the mix; "
+                             "give each style once")
+        explicit.append(style)
+        mix[style.name] = weight
+    library = scan_learned()[0] if args.style or args.person_style else []
+    return explicit, library, mix
+
+
 def _job_inputs(args, processor) -> list[Path]:
-    """Files a job reads besides its sources (the model, the style images): never an output."""
+    """Files a job reads besides its sources (the model, the style images, learned styles): never an output."""
     from .formats import parse_weighted
 
     files = [processor.stylizer.info.path, *(Path(p) for p in parse_weighted(args.style_image)),
-             *(Path(p) for p in parse_weighted(args.person_style_image))]
+             *(Path(p) for p in parse_weighted(args.person_style_image)),
+             *(Path(p) for p in parse_weighted(args.learned_style))]
     if processor.segmenter is not None:
         files.append(processor.segmenter.info.path)
     return files + ([Path(args.model)] if args.model else [])
@@ -379,6 +410,10 @@ def cmd_train(args) -> int:
     return _run_training_cli(args.rest, "training")
 
 
+def cmd_learn_style(args) -> int:
+    return _plugin("learn-style", 'learning a style needs PyTorch: pip install "stylecast[train]"')(args.rest)
+
+
 def cmd_gatys(args) -> int:
     return _run_training_cli(["gatys", *args.rest], "Gatys")
 
@@ -462,10 +497,12 @@ def build_parser() -> argparse.ArgumentParser:
     _add_passthrough(sub, "translate",
                      "U-GAT-IT/CycleGAN image translation (PyTorch): --checkpoint --input --output [--face]", cmd_translate)
     _add_passthrough(sub, "train", "train models (python -m training ...)", cmd_train)
+    _add_passthrough(sub, "learn-style", "learn a painting as a live style (PyTorch, minutes on a CPU): PAINTING "
+                     "[--name N] [--minutes M]", cmd_learn_style)
     return parser
 
 
-PASSTHROUGH = {"gatys": cmd_gatys, "translate": cmd_translate, "train": cmd_train}  # their flags belong to python -m training
+PASSTHROUGH = {"gatys": cmd_gatys, "translate": cmd_translate, "train": cmd_train, "learn-style": cmd_learn_style}  # their flags belong to python -m training
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -34,7 +34,9 @@ import cv2
 
 from .atomic import write_bytes_atomic
 from .errors import InputError, ModelError, OutputError, StyleCastError
+from .formats import IMAGE_SUFFIXES
 from .live import LiveSession
+from .setup import boldness_note
 
 MAX_BODY = 16 * 1024  # bytes; every action's arguments fit in far less
 MAX_JSON_DEPTH = 4  # nested objects/arrays in a body or message; the deepest action needs 2
@@ -45,6 +47,8 @@ IDLE_TIMEOUT_S = 10.0  # a connection must finish a request's headers this long 
 BODY_TIMEOUT_S = 10.0  # and send the body this long after the headers
 STATS_INTERVAL_S = 0.5
 MAX_PENDING_PER_CLIENT = 64  # WebSocket messages; beyond it a slow client misses messages
+MAX_LEARNED_NAME = 80  # characters of a learned style's name (engine/learned.py)
+LEARN_MINUTES = (0.5, 24 * 60.0)  # how long a painting may be learned for, when the client says
 CALL_TIMEOUT_S = 10.0  # an action that has not run by then answers 503 (the app's GUI thread is stuck)
 TOKEN_ENV = "STYLECAST_CONTROL_TOKEN"
 LOOPBACK_NAMES = ("127.0.0.1", "localhost", "::1")
@@ -229,6 +233,47 @@ def _region(value: Any) -> tuple[float, float, float, float] | None:
     return tuple(numbers)
 
 
+def image_file(value: str) -> Path:
+    """A painting given as a path: an existing image file named by its full path, or ControlError with why not
+    (404 for a bare word that names no painting, or a file that is not there)."""
+    path = Path(value).expanduser()
+    if not path.is_absolute():
+        if len(path.parts) == 1 and path.suffix.lower() not in IMAGE_SUFFIXES:
+            raise ControlError(404, f"unknown painting {_brief(value)}; give an image file's full path or a painting "
+                                    "GET /api/learning lists")
+        raise ControlError(400, f"'painting' must be a full path (the server has no folder of yours), got {_brief(value)}")
+    if path.suffix.lower() not in IMAGE_SUFFIXES:
+        raise ControlError(400, f"{_brief(path.name)} is not an image file ({', '.join(sorted(IMAGE_SUFFIXES))})")
+    try:
+        regular = path.is_file()
+        exists = regular or path.exists()
+    except (OSError, ValueError):  # no permission, a NUL byte in the name
+        raise ControlError(400, f"cannot read {_brief(value)}") from None
+    if not regular:
+        raise ControlError(400 if exists else 404, f"{_brief(value)} is not an image file" if exists
+                           else f"no such file: {_brief(value)}")
+    return path
+
+
+def jsonable(value: Any) -> Any:
+    """A session's answer or event value as JSON can carry it: paths as text, tuples as lists, NaN as null."""
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    if hasattr(value, "to_dict"):  # StyleSettings
+        return jsonable(value.to_dict())
+    if hasattr(value, "item") and getattr(value, "size", 0) == 1:  # a NumPy number
+        return jsonable(value.item())
+    return str(value)
+
+
 def stats_dict(stats) -> dict | None:
     return None if stats is None else {k: (round(v, 2) if isinstance(v, float) else v) for k, v in asdict(stats).items()}
 
@@ -260,7 +305,7 @@ class ControlAPI:
     """Every action a remote client can take. ``run(fn)`` runs fn where the session may be touched
     (the GUI thread in the app) and returns its result."""
 
-    READ = ("state", "styles", "models", "stats", "snapshot")
+    READ = ("state", "styles", "models", "stats", "snapshot", "learning")
 
     def __init__(self, session: LiveSession, run: Callable[[Callable[[], Any]], Any] | None = None) -> None:
         self.session = session
@@ -272,10 +317,12 @@ class ControlAPI:
             "strength": self._strength, "preserve-colors": self._preserve, "smoothing": self._smoothing,
             "resolution": self._resolution, "region": self._region, "start": self._start, "stop": self._stop, "toggle": self._toggle,
             "vcam": self._vcam, "capture": self._capture, "model": self._model, "remove-style": self._remove_style,
+            "boldness": self._boldness, "learn-style": self._learn_style, "learning": self._learning,
+            "cancel-learning": self._cancel_learning, "remove-learned": self._remove_learned,
         }
 
     def call(self, action: str, args: dict) -> Any:
-        handler = self.actions.get(action)
+        handler = self.actions.get(action) or self.actions.get(str(action).replace("_", "-"))  # learn_style too
         if handler is None:
             raise ControlError(404, f"unknown action {_brief(action)}; see docs/control.md")
         if not isinstance(args, dict):
@@ -293,17 +340,17 @@ class ControlAPI:
 
     def _do(self, fn: Callable[[], Any]) -> dict:
         self.run(fn)
-        return self.run(self.session.state)
+        return jsonable(self.run(self.session.state))
 
     # read
     def _state(self, a: dict) -> dict:
         _only(a)
-        return self.run(self.session.state)
+        return jsonable(self.run(self.session.state))
 
     def _styles(self, a: dict) -> dict:
         _only(a)
         return self.run(lambda: {"builtin": self.session.builtin_styles(), "custom": self.session.custom_styles(),
-                                 "active": dict(self.session.settings.mix)})
+                                 "learned": self.session.learned_styles(), "active": dict(self.session.settings.mix)})
 
     def _models(self, a: dict) -> dict:
         _only(a)
@@ -351,6 +398,22 @@ class ControlAPI:
         value = _number(a, "value", 0.0, 1.0)
         return self._do(lambda: self.session.update(strength=value))
 
+    def _boldness(self, a: dict) -> dict:
+        """{"value": 0..1}, or {"step": -1..1} added to the current boldness (a hotkey's bolder/fainter).
+        The answer is the state, with a ``note`` when the running model has no bold rows."""
+        _only(a, "value", "step")
+        if ("value" in a) == ("step" in a):
+            raise ControlError(400, "give either 'value' (0..1) or 'step' (-1..1)")
+        if "value" in a:
+            value = _number(a, "value", 0.0, 1.0)
+            target = lambda current: value  # noqa: E731
+        else:
+            step = _number(a, "step", -1.0, 1.0)
+            target = lambda current: min(1.0, max(0.0, round(current + step, 6)))  # noqa: E731
+        state = self._do(lambda: self.session.update(boldness=target(self.session.settings.boldness)))
+        note = self.run(lambda: boldness_note(self.session.processor.stylizer, self.session.settings))
+        return {**state, "note": note} if note else state
+
     def _preserve(self, a: dict) -> dict:
         _only(a, "on")
         on = _flag(a, "on")
@@ -374,11 +437,12 @@ class ControlAPI:
         return self._do(lambda: self.session.update(**changes))
 
     def _settings(self, a: dict) -> dict:
-        """Several at once: {"mix"|"style", "strength", "preserve_colors", "smoothing", "process_height"}."""
-        _only(a, "mix", "style", "strength", "preserve_colors", "smoothing", "process_height")
+        """Several at once: {"mix"|"style", "strength", "boldness", "preserve_colors", "smoothing", "process_height"}."""
+        _only(a, "mix", "style", "strength", "boldness", "preserve_colors", "smoothing", "process_height")
         changes: dict[str, Any] = {}
-        if "strength" in a:
-            changes["strength"] = _number(a, "strength", 0.0, 1.0)
+        for key in ("strength", "boldness"):
+            if key in a:
+                changes[key] = _number(a, key, 0.0, 1.0)
         if "smoothing" in a:
             changes["smoothing"] = _number(a, "smoothing", 0.0, 1.0)
         if "preserve_colors" in a:
@@ -447,3 +511,53 @@ class ControlAPI:
         if name not in names:
             raise ControlError(404, f"unknown model {_brief(name)}; GET /api/models lists them")
         return self._do(lambda: self.session.set_model_by_name(name))
+
+    # learned styles: a painting learned as new rows of the fast net, in the background
+    def _learn_style(self, a: dict) -> dict:
+        """{"painting": a painting's name (``learning`` lists them) or an image file's full path, "name"
+        (optional), "minutes" (optional)}: starts learning; answers {"name", "learning"}."""
+        _only(a, "painting", "name", "minutes")
+        painting = self._painting(a)
+        name = _text(a, "name", required=False)
+        if name is not None and len(name) > MAX_LEARNED_NAME:
+            raise ControlError(400, f"'name' has at most {MAX_LEARNED_NAME} characters")
+        minutes = None if a.get("minutes") is None else _number(a, "minutes", *LEARN_MINUTES)
+        busy = self.run(self.session.learning)
+        if busy and busy.get("state") in ("running", "cancelling"):
+            raise ControlError(409, f"already learning {_brief(busy.get('name'))}: wait for it or cancel it "
+                                    "(cancel-learning)")
+        started = self.run(lambda: self.session.learn_style(painting, name=name, minutes=minutes))
+        return {"name": started, "learning": jsonable(self.run(self.session.learning))}
+
+    def _painting(self, a: dict) -> Path:
+        if "painting" not in a:
+            raise ControlError(400, "missing field 'painting'")
+        value = a["painting"]
+        if not isinstance(value, str) or not value.strip() or len(value) > 4096:
+            raise ControlError(400, "'painting' must be a painting's name or an image file's full path")
+        known = self.run(self.session.learnable_paintings)
+        if value in known:
+            return Path(known[value])
+        return image_file(value)
+
+    def _learning(self, a: dict) -> dict:
+        """The learning job (or null), the learned styles and the paintings ``learn-style`` takes by name."""
+        _only(a)
+        return jsonable(self.run(lambda: {"learning": self.session.learning(), "learned": self.session.learned_styles(),
+                                          "paintings": sorted(self.session.learnable_paintings())}))
+
+    def _cancel_learning(self, a: dict) -> dict:
+        """Stop learning after the current step (learning the same painting again resumes it)."""
+        _only(a)
+        now = self.run(self.session.learning)
+        if not now or now.get("state") not in ("running", "cancelling"):
+            raise ControlError(409, "no style is being learned")
+        self.run(self.session.cancel_learning)
+        return {"learning": jsonable(self.run(self.session.learning))}
+
+    def _remove_learned(self, a: dict) -> dict:
+        _only(a, "name")
+        name = _text(a, "name")
+        if name not in self.run(self.session.learned_styles):
+            raise ControlError(404, f"unknown learned style {_brief(name)}; GET /api/learning lists them")
+        return self._do(lambda: self.session.remove_learned(name))

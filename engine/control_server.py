@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 
 from .control import (BODY_TIMEOUT_S, CALL_TIMEOUT_S, FAILED_BURST, FAILED_RATE_PER_S, IDLE_TIMEOUT_S, LOOPBACK_NAMES,
                       MAX_BODY, MAX_PENDING_PER_CLIENT, MAX_WS_CLIENTS, RATE_BURST, RATE_PER_S, RENEWED_CLOSE,
-                      STATS_INTERVAL_S, ControlAPI, ControlError, log, parse_json, stats_dict)
+                      STATS_INTERVAL_S, ControlAPI, ControlError, jsonable, log, parse_json, stats_dict)
 from .errors import InputError, OutputError
 
 
@@ -174,9 +174,7 @@ class ControlServer:
         loop = self._loop
         if loop is None or loop.is_closed() or not self._clients:
             return
-        if event == "settings":
-            value = value.to_dict()
-        message = {"type": "event", "event": event, "value": value}
+        message = {"type": "event", "event": event, "value": jsonable(value)}  # settings as a dict, paths as text
         try:
             loop.call_soon_threadsafe(self._broadcast, message)
         except RuntimeError:  # the loop closed meanwhile

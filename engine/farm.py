@@ -4,7 +4,8 @@ driver stitching the frames and the source's audio into one output (`stylecast r
     plan_segments   one pass over the video packets (no decoding): presentation-order timestamps and
                     keyframes -> segments of about ``segment_s`` seconds that start at keyframes
     _render_segment the task: the segment's packets (remuxed by the driver, shipped through the
-                    object store with the model files, so workers need no shared disk) are decoded
+                    object store with the model files, style-image statistics and learned styles, so
+                    workers need no shared disk) are decoded
                     from the keyframe before the segment and turned upright as the driver's probe of
                     the whole clip says (engine/video.py: Orientation); ``overlap`` frames before its
                     start run through the processor only to warm up the temporal smoother (so no seam
@@ -33,7 +34,7 @@ import signal
 import tempfile
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
 
@@ -43,6 +44,7 @@ import numpy as np
 
 from .errors import Cancelled, InputError, OutputError, StyleCastError
 from .frames import check_output_path
+from .learned import LearnedStyle
 from .processor import FrameProcessor, StyleSettings
 from .segment import PersonSegmenter
 from .render import RenderProgress, RenderResult, audio_outcome, clip_output, join_notes
@@ -151,13 +153,15 @@ def cut_chunk(src: str | Path, seg: Segment) -> bytes:
 # -- what travels to workers ---------------------------------------------------------------------------
 @dataclass(frozen=True)
 class ModelPackage:
-    """A stylizer as bytes: the model file(s), and a style-image model's style vectors (no shared disk)."""
+    """A stylizer as bytes: the model file(s), a style-image model's style vectors and a fast net's learned
+    styles (no shared disk)."""
 
     files: dict[str, bytes]
     main: str
     styles: dict[str, tuple[np.ndarray, ...]]
     digest: str
     segmentation: str | None = None  # the person-segmentation model's file name among ``files`` (region modes)
+    learned: tuple[LearnedStyle, ...] = ()  # their rows and metadata (no thumbnail, no path)
 
 
 def package_model(processor: FrameProcessor) -> ModelPackage:
@@ -169,6 +173,7 @@ def package_model(processor: FrameProcessor) -> ModelPackage:
     if info.companion is not None:
         files[info.companion.name] = info.companion.read_bytes()
     styles = stylizer.style_stats() if hasattr(stylizer, "style_stats") else {}
+    learned = tuple(replace(style, thumbnail=None, path=None) for style in getattr(stylizer, "learned_styles", list)())
     segmentation = None
     if processor.segmenter is not None and processor.settings.region != "all":
         segmentation = processor.segmenter.info.path.name
@@ -178,7 +183,10 @@ def package_model(processor: FrameProcessor) -> ModelPackage:
         h.update(name.encode())
         for vector in styles[name]:
             h.update(np.ascontiguousarray(vector, np.float32).tobytes())
-    return ModelPackage(files, info.path.name, styles, h.hexdigest()[:16], segmentation)
+    for style in learned:
+        h.update(style.name.encode())
+        h.update(style.faithful.tobytes() + style.bold.tobytes())
+    return ModelPackage(files, info.path.name, styles, h.hexdigest()[:16], segmentation, learned)
 
 
 _WORKER_MODELS: dict[tuple[str, str], object] = {}
@@ -197,6 +205,8 @@ def _stylizer_from(package: ModelPackage, provider: str):
         stylizer = load_stylizer(folder / package.main, provider, threads=1)
         for name, vectors in package.styles.items():
             stylizer.add_style_stats(name, *vectors)
+        for style in package.learned:
+            stylizer.add_learned(style)
         _WORKER_MODELS[key] = (stylizer, folder)
     return _WORKER_MODELS[key]
 

@@ -408,8 +408,8 @@ class LiveSession:
     def _learn_name(self, painting: Path, name: str | None) -> str:
         raw = (name or painting.stem).strip()
         safe = "".join(c if c.isalnum() or c in "-_" else "-" for c in raw).strip("-")[:60] or "learned"
-        if name is None and safe in self.builtin_styles():
-            safe = f"my-{safe}"
+        if name is None and (safe in self.builtin_styles() or safe in self.custom_styles()):
+            safe = f"{safe}-live"  # a built-in painting or a style image, learned: a name beside its own
         if safe in self.builtin_styles() or safe in self.custom_styles():
             raise InputError(f"there is already a style named {safe!r}: give the learned style another name")
         return safe

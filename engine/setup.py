@@ -3,14 +3,17 @@ desktop controller alike, so both resolve defaults, load models and report error
 
     open_stylizer(model, family, provider)         a model file (or the built-in default) -> stylizer,
                                                    with its ModelChoice (which file, where, why)
-    build_processor(settings, model=..., style_images=..., provider=...)   -> FrameProcessor
+    build_processor(settings, model=..., style_images=..., provider=..., learned=...)   -> FrameProcessor
+    boldness_note(stylizer, settings)              why boldness changes nothing here (no bold rows), or None
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Sequence
 
 from .errors import InputError, ModelError
+from .learned import LearnedStyle
 from .modelfile import available_providers, default_model
 from .processor import FrameProcessor, StyleSettings
 from .segment import PersonSegmenter
@@ -83,11 +86,13 @@ def open_stylizer(model: str | Path | None, family: str = "fast", provider: str 
 def build_processor(settings: StyleSettings, *, model: str | Path | None = None,
                     style_images: dict[str, float] | None = None, provider: str = "auto",
                     threads: int | None = None, person_style_images: dict[str, float] | None = None,
-                    segmentation: str | Path | None = None) -> FrameProcessor:
+                    segmentation: str | Path | None = None, learned: Sequence[LearnedStyle] = (),
+                    learned_library: Sequence[LearnedStyle] = ()) -> FrameProcessor:
     """``settings.mix`` names built-in styles of a fast net; ``style_images`` (path -> weight) asks
     for an AdaIN model instead, and becomes the mix once each image's statistics are computed. Likewise
     ``settings.person_mix`` / ``person_style_images`` for the region a region mode keeps; a region mode loads
-    the person-segmentation model (``segmentation``, or the built-in one)."""
+    the person-segmentation model (``segmentation``, or the built-in one). Learned styles run on the fast net:
+    every one of ``learned``, and those of ``learned_library`` (the user's) that the mixes name."""
     settings = settings.validated()
     style_images, person_images = style_images or {}, person_style_images or {}
     stylizer = open_stylizer(model, "adain" if style_images or person_images else "fast", provider, threads)
@@ -101,12 +106,41 @@ def build_processor(settings: StyleSettings, *, model: str | Path | None = None,
         person_mix = {stylizer.add_style_file(Path(p)): w for p, w in person_images.items()}
     elif style_images or person_images:
         raise InputError(f"{stylizer.info.path.name} is a fast net with fixed styles; style images need an AdaIN model")
+    else:
+        _add_learned(stylizer, learned, learned_library, {*mix, *person_mix})
     if person_mix and settings.region == "all":
         raise InputError("a style for the person needs a region: --region background or --region person")
     names = stylizer.style_names()
     # checked now, not on the first frame; the record then names what runs (no mix: the first style)
     settings = settings.with_(mix=normalize_mix(mix, names), person_mix=normalize_mix(person_mix, names) if person_mix else {})
     return FrameProcessor(stylizer, settings, open_segmenter(segmentation, provider) if settings.region != "all" else None)
+
+
+def _add_learned(stylizer: Stylizer, learned: Sequence[LearnedStyle], library: Sequence[LearnedStyle],
+                 wanted: set[str]) -> None:
+    """Learned styles onto a fast net: all of ``learned``, and the first of ``library`` under each name in
+    ``wanted`` that is not a built-in style. InputError when one cannot run on this net (another net's,
+    or a net without a style code)."""
+    taken = set(stylizer.style_names()) | {s.name for s in learned}
+    picks = list(learned)
+    for style in library:
+        if style.name in wanted and style.name not in taken:
+            picks.append(style)
+            taken.add(style.name)
+    for style in picks:
+        stylizer.add_learned(style)
+
+
+def boldness_note(stylizer: Stylizer | None, settings: StyleSettings) -> str | None:
+    """A sentence when boldness changes nothing with this stylizer and these styles (no bold rows), else None."""
+    if stylizer is None or getattr(stylizer, "bold", False):
+        return None
+    learned = {s.name for s in getattr(stylizer, "learned_styles", list)()}
+    if learned & {*settings.mix, *settings.person_mix}:
+        return None  # a learned style has its own bold rows
+    if isinstance(stylizer, AdaINStylizer):
+        return f"{stylizer.info.name} is a style-image model: boldness changes nothing with it"
+    return f"{stylizer.info.name} has no bold rows: boldness changes nothing with it"
 
 
 def open_segmenter(model: str | Path | None = None, provider: str = "auto") -> PersonSegmenter:

@@ -28,6 +28,7 @@ from engine.live import LiveSession
 from engine.processor import FrameProcessor
 from engine.temporal import CROSSFADE_FRAMES
 from engine.userstyles import StyleLibrary
+from tests.bold_models import tiny_bold  # noqa: F401 - a fixture
 
 TOKEN = "test-token-0123456789abcdef"
 
@@ -624,22 +625,7 @@ def test_cli_live_control_switches_style_and_stops_on_sigterm(tiny_fast_model, p
 def test_obs_script_talks_to_the_server(server, session):
     """OBS is not installed here: ``obspython`` is replaced by a recorder of the few calls the
     script makes at import and in its callbacks; the HTTP client is the script's own, unchanged."""
-    import importlib.util
-    import types
-    from pathlib import Path
-
-    logged = []
-    fake = types.ModuleType("obspython")
-    fake.LOG_WARNING = 200
-    fake.script_log = lambda level, text: logged.append(text)
-    sys.modules["obspython"] = fake
-    try:
-        path = Path(__file__).resolve().parent.parent / "tools" / "obs" / "stylecast_obs.py"
-        spec = importlib.util.spec_from_file_location("stylecast_obs", path)
-        obs_script = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(obs_script)
-    finally:
-        del sys.modules["obspython"]
+    obs_script = load_obs_script()
     obs_script.CFG.url, obs_script.CFG.token = server.url, TOKEN
     assert set(obs_script.api("styles")["builtin"]) == {"ink", "fire"}
     assert obs_script.api("style", {"name": "fire"})["settings"]["mix"] == {"fire": 1.0}
@@ -700,3 +686,193 @@ def test_region_over_http(server, session):
     assert status in (400, 404, 422) and session.settings.region == "background"
     status, state = http(server, "/api/region", {"region": "all", "person_mix": None})
     assert status == 200 and state["settings"]["region"] == "all" and state["settings"]["person_mix"] == {}
+
+
+# -- boldness ----------------------------------------------------------------------------------------------
+def test_boldness_over_http_with_values_steps_and_clear_errors(server, session):
+    status, state = http(server, "/api/boldness", {"value": 0.4})
+    assert status == 200 and state["settings"]["boldness"] == 0.4 and session.settings.boldness == 0.4
+    assert "no bold rows" in state["note"]  # the tiny net has none: told, not refused
+    steps = [(0.3, 0.7), (0.5, 1.0), (-1, 0.0), (-0.1, 0.0)]  # a hotkey's bolder/fainter, kept within 0..1
+    for step, expected in steps:
+        status, state = http(server, "/api/boldness", {"step": step})
+        assert status == 200 and state["settings"]["boldness"] == pytest.approx(expected), (step, state)
+    status, state = http(server, f"/api/boldness?step=0.1&token={TOKEN}", token=None)  # a Stream Deck URL
+    assert status == 200 and session.settings.boldness == pytest.approx(0.1)
+    status, state = http(server, "/api/settings", {"boldness": 0.25, "strength": 0.5})
+    assert status == 200 and state["settings"]["boldness"] == 0.25 and session.settings.strength == 0.5
+    assert http(server, "/api/state")[1]["settings"]["boldness"] == 0.25
+    cases = [({}, 400, "either 'value'"), ({"value": 0.5, "step": 0.1}, 400, "either 'value'"),
+             ({"value": 1.5}, 422, "between 0 and 1"), ({"value": "loud"}, 400, "must be a number"),
+             ({"step": 2}, 422, "between -1 and 1"), ({"value": True}, 400, "must be a number"),
+             ({"value": 0.5, "extra": 1}, 400, "unknown field 'extra'")]
+    for body, code, words in cases:
+        got, answer = http(server, "/api/boldness", body)
+        assert got == code and words in one_sentence(answer), (body, answer)
+    got, answer = http(server, "/api/settings", {"boldness": -0.5, "strength": 0.9})
+    assert got == 422 and "between 0 and 1" in one_sentence(answer)
+    assert session.settings.boldness == 0.25 and session.settings.strength == 0.5  # nothing half-applied
+
+
+def test_boldness_on_a_net_with_bold_rows_changes_the_next_frames(tiny_bold, tmp_path):
+    session = LiveSession("synthetic", provider="cpu", library=StyleLibrary(tmp_path / "styles"))
+    session.set_model(tiny_bold.path)
+    session.update(process_height=64, auto_resolution=False)
+    srv = ControlServer(ControlAPI(session), 0, TOKEN).start()
+    try:
+        status, state = http(srv, "/api/boldness", {"value": 1})
+        assert status == 200 and "note" not in state and session.settings.boldness == 1.0
+        session.start()
+        frames_after(session, CROSSFADE_FRAMES + 2)
+        source, shown = session.newest()
+
+        def looks(boldness):
+            settings = session.settings.with_(boldness=boldness)
+            return FrameProcessor(session.processor.stylizer, settings).process(source)[0].astype(int)
+
+        assert np.abs(shown - looks(1.0)).mean() < 0.5 < 2.0 < np.abs(shown - looks(0.0)).mean()
+    finally:
+        srv.stop()
+        session.shutdown()
+
+
+def test_obs_script_has_a_boldness_slider_and_bolder_fainter_hotkeys(server, session):
+    obs_script = load_obs_script()
+    obs_script.CFG.url, obs_script.CFG.token = server.url, TOKEN
+    for key, expected in (("stylecast_bolder", 0.1), ("stylecast_bolder", 0.2), ("stylecast_fainter", 0.1)):
+        _, action, body = obs_script.HOTKEYS[key]
+        assert obs_script.api(action, body)["settings"]["boldness"] == pytest.approx(expected)
+    assert session.settings.boldness == pytest.approx(0.1)
+
+
+def load_obs_script():
+    """The OBS script with ``obspython`` replaced by the few calls it makes at import (OBS is not installed)."""
+    import importlib.util
+    import types
+    from pathlib import Path
+
+    fake = types.ModuleType("obspython")
+    fake.LOG_WARNING = 200
+    fake.script_log = lambda level, text: None
+    sys.modules["obspython"] = fake
+    try:
+        path = Path(__file__).resolve().parent.parent / "tools" / "obs" / "stylecast_obs.py"
+        spec = importlib.util.spec_from_file_location("stylecast_obs", path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    finally:
+        del sys.modules["obspython"]
+    return module
+
+
+# -- learned styles ---------------------------------------------------------------------------------------
+def test_learn_style_refuses_bad_paintings_names_and_minutes_clearly(server, session, photo, tmp_path):
+    notes = tmp_path / "notes.txt"
+    notes.write_text("not a painting")
+    folder = tmp_path / "folder.png"
+    folder.mkdir()
+    cases = [({}, 400, "missing field 'painting'"), ({"painting": 5}, 400, "'painting' must be"),
+             ({"painting": ""}, 400, "'painting' must be"), ({"painting": "nowhere"}, 404, "unknown painting"),
+             ({"painting": "photo.png"}, 400, "full path"), ({"painting": "styles/starry.jpg"}, 400, "full path"),
+             ({"painting": str(tmp_path / "missing.png")}, 404, "no such file"),
+             ({"painting": str(notes)}, 400, "not an image file"), ({"painting": str(folder)}, 400, "not an image file"),
+             ({"painting": "/etc/passwd"}, 400, "not an image file"),
+             ({"painting": str(photo) + "\x00.png"}, 404, "no such file"),
+             ({"painting": str(photo), "name": "x" * 81}, 400, "at most 80"),
+             ({"painting": str(photo), "name": 7}, 400, "'name' must be"),
+             ({"painting": str(photo), "minutes": 0}, 422, "between 0.5 and 1440"),
+             ({"painting": str(photo), "minutes": "soon"}, 400, "must be a number"),
+             ({"painting": str(photo), "steps": 9}, 400, "unknown field 'steps'")]
+    for body, code, words in cases:
+        got, answer = http(server, "/api/learn-style", body)
+        assert got == code and words in one_sentence(answer), (body, answer)
+    assert session.learning() is None  # nothing started
+    got, answer = http(server, "/api/cancel-learning", {})
+    assert got == 409 and "no style is being learned" in one_sentence(answer)
+    got, answer = http(server, "/api/remove-learned", {"name": "nobody"})
+    assert got == 404 and "unknown learned style" in one_sentence(answer)
+    assert http(server, "/api/learning", {})[0] == 405  # read-only
+
+
+def test_learning_over_the_socket_reports_the_job_to_its_end(server, session, photo, tmp_path):
+    """A real learn job (`stylecast learn-style` in a process of its own), told to use a checkpoint that is not
+    there: it fails at once, and the failure travels as "learning" events and in GET /api/learning."""
+    session.learn_args = ["--checkpoint", str(tmp_path / "no-such-checkpoint.pt")]
+
+    async def client():
+        async with aiohttp.ClientSession() as s:
+            async with s.ws_connect(f"{server.url}/api/ws?token={TOKEN}") as ws:
+                assert (await asyncio.wait_for(ws.receive_json(), 10))["type"] == "state"
+                await ws.send_json({"action": "learn_style", "painting": str(photo), "name": "postcard", "id": 1})
+                result, states = None, []
+                deadline = time.monotonic() + 120
+                while (result is None or not states or states[-1]["state"] == "running") and time.monotonic() < deadline:
+                    msg = await asyncio.wait_for(ws.receive_json(), 120)
+                    if msg["type"] == "result":
+                        result = msg
+                    elif msg["type"] == "event" and msg["event"] == "learning":
+                        states.append(msg["value"])
+                return result, states
+
+    result, states = asyncio.run(client())
+    assert result["id"] == 1 and result["result"]["name"] == "postcard"
+    assert result["result"]["learning"]["painting"] == str(photo)
+    assert states[0]["state"] == "running" and states[-1]["state"] == "failed" and states[-1]["message"], states
+    status, answer = http(server, "/api/learning")
+    assert status == 200 and answer["learning"]["state"] == "failed" and answer["learned"] == []
+    assert "starry" in answer["paintings"]  # the built-in paintings can be learned by name
+    assert http(server, "/api/state")[1]["learning"]["state"] == "failed"
+
+
+def test_a_second_learn_waits_for_the_first_and_cancel_stops_it(server, session, photo, tmp_path):
+    """A real learn job that runs until it is cancelled (the shipped checkpoint, 30 minutes of budget): while it
+    runs a second one is refused; cancel stops it after its step, and it ends "cancelled" with no style file."""
+    import shutil
+    import threading
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    shutil.copy(photo, photos / "one.png")
+    session.learn_args = ["--photos", str(photos), "--batch-size", "1"]
+    stepped, ended = threading.Event(), threading.Event()
+
+    def watch(kind, value):
+        if kind == "learning":
+            if value["step"] >= 1:
+                stepped.set()
+            if value["state"] in ("done", "failed", "cancelled"):
+                ended.set()
+
+    session.add_listener(watch)
+    got, answer = http(server, "/api/learn-style", {"painting": str(photo), "name": "postcard", "minutes": 30})
+    assert got == 200, answer
+    assert stepped.wait(600) or ended.is_set(), session.learning()
+    assert session.learning()["state"] == "running", session.learning()
+    got, answer = http(server, "/api/learn-style", {"painting": str(photo)})
+    assert got == 409 and "already learning 'postcard'" in one_sentence(answer)
+    got, answer = http(server, "/api/cancel_learning", {})
+    assert got == 200 and answer["learning"]["state"] == "cancelling"
+    assert ended.wait(600)
+    assert session.learning()["state"] == "cancelled" and "postcard" not in session.learned_styles()
+
+
+def test_learned_styles_are_listed_selected_and_removed(tiny_bold, tmp_path):
+    from engine.learned import learned_dir, save_learned
+
+    stored = save_learned(learned_dir() / "mine.npz", tiny_bold.learned("mine"))
+    session = LiveSession("synthetic", provider="cpu", library=StyleLibrary(tmp_path / "styles"))
+    session.set_model(tiny_bold.path)
+    srv = ControlServer(ControlAPI(session), 0, TOKEN).start()
+    try:
+        status, styles = http(srv, "/api/styles")
+        assert status == 200 and styles["learned"] == ["mine"] and "mine" in styles["builtin"]
+        status, state = http(srv, "/api/mix", {"mix": {"mine": 0.5, "fire": 0.5}})
+        assert status == 200 and state["settings"]["mix"] == {"mine": 0.5, "fire": 0.5}
+        status, state = http(srv, "/api/boldness", {"value": 0.5})
+        assert status == 200 and "note" not in state
+        status, state = http(srv, "/api/remove_learned", {"name": "mine"})
+        assert status == 200 and state["styles"]["learned"] == [] and "mine" not in state["settings"]["mix"]
+        assert not stored.exists() and http(srv, "/api/remove-learned", {"name": "mine"})[0] == 404
+    finally:
+        srv.stop()
+        session.shutdown()

@@ -176,7 +176,7 @@ def test_the_session_learns_a_painting_and_adds_it_to_the_gallery(photos, tmp_pa
     with pytest.raises(InputError):
         session.learn_style(tmp_path / "nothing.png")
     name = session.learn_style("kandinsky", minutes=5)
-    assert name == "my-kandinsky", "a built-in painting's learned style does not take the built-in name"
+    assert name == "kandinsky-live", "a built-in painting's learned style does not take the built-in name"
     with pytest.raises(InputError, match="already learning"):
         session.learn_style("wave")
     status = session._learn.wait(600)

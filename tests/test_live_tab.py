@@ -3,16 +3,20 @@ answered in the window, boxes that show what runs. Real widgets, real engine, of
 from __future__ import annotations
 
 import shutil
+from pathlib import Path
 
 import numpy as np
-
+import pytest
 from PySide6.QtCore import QSettings, Qt
 from PySide6.QtGui import QImage
-from PySide6.QtWidgets import QApplication, QFileDialog
+from PySide6.QtWidgets import QApplication, QDialog, QFileDialog
 
 from desktop.app import build_window
 from desktop.controller import EngineController
+from desktop.learn import LEARNED_TIP, LearnDialog
 from desktop.live_tab import AUTO, STYLE_MODEL
+from desktop.widgets import BOLDNESS_TIP
+from tests.bold_models import tiny_bold  # noqa: F401  (a fast net with bold rows and a style code)
 from tests.test_desktop import wait_frames, window  # noqa: F401  (the shared window fixture)
 
 
@@ -225,3 +229,142 @@ def test_one_answer_says_which_model_runs_and_why(qtbot, tiny_fast_model, tmp_pa
     qtbot.addWidget(w)
     assert "default for a CPU" in w.live.provider_label.text()
     w.close()
+
+
+@pytest.fixture
+def tiny_bold_model(tiny_bold) -> Path:
+    """The tiny fast net's two styles with bold rows too (the Boldness control changes its pictures)."""
+    return tiny_bold.path
+
+
+def test_boldness_slider_sets_boldness_and_follows_changes_made_elsewhere(qtbot, window, tiny_bold_model):
+    live, c = window.live, window.c
+    assert c.set_model(str(tiny_bold_model))
+    assert live.boldness.isEnabled() and live.boldness.toolTip() == BOLDNESS_TIP
+    live.boldness.setValue(40)
+    assert c.settings.boldness == pytest.approx(0.4) and live.boldness_value.text() == "40 %"
+    c.session.update(boldness=0.75)  # the remote control, a restored record...
+    assert live.boldness.value() == 75 and live.boldness_value.text() == "75 %"
+    c.restore_settings_json('{"mix": {"fire": 1.0}, "boldness": 0.2}')
+    assert live.boldness.value() == 20 and c.settings.boldness == pytest.approx(0.2)
+    qtbot.mouseClick(live.start_button, Qt.LeftButton)
+    wait_frames(qtbot, window)  # the preview runs at this boldness
+    live.boldness.setValue(100)
+    assert c.processor.settings.boldness == 1.0
+    wait_frames(qtbot, window)
+    assert not window.errors
+
+
+def test_boldness_is_greyed_out_when_the_running_model_has_no_bold_rows(qtbot, window, tiny_bold_model, photo):
+    live, c = window.live, window.c
+    assert not live.boldness.isEnabled()  # the tiny net was made without bold rows
+    assert "no bold version" in live.boldness.toolTip() and live.boldness.toolTip().startswith(BOLDNESS_TIP)
+    assert c.set_model(str(tiny_bold_model))
+    assert live.boldness.isEnabled() and live.boldness.toolTip() == BOLDNESS_TIP
+    live.add_style_image(str(photo))  # a style image runs on the style-image model: no bold rows
+    assert c.style_images_active() and not live.boldness.isEnabled()
+    assert "style-image model" in live.boldness.toolTip()
+    c.set_style("ink")  # back on the fast net
+    assert live.boldness.isEnabled()
+
+
+def _learned_file(c, folder: Path, name: str) -> Path:
+    """A learned style for the running fast net as the learning process writes it (rows and thumbnail)."""
+    from engine.learned import LearnedStyle, save_learned
+
+    info = c.fast.info
+    rows = np.full(info.code_size, 0.1, np.float32)
+    thumb = np.zeros((48, 64, 3), np.uint8)
+    thumb[:, :, 0] = 200
+    meta = {"code_id": info.code_id, "model": info.name, "painting": "sea.png"}
+    return save_learned(folder / f"{name}.npz", LearnedStyle(name, rows, -rows, meta, thumb))
+
+
+def test_learning_events_show_the_progress_then_the_new_style_in_the_gallery(qtbot, window, tmp_path):
+    live, c = window.live, window.c
+    bar = live.learn_bar
+    assert bar.isHidden()
+    running = {"name": "sea", "painting": str(tmp_path / "sea.png"), "state": "running", "step": 0,
+               "elapsed_s": 0.0, "eta_s": 600.0, "minutes": 10.0, "message": "", "path": None}
+    c.session._emit("learning", running)
+    assert bar.isVisible() and bar.cancel_button.isVisible() and bar.bar.isVisible()
+    assert "Learning 'sea' from sea.png" in bar.label.text() and "starting" in bar.label.text()
+    c.session._emit("learning", {**running, "step": 40, "elapsed_s": 150.0, "eta_s": 450.0})
+    assert bar.bar.value() == 250 and bar.bar.format() == "ETA 7:30"
+    assert "step 40" in bar.label.text() and "about 7:30 left" in bar.label.text()
+    # the job's end, through the session's own handler: the style file joins the fast net and the gallery
+    path = _learned_file(c, tmp_path, "sea")
+    c.session._on_learning({**running, "state": "done", "step": 90, "elapsed_s": 600.0, "eta_s": 0.0,
+                            "path": str(path)})
+    assert "sea" in c.learned_styles()
+    assert bar.isVisible() and not bar.bar.isVisible() and bar.use_button.isVisible()
+    assert "'sea' is learned" in bar.label.text() and "Learned the live style 'sea'" in window.notes[-1]
+    items = {live.gallery.item(i).data(Qt.UserRole): live.gallery.item(i) for i in range(live.gallery.count())}
+    assert items["sea"].toolTip() == LEARNED_TIP and not items["sea"].icon().isNull()  # badge on its thumbnail
+    qtbot.mouseClick(bar.use_button, Qt.LeftButton)
+    assert c.settings.mix == {"sea": 1.0} and items["sea"].isSelected() and bar.isHidden()
+    c.session._emit("learning", {**running, "state": "done"})  # the same end again: not shown twice
+    assert bar.isHidden()
+    qtbot.mouseClick(live.start_button, Qt.LeftButton)
+    wait_frames(qtbot, window)  # the learned style runs live
+    [(text, enabled, remove)] = live.gallery_actions("sea")
+    assert text == "Remove the learned style sea" and enabled
+    remove()
+    assert "sea" not in c.learned_styles() and not path.exists()
+    assert "sea" not in [live.gallery.item(i).data(Qt.UserRole) for i in range(live.gallery.count())]
+    assert c.settings.mix == {"ink": 1.0}
+    c.session._emit("learning", {**running, "name": "fog", "state": "failed", "message": "the painting is empty"})
+    assert bar.isVisible() and "Learning 'fog' failed: the painting is empty" in bar.label.text()
+    assert window.errors == ["learning 'fog' failed: the painting is empty"]
+    qtbot.mouseClick(bar.close_button, Qt.LeftButton)
+    assert bar.isHidden()
+
+
+def test_learn_as_a_live_style_starts_the_job_with_the_chosen_name_and_minutes(qtbot, window, photo, monkeypatch,
+                                                                              tmp_path):
+    """The gallery's action on a painting, the dialog, the real learning process (here it fails at once:
+    its checkpoint is missing, so no training runs) and the end shown in the window."""
+    live, c = window.live, window.c
+    live.add_style_image(str(photo))
+    assert live.gallery_actions("ink") == []  # the tiny net's own styles have no painting
+    texts = [text for text, _e, _r in live.gallery_actions("photo")]
+    assert texts == ["Learn as a live style…", "Remove photo"]
+    c.session.learn_args = ["--checkpoint", str(tmp_path / "missing.pt")]
+    shown = {}
+
+    def fill_in(dialog):
+        assert dialog.minutes.value() == 10 and dialog.name.text() == "photo-live"  # the defaults
+        dialog.name.setText("my photo")
+        dialog.minutes.setValue(3)
+        shown["text"] = dialog.explain.text()
+        return QDialog.Accepted
+
+    monkeypatch.setattr(LearnDialog, "exec", fill_in)
+    name = live.learn_style("photo")
+    assert name == "my-photo"  # the name the engine gives it
+    assert "runs in the background; about 3 minutes on this computer; you can keep using the app" in shown["text"]
+    command = c.session._learn.command
+    assert command[command.index("--name") + 1] == "my-photo" and command[command.index("--minutes") + 1] == "3"
+    assert command[command.index("learn-style") + 1] == str(c.learnable_paintings()["photo"])
+    assert live.learn_bar.isVisible() and live.learn_bar.cancel_button.isVisible()
+    [(text, enabled, _run)] = live.gallery_actions("photo")[:1]
+    assert text.startswith("Learn as a live style…") and not enabled  # one job at a time
+    qtbot.waitUntil(lambda: c.learning()["state"] == "failed", timeout=120000)
+    qtbot.waitUntil(lambda: "failed" in live.learn_bar.label.text(), timeout=5000)
+    assert "missing.pt" in live.learn_bar.label.text() and live.learn_bar.close_button.isVisible()
+    assert any("learning 'my-photo' failed" in e for e in window.errors)
+
+
+def test_cancel_stops_the_learning_process_and_hides_the_bar(qtbot, window, photo, monkeypatch, tmp_path):
+    live, c = window.live, window.c
+    live.add_style_image(str(photo))
+    c.session.learn_args = ["--checkpoint", str(tmp_path / "missing.pt")]
+    monkeypatch.setattr(LearnDialog, "exec", lambda dialog: QDialog.Accepted)
+    assert live.learn_style("photo") == "photo-live"  # the name proposed: the painting's, free
+    assert c.session._learn.command[c.session._learn.command.index("--minutes") + 1] == "10"
+    qtbot.mouseClick(live.learn_bar.cancel_button, Qt.LeftButton)
+    assert c.learning()["state"] in ("cancelling", "cancelled", "failed")
+    qtbot.waitUntil(lambda: c.learning()["state"] in ("cancelled", "failed"), timeout=60000)
+    if c.learning()["state"] == "cancelled":  # it stopped before it could fail
+        qtbot.waitUntil(live.learn_bar.isHidden, timeout=5000)
+        assert "resumes where it stopped" in window.notes[-1]

@@ -16,6 +16,7 @@ from engine.farm import FAULT_ENV, plan_segments, render_on_ray
 from engine.processor import StyleSettings
 from engine.render import render_video
 from engine.setup import build_processor
+from tests.bold_models import tiny_bold  # noqa: F401 - a fixture
 from tests.media import audio_packets, make_clip
 
 pytestmark = pytest.mark.slow
@@ -85,6 +86,23 @@ def test_ray_render_matches_the_single_machine_render(cluster, clip, tiny_fast_m
         away = [d for i, d in enumerate(diffs) if not any(s <= i < s + 4 for s in starts)]
         assert max(away) < 0.1, diffs
     assert leftovers(tmp_path) == ["farm.mp4", "single.mp4"]
+
+
+def test_ray_render_with_a_learned_style_and_boldness_matches_the_single_machine_render(cluster, clip, tiny_bold,
+                                                                                     tmp_path):
+    """The workers have no disk of the driver's: the learned style travels in the model package, the
+    boldness in the settings record, and the frames come out as one machine makes them."""
+    settings = StyleSettings(mix={"mine": 0.7, "fire": 0.3}, boldness=0.8)
+    processor = build_processor(settings, model=tiny_bold.path, provider="cpu", learned=[tiny_bold.learned()])
+    single = render_video(clip, tmp_path / "single.mp4", processor.snapshot(), crf=0)
+    farm = render_on_ray(clip, tmp_path / "farm.mp4", processor.snapshot(), segment_s=0.5, crf=0)
+    faint = render_video(clip, tmp_path / "faint.mp4", processor.derive(settings.with_(boldness=0.0)), crf=0)
+    _, frames_a, _ = decoded(single.output)
+    _, frames_b, _ = decoded(farm.output)
+    _, frames_c, _ = decoded(faint.output)
+    diffs = [float(np.abs(a.astype(int) - b.astype(int)).mean()) for a, b in zip(frames_a, frames_b)]
+    assert farm.frames == 48 and max(diffs) < 0.5, diffs
+    assert min(float(np.abs(b.astype(int) - c.astype(int)).mean()) for b, c in zip(frames_b, frames_c)) > 2
 
 
 def test_a_killed_worker_is_retried_and_the_render_completes(cluster, clip, tiny_fast_model, tmp_path):

@@ -23,6 +23,8 @@ from engine.processor import FrameProcessor
 from engine.render import render_video
 from engine.setup import open_stylizer
 from tests.media import make_clip, video_facts
+from tests.bold_models import tiny_bold  # noqa: F401  (a fast net with bold rows)
+from tests.test_live_tab import tiny_bold_model  # noqa: F401  (its file)
 
 
 @pytest.fixture
@@ -292,3 +294,35 @@ def test_a_slider_drag_changes_the_clip_once_when_released(qtbot, window, tmp_pa
     assert tab.queue.jobs[0].settings.strength == pytest.approx(1.0) and tab.strength_value.text() == "50%"
     tab.strength.setSliderDown(False)  # released
     assert tab.queue.jobs[0].settings.strength == pytest.approx(0.5)
+
+
+def test_rows_carry_boldness_into_the_render(qtbot, window, out, tmp_path, tiny_bold_model, tiny_fast_model):
+    """A row takes the Live boldness, its box changes it (for a model with bold rows only) and the render uses it."""
+    c, tab = window.c, window.render_tab
+    clip = make_clip(tmp_path / "b.mp4", frames=6, size=(160, 96), audio=False)
+    assert c.set_model(str(tiny_bold_model))
+    c.set_style("fire")
+    c.set_boldness(0.6)
+    assert "fire · 100% · bold 60% · source size" in tab.new_clips_label.text()
+    tab.add_clips([str(clip)])
+    c.set_boldness(0.0)  # Live moves on: the row keeps its boldness
+    tab.add_clips([str(clip)])
+    assert [j.settings.boldness for j in tab.queue.jobs] == [pytest.approx(0.6), 0.0]
+    assert tab.table.item(0, SETTINGS).text() == "fire · 100% · bold 60% · source size · no smoothing · tiny_bold"
+    assert tab.table.item(1, SETTINGS).text() == "fire · 100% · source size · no smoothing · tiny_bold"
+    select_row(tab, 0)
+    assert tab.boldness.isEnabled() and tab.boldness.value() == 60 and tab.boldness_value.text() == "60%"
+    tab.boldness.setValue(100)
+    assert tab.queue.jobs[0].settings.boldness == 1.0 and "bold 100%" in tab.table.item(0, SETTINGS).text()
+    assert tab.queue.jobs[1].settings.boldness == 0.0  # untouched
+    render_all(qtbot, tab)
+    assert [j.state for j in tab.queue.jobs] == ["done", "done"], [j.message for j in tab.queue.jobs]
+    bold, faithful = frames(out / "b_stylized.mp4"), frames(out / "b_stylized_2.mp4")
+    assert diff(bold, faithful) > 2.0  # the bold rows made another picture
+    c.set_boldness(0.6)
+    assert c.set_model(str(tiny_fast_model))  # a net without bold rows: the row's box greys Boldness out
+    tab.add_clips([str(clip)])
+    assert tab.table.item(2, SETTINGS).text() == "fire · 100% · source size · no smoothing · tiny_fast"
+    select_row(tab, 2)
+    assert not tab.boldness.isEnabled() and "no bold version" in tab.boldness.toolTip()
+    assert window.errors == []

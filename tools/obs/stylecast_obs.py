@@ -1,9 +1,9 @@
 """StyleCast remote control for OBS Studio (Tools > Scripts > +, Python 3 set in the Python Settings tab).
 
 Hotkeys (Settings > Hotkeys, "StyleCast: ..."): next style, previous style, start/stop, capture a style
-from the camera, colours on/off. The script's panel: server address, token (the app's Remote box or
-~/.config/stylecast/control-token), a style list, a strength slider, and per-scene styles
-("Intro=wave, Talk=starry": switching to the scene switches the style).
+from the camera, colours on/off, the three regions, bolder/fainter. The script's panel: server address, token
+(the app's Remote box or ~/.config/stylecast/control-token), a style list, strength and boldness sliders,
+and per-scene styles ("Intro=wave, Talk=starry": switching to the scene switches the style).
 
 Requests run on a worker thread, so OBS never waits for StyleCast; failures go to the script log.
 Standard library only. API: docs/control.md.
@@ -20,6 +20,7 @@ import obspython as obs  # provided by OBS Studio
 
 DEFAULT_URL = "http://127.0.0.1:8765"
 TIMEOUT_S = 3.0
+BOLDNESS_STEP = 0.1  # what one press of the bolder/fainter hotkeys changes
 
 
 class _Config:
@@ -81,7 +82,7 @@ def parse_scene_styles(text: str) -> dict[str, str]:
 
 # -- OBS script entry points -----------------------------------------------------------------------
 def script_description() -> str:
-    return ("<b>StyleCast remote control</b><br>Switch styles, strength and capture from OBS hotkeys and "
+    return ("<b>StyleCast remote control</b><br>Switch styles, strength, boldness and capture from OBS hotkeys and "
             "scenes. Turn on Remote control in StyleCast (or run <code>stylecast live --control 8765</code>) "
             "and paste its token here.")
 
@@ -89,6 +90,7 @@ def script_description() -> str:
 def script_defaults(settings) -> None:
     obs.obs_data_set_default_string(settings, "url", DEFAULT_URL)
     obs.obs_data_set_default_double(settings, "strength", 1.0)
+    obs.obs_data_set_default_double(settings, "boldness", 0.0)
     obs.obs_data_set_default_string(settings, "region", "all")
 
 
@@ -117,6 +119,7 @@ def script_properties():
     obs.obs_properties_add_list(props, "style", "Style", obs.OBS_COMBO_TYPE_LIST, obs.OBS_COMBO_FORMAT_STRING)
     obs.obs_properties_add_button(props, "refresh", "Load styles from StyleCast", _refresh_styles)
     obs.obs_properties_add_float_slider(props, "strength", "Strength", 0.0, 1.0, 0.05)
+    obs.obs_properties_add_float_slider(props, "boldness", "Boldness (faithful .. bold strokes)", 0.0, 1.0, 0.05)
     region = obs.obs_properties_add_list(props, "region", "Region", obs.OBS_COMBO_TYPE_LIST, obs.OBS_COMBO_FORMAT_STRING)
     for label, value in REGIONS:
         obs.obs_property_list_add_string(region, label, value)
@@ -132,7 +135,8 @@ def script_update(settings) -> None:
     if not CFG.token:
         return
     style = obs.obs_data_get_string(settings, "style")
-    body = {"strength": obs.obs_data_get_double(settings, "strength")}
+    body = {"strength": obs.obs_data_get_double(settings, "strength"),
+            "boldness": obs.obs_data_get_double(settings, "boldness")}
     if style:
         body["style"] = style
     send("settings", body)
@@ -160,6 +164,8 @@ HOTKEYS = {  # key: (description, action, body)
     "stylecast_region_all": ("StyleCast: style the whole frame", "region", {"region": "all"}),
     "stylecast_region_background": ("StyleCast: style the background only", "region", {"region": "background"}),
     "stylecast_region_person": ("StyleCast: style me only", "region", {"region": "person"}),
+    "stylecast_bolder": ("StyleCast: bolder (the painting's strokes)", "boldness", {"step": BOLDNESS_STEP}),
+    "stylecast_fainter": ("StyleCast: fainter (more of the photo)", "boldness", {"step": -BOLDNESS_STEP}),
 }
 
 
