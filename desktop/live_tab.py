@@ -14,7 +14,7 @@ from .controller import SAMPLE_CLIP, EngineController
 from .learn import LEARNED_TIP, LearnBar, LearnDialog, suggest_name, with_badge
 from .remote import RemoteBox, RemoteControl
 from .video_view import MODES, VideoView
-from .widgets import BOLDNESS_TIP, button
+from .widgets import BOLDNESS_TIP, button, slider_row
 
 AUTO = -1  # the Resolution box's entry for auto resolution
 RESOLUTIONS = [("Auto (holds the frame rate)", AUTO), ("Native", 0), ("720p", 720), ("540p", 540), ("360p", 360),
@@ -191,14 +191,8 @@ class LiveTab(QWidget):
     def _settings_group(self) -> QGroupBox:
         settings = QGroupBox("Settings")
         form = QFormLayout(settings)
-        strength_row = QHBoxLayout()
-        strength_row.addWidget(self.strength, 1)
-        strength_row.addWidget(self.strength_value)
-        form.addRow("Strength", strength_row)
-        boldness_row = QHBoxLayout()
-        boldness_row.addWidget(self.boldness, 1)
-        boldness_row.addWidget(self.boldness_value)
-        form.addRow("Boldness", boldness_row)
+        form.addRow("Strength", slider_row(self.strength, self.strength_value))
+        form.addRow("Boldness", slider_row(self.boldness, self.boldness_value))
         form.addRow("", self.preserve)
         form.addRow(self.smooth_on, self.smoothing)
         form.addRow("Region", self.region)

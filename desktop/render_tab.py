@@ -19,7 +19,7 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QFormLayout, Q
 from .controller import EngineController
 from .render_queue import (CANCELLED, DONE, FAILED, RUNNING, SKIPPED, WAITING, RenderJob, RenderQueue, model_path_of,
                            output_for)
-from .widgets import BOLDNESS_TIP, button
+from .widgets import BOLDNESS_TIP, button, slider_row
 
 VIDEO_FILTER = "Video (*.mp4 *.mov *.mkv *.avi *.webm *.m4v)"
 # Processing sizes a render offers (0 = the clip's own size). The file always keeps the clip's dimensions.
@@ -204,18 +204,9 @@ class RenderTab(QWidget):
         form = QFormLayout(self.box)
         form.addRow(self.box_hint)
         form.addRow("Style", self.style_box)
-        strength = QHBoxLayout()
-        strength.addWidget(self.strength, 1)
-        strength.addWidget(self.strength_value)
-        form.addRow("Strength", strength)
-        boldness = QHBoxLayout()
-        boldness.addWidget(self.boldness, 1)
-        boldness.addWidget(self.boldness_value)
-        form.addRow("Boldness", boldness)
-        smoothing = QHBoxLayout()
-        smoothing.addWidget(self.smoothing, 1)
-        smoothing.addWidget(self.smoothing_value)
-        form.addRow("Smoothing", smoothing)
+        form.addRow("Strength", slider_row(self.strength, self.strength_value))
+        form.addRow("Boldness", slider_row(self.boldness, self.boldness_value))
+        form.addRow("Smoothing", slider_row(self.smoothing, self.smoothing_value))
         form.addRow("", self.preserve)
         form.addRow("Region", self.region_box)
         form.addRow("Processing size", self.size_box)
