@@ -235,10 +235,10 @@ def _shape(dims: tuple[int | None, ...]) -> str:
 
 
 def check_ports(name: str, family: str, role: str, inputs: Ports, outputs: Ports,
-                n_styles: int | None = None) -> None:
+                n_styles: int | None = None, bold: bool = False) -> None:
     """ModelError unless a graph's inputs and outputs are the ones the stylizer feeds and reads: from the
     file (read_ports) when a model is listed or inspected, from the session when it is opened.
-    ``n_styles``: a fast net's norm rows (its styles, twice that with bold rows), its style_weights width."""
+    ``n_styles``: a fast net's style count; its style_weights width is that, or twice that with ``bold`` rows."""
     want_in, want_out = _GRAPH_INPUTS[(family, role)], _GRAPH_OUTPUTS[(family, role)]
     what = {"fast": "fast net", "adain": "AdaIN model", "predicted": "style-prediction model",
             "segmentation": "person-segmentation model"}[family] + \
@@ -260,8 +260,10 @@ def check_ports(name: str, family: str, role: str, inputs: Ports, outputs: Ports
         if dims is not None and len(dims) != 2:
             raise ModelError(f"{name}: 'style_weights' has {len(dims)} dimensions; a fast net takes 1 x (number of styles)")
         width = dims[1] if dims is not None else None
-        if n_styles is not None and width is not None and width != n_styles:
-            raise ModelError(f"{name}: its metadata names {n_styles} style rows but the graph takes {width} style weights")
+        rows = None if n_styles is None else n_styles * (2 if bold else 1)
+        if rows is not None and width is not None and width != rows:
+            raise ModelError(f"{name}: its metadata names {n_styles} styles{' with bold rows' if bold else ''} "
+                             f"but the graph takes {width} style weights")
 
 
 def _shown(raw: str | None) -> str:
@@ -350,8 +352,8 @@ def inspect_model(path: str | Path) -> ModelInfo:
     names = _style_names(path, meta, family)
     inputs, outputs = read_ports(path)
     kind = contract(family, meta)
-    rows = len(names) * (2 if meta.get("bold_rows") == "1" else 1)
-    check_ports(path.name, kind, role, inputs, outputs, rows if family == "fast" else None)
+    check_ports(path.name, kind, role, inputs, outputs, len(names) if family == "fast" else None,
+                bold=meta.get("bold_rows") == "1")
     if family == "fast":
         _check_style_code(path, meta, inputs)
     companion = None

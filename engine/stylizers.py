@@ -65,7 +65,8 @@ class FastStylizer:
         self.choice = None  # which file runs where, and why (engine.setup.ModelChoice), set by open_stylizer
         self.session, self.session_info = make_session(str(info.path), provider, threads)
         # the contract once more, as the session sees the graph (inspect_model read it from the file)
-        check_ports(info.path.name, "fast", "stylize", *session_ports(self.session), n_styles=info.n_rows)
+        check_ports(info.path.name, "fast", "stylize", *session_ports(self.session), n_styles=len(info.style_names),
+                    bold=info.bold)
         self._learned: dict[str, LearnedStyle] = {}  # learned styles (engine/learned.py), by name, in order
 
     def style_names(self) -> list[str]:

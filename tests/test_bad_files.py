@@ -74,6 +74,8 @@ CASES = {  # id: (shipped model, metadata changes, new output name, words of the
     "3_names_for_8_styles": ("light8", {**OUTRANK, "style_names": json.dumps(["a", "b", "c"]), "n_styles": "3"},
                              None, ["3 styles", "8 style weights"]),
     "output_renamed": ("light8", OUTRANK, "stylized", ["no output named 'output'", "stylized"]),
+    "bold_rows_it_lacks": ("light8", {**OUTRANK, "bold_rows": "1"}, None, ["8 styles with bold rows", "8 style weights"]),
+    "style_code_it_lacks": ("light8", {**OUTRANK, "style_code": "1280"}, None, ["declares a style code", "takes none"]),
 }
 
 

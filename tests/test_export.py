@@ -304,7 +304,7 @@ def test_int8_equalisation_is_exact_in_fp32_and_undoes_lopsided_channels(tmp_pat
     for name in ("plain", "lopsided"):
         export_fast(tmp_path / f"{name}.pt", tmp_path / f"{name}.onnx")
 
-    feeds = optimize._inputs([photo], 2)
+    feeds = optimize._inputs([photo], 2, code_size=optimize._code_size(onnx.load(str(tmp_path / "plain.onnx"))))
     model = onnx.load(str(tmp_path / "lopsided.onnx"))
     equalized, report = equalize_for_int8(model, feeds)
     # every conv that feeds a norm, the deploy form's phase conv (before DepthToSpace) in groups of 4

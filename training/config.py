@@ -80,6 +80,7 @@ class FastTrainConfig(LoopConfig):
                                            "(1 - b) x the faithful objective + b x the bold one on rows mixed by b")
     bold_content_weight: float = setting(8.0, help="content weight of the bold objective")
     bold_layout_weight: float = setting(0.25, help="light-layout weight of the bold objective")
+    cin_lr_mult: float = setting(FAST_LR_MULT, help="the norm rows and skip gains learn at this multiple of --lr")
     freeze_shared: bool = setting(False, help="train the norm rows only (the convolutions and skip gains stay as "
                                               "--init-from has them): how a new style is learned for a shipped net")
     vgg_weights: str = setting("", help="VGG-16 weights of the loss network (default: assets/vgg16_hed_relu5_1.fp16.pt)")

@@ -66,7 +66,8 @@ def train_config(blob: dict, painting: Path, name: str, photos: Path, run_dir: P
     return FastTrainConfig(**{
         **shipped, "content_dir": str(photos), "style_images": [str(painting)], "style_names": [name],
         "holdout": [], "out_dir": str(run_dir), "init_from": "", "freeze_shared": True,
-        "bold_style_size": shipped.get("bold_style_size") or 512, "lr": ROW_LR / 10, "batch_size": args.batch_size,
+        "bold_style_size": shipped.get("bold_style_size") or 512, "lr": ROW_LR, "cin_lr_mult": 1.0,
+        "batch_size": args.batch_size,
         "image_size": 256, "max_steps": args.steps, "time_budget_s": 0.0, "checkpoint_every": 10,
         "sample_every": 10 ** 9, "log_every": 5, "temporal_weight": 0.0, "device": args.device})
 

@@ -29,7 +29,7 @@ from typing import Any
 
 from engine.atomic import atomic_path
 
-from .config import (FAST_LR_MULT, GRAD_CLIP, TEMPORAL_NOISE, TEMPORAL_SHIFT, AdaINTrainConfig, AnyStyleTrainConfig,
+from .config import (GRAD_CLIP, TEMPORAL_NOISE, TEMPORAL_SHIFT, AdaINTrainConfig, AnyStyleTrainConfig,
                      FastTrainConfig)
 
 RECIPE_DIR = Path(__file__).with_name("recipes")
@@ -59,7 +59,7 @@ def retired_settings(family: str) -> dict[str, Any]:
     from .data import CROP_SCALE
     from .losses import LAYOUT_POOL
 
-    return {"grad_clip": GRAD_CLIP, "cin_lr_mult": FAST_LR_MULT, "temporal_shift": TEMPORAL_SHIFT,
+    return {"grad_clip": GRAD_CLIP, "temporal_shift": TEMPORAL_SHIFT,
             "temporal_noise": TEMPORAL_NOISE, "layout_pool": LAYOUT_POOL, "crop_scale": list(CROP_SCALE),
             "warmup_steps": 0, "dilation": [], "residual_blocks": 0, "teacher": "", "teacher_weight": 0.0,
             "teacher_only": False, "qat": False}

@@ -14,7 +14,7 @@ import torch
 
 from .checkpoint import lineage, read_checkpoint, total_steps
 from .common import pick_device
-from .config import BOLD_ENDS, FAST_LR_MULT, GRAD_CLIP, TEMPORAL_NOISE, TEMPORAL_SHIFT, FastTrainConfig
+from .config import BOLD_ENDS, GRAD_CLIP, TEMPORAL_NOISE, TEMPORAL_SHIFT, FastTrainConfig
 from .data import ImageFolderStream, list_images, load_rgb, save_contact_sheet, style_image, to_pil, to_tensor
 from .gatys import style_grams
 from .loop import TrainLoop
@@ -272,7 +272,7 @@ def init_weights(net: TransformerNet, path: str, log=print) -> int:
 
 
 def _optimizer(cfg: FastTrainConfig, net: TransformerNet) -> torch.optim.Adam:
-    """Adam over the shared weights (cfg.lr) and the norm rows and skip gains (x FAST_LR_MULT); with
+    """Adam over the shared weights (cfg.lr) and the norm rows and skip gains (x cfg.cin_lr_mult); with
     freeze_shared, the rows only (the shared weights stop needing gradients)."""
     def fast(name: str) -> bool:  # the CIN affines, and the skips' gains (few numbers that start closed)
         return name.endswith((".gamma", ".beta")) or (name.startswith("skips.") and not cfg.freeze_shared)
@@ -282,8 +282,8 @@ def _optimizer(cfg: FastTrainConfig, net: TransformerNet) -> torch.optim.Adam:
     if cfg.freeze_shared:
         for p in shared:
             p.requires_grad_(False)
-        return torch.optim.Adam([{"params": rows, "lr": cfg.lr * FAST_LR_MULT}])
-    return torch.optim.Adam([{"params": shared, "lr": cfg.lr}, {"params": rows, "lr": cfg.lr * FAST_LR_MULT}])
+        return torch.optim.Adam([{"params": rows, "lr": cfg.lr * cfg.cin_lr_mult}])
+    return torch.optim.Adam([{"params": shared, "lr": cfg.lr}, {"params": rows, "lr": cfg.lr * cfg.cin_lr_mult}])
 
 
 def _evaluator(cfg: FastTrainConfig, net: TransformerNet, vgg: VGG16Features, holdout: list, targets: list,
