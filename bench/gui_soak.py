@@ -1,6 +1,7 @@
 """GUI soak: the real app in a real X window for a long time, used as a streamer uses it.
 
     python3 bench/gui_soak.py --minutes 30 --out runs/soak     # needs Debian's xvfb and xdotool
+    python3 bench/gui_soak.py --boldness-sweep --learned ~/.local/share/stylecast/learned/church.npz
 
 Starts an X server (Xvfb), then the app exactly as a user does (`stylecast gui --source SAMPLE
 --start --control PORT`, Qt's xcb platform, its own settings/styles/token folders) and drives it
@@ -147,8 +148,12 @@ class Recorder:
                 "request_failures": end and end["failures"], "errors": end["errors"] if end else []}
 
 
-def drive(client: Client, app: subprocess.Popen, minutes: float, out: Path) -> Recorder:
-    """Use the app over loopback for ``minutes``: stats every 0.1 s, state every 0.5 s, next style every 2 s."""
+BOLDNESS_STEPS = (0.0, 0.5, 1.0)  # --boldness-sweep: the boldness set with each style switch, in turn
+
+
+def drive(client: Client, app: subprocess.Popen, minutes: float, out: Path, sweep: bool = False) -> Recorder:
+    """Use the app over loopback for ``minutes``: stats every 0.1 s, state every 0.5 s, next style every 2 s
+    (with ``sweep``, a boldness of BOLDNESS_STEPS too)."""
     start = time.monotonic()
     rec = Recorder(out, start)
     switches, next_switch, next_state, next_log = 0, start + STYLE_EVERY_S, start, start + LOG_EVERY_S
@@ -162,6 +167,8 @@ def drive(client: Client, app: subprocess.Popen, minutes: float, out: Path) -> R
             next_state += STATE_EVERY_S
         if now >= next_switch:
             client.call("next", "POST")
+            if sweep:
+                client.call("boldness", "POST", {"value": BOLDNESS_STEPS[switches % len(BOLDNESS_STEPS)]})
             switches += 1
             next_switch += STYLE_EVERY_S
         if now >= next_log:
@@ -185,7 +192,8 @@ def quit_app(app: subprocess.Popen, env: dict) -> int | str:
         return "did not quit within 60 s"
 
 
-def soak(minutes: float, out: Path, port: int, region: str | None = None) -> dict:
+def soak(minutes: float, out: Path, port: int, region: str | None = None, sweep: bool = False,
+         learned: list[Path] = ()) -> dict:
     for tool in ("Xvfb", "xdotool"):
         if shutil.which(tool) is None:
             raise SystemExit(f"{tool} is needed: apt-get install xvfb xdotool")
@@ -194,6 +202,9 @@ def soak(minutes: float, out: Path, port: int, region: str | None = None) -> dic
     env = {**os.environ, "DISPLAY": display, "QT_QPA_PLATFORM": "xcb", "XDG_DATA_HOME": str(home / "data"),
            "XDG_CONFIG_HOME": str(home / "config"), "PYTHONFAULTHANDLER": "1"}
     os.environ.update(XDG_DATA_HOME=env["XDG_DATA_HOME"], XDG_CONFIG_HOME=env["XDG_CONFIG_HOME"])
+    for path in learned:  # learned styles join the gallery, so the style rotation runs them too
+        (home / "data" / "stylecast" / "learned").mkdir(parents=True, exist_ok=True)
+        shutil.copy(path, home / "data" / "stylecast" / "learned" / path.name)
     from engine.control import token_path
     from engine.live import SAMPLE_CLIP
 
@@ -208,7 +219,7 @@ def soak(minutes: float, out: Path, port: int, region: str | None = None) -> dic
         client.call("smoothing", "POST", {"value": 0.6})
         if region:  # the person-segmentation model on every frame too
             client.call("region", "POST", {"region": region})
-        rec = drive(client, app, minutes, out)
+        rec = drive(client, app, minutes, out, sweep)
         lived_to_end = app.poll() is None
         if lived_to_end:
             grab_screen(display, out / "soak_end.png")
@@ -227,11 +238,13 @@ def main() -> int:
     p.add_argument("--out", default="runs/soak", help="folder for soak.jsonl, summary.json, soak_end.png, app.log")
     p.add_argument("--port", type=int, default=8787)
     p.add_argument("--region", choices=["background", "person"], help="run with this region mode on")
+    p.add_argument("--boldness-sweep", action="store_true", help="set boldness 0, 0.5, 1 in turn with each style switch")
+    p.add_argument("--learned", nargs="*", default=[], type=Path, help="learned-style files to put in the gallery")
     args = p.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "soak.jsonl").unlink(missing_ok=True)
-    summary = soak(args.minutes, out, args.port, args.region)
+    summary = soak(args.minutes, out, args.port, args.region, args.boldness_sweep, args.learned)
     (out / "summary.json").write_text(json.dumps(summary, indent=1))
     print(json.dumps(summary, indent=1))
     ok = (summary["lived_to_end"] and summary["quit_exit_code"] == 0 and summary["rss_growth_pct"] is not None

@@ -363,7 +363,22 @@ def cmd_info(args) -> int:
         print(f"broken model files ({len(broken)}; not used):")
         for b in broken:
             print(f"  {b.name} [broken] {b.path} - {b.reason}")
+    _info_learned(models)
     return 0
+
+
+def _info_learned(models) -> None:
+    """The user's learned styles, each with the nets it runs on (by code_id)."""
+    from .learned import learned_dir, scan_learned
+
+    styles, broken = scan_learned()
+    print(f"learned styles ({len(styles)}; folder {learned_dir()}):")
+    for st in styles:
+        nets = [m.name for m in models if m.family == "fast" and m.metadata.get("code_id") == st.code_id]
+        where = f"runs on {', '.join(nets)}" if nets else "learned for other weights: learn it again"
+        print(f"  {st.name} - from {st.meta.get('painting', '?')}, {st.meta.get('seconds', 0) / 60:.0f} min; {where}")
+    for path, why in broken:
+        print(f"  {path.name} [broken] - {why}")
 
 
 def cmd_bench(args) -> int:

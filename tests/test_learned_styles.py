@@ -185,3 +185,16 @@ def test_the_session_learns_a_painting_and_adds_it_to_the_gallery(photos, tmp_pa
     assert ("styles", session.style_names()) in events
     assert [v["state"] for k, v in events if k == "learning"][-1] == "done"
     session.set_mix({name: 1.0})
+
+
+def test_info_lists_learned_styles_and_the_nets_they_run_on(learned):
+    from engine.learned import learned_dir
+
+    learned_dir().mkdir(parents=True, exist_ok=True)
+    shutil.copy(learned, learned_dir() / learned.name)
+    (learned_dir() / "junk.npz").write_bytes(b"not a style")
+    done = subprocess.run([sys.executable, "-m", "engine", "info"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    line = [ln for ln in done.stdout.splitlines() if ln.strip().startswith("swirls")]
+    assert line and "runs on mid8" in line[0] and "kandinsky.jpg" in line[0]
+    assert "junk.npz [broken]" in done.stdout
