@@ -20,6 +20,11 @@ from training.train_fast import style_targets
 ROOT = Path(__file__).resolve().parent.parent
 MODELS = ROOT / "assets" / "models"
 PHOTO = ROOT / "assets" / "samples" / "fruits.jpg"
+CLIP = ROOT / "assets" / "samples" / "pedestrians.mp4"
+STYLE_NAMES = [e["name"] for e in json.loads((ROOT / "assets" / "styles" / "styles.json").read_text())]
+# their bold rows also smooth away the fine texture the faithful rows lay over the photo, so on this frame the
+# content loss first falls (docs/models/mid8.md, Limitations): a known defect, checked so a fix shows
+CONTENT_NOT_MONOTONIC = {"kandinsky", "moulin"}
 STYLES = {e["name"]: ROOT / "assets" / "styles" / e["file"]
           for e in json.loads((ROOT / "assets" / "styles" / "styles.json").read_text())}
 
@@ -31,12 +36,18 @@ def _tensor(rgb: np.ndarray) -> torch.Tensor:
 @pytest.fixture(scope="module")
 def scored():
     """For every style of mid8 (fp32, so the numbers do not hang on the CPU's int8 kernels): the content
-    and style loss of the photo stylized at boldness 0, 0.5 and 1, with the objective's own layers and
-    the painting's Gram targets at the bold rows' scale (the checkpoint's bold_style_size)."""
+    and style loss of frame 40 of the sample clip stylized at boldness 0, 0.5 and 1, with the objective's own
+    layers and the painting's Gram targets at the bold rows' scale (the checkpoint's bold_style_size: the
+    painting's strokes at the size the bold end is trained to show them)."""
+    import av
+    import cv2
+
     stylizer = load_stylizer(MODELS / "mid8.onnx")
     train = json.loads(stylizer.info.metadata["training_config"])
     vgg = load_vgg16(None, last_layer="relu4_3")
-    photo = pad_to_multiple(load_image(PHOTO)[:256, :320], 4)[0]
+    with av.open(str(CLIP)) as container:  # frame 40 of the sample clip, at 384x288
+        frame = next(f for i, f in enumerate(container.decode(video=0)) if i == 40).to_ndarray(format="rgb24")
+    photo = pad_to_multiple(cv2.resize(frame, (384, 288), interpolation=cv2.INTER_AREA), 4)[0]
     x = _tensor(photo)
     layer, layers = train["content_layer"], train["style_layers"]
     with torch.no_grad():
@@ -59,12 +70,21 @@ def test_the_shipped_fast_nets_have_bold_rows():
         assert info.bold and info.n_rows == 2 * len(info.style_names) and info.code_size > 0, file
 
 
-def test_boldness_moves_every_style_monotonically(scored):
-    """From faithful to bold, for every style: the painting's style loss falls and the content loss rises."""
+def test_boldness_shows_more_of_the_painting_for_every_style(scored):
+    """From faithful to bold, for every style: the painting's style loss falls."""
+    assert sorted(scored) == sorted(STYLE_NAMES)
     for name, rows in scored.items():
-        (c0, s0), (c5, s5), (c1, s1) = rows
+        (_, s0), (_, s5), (_, s1) = rows
         assert s0 > s5 > s1, (name, rows)
-        assert c0 < c5 < c1, (name, rows)
+
+
+@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.xfail(
+    n in CONTENT_NOT_MONOTONIC, strict=True, reason="its bold rows smooth the faithful texture away first"))
+    for n in STYLE_NAMES])
+def test_boldness_gives_up_more_of_the_photo(scored, name):
+    """From faithful to bold: the content loss rises."""
+    (c0, _), (c5, _), (c1, _) = scored[name]
+    assert c0 < c5 < c1, (name, scored[name])
 
 
 def test_boldness_zero_is_the_faithful_row_and_models_without_bold_rows_ignore_it():
