@@ -31,14 +31,19 @@ def parse_size(text: str) -> tuple[int, int]:
 
 
 def fast_net_feed(session: ort.InferenceSession, width: int, height: int) -> dict[str, np.ndarray]:
-    """Inputs for a fast-net graph: a random frame padded to a multiple of 4 as the engine pads, style 0."""
+    """Inputs for a fast-net graph: a random frame padded to a multiple of 4 as the engine pads, style 0 (and
+    an empty style code where the graph takes one)."""
     names = [i.name for i in session.get_inputs()]
     if names[:2] != ["image", "style_weights"]:
         raise ValueError(f"not a fast-net graph (inputs {names})")
     weights = np.zeros((1, session.get_inputs()[1].shape[1]), np.float32)
     weights[0, 0] = 1.0
     image = np.random.default_rng(0).random((1, 3, height + (-height) % 4, width + (-width) % 4), dtype=np.float32)
-    return {"image": image, "style_weights": weights}
+    feed = {"image": image, "style_weights": weights}
+    code = [i for i in session.get_inputs() if i.name == "style_code"]
+    if code:  # a net that takes learned styles: none in the mix
+        feed["style_code"] = np.zeros((1, code[0].shape[1]), np.float32)
+    return feed
 
 
 def main() -> int:
