@@ -914,7 +914,7 @@ def test_every_training_flag_says_what_it_does():
     adain = {s for a in commands["adain"]._actions for s in a.option_strings}
     assert not fast & {"--dilation", "--residual-blocks", "--crop-scale", "--qat", "--teacher", "--teacher-weight",
                        "--teacher-only", "--warmup-steps", "--layout-pool", "--temporal-shift", "--temporal-noise",
-                       "--cin-lr-mult", "--grad-clip"}
+                       "--grad-clip"}
     assert not adain & {"--tv-weight", "--relative-losses", "--no-relative-losses"}
     assert {"--recipe", "--stage", "--skips", "--temporal-weight", "--layout-weight"} <= fast
     assert {"--recipe", "--stage", "--upsample", "--identity-weight", "--skip-layers"} <= adain
