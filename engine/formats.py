@@ -4,9 +4,20 @@ Standard library only (training/ imports it on machines without OpenCV or ONNX R
 """
 from __future__ import annotations
 
+import re
+
 from .errors import InputError
 
+_UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
+
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff"})
+
+
+def safe_name(text: str) -> str:
+    """A file-system and URL friendly style name (letters, digits, ``_.-``, at most 48 characters,
+    not starting or ending with ``_.-``), never empty; a safe name is returned as is."""
+    name = _UNSAFE.sub("_", text).strip("._-")[:48].rstrip("._-")
+    return name or "style"
 
 
 def parse_weighted(items: list[str] | None) -> dict[str, float]:

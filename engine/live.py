@@ -27,7 +27,7 @@ from typing import Callable
 import numpy as np
 
 from .errors import InputError, ModelError, OutputError, StyleCastError
-from .formats import IMAGE_SUFFIXES
+from .formats import IMAGE_SUFFIXES, safe_name
 from .learned import learned_dir, load_learned, scan_learned
 from .learnjob import DEFAULT_MINUTES, LearnJob
 from .modelfile import ASSETS_DIR, discover_models
@@ -406,8 +406,7 @@ class LiveSession:
         return self._learn.status() if self._learn is not None else None
 
     def _learn_name(self, painting: Path, name: str | None) -> str:
-        raw = (name or painting.stem).strip()
-        safe = "".join(c if c.isalnum() or c in "-_" else "-" for c in raw).strip("-")[:60] or "learned"
+        safe = safe_name(name or painting.stem)
         if name is None and (safe in self.builtin_styles() or safe in self.custom_styles()):
             safe = f"{safe}-live"  # a built-in painting or a style image, learned: a name beside its own
         if safe in self.builtin_styles() or safe in self.custom_styles():

@@ -110,9 +110,10 @@ class FastStylizer:
 
     def weights_vector(self, mix: dict[str, float], boldness: float = 0.0) -> np.ndarray:
         """The built-in rows' weights: each style's faithful row, and with bold rows (1 - b) faithful + b bold."""
-        names = list(self.info.style_names)
-        norm = normalize_mix(mix, self.style_names())
-        w = np.array([[norm.get(n, 0.0) for n in names]], dtype=np.float32)
+        return self._weights(normalize_mix(mix, self.style_names()), boldness)
+
+    def _weights(self, norm: dict[str, float], boldness: float) -> np.ndarray:
+        w = np.array([[norm.get(n, 0.0) for n in self.info.style_names]], dtype=np.float32)
         if not self.info.bold:
             return w
         b = min(1.0, max(0.0, float(boldness)))
@@ -120,8 +121,10 @@ class FastStylizer:
 
     def style_code(self, mix: dict[str, float], boldness: float = 0.0) -> np.ndarray:
         """The learned styles' part of the mix: their rows at this boldness, weighted (zeros without any)."""
+        return self._code(normalize_mix(mix, self.style_names()), boldness)
+
+    def _code(self, norm: dict[str, float], boldness: float) -> np.ndarray:
         code = np.zeros((1, self.info.code_size), np.float32)
-        norm = normalize_mix(mix, self.style_names())
         for name, weight in norm.items():
             if name in self._learned and weight > 0:
                 code[0] += weight * self._learned[name].code(boldness)
@@ -130,9 +133,10 @@ class FastStylizer:
     def stylize(self, rgb: np.ndarray, mix: dict[str, float], strength: float, boldness: float = 0.0) -> np.ndarray:
         h, w = rgb.shape[:2]
         x = to_nchw(pad_to_min_side(rgb, self.info.min_side, self.info.pad_multiple))
-        feeds = {"image": x, "style_weights": self.weights_vector(mix, boldness)}
+        norm = normalize_mix(mix, self.style_names())  # once a frame, for both inputs
+        feeds = {"image": x, "style_weights": self._weights(norm, boldness)}
         if self.info.code_size:
-            feeds["style_code"] = self.style_code(mix, boldness)
+            feeds["style_code"] = self._code(norm, boldness)
         out = self.session.run(["output"], feeds)[0]
         return from_nchw(out)[:h, :w]
 

@@ -7,7 +7,6 @@ back after a restart with the same names. The user's original file is only read,
 from __future__ import annotations
 
 import hashlib
-import re
 import time
 from collections.abc import Collection, Iterator
 from pathlib import Path
@@ -15,24 +14,16 @@ from pathlib import Path
 import numpy as np
 
 from .errors import InputError, OutputError, StyleCastError
-from .formats import IMAGE_SUFFIXES
+from .formats import IMAGE_SUFFIXES, safe_name
 from .frames import load_image, save_image
 from .modelfile import user_data_dir
 
 CAPTURE_FRACTION = 0.6  # the default capture: a centred square, this fraction of the shorter side
 MAX_STYLE_SIDE = 1024  # stored copies are at most this large (AdaIN reads styles at 512)
-_SAFE = re.compile(r"[^A-Za-z0-9_.-]+")
 
 
 def user_styles_dir() -> Path:
     return user_data_dir() / "styles"
-
-
-def safe_name(text: str) -> str:
-    """A file-system and URL friendly style name (letters, digits, ``_.-``, at most 48 characters,
-    not starting or ending with ``_.-``), never empty; a safe name is returned as is."""
-    name = _SAFE.sub("_", text).strip("._-")[:48].rstrip("._-")
-    return name or "style"
 
 
 def crop_region(rgb: np.ndarray, region: tuple[float, float, float, float] | None = None) -> np.ndarray:

@@ -30,6 +30,7 @@ import numpy as np
 import torch
 
 from engine.atomic import write_bytes_atomic
+from engine.formats import safe_name
 from engine.learned import LearnedStyle, learned_dir, save_learned
 
 from .checkpoint import read_checkpoint
@@ -52,11 +53,6 @@ CANCELLED = 3  # exit status of a run stopped before its end (its checkpoint res
 def _emit(kind: str, progress: str, **values) -> None:
     if progress == "json":
         print(json.dumps({"event": kind, **values}), flush=True)
-
-
-def safe_name(text: str) -> str:
-    keep = "".join(c if c.isalnum() or c in "-_" else "-" for c in text.strip()).strip("-")
-    return keep[:60] or "learned"
 
 
 def train_config(blob: dict, painting: Path, name: str, photos: Path, run_dir: Path, args) -> FastTrainConfig:
