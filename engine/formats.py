@@ -13,11 +13,11 @@ _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff"})
 
 
-def safe_name(text: str) -> str:
-    """A file-system and URL friendly style name (letters, digits, ``_.-``, at most 48 characters,
-    not starting or ending with ``_.-``), never empty; a safe name is returned as is."""
-    name = _UNSAFE.sub("_", text).strip("._-")[:48].rstrip("._-")
-    return name or "style"
+def safe_name(text: str, sep: str = "_", limit: int = 48, empty: str = "style") -> str:
+    """A file-system and URL friendly style name (letters, digits, ``_.-``; other runs become ``sep``; at most
+    ``limit`` characters, not starting or ending with ``_.-``), never empty; a safe name is returned as is."""
+    name = _UNSAFE.sub(sep, text).strip("._-")[:limit].rstrip("._-")
+    return name or empty
 
 
 def parse_weighted(items: list[str] | None) -> dict[str, float]:

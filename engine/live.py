@@ -406,7 +406,7 @@ class LiveSession:
         return self._learn.status() if self._learn is not None else None
 
     def _learn_name(self, painting: Path, name: str | None) -> str:
-        safe = safe_name(name or painting.stem)
+        safe = safe_name(name or painting.stem, "-", 60, "learned")
         if name is None and (safe in self.builtin_styles() or safe in self.custom_styles()):
             safe = f"{safe}-live"  # a built-in painting or a style image, learned: a name beside its own
         if safe in self.builtin_styles() or safe in self.custom_styles():

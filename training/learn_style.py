@@ -114,7 +114,7 @@ def _write_style(net: TransformerNet, blob: dict, painting: Path, name: str, out
 
 def learn_style(args, log=print) -> int:
     painting, checkpoint = Path(args.painting), Path(args.checkpoint)
-    name = safe_name(args.name or painting.stem)
+    name = safe_name(args.name or painting.stem, "-", 60, "learned")
     out = Path(args.out) if args.out else learned_dir() / f"{name}.npz"
     run_dir = Path(args.run_dir) if args.run_dir else learned_dir() / ".runs" / name
     load_rgb(str(painting))  # a painting that does not open fails here, before any work
