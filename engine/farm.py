@@ -30,6 +30,7 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import shutil
 import signal
 import tempfile
 import threading
@@ -193,21 +194,25 @@ _WORKER_MODELS: dict[tuple[str, str], object] = {}
 
 
 def _stylizer_from(package: ModelPackage, provider: str):
-    """The package's stylizer and the folder of its files, loaded once per worker process (files written to a
-    private temp dir)."""
+    """The package's stylizer and person segmenter (or None), loaded once per worker process. The files go to
+    a private temp dir only while the sessions load it: a worker that lives for many renders keeps no copies."""
     from .stylizers import load_stylizer
 
     key = (package.digest, provider)
     if key not in _WORKER_MODELS:
         folder = Path(tempfile.mkdtemp(prefix=f"stylecast-{package.digest}-"))
-        for name, data in package.files.items():
-            (folder / name).write_bytes(data)
-        stylizer = load_stylizer(folder / package.main, provider, threads=1)
-        for name, vectors in package.styles.items():
-            stylizer.add_style_stats(name, *vectors)
-        for style in package.learned:
-            stylizer.add_learned(style)
-        _WORKER_MODELS[key] = (stylizer, folder)
+        try:
+            for name, data in package.files.items():
+                (folder / name).write_bytes(data)
+            stylizer = load_stylizer(folder / package.main, provider, threads=1)
+            for name, vectors in package.styles.items():
+                stylizer.add_style_stats(name, *vectors)
+            for style in package.learned:
+                stylizer.add_learned(style)
+            segmenter = PersonSegmenter(folder / package.segmentation, provider) if package.segmentation else None
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+        _WORKER_MODELS[key] = (stylizer, segmenter)
     return _WORKER_MODELS[key]
 
 
@@ -227,12 +232,10 @@ def _render_segment(seg: Segment, chunk: bytes, package: ModelPackage, settings:
     fault = _fault(seg.index)
     if fault and fault[0] == "fail":
         raise InputError(f"injected failure in segment {seg.index}")
-    stylizer, folder = _stylizer_from(package, provider)
+    stylizer, segmenter = _stylizer_from(package, provider)
     record = StyleSettings.from_dict(settings)
-    # a segment gets its own segmenter: its mask history starts with the segment, like the smoother's
-    segmenter = PersonSegmenter(folder / package.segmentation, provider) if package.segmentation else None
     processor = FrameProcessor(stylizer, record, segmenter)
-    processor.reset()  # temporal smoothing starts afresh at every segment
+    processor.reset()  # temporal smoothing and the mask history start afresh at every segment
     key_pts = _first_keyframe_pts(chunk)
     container = av.open(io.BytesIO(chunk), "r", format="matroska")
     kept: list[bytes] = []

@@ -149,3 +149,21 @@ def test_without_ray_installed_the_message_names_the_extra(monkeypatch, clip, ti
     with pytest.raises(InputError, match=r'pip install "stylecast\[ray\]"'):
         render_on_ray(clip, tmp_path / "out.mp4", processor)
     assert leftovers(tmp_path) == []
+
+
+def test_a_worker_keeps_no_copy_of_the_model_files(tiny_fast_model, tmp_path, monkeypatch):
+    """A farm worker lives for many renders: the package's files are written only while its sessions load,
+    then removed (they used to stay in the temp folder, one copy per package, for the worker's life)."""
+    import tempfile
+
+    from engine import farm
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    monkeypatch.setattr(farm, "_WORKER_MODELS", {})
+    package = farm.package_model(build_processor(StyleSettings(mix={"ink": 1.0}, region="background"), model=tiny_fast_model))
+    stylizer, segmenter = farm._stylizer_from(package, "cpu")
+    assert list(tmp_path.iterdir()) == []
+    assert segmenter is not None and stylizer.style_names() == ["ink", "fire"]
+    out = stylizer.stylize(np.full((32, 48, 3), 128, np.uint8), {"ink": 1.0}, 1.0)
+    assert out.shape == (32, 48, 3) and segmenter.mask(np.full((32, 48, 3), 128, np.uint8)).shape[:2] == (32, 48)
+    assert farm._stylizer_from(package, "cpu")[0] is stylizer  # loaded once per worker

@@ -340,5 +340,10 @@ def test_an_avi_with_b_frames_renders_in_order(passthrough, tmp_path, suffix):
         frames = list(c.decode(video=0))
     pts = [f.pts for f in frames]
     assert len(frames) == 24 and pts == sorted(set(pts))
-    blue = [float(f.to_ndarray(format="rgb24")[:, :, 2].mean()) for f in frames]  # make_clip: blue = 9 x index
-    assert np.allclose(blue, [9 * i for i in range(24)], atol=4), blue
+    # each output frame is the source frame of its own index (strength 0 passes frames through): the nearest
+    # source frame over the whole picture, a pattern that moves every frame. (Comparing one channel's mean
+    # with its nominal value flaked: x264's chroma error on this pattern reaches 4 levels on some runs.)
+    with av.open(str(src)) as c:
+        source = np.stack([f.to_ndarray(format="rgb24") for f in c.decode(video=0)]).astype(np.float32)
+    nearest = [int(np.abs(source - f.to_ndarray(format="rgb24")).mean(axis=(1, 2, 3)).argmin()) for f in frames]
+    assert nearest == list(range(24)), nearest
