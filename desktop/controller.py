@@ -287,9 +287,9 @@ class EngineController(QObject):
         stylizer = self.session.processor.stylizer
         if stylizer is None:
             return "No model loaded yet"
-        if stylizer is not self.session.fast:
-            return ("Your style images run on a style-image model, which has no bold version of its styles: "
-                    "Boldness works with the fast net's styles")
+        if stylizer is not self.session.fast and not getattr(stylizer, "bold", False):
+            return (f"Your style images run on {stylizer.info.name}, which has no bold version of its styles: "
+                    "Boldness works with the fast net's styles and the style-prediction model's")
         if not getattr(stylizer, "bold", False):
             return (f"{stylizer.info.name} has no bold version of its styles (a model made before Boldness): "
                     "pick another model to use it")
@@ -306,7 +306,7 @@ class EngineController(QObject):
             info = inspect_model(model_path)
         except StyleCastError:
             return False
-        return info.family == "fast" and info.bold
+        return info.bold  # a fast net's bold rows, or a style-prediction model's bold codes
 
     @Slot(bool)
     def set_preserve_colors(self, on: bool) -> None:

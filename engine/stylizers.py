@@ -6,7 +6,8 @@ FastStylizer   one ONNX graph, N built-in styles, mixing = weights over the N CI
 AdaINStylizer  a style-image model: two graphs; the statistics graph runs once per style image (cached);
                mixing = the weighted mean of its outputs. AdaIN: (mean, std), strength = the paper's
                alpha, inside the net. The "predicted" variant: the statistics graph predicts a fast net's
-               norm weights from the style image, the stylize graph is that fast net; strength = a pixel blend.
+               style code from the style image (a faithful and a bold half, weighted by boldness, when the
+               net has bold rows), the stylize graph is that fast net; strength = a pixel blend.
 """
 from __future__ import annotations
 
@@ -153,6 +154,8 @@ class AdaINStylizer:
         self.choice = None  # which file runs where, and why (engine.setup.ModelChoice), set by open_stylizer
         self.kind = contract(info.family, info.metadata)  # "adain" or "predicted"
         self.vectors = STYLE_VECTORS[self.kind]  # the statistics graph's outputs, fed to the stylize graph
+        # a prediction for a net with bold rows: each style's codes are a faithful and a bold half
+        self.bold = self.kind == "predicted" and info.bold
         self.style_side = int(info.metadata.get("style_side", STYLE_IMAGE_SIDE))
         self.session, self.session_info = make_session(str(info.path), provider, threads)
         self.stats_session, _ = make_session(str(info.companion), provider, threads)
@@ -222,12 +225,17 @@ class AdaINStylizer:
                      for i in range(len(self.vectors)))
 
     def stylize(self, rgb: np.ndarray, mix: dict[str, float], strength: float, boldness: float = 0.0) -> np.ndarray:
-        """boldness: no meaning for a style-image model (it has no bold rows)."""
+        """boldness: weights the faithful and bold halves of a prediction for a net with bold rows (``bold``);
+        no meaning for AdaIN."""
         h, w = rgb.shape[:2]
         x = to_nchw(pad_to_min_side(rgb, self.info.min_side, self.info.pad_multiple))
         feeds = dict(zip(self.vectors, self.mixed_stats(mix)))
         if self.kind == "predicted":
             feeds["image"] = x
+            if self.bold:
+                b, codes = min(1.0, max(0.0, float(boldness))), feeds["style_weights"]
+                half = codes.shape[1] // 2
+                feeds["style_weights"] = np.concatenate([(1.0 - b) * codes[:, :half], b * codes[:, half:]], axis=1)
         else:
             feeds.update(content=x, alpha=np.array([min(1.0, max(0.0, strength))], dtype=np.float32))
         out = self.session.run(["output"], feeds)[0]

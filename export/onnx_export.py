@@ -3,8 +3,8 @@
 Fast net: one graph ``(image[1,3,H,W], style_weights[1,N]) -> output[1,3,H,W]``.
 AdaIN: two graphs sharing a stem: ``<stem>.onnx`` = ``stylize(content, mean, std, alpha)``
 and ``<stem>.stats.onnx`` = ``style_stats(style) -> (mean, std)``.
-Style prediction (family adain, variant "predicted"): ``<stem>.onnx`` is the fast net ``(image, style_weights)``,
-``<stem>.stats.onnx`` = ``style_stats(style) -> style_weights``.
+Style prediction (family adain, variant "predicted"): ``<stem>.onnx`` is a fast net ``(image, style_weights)``
+whose style_weights are the predicted style codes, ``<stem>.stats.onnx`` = ``style_stats(style) -> style_weights``.
 Person segmentation (family segmentation, role mask): ``image[1,3,H,W] -> mask[1,1,H,W]``, converted from
 MediaPipe's Selfie Segmentation .tflite (no checkpoint: the weights are read from that file).
 Every file carries the metadata the engine needs (engine/modelfile.py reads it), so inference
@@ -26,7 +26,7 @@ from engine.atomic import atomic_path
 from training import selfie_convert
 from training.checkpoint import build_from_checkpoint, file_sha256, read_checkpoint, total_steps
 from training.models.adain import AdaINDecoder, AdaINNet, StyleStatsGraph, StylizeGraph
-from training.models.anystyle import AnyStyleNet, StylePredictorGraph
+from training.models.anystyle import AnyStyleNet, PredictedNetGraph, StylePredictorGraph
 from training.models.transformer import TransformerNet, macs_per_pixel
 from training.models.vgg import load_vgg16
 
@@ -157,23 +157,28 @@ def export_adain(checkpoint: str | Path, out_path: str | Path, *, vgg_weights: s
 
 def export_anystyle(checkpoint: str | Path, out_path: str | Path, *, vgg_weights: str | Path | None = None,
                     check: bool = True) -> ExportResult:
-    """A style-prediction model: the fast net (deploy form) and the predictor (loss network + head)."""
+    """A style-prediction model: the fast net it predicts for (deploy form), taking the predicted codes as its
+    style_weights, and the predictor (loss network + head). With bold rows the codes are two halves, faithful
+    and bold, which the engine weights by the boldness (metadata bold_rows, as for a fast net)."""
     checkpoint, out_path = Path(checkpoint), Path(out_path)
     blob = read_checkpoint(checkpoint)
     if blob["family"] != "anystyle":
         raise ValueError(f"{checkpoint} holds a {blob['family']!r} model, not a style-prediction net")
     model: AnyStyleNet = build_from_checkpoint(blob)
     predictor = StylePredictorGraph(model, load_vgg16(vgg_weights, last_layer="relu4_1")).eval()
-    n, stats_path = model.config.n_rows, stats_path_for(out_path)
+    ends, stats_path = model.config.ends, stats_path_for(out_path)
+    width = ends * model.net.code_size
     out_path.parent.mkdir(parents=True, exist_ok=True)
     _export(predictor, (torch.rand(1, 3, 64, 64),), stats_path, ["style"], ["style_weights"], {"style": {2: "height", 3: "width"}})
-    deploy = build_from_checkpoint(blob).net.to_deploy()
-    _export(deploy, (torch.rand(1, 3, 64, 64), torch.full((1, n), 1.0 / n)), out_path, ["image", "style_weights"], ["output"],
-            {"image": {2: "height", 3: "width"}, "output": {2: "height", 3: "width"}})
+    deploy = build_from_checkpoint(blob)
+    deploy.net.to_deploy()
+    _export(PredictedNetGraph(deploy).eval(), (torch.rand(1, 3, 64, 64), model.code_mean[None].clone()), out_path,
+            ["image", "style_weights"], ["output"], {"image": {2: "height", 3: "width"}, "output": {2: "height", 3: "width"}})
     net_config = model.net.config
     meta = _base_meta(blob, checkpoint, "adain", "stylize")
     meta.update(variant="predicted", pad_multiple="4", min_side=str(4 * (max(net_config.dilation or (1,)) + 1)),
-                stats_graph=stats_path.name, style_names="[]", n_styles="0", style_rows=str(n),
+                stats_graph=stats_path.name, style_names="[]", n_styles="0", style_rows=str(width),
+                bold_rows="1" if ends == 2 else "0", code_id=model.net.shared_id(),
                 style_side=str(model.config.style_size), macs_per_pixel=f"{macs_per_pixel(net_config):.0f}")
     _write_metadata(out_path, meta)
     stats_meta = _base_meta(blob, checkpoint, "adain", "style_stats")
@@ -181,18 +186,28 @@ def export_anystyle(checkpoint: str | Path, out_path: str | Path, *, vgg_weights
     _write_metadata(stats_path, stats_meta)
     err = 0.0
     if check:
-        rng = np.random.default_rng(0)
-        style = rng.random((1, 3, 72, 96), dtype=np.float32)
-        with torch.no_grad():
-            ref_code = predictor(torch.from_numpy(style))
-        err = float(np.abs(ref_code.numpy() - _run_onnx(stats_path, {"style": style})[0]).max())
-        for h, w in PARITY_SIZES:
-            x = rng.random((1, 3, h + (-h) % 4, w + (-w) % 4), dtype=np.float32)
-            with torch.no_grad():
-                ref = model(torch.from_numpy(x), ref_code).numpy()
-            got = _run_onnx(out_path, {"image": x, "style_weights": ref_code.numpy()})[0]
-            err = max(err, float(np.abs(ref - got).max()))
+        err = _anystyle_parity(model, predictor, out_path, stats_path)
     return ExportResult([out_path, stats_path], err)
+
+
+def _anystyle_parity(model: AnyStyleNet, predictor: StylePredictorGraph, out_path: Path, stats_path: Path) -> float:
+    rng = np.random.default_rng(0)
+    style = rng.random((1, 3, 72, 96), dtype=np.float32)
+    with torch.no_grad():
+        ref_code = predictor(torch.from_numpy(style))
+    err = float(np.abs(ref_code.numpy() - _run_onnx(stats_path, {"style": style})[0]).max())
+    d, ends = model.net.code_size, model.config.ends
+    weighted = ref_code.clone()
+    if ends == 2:  # boldness 0.3: the halves as the engine weights them
+        weighted[:, :d] *= 0.7
+        weighted[:, d:] *= 0.3
+    for h, w in PARITY_SIZES:
+        x = rng.random((1, 3, h + (-h) % 4, w + (-w) % 4), dtype=np.float32)
+        with torch.no_grad():
+            ref = model(torch.from_numpy(x), model.code_at(ref_code, 0.3)).numpy()
+        got = _run_onnx(out_path, {"image": x, "style_weights": weighted.numpy()})[0]
+        err = max(err, float(np.abs(ref - got).max()))
+    return err
 
 
 def export_segmentation(tflite_path: str | Path, out_path: str | Path, *, check: bool = True) -> ExportResult:

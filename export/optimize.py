@@ -63,6 +63,27 @@ def _inputs(images: list[Path], n_styles: int, size: int = 256, code_size: int =
     return feeds
 
 
+def _feeds(src: Path, model: onnx.ModelProto, images: list[Path]) -> list[dict[str, np.ndarray]]:
+    """Calibration / check inputs for ``model``. A style-prediction model's style_weights are style codes: its
+    statistics graph's predictions for the photos themselves (any image is a style), at boldness 0 to 1."""
+    feeds = _inputs(images, _n_styles(model), code_size=_code_size(model))
+    meta = {p.key: p.value for p in model.metadata_props}
+    if meta.get("variant") != "predicted":
+        return feeds
+    import onnxruntime as ort
+
+    stats = ort.InferenceSession(str(src.with_name(meta["stats_graph"])), providers=["CPUExecutionProvider"])
+    for i, feed in enumerate(feeds):
+        codes = stats.run(["style_weights"], {"style": pad_to_multiple(feed["image"][0].transpose(1, 2, 0), 8)[0]
+                                              .transpose(2, 0, 1)[None].copy()})[0]
+        if meta.get("bold_rows") == "1":
+            b, d = (i % 5) / 4, codes.shape[1] // 2
+            codes[:, :d] *= 1.0 - b
+            codes[:, d:] *= b
+        feed["style_weights"] = codes.astype(np.float32)
+    return feeds
+
+
 def psnr(a: np.ndarray, b: np.ndarray) -> float:
     mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
     return float("inf") if mse == 0 else 10 * np.log10(1.0 / mse)
@@ -111,7 +132,7 @@ def to_fp16(src: Path, dst: Path, images: list[Path], check_images: list[Path] |
     _copy_metadata(model, half, "fp16")
     with atomic_path(dst) as tmp:
         onnx.save(half, str(tmp))
-    return VariantResult(dst, _compare(src, dst, _inputs(check_images or images, _n_styles(model), code_size=_code_size(model))), dst.stat().st_size)
+    return VariantResult(dst, _compare(src, dst, _feeds(src, model, check_images or images)), dst.stat().st_size)
 
 
 def to_int8(src: Path, dst: Path, images: list[Path], check_images: list[Path] | None = None) -> VariantResult:
@@ -120,7 +141,7 @@ def to_int8(src: Path, dst: Path, images: list[Path], check_images: list[Path] |
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
     model = onnx.load(str(src))
-    feeds = _inputs(images, _n_styles(model), code_size=_code_size(model))
+    feeds = _feeds(src, model, images)
     first_conv = next(n.name for n in model.graph.node if n.op_type == "Conv")
 
     class Reader(CalibrationDataReader):
@@ -147,5 +168,5 @@ def to_int8(src: Path, dst: Path, images: list[Path], check_images: list[Path] |
     finally:
         eq.unlink(missing_ok=True)
         pre.unlink(missing_ok=True)
-    check = _inputs(check_images, _n_styles(model), code_size=_code_size(model)) if check_images else feeds
+    check = _feeds(src, model, check_images) if check_images else feeds
     return VariantResult(dst, _compare(src, dst, check), dst.stat().st_size)

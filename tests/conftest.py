@@ -97,8 +97,8 @@ def photo(tmp_path) -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_anystyle_model(tmp_path_factory, random_vgg) -> Path:
-    """A style-prediction model (its fast net: the tiny fast net's weights and rows plus 2 basis rows),
-    exported through the real export path."""
+    """A style-prediction model for a tiny fast net with bold rows (style codes, faithful and bold), exported
+    through the real export path."""
     import torch
 
     from export.onnx_export import export_anystyle
@@ -108,14 +108,15 @@ def tiny_anystyle_model(tmp_path_factory, random_vgg) -> Path:
 
     folder = tmp_path_factory.mktemp("anystyle")
     torch.manual_seed(0)
-    net = FastNetConfig(style_names=["ink", "fire", "basis00", "basis01"], channels=(4, 8, 8), n_residual=1, outer_kernel=3)
-    config = AnyStyleConfig(net=net.to_dict(), n_builtin=2, hidden=16, style_size=64)
+    net = FastNetConfig(style_names=["ink", "fire"], channels=(4, 8, 8), n_residual=1, outer_kernel=3, bold=True)
+    config = AnyStyleConfig(net=net.to_dict(), hidden=16, style_size=64)
     model = AnyStyleNet(config)
     with torch.no_grad():  # style images should predict visibly different codes and looks
-        model.head[2].weight.normal_(0, 1.0)
         for module in model.net.modules():
             if hasattr(module, "beta"):
                 module.beta.normal_(0, 0.5)
+        model.centre_codes()
+        model.head[2].weight.normal_(0, 1.0)
     save_checkpoint(folder / "any.pt", "anystyle", model, config)
     result = export_anystyle(folder / "any.pt", folder / "tiny_any.onnx", vgg_weights=random_vgg)
     assert result.parity_max_abs < 1e-3

@@ -367,18 +367,25 @@ def test_images_smaller_than_the_nets_padding_reach_are_padded_not_refused(tiny_
 
 
 def test_style_prediction_model_loads_predicts_mixes_and_blends(tiny_anystyle_model):
-    """The predicted variant of a style-image model: one code per style image (convex weights over the
-    fast net's rows), mixes as the weighted mean of the codes, strength as a pixel blend."""
+    """The predicted variant of a style-image model: one style code per style image for the fast net (a faithful
+    and a bold half for a net with bold rows), mixes as the weighted mean of the codes, boldness weights the
+    halves, strength is a pixel blend."""
     info = inspect_model(tiny_anystyle_model)
     assert info.family == "adain" and info.metadata["variant"] == "predicted" and info.pad_multiple == 4
     stylizer = load_stylizer(tiny_anystyle_model, "cpu")
     assert isinstance(stylizer, AdaINStylizer) and stylizer.kind == "predicted" and stylizer.style_side == 64
+    assert stylizer.bold and info.bold
     rng = np.random.default_rng(0)
     a = stylizer.add_style("a", (rng.random((90, 70, 3)) * 255).astype(np.uint8))
     b = stylizer.add_style("b", np.full((64, 64, 3), 200, np.uint8))
     (code_a,), (code_b,) = stylizer.mixed_stats({a: 1}), stylizer.mixed_stats({b: 1})
-    assert code_a.shape == (1, 4) and np.isclose(code_a.sum(), 1, atol=1e-5) and (code_a >= 0).all()
+    assert code_a.shape == (1, int(info.metadata["style_rows"])) and code_a.shape[1] % 2 == 0
+    assert np.abs(code_a - code_b).max() > 0.1
     assert np.allclose(stylizer.mixed_stats({a: 0.25, b: 0.75})[0], 0.25 * code_a + 0.75 * code_b, atol=1e-6)
+    frame = (rng.random((45, 61, 3)) * 255).astype(np.uint8)
+    faithful, _ = FrameProcessor(stylizer, StyleSettings(mix={a: 1.0}, boldness=0.0)).process(frame)
+    bold, _ = FrameProcessor(stylizer, StyleSettings(mix={a: 1.0}, boldness=1.0)).process(frame)
+    assert np.abs(faithful.astype(int) - bold.astype(int)).mean() > 1
     frame = (rng.random((45, 61, 3)) * 255).astype(np.uint8)
     out_a, _ = FrameProcessor(stylizer, StyleSettings(mix={a: 1.0})).process(frame)
     out_b, _ = FrameProcessor(stylizer, StyleSettings(mix={b: 1.0})).process(frame)

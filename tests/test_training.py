@@ -920,3 +920,41 @@ def test_every_training_flag_says_what_it_does():
     assert {"--recipe", "--stage", "--upsample", "--identity-weight", "--skip-layers"} <= adain
     assert {"--recipe", "--stage", "--init-from", "--builtin-images"} <= {s for a in commands["anystyle"]._actions
                                                                            for s in a.option_strings}
+
+
+def test_style_prediction_trains_for_a_frozen_fast_net_and_exports(tiny_folders, tmp_path, random_vgg):
+    """The predictor learns style codes for a shipped fast net with bold rows: the net's weights stay exactly as
+    they were, a built-in painting is anchored to its own rows, and the run exports a model the engine loads."""
+    from engine.stylizers import load_stylizer
+    from export.onnx_export import export_anystyle
+    from training.checkpoint import save_checkpoint
+    from training.config import AnyStyleTrainConfig
+    from training.models.transformer import FastNetConfig, TransformerNet
+    from training.train_anystyle import train_anystyle
+
+    content, styles = tiny_folders
+    torch.manual_seed(0)
+    config = FastNetConfig(style_names=["stripes"], channels=(4, 8, 8), n_residual=1, outer_kernel=3, bold=True)
+    net = TransformerNet(config)
+    objectives = FastTrainConfig(style_images=[str(styles / "stripes.png")], style_size=64, bold_style_size=64,
+                                 bold_content_weight=1.0, style_layers=["relu1_2", "relu2_2", "relu3_3"],
+                                 style_layer_weights=[1.0, 1.0, 1.0])
+    base = save_checkpoint(tmp_path / "fast.pt", "fast", net, config, train_config=objectives.to_dict(), step=7)
+    cfg = AnyStyleTrainConfig(content_dir=str(content), style_dir=str(styles), builtin_images=[str(styles / "stripes.png")],
+                              init_from=str(base), out_dir=str(tmp_path / "run"), hidden=8, image_size=48, style_size=48,
+                              colour_variants=1, batch_size=2, max_steps=12, checkpoint_every=6, sample_every=6,
+                              log_every=3, holdout_size=48, holdout_styles=[str(styles / "checks.png")],
+                              vgg_weights=str(random_vgg), amp="none")
+    last = train_anystyle(cfg, log=lambda *a: None)
+    blob = read_checkpoint(last)
+    assert blob["step"] == 12 and blob["family"] == "anystyle"
+    assert all(np.isfinite(h.get("style", 0)) for h in blob["history"])
+    frozen = {k: v for k, v in blob["model"].items() if k.startswith("net.")}
+    assert frozen and all(torch.equal(v, net.state_dict()[k.removeprefix("net.")]) for k, v in frozen.items())
+    assert any(h.get("anchor", 0) > 0 for h in blob["history"][1:])  # the built-in painting was anchored
+    result = export_anystyle(last, tmp_path / "any.onnx", vgg_weights=random_vgg)
+    assert result.parity_max_abs < 1e-3
+    stylizer = load_stylizer(result.paths[0], "cpu")
+    assert stylizer.bold
+    name = stylizer.add_style_file(styles / "checks.png")
+    assert stylizer.stylize(np.full((40, 52, 3), 90, np.uint8), {name: 1.0}, 1.0, 0.5).shape == (40, 52, 3)

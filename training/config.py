@@ -128,35 +128,23 @@ class AdaINTrainConfig(LoopConfig):
 
 @dataclass
 class AnyStyleTrainConfig(LoopConfig):
-    """A style-prediction network in front of a fast net (training/models/anystyle.py): any painting becomes
-    the net's norm weights in one pass, so a style image runs at the fast net's speed."""
+    """A style-prediction network for a shipped fast net (training/models/anystyle.py): any painting becomes a
+    style code for the frozen net in one pass, so a style image runs at the fast net's speed. The objectives
+    are the fast net's own (its checkpoint's training config)."""
 
     content_dir: str = setting("", help="folder of training photos (random square crops of each)")
     style_dir: str = setting("", help="folder of training paintings (those in --holdout-styles are left out)")
     builtin_images: list[str] = setting(factory=list, help="the built-in styles' paintings, in the --init-from net's "
-                                                           "order: each is trained to predict its own row")
-    init_from: str = setting("", help="fresh run only: the fast checkpoint whose weights and style rows start the net")
+                                                           "order: each is trained to predict its own rows")
+    init_from: str = setting("", help="the fast checkpoint the prediction is for (its weights stay frozen)")
     out_dir: str = setting("runs/anystyle", help="run folder: last.pt, samples, history.json; a rerun with the same folder resumes it")
-    n_basis: int = setting(24, help="learned norm rows beside the built-in styles' (the style space the predictor spans)")
     hidden: int = setting(256, help="the predictor's hidden width")
     image_size: int = setting(192, help="side of the square training crops, px")
-    style_size: int = setting(256, help="longest side of each painting when its Gram targets and statistics are computed, px")
+    style_size: int = setting(256, help="side of the painting crops the prediction reads, px")
+    colour_variants: int = setting(3, help="colour-turned copies of each painting trained on (hue and saturation), "
+                                           "half the steps; 0: the paintings as they are")
     batch_size: int = setting(4, help="photos per step (all in the step's one painting)")
     lr: float = setting(3e-4, help="Adam learning rate of the predictor")
-    rows_lr: float = setting(1e-3, help="Adam learning rate of the learned (basis) norm rows")
-    tune_builtin_rows: bool = setting(False, help="also train the built-in styles' rows (off: they stay the fast "
-                                                  "net's, so a built-in painting keeps its look)")
-    # frozen by default: trained with every painting's loss, the shared convolutions and rows drifted to one
-    # compromise look for all paintings within 500 steps
-    net_lr: float = setting(0.0, help="Adam learning rate of the net's convolutions and skip gains (0: frozen)")
-    content_layer: str = setting("relu2_2", help="VGG-16 layer of the content loss")
-    style_layers: list[str] = setting(factory=lambda: ["relu1_2", "relu2_2", "relu3_3", "relu4_3"],
-                                      help="VGG-16 layers of the Gram style loss")
-    style_layer_weights: list[float] = setting(factory=lambda: [1.0, 1.0, 1.0, 2.0],
-                                               help="weight of each style layer's Gram term, in --style-layers' order")
-    content_weight: float = setting(16.0, help="weight of the (relative) content loss")
-    style_weight: float = setting(10.0, help="weight of the (relative) Gram style loss")
-    layout_weight: float = setting(1.0, help="weight of the light-layout loss (as for fast nets)")
     anchor_weight: float = setting(1.0, help="weight of the built-in paintings' own rows as the predictor's target")
     amp: str = setting("auto", help="as for fast nets: bf16 autocast where the hardware has native bf16; none: fp32")
     max_steps: int = setting(20_000, help="stop at this step (a resumed run goes on to it)")

@@ -274,7 +274,7 @@ def model_config(family: str, cfg) -> dict:
         from .train_fast import _style_names, fast_net_config
 
         return fast_net_config(cfg, _style_names(cfg)).to_dict()
-    if family == "anystyle":  # the fast net it starts from (--init-from) with the basis rows, and the predictor
+    if family == "anystyle":  # the fast net it predicts for (--init-from) and the predictor
         from .train_anystyle import model_config as anystyle_config
 
         return anystyle_config(dataclasses.replace(cfg, init_from=str(_where(cfg.init_from)))).to_dict()

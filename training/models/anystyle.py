@@ -1,18 +1,19 @@
-"""Any painting at the fast net's speed: a style-prediction network in front of a fast CIN net.
+"""Any painting at the fast net's speed: a style-prediction network in front of a shipped fast net.
 
 Sources:
 - G. Ghiasi, H. Lee, M. Kudlur, V. Dumoulin, J. Shlens, "Exploring the structure of a real-time, arbitrary
   neural artistic stylization network", BMVC 2017: a network predicts the conditional-instance-norm parameters
-  of a Johnson-style transformer net from the style image, through a small bottleneck (the "style embedding").
+  of a Johnson-style transformer net from the style image.
 - V. Dumoulin, J. Shlens, M. Kudlur, "A Learned Representation for Artistic Style", ICLR 2017: the norm
   parameters carry the style; mixing styles is mixing them.
 
-Here the embedding is a convex weight vector over the transformer's own norm rows (``TransformerNet(image,
-style_weights)``): the rows of the eight built-in styles plus ``n_basis`` learned rows. Predicting weights
-over rows is the same as Ghiasi et al.'s linear map from the embedding to the norm parameters, and it keeps the
-per-frame graph exactly a fast net's (so the int8 export and the engine's fast path apply unchanged). The
-prediction runs once per style image: the loss network's statistics (per-channel mean and log standard
-deviation at relu1_1, relu2_1, relu3_1, relu4_1), standardised, through a two-layer MLP.
+Here the fast net is a shipped one, frozen (its convolutions and its built-in rows stay exactly as shipped), and
+the prediction is a style code for it: every norm's gamma and beta (``TransformerNet(image, weights, code)``),
+the same thing a learned style (training/learn_style.py) optimises for one painting. With bold rows the
+prediction is two codes, faithful and bold, which the engine mixes by the boldness control as it mixes a
+built-in style's rows. The prediction runs once per style image: the loss network's statistics (per-channel mean
+and log standard deviation at relu1_1, relu2_1, relu3_1, relu4_1), standardised, through a two-layer MLP whose
+output is scaled per number by the spread of the built-in styles' rows around their mean (where it starts).
 """
 from __future__ import annotations
 
@@ -30,22 +31,20 @@ STATS_CHANNELS = 64 + 128 + 256 + 512
 
 @dataclass
 class AnyStyleConfig:
-    """The transformer net (a FastNetConfig as a dict: its style names are the built-in styles, then the
-    basis rows) and the predictor's shape. Stored in every checkpoint and ONNX file."""
+    """The fast net it predicts for (a FastNetConfig as a dict) and the predictor's shape. Stored in every
+    checkpoint and ONNX file."""
 
     net: dict = field(default_factory=dict)
-    n_builtin: int = 8  # the first rows are these built-in styles (a built-in painting predicts its own row)
     hidden: int = 256  # the predictor's hidden width
     style_size: int = 256  # longest side of a style image when its statistics are taken, px
 
     def __post_init__(self) -> None:
         self.net = FastNetConfig(**self.net).to_dict()  # validates
-        if not 0 <= self.n_builtin < len(self.net["style_names"]):
-            raise ValueError("n_builtin must leave at least one basis row")
 
     @property
-    def n_rows(self) -> int:
-        return len(self.net["style_names"])
+    def ends(self) -> int:
+        """Codes per painting: 2 (faithful, bold) for a net with bold rows, else 1."""
+        return 2 if self.net.get("bold") else 1
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -62,32 +61,58 @@ def style_statistics(vgg: VGG16Features, style: torch.Tensor) -> torch.Tensor:
 
 
 class AnyStyleNet(nn.Module):
-    """``forward(image, code)``: the transformer net; ``predict(stats)``: style statistics -> code (B x rows)."""
+    """``predict(stats)``: style statistics -> codes (B x ends * code_size, faithful then bold);
+    ``code_at(codes, b)``: one code at boldness b; ``forward(image, code)``: the fast net with that code."""
 
     def __init__(self, config: AnyStyleConfig) -> None:
         super().__init__()
         self.config = config
         self.net = TransformerNet(FastNetConfig(**config.net))
-        n = config.n_rows
-        self.head = nn.Sequential(nn.Linear(2 * STATS_CHANNELS, config.hidden), nn.ReLU(), nn.Linear(config.hidden, n))
-        # standardisation of the statistics (set from the training paintings at the start of a run)
+        width = config.ends * self.net.code_size
+        self.head = nn.Sequential(nn.Linear(2 * STATS_CHANNELS, config.hidden), nn.ReLU(),
+                                  nn.Linear(config.hidden, width))
+        # standardisation of the statistics (set from the training paintings at the start of a run), and the
+        # code's centre and per-number scale (the built-in rows' mean and spread, set from the fast net)
         self.register_buffer("stats_mean", torch.zeros(2 * STATS_CHANNELS))
         self.register_buffer("stats_std", torch.ones(2 * STATS_CHANNELS))
-        with torch.no_grad():  # start near the mean of the built-in styles
+        self.register_buffer("code_mean", torch.zeros(width))
+        self.register_buffer("code_scale", torch.ones(width))
+        with torch.no_grad():  # start at the centre: the mean of the built-in styles
             self.head[2].weight.mul_(0.01)
-            self.head[2].bias.fill_(-4.0)
-            self.head[2].bias[:config.n_builtin] = 0.0
+            self.head[2].bias.zero_()
+
+    def builtin_codes(self) -> torch.Tensor:
+        """n_styles x (ends * code_size): each built-in style's own row(s) as a code (the anchors)."""
+        n = self.net.config.n_styles
+        ends = [torch.stack([self.net.row_code(i + e * n) for i in range(n)]) for e in range(self.config.ends)]
+        return torch.cat(ends, dim=1)
+
+    @torch.no_grad()
+    def centre_codes(self) -> None:
+        """code_mean / code_scale from the fast net's built-in rows (after its weights are loaded)."""
+        codes = self.builtin_codes().float()
+        self.code_mean.copy_(codes.mean(0))
+        spread = codes.std(0) if codes.shape[0] > 1 else codes.abs().mean(0)
+        self.code_scale.copy_(spread.clamp_min(0.02))
 
     def predict(self, stats: torch.Tensor) -> torch.Tensor:
-        """A convex combination of the rows (softmax): bounded, and two style images mix by averaging codes."""
-        return torch.softmax(self.head((stats - self.stats_mean) / self.stats_std), dim=1)
+        z = self.head((stats - self.stats_mean) / self.stats_std)
+        return self.code_mean + self.code_scale * z
+
+    def code_at(self, codes: torch.Tensor, boldness: float) -> torch.Tensor:
+        d = self.net.code_size
+        if self.config.ends == 1:
+            return codes
+        return (1.0 - boldness) * codes[:, :d] + boldness * codes[:, d:]
 
     def forward(self, image: torch.Tensor, code: torch.Tensor) -> torch.Tensor:
-        return self.net(image, code)
+        weights = image.new_zeros(image.shape[0], self.net.config.n_rows)
+        return self.net(image, weights, code)
 
 
 class StylePredictorGraph(nn.Module):
-    """The export form of the prediction: style image (1 x 3 x H x W, [0, 1]) -> code (1 x rows)."""
+    """The export form of the prediction: style image (1 x 3 x H x W, [0, 1]) -> style_weights, the codes
+    (1 x ends * code_size) the engine weights by boldness and mixes across style images."""
 
     def __init__(self, model: AnyStyleNet, vgg: VGG16Features) -> None:
         super().__init__()
@@ -95,3 +120,19 @@ class StylePredictorGraph(nn.Module):
 
     def forward(self, style: torch.Tensor) -> torch.Tensor:
         return self.model.predict(style_statistics(self.vgg, style))
+
+
+class PredictedNetGraph(nn.Module):
+    """The export form of the stylize graph: (image, style_weights = the ends' codes, each already weighted
+    by the engine: (1 - b) x faithful, b x bold) -> the fast net with their sum as its style code."""
+
+    def __init__(self, model: AnyStyleNet) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, image: torch.Tensor, style_weights: torch.Tensor) -> torch.Tensor:
+        d = self.model.net.code_size
+        code = style_weights[:, :d]
+        for e in range(1, self.model.config.ends):
+            code = code + style_weights[:, e * d:(e + 1) * d]
+        return self.model(image, code)
