@@ -38,7 +38,9 @@ class LearnJob:
         self.painting, self.name, self.minutes = Path(painting), name, float(minutes)
         self.on_change = on_change
         self.command = [sys.executable, "-m", "engine", "learn-style", str(self.painting), "--name", name,
-                        "--minutes", f"{self.minutes:g}", "--progress", "json", *(extra_args or [])]
+                        "--minutes", f"{self.minutes:g}", "--progress", "json",
+                        # the app may die without cancelling (killed, crashed): the run then stops as if cancelled
+                        "--parent-pid", str(os.getpid()), *(extra_args or [])]
         self._lock = threading.Lock()
         self._status = {"name": name, "painting": str(self.painting), "state": "running", "step": 0,
                         "elapsed_s": 0.0, "eta_s": self.minutes * 60, "minutes": self.minutes, "message": "",

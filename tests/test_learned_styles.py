@@ -198,3 +198,47 @@ def test_info_lists_learned_styles_and_the_nets_they_run_on(learned):
     line = [ln for ln in done.stdout.splitlines() if ln.strip().startswith("swirls")]
     assert line and "runs on mid8" in line[0] and "kandinsky.jpg" in line[0]
     assert "junk.npz [broken]" in done.stdout
+
+
+def _gone(pid: int) -> bool:
+    """The process has exited (a zombie waiting for its reaper counts as gone)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return True
+    return state in ("Z", "X")
+
+
+def test_a_learn_run_whose_app_dies_stops_and_keeps_its_checkpoint(photos, tmp_path):
+    """The app's learn job runs in a session of its own: an app killed with SIGKILL used to leave it learning for
+    all its minutes. It watches the app's pid and stops as Cancel does (a resumable checkpoint, no style file)."""
+    import os
+    import signal
+    import time
+
+    out, run_dir = tmp_path / "mine.npz", tmp_path / "run"
+    learn = [sys.executable, "-m", "engine", "learn-style", str(PAINTING), "--out", str(out), "--minutes", "30",
+             "--progress", "json", *learn_args(photos, run_dir, 100_000)]
+    app = ("import os, subprocess, sys, time\n"
+           f"cmd = {learn!r} + ['--parent-pid', str(os.getpid())]\n"
+           "child = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, start_new_session=True)\n"
+           "print(child.pid, flush=True)\n"
+           "for line in child.stdout:\n"
+           "    if '\"progress\"' in line:\n"
+           "        print('learning', flush=True)\n"
+           "time.sleep(600)\n")
+    parent = subprocess.Popen([sys.executable, "-c", app], stdout=subprocess.PIPE, text=True)
+    child = int(parent.stdout.readline())
+    try:
+        assert parent.stdout.readline().strip() == "learning"  # a step is done: the run has a checkpoint to keep
+        parent.send_signal(signal.SIGKILL)
+        parent.wait(30)
+        deadline = time.monotonic() + 300
+        while not _gone(child) and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert _gone(child), "the learn run outlived its app"
+    finally:
+        if not _gone(child):
+            os.kill(child, signal.SIGKILL)
+    assert not out.exists(), "a stopped run writes no style file"
+    assert (run_dir / "last.pt").is_file(), "it stopped as Cancel does: the same command resumes it"

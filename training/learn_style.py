@@ -20,8 +20,11 @@ from __future__ import annotations
 import argparse
 import datetime as _dt
 import json
+import os
 import shutil
+import signal
 import sys
+import threading
 import time
 from dataclasses import fields
 from pathlib import Path
@@ -48,6 +51,29 @@ CORPUS = ROOT / "cache" / "corpus" / "content"
 PHOTOS = ROOT / "assets" / "photos"  # 18 small sample photos, shipped: the learning set without the corpus
 ROW_LR = 1e-2  # Adam on the two rows only (1,280 numbers each for mid): large steps are safe and fast
 CANCELLED = 3  # exit status of a run stopped before its end (its checkpoint resumes it)
+
+
+class _Unread:
+    """A stream whose reader may go away (the app that started the run died): writes to a closed pipe are
+    dropped instead of ending the run before it can keep its checkpoint."""
+
+    def __init__(self, stream) -> None:
+        self.stream = stream
+
+    def write(self, text: str) -> int:
+        try:
+            return self.stream.write(text)
+        except (BrokenPipeError, ValueError, OSError):
+            return len(text)
+
+    def flush(self) -> None:
+        try:
+            self.stream.flush()
+        except (BrokenPipeError, ValueError, OSError):
+            pass
+
+    def __getattr__(self, name: str):
+        return getattr(self.stream, name)
 
 
 def _emit(kind: str, progress: str, **values) -> None:
@@ -137,7 +163,22 @@ def _write_style(net: TransformerNet, blob: dict, painting: Path, name: str, out
     return save_learned(out, LearnedStyle(name, rows[0], rows[1], meta, thumb))
 
 
+def watch_parent(pid: int, every_s: float = 1.0) -> threading.Thread:
+    """Stop the run as Cancel does (SIGTERM to this process: a checkpoint, then exit) once the process that
+    started it, ``pid``, is gone: an app killed with SIGKILL leaves no run learning on for its minutes."""
+    def watch() -> None:
+        while os.getppid() == pid:
+            time.sleep(every_s)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    thread = threading.Thread(target=watch, daemon=True, name="learn-parent-watch")
+    thread.start()
+    return thread
+
+
 def learn_style(args, log=print) -> int:
+    if args.parent_pid:
+        watch_parent(args.parent_pid)
     painting, checkpoint = Path(args.painting), Path(args.checkpoint)
     name = safe_name(args.name or painting.stem, "-", 60, "learned")
     out = Path(args.out) if args.out else learned_dir() / f"{name}.npz"
@@ -203,6 +244,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=4, help="photos per step")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda")
     p.add_argument("--progress", choices=("text", "json"), default="text", help="json: one progress object per line")
+    p.add_argument("--parent-pid", type=int, default=0, help=argparse.SUPPRESS)  # the app's learn job: stop when it is gone
     return p
 
 
@@ -211,6 +253,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.minutes <= 0 or args.steps < 1 or args.batch_size < 1:
         print("error: --minutes, --steps and --batch-size must be positive", file=sys.stderr)
         return 2
+    if args.progress == "json":  # read by the app's learn job, through pipes
+        sys.stdout, sys.stderr = _Unread(sys.stdout), _Unread(sys.stderr)
     log = (lambda *a, **k: print(*a, file=sys.stderr, **k)) if args.progress == "json" else print
     try:
         return learn_style(args, log)
