@@ -146,6 +146,8 @@ class AnyStyleTrainConfig(LoopConfig):
     batch_size: int = setting(4, help="photos per step (all in the step's one painting)")
     lr: float = setting(3e-4, help="Adam learning rate of the predictor")
     anchor_weight: float = setting(1.0, help="weight of the built-in paintings' own rows as the predictor's target")
+    prefit_steps: int = setting(500, help="a fresh run first fits the head to the built-in paintings' rows "
+                                          "(a regression on crops of them, seconds); 0: start at their mean")
     amp: str = setting("auto", help="as for fast nets: bf16 autocast where the hardware has native bf16; none: fp32")
     max_steps: int = setting(20_000, help="stop at this step (a resumed run goes on to it)")
     vgg_weights: str = setting("", help="VGG-16 weights of the loss network (default: assets/vgg16_hed_relu5_1.fp16.pt)")

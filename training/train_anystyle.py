@@ -1,10 +1,11 @@
 """Train a style-prediction network for a shipped fast net (training/models/anystyle.py).
 
-Each step takes one painting, as it is or with its colours turned (a hue rotation and a saturation change, so
-the predictor learns palettes it has not seen as paintings): a random crop of it goes through the predictor,
-the predicted code at a drawn boldness stylizes a batch of photo crops, and the fast net's own objectives (read
-from its checkpoint's training config: relative content and Gram losses against the whole painting, the bold
-end's at its larger painting size) train the predictor. The fast net is frozen: its built-in styles stay as
+A fresh run first fits the head to the built-in paintings' own rows (a regression on crops of them). Then each
+step gives every photo of the batch a painting of its own, as it is or with its colours turned (a hue rotation
+and a saturation change, so the predictor learns palettes it has not seen as paintings): a random crop of the
+painting goes through the predictor, the predicted code at the step's boldness stylizes the photo, and the fast
+net's own objectives (read from its checkpoint's training config: relative content and Gram losses against the
+whole painting, the bold end's at its larger painting size) train the predictor. The fast net is frozen: its built-in styles stay as
 shipped and the prediction is a style code for it, like a learned style. A built-in painting as it is also has
 its own rows as a target (``anchor_weight``). Paintings in ``holdout_styles`` are never trained on: the sheets
 and held-out losses show how the prediction does on a painting it has not seen.
@@ -106,8 +107,29 @@ def standardise(model: AnyStyleNet, vgg, paintings: list[Painting], side: int, r
     model.stats_std.copy_(stats.std(0).clamp_min(1e-3))
 
 
+def prefit_anchors(model: AnyStyleNet, vgg, paintings: list[Painting], side: int, steps: int, seed: int) -> float:
+    """Before the first step: fit the head to the built-in paintings' own rows from crops of them (a regression,
+    seconds), so the prediction starts as a map between the net's own styles instead of their mean look."""
+    anchored = [p for p in paintings if p.row is not None]
+    if not anchored or steps <= 0:
+        return 0.0
+    rng = random.Random(seed)
+    device = model.stats_mean.device
+    with torch.no_grad():
+        stats = torch.cat([style_statistics(vgg, to_tensor(random_crop(p.image, side, rng, (0.5, 1.0)))[None].to(device))
+                           for p in anchored for _ in range(8)])
+        targets = model.builtin_codes().float()[[p.row for p in anchored for _ in range(8)]].to(device)
+    opt = torch.optim.Adam(model.head.parameters(), lr=1e-3)
+    for _ in range(steps):
+        loss = (((model.predict(stats) - targets) / model.code_scale) ** 2).mean()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+    return loss.item()
+
+
 class AnyStyleStep:
-    """One update of the predictor: one painting (maybe colour-turned), one boldness, a batch of photos."""
+    """One update of the predictor: one boldness, a batch of photos, a painting (maybe colour-turned) for each."""
 
     def __init__(self, cfg: AnyStyleTrainConfig, model: AnyStyleNet, vgg, paintings: list[Painting],
                  data: ImageFolderStream, opt: torch.optim.Optimizer, amp: str, loop: TrainLoop, fast: FastTrainConfig) -> None:
@@ -139,26 +161,25 @@ class AnyStyleStep:
         return p, k, stats
 
     def __call__(self, step: int) -> dict[str, float] | None:
-        cfg, model, fast = self.cfg, self.model, self.fast
-        p, k, stats = self._painting()
-        layers = list(fast.style_layers)
-        self.objective.targets = [p.targets(self.vgg, k, layers, fast.style_size, self.device)]
-        if self.objective.bold_targets is not None:
-            self.objective.bold_targets = [p.targets(self.vgg, k, layers, fast.bold_style_size, self.device)]
-        codes = model.predict(stats)
-        b = self.boldness()
+        """Each photo of the batch gets a painting of its own (the head learns from as many paintings a step)."""
+        model, fast = self.model, self.fast
         x = self.data.next_batch().to(self.device)
+        draws = [self._painting() for _ in range(x.shape[0])]
+        codes = model.predict(torch.cat([stats for _, _, stats in draws]))
+        b = self.boldness()
         with autocast_for(self.amp, self.device):
-            out = model(x, model.code_at(codes, b).expand(x.shape[0], -1))
+            out = model(x, model.code_at(codes, b))
             f_out = self.vgg(out, self.layers)
             with torch.no_grad():
                 f_x = self.vgg(x, [fast.content_layer])[fast.content_layer]
         f_out = {name: v.float() for name, v in f_out.items()}
-        loss, parts = self.objective.objective(f_out, f_x.float(), out.float(), x, 0, b)
+        loss, parts = self._objective(draws, f_out, f_x.float(), out.float(), x, b)
+        anchored = [i for i, (p, k, _) in enumerate(draws) if p.row is not None and k == 0]
         anchor = codes.new_zeros(())
-        if p.row is not None and k == 0:
-            anchor = (((codes[0] - self.anchors[p.row]) / model.code_scale) ** 2).mean()
-        loss = loss + cfg.anchor_weight * anchor
+        if anchored:
+            rows = self.anchors[[draws[i][0].row for i in anchored]]
+            anchor = (((codes[anchored] - rows) / model.code_scale) ** 2).mean()
+        loss = loss + self.cfg.anchor_weight * anchor
         self.opt.zero_grad(set_to_none=True)
         if not torch.isfinite(loss):
             return None
@@ -167,9 +188,24 @@ class AnyStyleStep:
             self.opt.zero_grad(set_to_none=True)
             return None
         self.opt.step()
-        return {"content": parts["content"].item(), "style": parts.get("style", anchor).item(),
-                "bold_style": parts.get("bold_style", anchor).item(), "layout": parts["layout"].item(),
-                "anchor": anchor.item(), "boldness": b}
+        return {**{k: v.item() for k, v in parts.items()}, "anchor": anchor.item(), "boldness": b}
+
+    def _objective(self, draws, f_out: dict, f_x: torch.Tensor, out: torch.Tensor, x: torch.Tensor, b: float):
+        """The mean over the batch of each photo's objective against its own painting's targets."""
+        fast, n = self.fast, len(draws)
+        layers = list(fast.style_layers)
+        total, parts = out.new_zeros(()), {}
+        for i, (p, k, _) in enumerate(draws):
+            self.objective.targets = [p.targets(self.vgg, k, layers, fast.style_size, self.device)]
+            if self.objective.bold_targets is not None:
+                self.objective.bold_targets = [p.targets(self.vgg, k, layers, fast.bold_style_size, self.device)]
+            one, terms = self.objective.objective({name: v[i:i + 1] for name, v in f_out.items()}, f_x[i:i + 1],
+                                                  out[i:i + 1], x[i:i + 1], 0, b)
+            total = total + one / n
+            for key in ("content", "style", "bold_style", "layout"):
+                if key in terms:
+                    parts[key] = parts.get(key, 0.0) + terms[key].detach() / n
+        return total, parts
 
 
 @torch.no_grad()
@@ -235,6 +271,8 @@ def train_anystyle(cfg: AnyStyleTrainConfig, log=print) -> Path:
     if loop.step == 0:
         steps_before = init_weights(model, cfg.init_from)  # after torch.manual_seed(cfg.seed)
         standardise(model, vgg, paintings, cfg.style_size, random.Random(cfg.seed))
+        fit = prefit_anchors(model, vgg, paintings, cfg.style_size, cfg.prefit_steps, cfg.seed)
+        log(f"head fitted to the built-in styles' rows: {fit:.4f} (normalised squared error)")
     data = ImageFolderStream(cfg.content_dir, cfg.image_size, cfg.batch_size, seed=cfg.seed + loop.step)
     holdout = load_holdout(cfg.holdout or [str(p) for p in list_images(cfg.content_dir)[:4]], cfg.holdout_size)
     shown = held_out + paintings[:2]
