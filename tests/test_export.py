@@ -412,3 +412,35 @@ def test_a_style_prediction_model_with_an_adain_statistics_graph_is_refused(tiny
     shutil.copy(tiny_adain_model.with_name("tiny_adain.stats.onnx"), folder / "tiny_any.stats.onnx")
     with pytest.raises(ModelError, match="style-prediction model statistics graph"):
         inspect_model(folder / "tiny_any.onnx")
+
+
+def test_a_style_prediction_model_has_an_int8_variant_calibrated_on_painting_codes(tiny_anystyle_model, random_vgg,
+                                                                                 tmp_path, photo, capsys):
+    """`python -m export anystyle ... --int8`: the int8 stylize graph beside the same statistics graph, calibrated
+    with the codes the prediction gives the built-in paintings (not photos used as styles)."""
+    import shutil
+
+    from export import optimize
+    from export.__main__ import main
+
+    out = tmp_path / "any.onnx"
+    assert main(["anystyle", str(tiny_anystyle_model.parent / "any.pt"), str(out), "--vgg", str(random_vgg),
+                 "--int8", "--calib", str(photo.parent)]) == 0
+    assert "any.int8.onnx" in capsys.readouterr().out
+    stylizer = load_stylizer(tmp_path / "any.int8.onnx", "cpu")
+    assert stylizer.kind == "predicted" and stylizer.bold and stylizer.info.metadata["precision"] == "int8"
+    assert stylizer.info.companion == tmp_path / "any.stats.onnx"
+    name = stylizer.add_style_file(optimize.STYLES / "wave.jpg")
+    frame = np.full((36, 44, 3), 120, np.uint8)
+    assert stylizer.stylize(frame, {name: 1.0}, 1.0, 1.0).shape == frame.shape
+    import onnx
+
+    model = onnx.load(str(out))
+    feeds = optimize._feeds(out, model, [photo] * 3)
+    paintings = sorted(optimize.STYLES.glob("*.jpg"))
+    assert len(paintings) == 8
+    first = load_stylizer(out, "cpu")
+    (code,) = first.mixed_stats({first.add_style_file(paintings[0]): 1.0})
+    half = code.shape[1] // 2  # boldness 0: the first painting's faithful code, its bold half weighted 0
+    assert np.array_equal(feeds[0]["style_weights"][:, :half], code[:, :half])
+    assert not feeds[0]["style_weights"][:, half:].any()
