@@ -2,12 +2,15 @@
 
     python3 bench/gui_soak.py --minutes 30 --out runs/soak     # needs Debian's xvfb and xdotool
     python3 bench/gui_soak.py --boldness-sweep --learned ~/.local/share/stylecast/learned/church.npz
+    python3 bench/gui_soak.py --style-images painting.png --models my_anystyle.onnx    # style images in turn too
 
 Starts an X server (Xvfb), then the app exactly as a user does (`stylecast gui --source SAMPLE
 --start --control PORT`, Qt's xcb platform, its own settings/styles/token folders) and drives it
 from outside over loopback, like a Stream Deck: smoothing on at the start, the next style every 2 s,
 ``/api/stats`` polled every 0.1 s (the longest time ``frames_processed`` stood still is the longest
-frame gap, to within the poll period) and ``/api/state`` every 0.5 s. Every 10 s one JSON line goes
+frame gap, to within the poll period) and ``/api/state`` every 0.5 s. With ``--style-images`` they join the
+gallery as the user's style images and every other switch picks the next of them (the style-image model runs
+them: ``--models`` puts model files, with their companions, in the app's user model folder). Every 10 s one JSON line goes
 to ``OUT/soak.jsonl``: elapsed seconds, the app's RSS, fps over the last 10 s, longest frame gap so
 far, style switches, requests and failures. At the end the screen is grabbed to ``OUT/soak_end.png``
 (FFmpeg's x11grab through PyAV) and the app is quit with its own shortcut (Ctrl+Q, sent by xdotool),
@@ -151,9 +154,11 @@ class Recorder:
 BOLDNESS_STEPS = (0.0, 0.5, 1.0)  # --boldness-sweep: the boldness set with each style switch, in turn
 
 
-def drive(client: Client, app: subprocess.Popen, minutes: float, out: Path, sweep: bool = False) -> Recorder:
+def drive(client: Client, app: subprocess.Popen, minutes: float, out: Path, sweep: bool = False,
+          custom: list[str] = ()) -> Recorder:
     """Use the app over loopback for ``minutes``: stats every 0.1 s, state every 0.5 s, next style every 2 s
-    (with ``sweep``, a boldness of BOLDNESS_STEPS too)."""
+    (with ``sweep``, a boldness of BOLDNESS_STEPS too; with ``custom`` style images, every other switch one of
+    them in turn)."""
     start = time.monotonic()
     rec = Recorder(out, start)
     switches, next_switch, next_state, next_log = 0, start + STYLE_EVERY_S, start, start + LOG_EVERY_S
@@ -166,7 +171,10 @@ def drive(client: Client, app: subprocess.Popen, minutes: float, out: Path, swee
             client.call("state")
             next_state += STATE_EVERY_S
         if now >= next_switch:
-            client.call("next", "POST")
+            if custom and switches % 2:
+                client.call("style", "POST", {"name": custom[(switches // 2) % len(custom)]})
+            else:
+                client.call("next", "POST")
             if sweep:
                 client.call("boldness", "POST", {"value": BOLDNESS_STEPS[switches % len(BOLDNESS_STEPS)]})
             switches += 1
@@ -192,8 +200,21 @@ def quit_app(app: subprocess.Popen, env: dict) -> int | str:
         return "did not quit within 60 s"
 
 
+def _user_files(home: Path, learned: list[Path], style_images: list[Path], models: list[Path]) -> None:
+    """Learned styles, style images and models where the app finds the user's own."""
+    data = home / "data" / "stylecast"
+    for folder, paths in (("learned", learned), ("styles", style_images)):
+        for path in paths:
+            (data / folder).mkdir(parents=True, exist_ok=True)
+            shutil.copy(path, data / folder / path.name)
+    for model in models:
+        (data / "models").mkdir(parents=True, exist_ok=True)
+        for path in model.parent.glob(model.stem.split(".")[0] + ".*onnx"):  # with .stats.onnx and variants
+            shutil.copy(path, data / "models" / path.name)
+
+
 def soak(minutes: float, out: Path, port: int, region: str | None = None, sweep: bool = False,
-         learned: list[Path] = ()) -> dict:
+         learned: list[Path] = (), style_images: list[Path] = (), models: list[Path] = ()) -> dict:
     for tool in ("Xvfb", "xdotool"):
         if shutil.which(tool) is None:
             raise SystemExit(f"{tool} is needed: apt-get install xvfb xdotool")
@@ -202,9 +223,7 @@ def soak(minutes: float, out: Path, port: int, region: str | None = None, sweep:
     env = {**os.environ, "DISPLAY": display, "QT_QPA_PLATFORM": "xcb", "XDG_DATA_HOME": str(home / "data"),
            "XDG_CONFIG_HOME": str(home / "config"), "PYTHONFAULTHANDLER": "1"}
     os.environ.update(XDG_DATA_HOME=env["XDG_DATA_HOME"], XDG_CONFIG_HOME=env["XDG_CONFIG_HOME"])
-    for path in learned:  # learned styles join the gallery, so the style rotation runs them too
-        (home / "data" / "stylecast" / "learned").mkdir(parents=True, exist_ok=True)
-        shutil.copy(path, home / "data" / "stylecast" / "learned" / path.name)
+    _user_files(home, learned, style_images, models)  # learned styles join the built-in rotation
     from engine.control import token_path
     from engine.live import SAMPLE_CLIP
 
@@ -219,7 +238,8 @@ def soak(minutes: float, out: Path, port: int, region: str | None = None, sweep:
         client.call("smoothing", "POST", {"value": 0.6})
         if region:  # the person-segmentation model on every frame too
             client.call("region", "POST", {"region": region})
-        rec = drive(client, app, minutes, out, sweep)
+        custom = (client.call("styles") or {}).get("custom", []) if style_images else []
+        rec = drive(client, app, minutes, out, sweep, custom)
         lived_to_end = app.poll() is None
         if lived_to_end:
             grab_screen(display, out / "soak_end.png")
@@ -240,11 +260,14 @@ def main() -> int:
     p.add_argument("--region", choices=["background", "person"], help="run with this region mode on")
     p.add_argument("--boldness-sweep", action="store_true", help="set boldness 0, 0.5, 1 in turn with each style switch")
     p.add_argument("--learned", nargs="*", default=[], type=Path, help="learned-style files to put in the gallery")
+    p.add_argument("--style-images", nargs="*", default=[], type=Path, help="style images to put in the gallery")
+    p.add_argument("--models", nargs="*", default=[], type=Path, help="model files to put in the user model folder")
     args = p.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "soak.jsonl").unlink(missing_ok=True)
-    summary = soak(args.minutes, out, args.port, args.region, args.boldness_sweep, args.learned)
+    summary = soak(args.minutes, out, args.port, args.region, args.boldness_sweep, args.learned, args.style_images,
+                   args.models)
     (out / "summary.json").write_text(json.dumps(summary, indent=1))
     print(json.dumps(summary, indent=1))
     ok = (summary["lived_to_end"] and summary["quit_exit_code"] == 0 and summary["rss_growth_pct"] is not None

@@ -38,7 +38,9 @@ class ModelChoice:
 def _default_reason(family: str, provider: str, variant: str | None, precision: str) -> str:
     on_gpu = provider == "cuda" or (provider == "auto" and "cuda" in available_providers())
     if family == "adain":
-        return "the built-in model for style images"
+        if variant == "predicted":
+            return "the default for style images: a style prediction, at the fast net's speed"
+        return "the default model for style images"
     net = {"mid": "the mid-sized net", "light": "the lightest net", "full": "the full-width net"}.get(variant, "a net")
     return f"default for a {'GPU' if on_gpu else 'CPU'}: {net}" + (", int8 (fastest there)" if precision == "int8" else "")
 
