@@ -616,7 +616,9 @@ class LiveSession:
             "running": self.running,
             "source": self.source_spec,
             "family": getattr(self.processor.stylizer, "family", None),
-            "model": str(self.fast.info.path.name) if self.fast else None,
+            # the file that stylizes now (the style-image model while style images are in the mix)
+            "model": (lambda st: st.info.path.name if st is not None else None)(self.processor.stylizer),
+            "fast_model": str(self.fast.info.path.name) if self.fast else None,
             "provider": self.active_provider(),
             "why": (lambda c: c.describe() if c else None)(self.model_choice()),
             "styles": {"builtin": self.builtin_styles(), "custom": self.custom_styles(),

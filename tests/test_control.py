@@ -520,6 +520,7 @@ def test_capture_style_over_http_persists_and_is_selected(server, session, tmp_p
     assert status == 200 and body["name"] == "postcard"
     state = body["state"]
     assert state["family"] == "adain" and state["settings"]["mix"] == {"postcard": 1.0}
+    assert state["model"] == tiny_adain_model.name and state["fast_model"] == tiny_fast_model.name  # what runs now
     assert "postcard" in state["styles"]["custom"]
     stored = tmp_path / "styles" / "postcard.png"
     assert stored.is_file()
@@ -551,6 +552,7 @@ def test_a_capture_never_takes_a_builtin_style_name(server, session, tmp_path):
     assert stored == ["my-FIRE", "my-fire", "my-fire-2", "postcard"]
     status, state = http(server, "/api/style", {"name": "fire"})
     assert status == 200 and state["family"] == "fast" and state["settings"]["mix"] == {"fire": 1.0}
+    assert state["model"] == state["fast_model"]
     assert "fire" in state["styles"]["builtin"] and "fire" not in state["styles"]["custom"]
 
 
