@@ -288,8 +288,8 @@ class EngineController(QObject):
         if stylizer is None:
             return "No model loaded yet"
         if stylizer is not self.session.fast and not getattr(stylizer, "bold", False):
-            return (f"Your style images run on {stylizer.info.name}, which has no bold version of its styles: "
-                    "Boldness works with the fast net's styles and the style-prediction model's")
+            return (f"Your style images run on the style-image model {stylizer.info.name}, which has no bold "
+                    "version of its styles: Boldness works with the fast net's styles (and a style-prediction model's)")
         if not getattr(stylizer, "bold", False):
             return (f"{stylizer.info.name} has no bold version of its styles (a model made before Boldness): "
                     "pick another model to use it")

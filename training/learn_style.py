@@ -109,31 +109,6 @@ def build_net(blob: dict, name: str) -> TransformerNet:
     return net
 
 
-def predicted_rows(net: TransformerNet, painting: Path, log) -> bool:
-    """Start the two rows at a style-prediction model's codes for the painting, when one was made for this net's
-    weights (its code_id): learning then starts at the painting's palette instead of the built-in styles' mean."""
-    from engine.errors import StyleCastError
-    from engine.modelfile import discover_models
-    from engine.stylizers import load_stylizer
-
-    code_id = net.shared_id()
-    for info in discover_models():
-        if info.metadata.get("variant") != "predicted" or info.metadata.get("code_id") != code_id or not info.bold:
-            continue
-        try:
-            stylizer = load_stylizer(info.path, "cpu")
-            (codes,) = stylizer.mixed_stats({stylizer.add_style_file(painting): 1.0})
-        except StyleCastError as exc:
-            log(f"note: {info.name} could not read the painting ({exc}); starting from the built-in styles' mean")
-            return False
-        half = codes.shape[1] // 2
-        for row, code in ((0, codes[0, :half]), (1, codes[0, half:])):
-            net.set_row_code(row, torch.from_numpy(np.ascontiguousarray(code)))
-        log(f"starting from {info.name}'s prediction for {painting.name}")
-        return True
-    return False
-
-
 class _Clock:
     """Seconds of learning so far, over resumed runs (run_dir/elapsed.json, rewritten as it goes)."""
 
@@ -193,10 +168,7 @@ def learn_style(args, log=print) -> int:
     clock = _Clock(run_dir)
     cfg.time_budget_s = max(1.0, args.minutes * 60 - clock.seconds)
     device = pick_device(cfg.device)
-    net = build_net(blob, name)
-    if clock.seconds == 0 and not args.from_mean:  # a resumed run takes its rows from its checkpoint
-        predicted_rows(net, painting, log)
-    net = net.to(device)
+    net = build_net(blob, name).to(device)
     opt = _optimizer(cfg, net)
     loop = TrainLoop(cfg, "fast", net, net.config, opt, log=log, loss_network="vgg16-hed")
     vgg = load_vgg16(None, last_layer="relu4_3").to(device)
@@ -240,7 +212,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="the learned-style file (default: the user's learned-styles folder, NAME.npz)")
     p.add_argument("--run-dir", help="the run's folder (default: <learned folder>/.runs/NAME)")
     p.add_argument("--checkpoint", default=str(DEFAULT_CHECKPOINT), help="the fast net's checkpoint (default: mid8)")
-    p.add_argument("--from-mean", action="store_true", help="start from the built-in styles' mean, not the style-prediction model's guess")
     p.add_argument("--batch-size", type=int, default=4, help="photos per step")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda")
     p.add_argument("--progress", choices=("text", "json"), default="text", help="json: one progress object per line")

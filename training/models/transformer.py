@@ -318,16 +318,6 @@ class TransformerNet(nn.Module):
         """One norm row of every layer, flattened as a style code (code_size,)."""
         return torch.cat([t for norm in self.norms() for t in (norm.gamma[row], norm.beta[row])])
 
-    @torch.no_grad()
-    def set_row_code(self, row: int, code: torch.Tensor) -> None:
-        """The inverse of row_code: one norm row of every layer from a style code."""
-        offset = 0
-        for norm in self.norms():
-            c = norm.gamma.shape[1]
-            norm.gamma[row].copy_(code[offset:offset + c])
-            norm.beta[row].copy_(code[offset + c:offset + 2 * c])
-            offset += 2 * c
-
 
 def macs_per_pixel(config: FastNetConfig) -> float:
     """Multiply-accumulates per input pixel of TransformerNet (convs only; norms are O(C))."""
