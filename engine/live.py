@@ -610,14 +610,14 @@ class LiveSession:
 
     # -- one picture of the whole state (the control API's answer) ------------------------------
     def state(self) -> dict:
-        s = self.settings
+        s, active = self.settings, self.processor.stylizer
         return {
             "settings": s.to_dict(),
             "running": self.running,
             "source": self.source_spec,
-            "family": getattr(self.processor.stylizer, "family", None),
+            "family": getattr(active, "family", None),
             # the file that stylizes now (the style-image model while style images are in the mix)
-            "model": (lambda st: st.info.path.name if st is not None else None)(self.processor.stylizer),
+            "model": active.info.path.name if active is not None else None,
             "fast_model": str(self.fast.info.path.name) if self.fast else None,
             "provider": self.active_provider(),
             "why": (lambda c: c.describe() if c else None)(self.model_choice()),
