@@ -21,7 +21,6 @@ from .errors import OutputError, StyleCastError
 from .sinks import Sink
 from .sources import Frame, FrameSource
 from .processor import FrameProcessor
-from .autores import clamp_target_fps
 
 T = TypeVar("T")
 EMA = 0.1  # weight of the newest sample in the moving averages
@@ -112,7 +111,7 @@ class LivePipeline:
     def start(self) -> None:
         self.processor.reset()
         self.source.open()  # fail here, on the caller's thread, for "no camera" and bad files
-        self.processor.auto.target_fps = clamp_target_fps(getattr(self.source, "fps", None))
+        self.processor.set_target_fps(getattr(self.source, "fps", None))
         self._threads = [
             threading.Thread(target=self._capture_loop, name="stylecast-capture", daemon=True),
             threading.Thread(target=self._model_loop, name="stylecast-inference", daemon=True),
@@ -228,7 +227,7 @@ class LivePipeline:
                     break
                 frame, item = got
                 image, times = self.processor.finish(item)
-                self.processor.record_busy(times, item.settings)
+                self.processor.record_busy(times, item.settings, item.stylizer)
                 t0 = time.perf_counter()
                 with self._sinks_lock:
                     for sink in self.sinks:

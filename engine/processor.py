@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 import cv2
 import numpy as np
 
-from .autores import AutoResolution
+from .autores import AutoResolution, clamp_target_fps
 from .errors import InputError
 from .segment import REGIONS, PersonSegmenter, blend_regions
 from .modelfile import default_model
@@ -149,7 +149,10 @@ class FrameProcessor:
         self.last_mask: np.ndarray | None = None  # the mask of the frame finished last (a preview shows it)
         self.smoother = TemporalSmoother()
         self.kept_smoother = TemporalSmoother()  # the other region's own style (region modes), smoothed alike
-        self.auto = AutoResolution()
+        # one auto resolution per model file: switching between the fast net and a style-image model (about 12x
+        # its cost) goes back to the size each held, instead of one frame at the other's size (0.8 s) first
+        self._autos: dict[str, AutoResolution] = {}
+        self._target_fps: float | None = None
         self._auto_lock = threading.Lock()  # the pick is read by the model thread, fed by the finishing one
         self.clock = time.perf_counter  # stage times (a test may give a clock of its own)
         self._last_look: tuple | None = None
@@ -179,14 +182,38 @@ class FrameProcessor:
         if self.segmenter is not None:
             self.segmenter.reset()
         with self._auto_lock:
-            self.auto.reset()
+            self._autos.clear()
         self._last_look = None
         self._last_time = None
 
-    def processing_size(self, width: int, height: int, s: StyleSettings) -> tuple[int, int]:
+    def _auto_for(self, stylizer: Stylizer | None) -> AutoResolution:
+        """The auto resolution of ``stylizer``'s model file (made at its first frame). Call under _auto_lock."""
+        key = str(stylizer.info.path) if stylizer is not None else ""
+        auto = self._autos.get(key)
+        if auto is None:
+            auto = self._autos[key] = AutoResolution()
+            if self._target_fps is not None:
+                auto.target_fps = self._target_fps
+        return auto
+
+    @property
+    def auto(self) -> AutoResolution:
+        """The running model's auto resolution: its pick, its measurements (the display shows them)."""
+        with self._auto_lock:
+            return self._auto_for(self.stylizer)
+
+    def set_target_fps(self, fps: float | None) -> None:
+        """The frame rate every model's auto resolution holds (the source's)."""
+        with self._auto_lock:
+            self._target_fps = clamp_target_fps(fps)
+            for auto in self._autos.values():
+                auto.target_fps = self._target_fps
+
+    def processing_size(self, width: int, height: int, s: StyleSettings,
+                        stylizer: Stylizer | None = None) -> tuple[int, int]:
         if s.auto_resolution:
             with self._auto_lock:
-                return fit_size(width, height, self.auto.height_for(height))
+                return fit_size(width, height, self._auto_for(stylizer or self.stylizer).height_for(height))
         return fit_size(width, height, s.process_height)
 
     def _current(self) -> tuple[StyleSettings, Stylizer]:
@@ -208,7 +235,7 @@ class FrameProcessor:
         s, stylizer = self._current()
         t0 = self.clock()
         h, w = frame.shape[:2]
-        pw, ph = self.processing_size(w, h, s)
+        pw, ph = self.processing_size(w, h, s, stylizer)
         small = downscale(frame, (pw, ph)) if (pw, ph) != (w, h) else frame
         padded, (top, left, sh, sw) = pad_with_margin(small, stylizer.info.pad_multiple,
                                                     EDGE_MARGIN_CELLS * stylizer.info.pad_multiple)
@@ -266,13 +293,15 @@ class FrameProcessor:
                         colour_ms=(t2 - t1) * 1e3, upscale_ms=(t3 - t2) * 1e3)
         return out, times
 
-    def record_busy(self, times: StageTimes, settings: StyleSettings) -> None:
-        """Tell the auto resolution what a frame cost at its size: the model stage (resize and the net). The
-        finishing half overlaps it live and works mostly at the frame's size, which no processing size changes:
-        counting it would walk a large source down to the lowest size for nothing."""
+    def record_busy(self, times: StageTimes, settings: StyleSettings, stylizer: Stylizer | None = None) -> None:
+        """Tell the auto resolution of the model that made the frame (``stylizer``, default the running one)
+        what the frame cost at its size: the model stage (resize and the net). The finishing half overlaps it
+        live and works mostly at the frame's size, which no processing size changes: counting it would walk a
+        large source down to the lowest size for nothing."""
         if settings.auto_resolution:
             with self._auto_lock:
-                self.auto.record(times.process_size[1], times.preprocess_ms + times.inference_ms)
+                self._auto_for(stylizer or self.stylizer).record(times.process_size[1],
+                                                                 times.preprocess_ms + times.inference_ms)
 
     def process(self, frame: np.ndarray, time_s: float | None = None) -> tuple[np.ndarray, StageTimes]:
         """Both halves on the caller's thread. ``time_s``: the frame's time in seconds (capture time or
@@ -280,5 +309,5 @@ class FrameProcessor:
         (a slow live preview sees frames far apart)."""
         item = self.stylize_small(frame, time_s)
         out, times = self.finish(item)
-        self.record_busy(times, item.settings)
+        self.record_busy(times, item.settings, item.stylizer)
         return out, times

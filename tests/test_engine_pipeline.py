@@ -382,3 +382,30 @@ def test_auto_resolution_converges_on_a_slow_stylizer(tiny_fast_model, ms_per_kp
 def test_a_render_never_uses_auto_resolution(tiny_fast_model):
     """A file is processed at one size: StyleSettings' default is a fixed size, and so is every render's."""
     assert not StyleSettings().auto_resolution
+
+
+def test_switching_models_goes_back_to_the_size_each_one_held(tiny_fast_model, tiny_adain_model):
+    """A streamer switches between a built-in style (the fast net) and a style image (a model ~12x its cost):
+    each model keeps its own auto resolution, so the first frame after a switch is at the size that model
+    held, not one frame at the other model's size (0.8 s on this CPU's AdaIN model) before it steps down."""
+    clock = [0.0]
+    fast = CostlyStylizer(load_stylizer(tiny_fast_model, "cpu"), clock, 0.1)
+    adain = load_stylizer(tiny_adain_model, "cpu")
+    style = adain.add_style("postcard", np.full((64, 64, 3), 90, np.uint8))
+    heavy = CostlyStylizer(adain, clock, 0.6)
+    processor = FrameProcessor(fast, StyleSettings(auto_resolution=True, mix={"ink": 1.0}))
+    processor.clock = lambda: clock[0]
+    frame = SyntheticSource(1280, 720).make(0)
+
+    def use(stylizer, mix: dict, frames: int) -> list[int]:
+        processor.stylizer, processor.settings = stylizer, StyleSettings(auto_resolution=True, mix=mix)
+        return [processor.process(frame)[1].process_size[1] for _ in range(frames)]
+
+    fast_settled = use(fast, {"ink": 1.0}, 300)[-1]
+    heavy_run = use(heavy, {style: 1.0}, 300)
+    heavy_settled = heavy_run[-1]
+    assert heavy_settled < fast_settled and heavy_run[0] != fast_settled  # its own start, not the fast net's size
+    assert use(fast, {"ink": 1.0}, 1) == [fast_settled]  # straight back to the size it held
+    assert use(heavy, {style: 1.0}, 1) == [heavy_settled]
+    processor.reset()  # a new live session starts every model over
+    assert use(fast, {"ink": 1.0}, 1) == [heavy_run[0]]
