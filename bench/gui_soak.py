@@ -12,7 +12,8 @@ frame gap, to within the poll period) and ``/api/state`` every 0.5 s. With ``--s
 gallery as the user's style images and every other switch picks the next of them (the style-image model runs
 them: ``--models`` puts model files, with their companions, in the app's user model folder). Every 10 s one JSON line goes
 to ``OUT/soak.jsonl``: elapsed seconds, the app's RSS, fps over the last 10 s, longest frame gap so
-far, style switches, requests and failures. At the end the screen is grabbed to ``OUT/soak_end.png``
+far, style switches, requests and failures; the summary adds, per kind of switch (built-in, style image), the
+median and longest of the longest frame gap after each switch. At the end the screen is grabbed to ``OUT/soak_end.png``
 (FFmpeg's x11grab through PyAV) and the app is quit with its own shortcut (Ctrl+Q, sent by xdotool),
 so the quit path is soaked too.
 
@@ -119,13 +120,33 @@ class Recorder:
         self.last_count, self.last_change, self.longest_gap = -1, start, 0.0
         self.counts: list[tuple[float, int]] = []
         self.rows: list[dict] = []
+        self.kind: str | None = None  # what the last switch picked: "built-in" or "style image"
+        self.window_gap = 0.0  # the longest frame gap since that switch
+        self.switch_gaps: dict[str, list[float]] = {"built-in": [], "style image": []}
 
     def frames(self, now: float, count: int) -> None:
         if count != self.last_count:
             if self.last_count >= 0:
                 self.longest_gap = max(self.longest_gap, now - self.last_change)
+                self.window_gap = max(self.window_gap, now - self.last_change)
             self.last_count, self.last_change = count, now
         self.counts.append((now, count))
+
+    def switched(self, kind: str) -> None:
+        """A style switch: the window of the previous one closes with its longest frame gap."""
+        if self.kind is not None:
+            self.switch_gaps[self.kind].append(self.window_gap)
+        self.kind, self.window_gap = kind, 0.0
+
+    def gaps_after_switches(self) -> dict:
+        """Per kind of switch (the first of each left out: the model's first frames), the median and longest of
+        the longest frame gap in each switch's window."""
+        out = {}
+        for kind, gaps in self.switch_gaps.items():
+            kept = sorted(gaps[1:])
+            if kept:
+                out[kind] = {"switches": len(kept), "median_s": round(kept[len(kept) // 2], 3), "max_s": round(kept[-1], 3)}
+        return out
 
     def log(self, now: float, pid: int, client: Client, switches: int) -> None:
         recent = [c for t, c in self.counts if t >= now - LOG_EVERY_S]
@@ -148,7 +169,8 @@ class Recorder:
                 "rss_growth_pct": growth, "longest_frame_gap_s": end and end["longest_gap_s"],
                 "fps_mean": round(sum(steady) / len(steady), 2), "fps_min_10s": min(steady),
                 "style_switches": end and end["switches"], "requests": end and end["requests"],
-                "request_failures": end and end["failures"], "errors": end["errors"] if end else []}
+                "request_failures": end and end["failures"], "errors": end["errors"] if end else [],
+                "gap_after_switch": self.gaps_after_switches()}
 
 
 BOLDNESS_STEPS = (0.0, 0.5, 1.0)  # --boldness-sweep: the boldness set with each style switch, in turn
@@ -173,8 +195,10 @@ def drive(client: Client, app: subprocess.Popen, minutes: float, out: Path, swee
         if now >= next_switch:
             if custom and switches % 2:
                 client.call("style", "POST", {"name": custom[(switches // 2) % len(custom)]})
+                rec.switched("style image")
             else:
                 client.call("next", "POST")
+                rec.switched("built-in")
             if sweep:
                 client.call("boldness", "POST", {"value": BOLDNESS_STEPS[switches % len(BOLDNESS_STEPS)]})
             switches += 1
