@@ -150,7 +150,7 @@ class FrameProcessor:
         self.smoother = TemporalSmoother()
         self.kept_smoother = TemporalSmoother()  # the other region's own style (region modes), smoothed alike
         # one auto resolution per model file: switching between the fast net and a style-image model (about 12x
-        # its cost) goes back to the size each held, instead of one frame at the other's size (0.8 s) first
+        # its cost) goes back to the size each held, instead of starting from the other's size
         self._autos: dict[str, AutoResolution] = {}
         self._target_fps: float | None = None
         self._auto_lock = threading.Lock()  # the pick is read by the model thread, fed by the finishing one
