@@ -26,7 +26,6 @@ import signal
 import sys
 import threading
 import time
-from dataclasses import fields
 from pathlib import Path
 
 import numpy as np
@@ -43,7 +42,7 @@ from .data import load_rgb
 from .loop import TrainLoop
 from .models.transformer import FastNetConfig, TransformerNet
 from .models.vgg import load_vgg16
-from .train_fast import FastStep, _amp_mode, _optimizer, style_targets
+from .train_fast import FastStep, _amp_mode, _optimizer, shipped_objectives, style_targets
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CHECKPOINT = ROOT / "assets" / "checkpoints" / "mid8_last.pt"
@@ -83,15 +82,11 @@ def _emit(kind: str, progress: str, **values) -> None:
 
 def train_config(blob: dict, painting: Path, name: str, photos: Path, run_dir: Path, args) -> FastTrainConfig:
     """The shipped net's own objectives (its checkpoint's training config), this painting, rows only."""
-    known = {f.name for f in fields(FastTrainConfig)}
-    shipped = {k: v for k, v in (blob.get("train_config") or {}).items() if k in known}
-    return FastTrainConfig(**{
-        **shipped, "content_dir": str(photos), "style_images": [str(painting)], "style_names": [name],
-        "holdout": [], "out_dir": str(run_dir), "init_from": "", "freeze_shared": True,
-        "bold_style_size": shipped.get("bold_style_size") or 512, "lr": ROW_LR, "cin_lr_mult": 1.0,
-        "batch_size": args.batch_size,
-        "image_size": 256, "max_steps": args.steps, "time_budget_s": 0.0, "checkpoint_every": 10,
-        "sample_every": 10 ** 9, "log_every": 5, "temporal_weight": 0.0, "device": args.device})
+    return shipped_objectives(
+        blob, content_dir=str(photos), style_images=[str(painting)], style_names=[name], holdout=[],
+        out_dir=str(run_dir), init_from="", freeze_shared=True, lr=ROW_LR, cin_lr_mult=1.0, batch_size=args.batch_size,
+        image_size=256, max_steps=args.steps, time_budget_s=0.0, checkpoint_every=10, sample_every=10 ** 9,
+        log_every=5, temporal_weight=0.0, device=args.device)
 
 
 def build_net(blob: dict, name: str) -> TransformerNet:

@@ -13,7 +13,6 @@ and held-out losses show how the prediction does on a painting it has not seen.
 from __future__ import annotations
 
 import random
-from dataclasses import fields
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +21,7 @@ from PIL import Image
 
 from .checkpoint import lineage, read_checkpoint, total_steps
 from .common import pick_device
-from .config import BOLD_ENDS, GRAD_CLIP, AnyStyleTrainConfig, FastTrainConfig
+from .config import GRAD_CLIP, AnyStyleTrainConfig, FastTrainConfig
 from .data import (ImageFolderStream, list_images, load_rgb, random_crop, save_contact_sheet, style_image, to_pil,
                    to_tensor)
 from .gatys import style_grams
@@ -31,7 +30,7 @@ from .losses import content_loss, gram_style_terms
 from .models.anystyle import AnyStyleConfig, AnyStyleNet, style_statistics
 from .models.transformer import FastNetConfig
 from .models.vgg import LAYER_ORDER, load_vgg16
-from .train_fast import FastStep, autocast_for, load_holdout, resolve_amp
+from .train_fast import FastStep, autocast_for, load_holdout, resolve_amp, shipped_objectives
 
 _YIQ = np.array([[0.299, 0.587, 0.114], [0.596, -0.274, -0.322], [0.211, -0.523, 0.312]], np.float32)
 
@@ -73,13 +72,6 @@ class Painting:
                 image = to_tensor(im)[None]
             self._targets[(k, side)] = style_grams(vgg, [(image.to(device), 1.0)], layers, shift=0.0)
         return self._targets[(k, side)]
-
-
-def fast_objectives(blob: dict) -> FastTrainConfig:
-    """The fast net's own training config (its checkpoint's): the objectives the prediction is trained with."""
-    known = {f.name for f in fields(FastTrainConfig)}
-    shipped = {k: v for k, v in (blob.get("train_config") or {}).items() if k in known}
-    return FastTrainConfig(**{**shipped, "bold_style_size": shipped.get("bold_style_size") or 512})
 
 
 def model_config(cfg: AnyStyleTrainConfig) -> AnyStyleConfig:
@@ -145,12 +137,6 @@ class AnyStyleStep:
         with torch.no_grad():
             self.anchors = model.builtin_codes().float().to(self.device)
 
-    def boldness(self) -> float:
-        if self.model.config.ends == 1:
-            return 0.0
-        r = self.rng.random()
-        return 0.0 if r < BOLD_ENDS[0] else 1.0 if r < BOLD_ENDS[0] + BOLD_ENDS[1] else self.rng.random()
-
     def _painting(self) -> tuple[Painting, int, torch.Tensor]:
         cfg = self.cfg
         p = self.rng.choice(self.paintings)
@@ -166,7 +152,7 @@ class AnyStyleStep:
         x = self.data.next_batch().to(self.device)
         draws = [self._painting() for _ in range(x.shape[0])]
         codes = model.predict(torch.cat([stats for _, _, stats in draws]))
-        b = self.boldness()
+        b = self.objective.boldness()  # the fast net's own draw (0 without bold rows)
         with autocast_for(self.amp, self.device):
             out = model(x, model.code_at(codes, b))
             f_out = self.vgg(out, self.layers)
@@ -258,7 +244,7 @@ def train_anystyle(cfg: AnyStyleTrainConfig, log=print) -> Path:
         raise ValueError("give --init-from: the fast checkpoint the prediction is for")
     device = pick_device(cfg.device)
     torch.manual_seed(cfg.seed)
-    fast = fast_objectives(read_checkpoint(cfg.init_from))
+    fast = shipped_objectives(read_checkpoint(cfg.init_from))
     layers = sorted(set(fast.style_layers) | {fast.content_layer, "relu4_1"}, key=LAYER_ORDER.index)
     vgg = load_vgg16(cfg.vgg_weights or None, last_layer=max(layers, key=LAYER_ORDER.index)).to(device)
     model = AnyStyleNet(model_config(cfg)).to(device)

@@ -7,6 +7,7 @@ rerun with the same out_dir resumes from there, so a CPU run can be continued on
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import random
 from pathlib import Path
 
@@ -198,6 +199,14 @@ class FastStep:
             return None
         self.opt.step()
         return {k: v.item() for k, v in parts.items()}
+
+
+def shipped_objectives(blob: dict, **overrides) -> FastTrainConfig:
+    """A fast checkpoint's own training config (the objectives its rows were trained with), with ``overrides``:
+    what learn-style and the style-prediction trainer train new rows and codes with."""
+    known = {f.name for f in dataclasses.fields(FastTrainConfig)}
+    shipped = {k: v for k, v in (blob.get("train_config") or {}).items() if k in known}
+    return FastTrainConfig(**{**shipped, "bold_style_size": shipped.get("bold_style_size") or 512, **overrides})
 
 
 def _style_names(cfg: FastTrainConfig) -> list[str]:
