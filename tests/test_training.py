@@ -958,3 +958,56 @@ def test_style_prediction_trains_for_a_frozen_fast_net_and_exports(tiny_folders,
     assert stylizer.bold
     name = stylizer.add_style_file(styles / "checks.png")
     assert stylizer.stylize(np.full((40, 52, 3), 90, np.uint8), {name: 1.0}, 1.0, 0.5).shape == (40, 52, 3)
+
+
+def test_style_prediction_learns_from_an_adain_teacher_with_its_own_net(tiny_folders, tmp_path, random_vgg):
+    """With --teacher and --train-net the student (fast net + predictor) learns the AdaIN model's pictures: its
+    convolutions move, so the export carries a code_id of its own (learned styles of the base net refuse it)."""
+    from engine.stylizers import load_stylizer
+    from export.onnx_export import export_anystyle
+    from training.checkpoint import save_checkpoint
+    from training.config import AnyStyleTrainConfig
+    from training.models.adain import AdaINConfig, AdaINDecoder
+    from training.models.transformer import FastNetConfig, TransformerNet
+    from training.train_anystyle import train_anystyle
+
+    content, styles = tiny_folders
+    torch.manual_seed(0)
+    config = FastNetConfig(style_names=["stripes"], channels=(4, 8, 8), n_residual=1, outer_kernel=3, bold=True)
+    net = TransformerNet(config)
+    objectives = FastTrainConfig(style_images=[str(styles / "stripes.png")], style_size=64,
+                                 style_layers=["relu1_2", "relu2_2", "relu3_3"], style_layer_weights=[1.0, 1.0, 1.0])
+    base = save_checkpoint(tmp_path / "fast.pt", "fast", net, config, train_config=objectives.to_dict(), step=7)
+    adain = AdaINConfig(width_divisor=8, skip_layers=["relu3_1"])
+    teacher = save_checkpoint(tmp_path / "adain.pt", "adain", AdaINDecoder(adain), adain)
+    cfg = AnyStyleTrainConfig(content_dir=str(content), style_dir=str(styles), init_from=str(base),
+                              out_dir=str(tmp_path / "run"), hidden=8, image_size=48, style_size=48, colour_variants=1,
+                              batch_size=2, max_steps=6, checkpoint_every=6, sample_every=6, log_every=3,
+                              holdout_size=48, holdout_styles=[str(styles / "checks.png")], vgg_weights=str(random_vgg),
+                              amp="none", teacher=str(teacher), train_net=True, photo_styles=0.5)
+    last = train_anystyle(cfg, log=lambda *a: None)
+    blob = read_checkpoint(last)
+    assert blob["step"] == 6
+    logged = [h for h in blob["history"] if "pixel" in h]
+    assert logged and all(np.isfinite(h["pixel"]) and np.isfinite(h["features"]) and h["pixel"] > 0 for h in logged)
+    moved = [k for k, v in blob["model"].items() if k.startswith("net.") and k.endswith(".weight")
+             and not torch.equal(v, net.state_dict()[k.removeprefix("net.")])]
+    assert moved  # the convolutions learned
+    assert (tmp_path / "run" / "samples" / "step_000006.png").is_file()
+    result = export_anystyle(last, tmp_path / "any.onnx", vgg_weights=random_vgg)
+    stylizer = load_stylizer(result.paths[0], "cpu")
+    assert stylizer.info.code_id and stylizer.info.code_id != net.shared_id()
+    name = stylizer.add_style_file(styles / "checks.png")
+    assert stylizer.stylize(np.full((40, 52, 3), 90, np.uint8), {name: 1.0}, 1.0, 1.0).shape == (40, 52, 3)
+
+
+def test_a_style_prediction_teacher_must_be_an_adain_model(tmp_path, random_vgg):
+    from training.checkpoint import save_checkpoint
+    from training.distil_anystyle import load_teacher
+    from training.models.transformer import FastNetConfig, TransformerNet
+    from training.models.vgg import load_vgg16
+
+    config = FastNetConfig(style_names=["a"], channels=(4, 8, 8), n_residual=1, outer_kernel=3)
+    path = save_checkpoint(tmp_path / "fast.pt", "fast", TransformerNet(config), config)
+    with pytest.raises(ValueError, match="not an AdaIN decoder"):
+        load_teacher(str(path), load_vgg16(random_vgg, last_layer="relu4_1"))

@@ -154,6 +154,16 @@ class AnyStyleTrainConfig(LoopConfig):
     holdout: list[str] = setting(factory=list, help="fixed photos for the sample sheets (default: the first 4 training photos)")
     holdout_styles: list[str] = setting(factory=list, help="paintings never trained on: the sheets and held-out losses")
     holdout_size: int = setting(256, help="side of the held-out photos' centre crops, px")
+    teacher: str = setting("", help="an AdaIN checkpoint whose pictures the prediction learns to give "
+                                    "(training/distil_anystyle.py); empty: the fast net's own objectives")
+    teacher_alphas: list[float] = setting(factory=lambda: [0.7, 1.0],
+                                          help="the teacher's content-style trade-off taught to the faithful "
+                                               "and the bold end")
+    train_net: bool = setting(False, help="with --teacher: the fast net's convolutions learn too (the model is "
+                                          "then its own net, not a code for the shipped one)")
+    photo_styles: float = setting(0.0, help="with --teacher: share of style images drawn from the training photos")
+    feature_weight: float = setting(1.0, help="with --teacher: weight of the loss-network feature distance "
+                                              "beside the pixel L1")
 
 
 @dataclass

@@ -22,6 +22,7 @@ from PIL import Image
 from .checkpoint import lineage, read_checkpoint, total_steps
 from .common import pick_device
 from .config import GRAD_CLIP, AnyStyleTrainConfig, FastTrainConfig
+from .distil_anystyle import DistilStep, load_teacher, teacher_sheet_row
 from .data import (ImageFolderStream, list_images, load_rgb, random_crop, save_contact_sheet, style_image, to_pil,
                    to_tensor)
 from .gatys import style_grams
@@ -215,16 +216,26 @@ def evaluate(model: AnyStyleNet, vgg, holdout: list[torch.Tensor], paintings: li
 
 @torch.no_grad()
 def sheet(model: AnyStyleNet, vgg, holdout: list[torch.Tensor], paintings: list[Painting], path: Path,
-          boldness: float = 0.0) -> Path:
-    """Rows: held-out photos; columns: the photo, then each held-out (then a few training) painting's prediction."""
+          teacher=None, alphas: list[float] = (1.0,)) -> Path:
+    """Rows: held-out photos; columns: the photo, then for each held-out (then a few training) painting the
+    prediction at the faithful and the bold end, and with a teacher its pictures at both ends after them."""
     was = model.training
     model.eval()
-    rows = [[to_pil(torch.ones(3, 8, 8))] + [load_rgb(p.path, 160) for p in paintings]]
+    ends = sorted({0.0, float(model.config.ends - 1)})
+    per = len(ends) * (2 if teacher is not None else 1)
+    rows = [[to_pil(torch.ones(3, 8, 8))] + [im for p in paintings for im in [load_rgb(p.path, 160)] * per]]
     device = model.stats_mean.device
-    codes = [model.code_at(model.predict(style_statistics(vgg, style_image(p.path, model.config.style_size).to(device))),
-                           boldness) for p in paintings]
+    styles = [style_image(p.path, model.config.style_size).to(device) for p in paintings]
+    codes = [model.predict(style_statistics(vgg, s)) for s in styles]
     for x in holdout:
-        rows.append([to_pil(x)] + [to_pil(model(x[None].to(device), code)[0]) for code in codes])
+        x = x[None].to(device)
+        row = [to_pil(x[0])]
+        for style, code in zip(styles, codes):
+            row += [to_pil(model(x, model.code_at(code, b))[0]) for b in ends]
+            if teacher is not None:
+                row += [to_pil(teacher_sheet_row(teacher, vgg, x, style, (1 - b) * alphas[0] + b * alphas[-1]))
+                        for b in ends]
+        rows.append(row)
     model.train(was)
     return save_contact_sheet(rows, path)
 
@@ -248,9 +259,10 @@ def train_anystyle(cfg: AnyStyleTrainConfig, log=print) -> Path:
     layers = sorted(set(fast.style_layers) | {fast.content_layer, "relu4_1"}, key=LAYER_ORDER.index)
     vgg = load_vgg16(cfg.vgg_weights or None, last_layer=max(layers, key=LAYER_ORDER.index)).to(device)
     model = AnyStyleNet(model_config(cfg)).to(device)
-    for p in model.net.parameters():  # the fast net stays exactly as shipped
-        p.requires_grad_(False)
-    opt = torch.optim.Adam(model.head.parameters(), lr=cfg.lr)
+    teacher = load_teacher(cfg.teacher, vgg) if cfg.teacher else None
+    for p in model.net.parameters():  # the fast net stays exactly as shipped, unless it learns from a teacher
+        p.requires_grad_(bool(teacher and cfg.train_net))
+    opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=cfg.lr)
     loop = TrainLoop(cfg, "anystyle", model, model.config, opt, log=log,
                      loss_network=Path(cfg.vgg_weights).name if cfg.vgg_weights else "vgg16-hed")
     paintings, held_out = load_paintings(cfg)
@@ -271,9 +283,14 @@ def train_anystyle(cfg: AnyStyleTrainConfig, log=print) -> Path:
     model.train()
     amp = resolve_amp(cfg.amp, device)
     log(f"mixed precision: {amp}")
-    step_fn = AnyStyleStep(cfg, model, vgg, paintings, data, opt, amp, loop, fast)
-    keys = ("content", "style", "bold_style", "anchor")
-    loop.run(step_fn, sample=lambda path: sheet(model, vgg, holdout, shown, path), log_keys=keys,
-             progress_keys=keys, max_skipped=200)
+    if teacher is None:
+        step_fn = AnyStyleStep(cfg, model, vgg, paintings, data, opt, amp, loop, fast)
+        keys = ("content", "style", "bold_style", "anchor")
+    else:
+        step_fn = DistilStep(cfg, model, vgg, teacher, paintings, data, opt, amp, loop.step)
+        keys = ("pixel", "features")
+    loop.run(step_fn, sample=lambda path: sheet(model, vgg, holdout, shown, path, teacher=teacher,
+                                                alphas=cfg.teacher_alphas),
+             log_keys=keys, progress_keys=keys, max_skipped=200)
     heldout = evaluate(model.eval(), vgg, holdout, held_out, fast)
     return loop.finish({"heldout": heldout}, summary=f"; held-out {loop.history[0].get('heldout')} -> {heldout}")

@@ -52,7 +52,11 @@ class AnyStyleConfig:
 
 def style_statistics(vgg: VGG16Features, style: torch.Tensor) -> torch.Tensor:
     """B x 3 x H x W in [0, 1] -> B x (2 * 960): per-channel mean and log std at STATS_LAYERS."""
-    feats = vgg(style, STATS_LAYERS)
+    return statistics_of(vgg(style, STATS_LAYERS))
+
+
+def statistics_of(feats: dict[str, torch.Tensor]) -> torch.Tensor:
+    """``style_statistics`` from the loss network's features at STATS_LAYERS, already taken."""
     parts = []
     for name in STATS_LAYERS:
         mean, std = calc_mean_std(feats[name].float())
