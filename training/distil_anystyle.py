@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 
 from .checkpoint import build_from_checkpoint, read_checkpoint
+from .common import finite_update
 from .config import GRAD_CLIP, AnyStyleTrainConfig
 from .data import ImageFolderStream, list_images, load_rgb, random_crop, to_tensor
 from .models.adain import AdaINNet, stats_of
@@ -109,14 +110,8 @@ class DistilStep:
         pixel = F.l1_loss(out.float(), target)
         features = feature_distance(f_out, f_ref)
         loss = pixel + cfg.feature_weight * features
-        self.opt.zero_grad(set_to_none=True)
-        if not torch.isfinite(loss):
+        if not finite_update(self.opt, loss, self.params, GRAD_CLIP):
             return None
-        loss.backward()
-        if not torch.isfinite(torch.nn.utils.clip_grad_norm_(self.params, GRAD_CLIP)):
-            self.opt.zero_grad(set_to_none=True)
-            return None
-        self.opt.step()
         return {"pixel": pixel.item(), "features": features.item(), "boldness": b}
 
 

@@ -20,7 +20,7 @@ import torch
 from PIL import Image
 
 from .checkpoint import lineage, read_checkpoint, total_steps
-from .common import pick_device
+from .common import finite_update, pick_device
 from .config import GRAD_CLIP, AnyStyleTrainConfig, FastTrainConfig
 from .distil_anystyle import DistilStep, load_teacher, teacher_sheet_row
 from .data import (ImageFolderStream, list_images, load_rgb, random_crop, save_contact_sheet, style_image, to_pil,
@@ -167,14 +167,8 @@ class AnyStyleStep:
             rows = self.anchors[[draws[i][0].row for i in anchored]]
             anchor = (((codes[anchored] - rows) / model.code_scale) ** 2).mean()
         loss = loss + self.cfg.anchor_weight * anchor
-        self.opt.zero_grad(set_to_none=True)
-        if not torch.isfinite(loss):
+        if not finite_update(self.opt, loss, self.params, GRAD_CLIP):
             return None
-        loss.backward()
-        if not torch.isfinite(torch.nn.utils.clip_grad_norm_(self.params, GRAD_CLIP)):
-            self.opt.zero_grad(set_to_none=True)
-            return None
-        self.opt.step()
         return {**{k: v.item() for k, v in parts.items()}, "anchor": anchor.item(), "boldness": b}
 
     def _objective(self, draws, f_out: dict, f_x: torch.Tensor, out: torch.Tensor, x: torch.Tensor, b: float):

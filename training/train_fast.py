@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 
 from .checkpoint import lineage, read_checkpoint, total_steps
-from .common import pick_device
+from .common import finite_update, pick_device
 from .config import BOLD_ENDS, GRAD_CLIP, TEMPORAL_NOISE, TEMPORAL_SHIFT, FastTrainConfig
 from .data import ImageFolderStream, list_images, load_rgb, save_contact_sheet, style_image, to_pil, to_tensor
 from .gatys import style_grams
@@ -189,15 +189,8 @@ class FastStep:
         b = self.boldness()
         w = self.net.one_hot(idx, x.shape[0], b).to(self.device)
         loss, parts = self.losses(x, w, idx, b)
-        self.opt.zero_grad(set_to_none=True)
-        if torch.isfinite(loss):
-            loss.backward()
-            grad_norm = torch.nn.utils.clip_grad_norm_([p for p in self.net.parameters() if p.requires_grad], GRAD_CLIP)
-        if not torch.isfinite(loss) or not torch.isfinite(grad_norm):
-            # one bad batch (or an inf gradient behind a finite loss) must not poison the weights
-            self.opt.zero_grad(set_to_none=True)
-            return None
-        self.opt.step()
+        if not finite_update(self.opt, loss, [p for p in self.net.parameters() if p.requires_grad], GRAD_CLIP):
+            return None  # a skipped batch: the weights are as they were
         return {k: v.item() for k, v in parts.items()}
 
 
