@@ -984,12 +984,13 @@ def test_style_prediction_learns_from_an_adain_teacher_with_its_own_net(tiny_fol
                               out_dir=str(tmp_path / "run"), hidden=8, image_size=48, style_size=48, colour_variants=1,
                               batch_size=2, max_steps=6, checkpoint_every=6, sample_every=6, log_every=3,
                               holdout_size=48, holdout_styles=[str(styles / "checks.png")], vgg_weights=str(random_vgg),
-                              amp="none", teacher=str(teacher), train_net=True, photo_styles=0.5)
+                              amp="none", teacher=str(teacher), train_net=True, photo_styles=0.5,
+                              statistics_weight=1.0)
     last = train_anystyle(cfg, log=lambda *a: None)
     blob = read_checkpoint(last)
     assert blob["step"] == 6
     logged = [h for h in blob["history"] if "pixel" in h]
-    assert logged and all(np.isfinite(h["pixel"]) and np.isfinite(h["features"]) and h["pixel"] > 0 for h in logged)
+    assert logged and all(np.isfinite(h["pixel"]) and np.isfinite(h["features"]) and h["statistics"] > 0 for h in logged)
     moved = [k for k, v in blob["model"].items() if k.startswith("net.") and k.endswith(".weight")
              and not torch.equal(v, net.state_dict()[k.removeprefix("net.")])]
     assert moved  # the convolutions learned

@@ -164,6 +164,8 @@ class AnyStyleTrainConfig(LoopConfig):
     photo_styles: float = setting(0.0, help="with --teacher: share of style images drawn from the training photos")
     feature_weight: float = setting(1.0, help="with --teacher: weight of the loss-network feature distance "
                                               "beside the pixel L1")
+    statistics_weight: float = setting(0.0, help="with --teacher: weight of the distance in the features' per-channel "
+                                                 "mean and spread (relu1_1-relu4_1) to the teacher's picture")
 
 
 @dataclass

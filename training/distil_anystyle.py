@@ -6,7 +6,9 @@ optimum long before it learns to tell them apart (docs/training.md). An AdaIN mo
 Style Transfer in Real-time with Adaptive Instance Normalization", ICCV 2017) already tells them apart: it
 stylizes with any image's statistics. So each step here asks the student (the fast net with the predicted code)
 for the AdaIN model's own output on the same photo and style image, pixel for pixel (L1) and in the loss
-network's features (relu1_2, relu2_2, relu3_3, each divided by the teacher's mean square). The style images are
+network's features (relu1_2, relu2_2, relu3_3, each divided by the teacher's mean square) and, with
+``statistics_weight``, in the per-channel mean and spread of the features at relu1_1-relu4_1 (AdaIN's own style
+loss, against the teacher's picture: a pixel loss alone averages colours and texture into a greyer picture). The style images are
 the training paintings, their colour-turned copies and, with ``photo_styles``, training photos (any image is a
 style image to AdaIN, so the student meets far more palettes and textures than the corpus has paintings).
 
@@ -27,6 +29,7 @@ from .config import GRAD_CLIP, AnyStyleTrainConfig
 from .data import ImageFolderStream, list_images, load_rgb, random_crop, to_tensor
 from .models.adain import AdaINNet, stats_of
 from .models.anystyle import STATS_LAYERS, AnyStyleNet, statistics_of
+from .models.vgg import calc_mean_std
 from .train_fast import autocast_for
 
 DISTIL_LAYERS = ("relu1_2", "relu2_2", "relu3_3")
@@ -45,11 +48,25 @@ def load_teacher(path: str, vgg) -> AdaINNet:
     return teacher.eval()
 
 
-def feature_distance(f_out: dict, f_ref: dict) -> torch.Tensor:
-    """Sum over the layers of the mean squared difference, each divided by the reference's mean square."""
+def feature_distance(f_out: dict, f_ref: dict, layers=DISTIL_LAYERS) -> torch.Tensor:
+    """Sum over ``layers`` of the mean squared difference, each divided by the reference's mean square."""
     total = 0.0
-    for name, ref in f_ref.items():
+    for name in layers:
+        ref = f_ref[name]
         total = total + F.mse_loss(f_out[name], ref) / ref.pow(2).mean().clamp_min(1e-6)
+    return total
+
+
+def statistics_distance(f_out: dict, f_ref: dict, layers=STATS_LAYERS) -> torch.Tensor:
+    """Sum over ``layers`` of the squared difference of the per-channel means and standard deviations (AdaIN's
+    style loss), each divided by the reference's: the teacher's colour strength and texture energy, which a pixel
+    loss alone averages away into a greyer, softer picture."""
+    total = 0.0
+    for name in layers:
+        m_out, s_out = calc_mean_std(f_out[name])
+        m_ref, s_ref = calc_mean_std(f_ref[name])
+        scale = (m_ref.pow(2).mean() + s_ref.pow(2).mean()).clamp_min(1e-6)
+        total = total + (F.mse_loss(m_out, m_ref) + F.mse_loss(s_out, s_ref)) / scale
     return total
 
 
@@ -101,18 +118,21 @@ class DistilStep:
         stats, mean, std = self.styles(x.shape[0])
         b = self.boldness()
         alpha = (1.0 - b) * cfg.teacher_alphas[0] + b * cfg.teacher_alphas[-1]
+        layers = list(DISTIL_LAYERS) + (list(STATS_LAYERS) if cfg.statistics_weight > 0 else [])
         with torch.no_grad(), autocast_for(self.amp, self.device):
             target = self.teacher.stylize(x, mean, std, alpha).float()
-            f_ref = {k: v.float() for k, v in self.vgg(target, DISTIL_LAYERS).items()}
+            f_ref = {k: v.float() for k, v in self.vgg(target, layers).items()}
         with autocast_for(self.amp, self.device):
             out = model(x, model.code_at(model.predict(stats), b))
-            f_out = {k: v.float() for k, v in self.vgg(out, DISTIL_LAYERS).items()}
-        pixel = F.l1_loss(out.float(), target)
-        features = feature_distance(f_out, f_ref)
-        loss = pixel + cfg.feature_weight * features
+            f_out = {k: v.float() for k, v in self.vgg(out, layers).items()}
+        parts = {"pixel": F.l1_loss(out.float(), target), "features": feature_distance(f_out, f_ref)}
+        loss = parts["pixel"] + cfg.feature_weight * parts["features"]
+        if cfg.statistics_weight > 0:
+            parts["statistics"] = statistics_distance(f_out, f_ref)
+            loss = loss + cfg.statistics_weight * parts["statistics"]
         if not finite_update(self.opt, loss, self.params, GRAD_CLIP):
             return None
-        return {"pixel": pixel.item(), "features": features.item(), "boldness": b}
+        return {**{k: v.item() for k, v in parts.items()}, "boldness": b}
 
 
 @torch.no_grad()

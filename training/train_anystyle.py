@@ -282,7 +282,7 @@ def train_anystyle(cfg: AnyStyleTrainConfig, log=print) -> Path:
         keys = ("content", "style", "bold_style", "anchor")
     else:
         step_fn = DistilStep(cfg, model, vgg, teacher, paintings, data, opt, amp, loop.step)
-        keys = ("pixel", "features")
+        keys = ("pixel", "features", "statistics")
     loop.run(step_fn, sample=lambda path: sheet(model, vgg, holdout, shown, path, teacher=teacher,
                                                 alphas=cfg.teacher_alphas),
              log_keys=keys, progress_keys=keys, max_skipped=200)
