@@ -1004,7 +1004,8 @@ def test_style_prediction_learns_from_an_adain_teacher_with_its_own_net(tiny_fol
 
 def test_a_style_prediction_teacher_must_be_an_adain_model(tmp_path, random_vgg):
     from training.checkpoint import save_checkpoint
-    from training.distil_anystyle import load_teacher
+    from training.config import AnyStyleTrainConfig
+    from training.distil_anystyle import check_settings, load_teacher
     from training.models.transformer import FastNetConfig, TransformerNet
     from training.models.vgg import load_vgg16
 
@@ -1012,3 +1013,7 @@ def test_a_style_prediction_teacher_must_be_an_adain_model(tmp_path, random_vgg)
     path = save_checkpoint(tmp_path / "fast.pt", "fast", TransformerNet(config), config)
     with pytest.raises(ValueError, match="not an AdaIN decoder"):
         load_teacher(str(path), load_vgg16(random_vgg, last_layer="relu4_1"))
+    with pytest.raises(ValueError, match="--train-net needs --teacher"):
+        check_settings(AnyStyleTrainConfig(train_net=True))
+    with pytest.raises(ValueError, match="--teacher-alphas"):
+        check_settings(AnyStyleTrainConfig(teacher=str(path), teacher_alphas=[0.5, 1.5]))

@@ -8,9 +8,10 @@ stylizes with any image's statistics. So each step here asks the student (the fa
 for the AdaIN model's own output on the same photo and style image, pixel for pixel (L1) and in the loss
 network's features (relu1_2, relu2_2, relu3_3, each divided by the teacher's mean square) and, with
 ``statistics_weight``, in the per-channel mean and spread of the features at relu1_1-relu4_1 (AdaIN's own style
-loss, against the teacher's picture: a pixel loss alone averages colours and texture into a greyer picture). The style images are
-the training paintings, their colour-turned copies and, with ``photo_styles``, training photos (any image is a
-style image to AdaIN, so the student meets far more palettes and textures than the corpus has paintings).
+loss, against the teacher's picture: a pixel loss alone averages colours and texture into a greyer picture).
+The style images are the training paintings, their colour-turned copies and, with ``photo_styles``, training
+photos (any image is a style image to AdaIN, so the student meets far more palettes and textures than the corpus
+has paintings).
 
 The faithful end learns the teacher at ``teacher_alphas[0]`` (AdaIN's content-style trade-off), the bold end at
 ``teacher_alphas[1]``; a step's boldness picks the mix of both. With ``train_net`` the fast net's convolutions
@@ -33,6 +34,15 @@ from .models.vgg import calc_mean_std
 from .train_fast import autocast_for
 
 DISTIL_LAYERS = ("relu1_2", "relu2_2", "relu3_3")
+
+
+def check_settings(cfg: AnyStyleTrainConfig) -> None:
+    """The teacher's settings make sense together, or one clear error before anything loads."""
+    if cfg.train_net and not cfg.teacher:
+        raise ValueError("--train-net needs --teacher: without one the fast net stays as shipped")
+    if cfg.teacher and not (1 <= len(cfg.teacher_alphas) <= 2 and all(0.0 <= a <= 1.0 for a in cfg.teacher_alphas)):
+        raise ValueError(f"--teacher-alphas takes one or two values between 0 and 1 (faithful, bold), "
+                         f"got {cfg.teacher_alphas}")
 
 
 def load_teacher(path: str, vgg) -> AdaINNet:
@@ -136,7 +146,7 @@ class DistilStep:
 
 
 @torch.no_grad()
-def teacher_sheet_row(teacher: AdaINNet, vgg, x: torch.Tensor, style: torch.Tensor, alpha: float) -> torch.Tensor:
+def teacher_picture(teacher: AdaINNet, vgg, x: torch.Tensor, style: torch.Tensor, alpha: float) -> torch.Tensor:
     """The teacher's picture of one held-out photo with one style image (for the sample sheets)."""
     mean, std = stats_of(vgg(style, teacher.stats_layers), teacher.stats_layers)
     return teacher.stylize(x, mean, std, alpha)[0]

@@ -22,7 +22,7 @@ from PIL import Image
 from .checkpoint import lineage, read_checkpoint, total_steps
 from .common import finite_update, pick_device
 from .config import GRAD_CLIP, AnyStyleTrainConfig, FastTrainConfig
-from .distil_anystyle import DistilStep, load_teacher, teacher_sheet_row
+from .distil_anystyle import DistilStep, check_settings, load_teacher, teacher_picture
 from .data import (ImageFolderStream, list_images, load_rgb, random_crop, save_contact_sheet, style_image, to_pil,
                    to_tensor)
 from .gatys import style_grams
@@ -227,7 +227,7 @@ def sheet(model: AnyStyleNet, vgg, holdout: list[torch.Tensor], paintings: list[
         for style, code in zip(styles, codes):
             row += [to_pil(model(x, model.code_at(code, b))[0]) for b in ends]
             if teacher is not None:
-                row += [to_pil(teacher_sheet_row(teacher, vgg, x, style, (1 - b) * alphas[0] + b * alphas[-1]))
+                row += [to_pil(teacher_picture(teacher, vgg, x, style, (1 - b) * alphas[0] + b * alphas[-1]))
                         for b in ends]
         rows.append(row)
     model.train(was)
@@ -247,6 +247,7 @@ def load_paintings(cfg: AnyStyleTrainConfig) -> tuple[list[Painting], list[Paint
 def train_anystyle(cfg: AnyStyleTrainConfig, log=print) -> Path:
     if not cfg.init_from:
         raise ValueError("give --init-from: the fast checkpoint the prediction is for")
+    check_settings(cfg)
     device = pick_device(cfg.device)
     torch.manual_seed(cfg.seed)
     fast = shipped_objectives(read_checkpoint(cfg.init_from))
