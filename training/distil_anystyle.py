@@ -105,22 +105,15 @@ class DistilStep:
             image = load_rgb(self.rng.choice(self.photos), 2 * cfg.style_size)
         else:
             p = self.rng.choice(self.paintings)
-            k = 0 if self.rng.random() < 0.5 or cfg.colour_variants == 0 else self.rng.randint(1, cfg.colour_variants)
-            image = p.variant(k)
+            image = p.variant(p.draw(self.rng))
         return to_tensor(random_crop(image, cfg.style_size, self.rng, (0.5, 1.0)))
 
     @torch.no_grad()
     def styles(self, n: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """n style crops -> the predictor's statistics and the teacher's (mean, std)."""
-        stats, means, stds = [], [], []
-        for _ in range(n):
-            feats = self.vgg(self._style_crop()[None].to(self.device), STATS_LAYERS)
-            feats = {k: v.float() for k, v in feats.items()}
-            mean, std = stats_of(feats, self.teacher.stats_layers)
-            stats.append(statistics_of(feats))
-            means.append(mean)
-            stds.append(std)
-        return torch.cat(stats), torch.cat(means), torch.cat(stds)
+        """n style crops (one loss-network pass) -> the predictor's statistics and the teacher's (mean, std)."""
+        crops = torch.stack([self._style_crop() for _ in range(n)]).to(self.device)
+        feats = {k: v.float() for k, v in self.vgg(crops, STATS_LAYERS).items()}
+        return (statistics_of(feats), *stats_of(feats, self.teacher.stats_layers))
 
     def __call__(self, step: int) -> dict[str, float] | None:
         model, cfg = self.model, self.cfg

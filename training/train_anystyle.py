@@ -58,6 +58,10 @@ class Painting:
         self._images: dict[int, Image.Image] = {0: self.image}
         self._targets: dict[tuple[int, int], dict] = {}
 
+    def draw(self, rng: random.Random) -> int:
+        """A colouring to train on: half the draws the painting as it is (0), else one of its turned copies."""
+        return 0 if rng.random() < 0.5 or len(self.turns) == 1 else rng.randint(1, len(self.turns) - 1)
+
     def variant(self, k: int) -> Image.Image:
         if k not in self._images:
             self._images[k] = turn_colours(self.image, *self.turns[k])
@@ -139,10 +143,9 @@ class AnyStyleStep:
             self.anchors = model.builtin_codes().float().to(self.device)
 
     def _painting(self) -> tuple[Painting, int, torch.Tensor]:
-        cfg = self.cfg
         p = self.rng.choice(self.paintings)
-        k = 0 if self.rng.random() < 0.5 or cfg.colour_variants == 0 else self.rng.randint(1, cfg.colour_variants)
-        crop = to_tensor(random_crop(p.variant(k), cfg.style_size, self.rng, (0.5, 1.0)))[None].to(self.device)
+        k = p.draw(self.rng)
+        crop = to_tensor(random_crop(p.variant(k), self.cfg.style_size, self.rng, (0.5, 1.0)))[None].to(self.device)
         with torch.no_grad():
             stats = style_statistics(self.vgg, crop)
         return p, k, stats
