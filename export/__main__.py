@@ -24,8 +24,11 @@ def main(argv: list[str] | None = None) -> int:
     from .onnx_export import export_adain, export_anystyle, export_fast, export_segmentation
 
     variants = [tag for tag, flag in (("fp16", args.fp16), ("int8", args.int8)) if flag]
-    if variants and args.family in ("adain", "segmentation"):
-        print("error: --fp16/--int8 are for fast nets (and the fast net of an anystyle model)", file=sys.stderr)
+    if variants and args.family == "segmentation":
+        print("error: --fp16/--int8 are for fast nets, AdaIN and style-prediction models", file=sys.stderr)
+        return 2
+    if args.fp16 and args.family == "adain":
+        print("error: an AdaIN model takes --int8 (CPUs), not --fp16", file=sys.stderr)
         return 2
     if args.family == "segmentation" and args.vgg:
         print("error: --vgg is for AdaIN and style-prediction models", file=sys.stderr)

@@ -1,4 +1,4 @@
-"""Optional smaller/faster variants of an exported fast net, each measured against fp32.
+"""Optional smaller/faster variants of an exported fast net or AdaIN model, each measured against fp32.
 
 fp16   weights and activations in half precision for GPUs; InstanceNormalization (and the ops
        around the style weights) stay fp32, because half-precision variance over a large image
@@ -10,6 +10,8 @@ int8   static QDQ quantisation for CPUs (ONNX Runtime's quantize_static), calibr
        slower (0.88x of this), because instance norm then scales up that conv's rounding error.
        Before quantising, the convs feeding an instance norm are centred and scaled per channel
        (export/equalize.py; exact in fp32): a mid8 checkpoint's int8 file went from 38.0 to 40.6 dB.
+       An AdaIN model's stylize graph (encoder and decoder) is calibrated with the statistics of the built-in
+       paintings at full and half strength; its statistics graph, run once per style image, stays fp32.
 Both report PSNR against the fp32 model on photos not used for calibration when there are any, so the
 quality cost is a number.
 """
@@ -43,15 +45,20 @@ def _copy_metadata(src: onnx.ModelProto, dst: onnx.ModelProto, variant: str) -> 
     e.key, e.value = "precision", variant
 
 
-def _inputs(images: list[Path], n_styles: int, size: int = 256, code_size: int = 0) -> list[dict[str, np.ndarray]]:
+def _photo(path: Path, size: int = 256) -> np.ndarray:
+    """A calibration photo, its longest side ``size`` px."""
     import cv2
 
+    rgb = load_image(path)
+    h, w = rgb.shape[:2]
+    scale = size / max(h, w)
+    return cv2.resize(rgb, (max(8, round(w * scale)), max(8, round(h * scale))), interpolation=cv2.INTER_AREA)
+
+
+def _inputs(images: list[Path], n_styles: int, code_size: int = 0) -> list[dict[str, np.ndarray]]:
     feeds = []
     for i, path in enumerate(images):
-        rgb = load_image(path)
-        h, w = rgb.shape[:2]
-        scale = size / max(h, w)
-        rgb = cv2.resize(rgb, (max(8, round(w * scale)), max(8, round(h * scale))), interpolation=cv2.INTER_AREA)
+        rgb = _photo(path)
         weights = np.zeros((1, n_styles), np.float32)
         if n_styles <= len(images):  # a fast net: each built-in style in turn
             weights[0, i % n_styles] = 1.0
@@ -70,14 +77,14 @@ def _feeds(src: Path, model: onnx.ModelProto, images: list[Path]) -> list[dict[s
     """Calibration / check inputs for ``model``. A style-prediction model's style_weights are style codes: its
     statistics graph's predictions for the built-in paintings, in turn, at boldness 0 to 1. (Photos as styles
     give codes far outside any painting's, which widened the calibrated ranges: 23 dB instead of 40.)"""
-    feeds = _inputs(images, _n_styles(model), code_size=_code_size(model))
     meta = {p.key: p.value for p in model.metadata_props}
+    if meta.get("family") == "adain" and meta.get("variant") != "predicted":
+        return _adain_feeds(src, images)
+    feeds = _inputs(images, _n_styles(model), code_size=_code_size(model))
     if meta.get("variant") != "predicted":
         return feeds
-    from engine.stylizers import load_stylizer
-
-    stylizer = load_stylizer(src, "cpu")  # the codes exactly as the app computes them
-    codes = [stylizer.mixed_stats({stylizer.add_style_file(p): 1.0})[0] for p in sorted(STYLES.glob("*.jpg"))]
+    stylizer, paintings = _with_paintings(src)
+    codes = [stylizer.mixed_stats({name: 1.0})[0] for name in paintings]
     for i, feed in enumerate(feeds):
         code = codes[i % len(codes)].copy()
         if meta.get("bold_rows") == "1":
@@ -85,6 +92,27 @@ def _feeds(src: Path, model: onnx.ModelProto, images: list[Path]) -> list[dict[s
             code[:, :d] *= 1.0 - b
             code[:, d:] *= b
         feed["style_weights"] = code.astype(np.float32)
+    return feeds
+
+
+def _with_paintings(src: Path):
+    """The style-image model at ``src`` as the app runs it, with the built-in paintings added as its styles."""
+    from engine.stylizers import load_stylizer
+
+    stylizer = load_stylizer(src, "cpu")  # the statistics exactly as the app computes them
+    return stylizer, [stylizer.add_style_file(p) for p in sorted(STYLES.glob("*.jpg"))]
+
+
+def _adain_feeds(src: Path, images: list[Path]) -> list[dict[str, np.ndarray]]:
+    """An AdaIN model's inputs: each photo with the statistics of a built-in painting in turn, at full strength
+    and at half (alpha; the features then lie between the photo's and the painting's)."""
+    stylizer, paintings = _with_paintings(src)
+    feeds = []
+    for i, path in enumerate(images):
+        mean, std = stylizer.mixed_stats({paintings[i % len(paintings)]: 1.0})
+        content = to_nchw(pad_to_multiple(_photo(path), stylizer.info.pad_multiple)[0])
+        feeds.append({"content": content, "mean": mean, "std": std,
+                      "alpha": np.array([1.0 if i % 2 == 0 else 0.5], np.float32)})
     return feeds
 
 

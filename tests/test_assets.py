@@ -47,6 +47,26 @@ def test_builtin_adain_model_takes_any_painting_as_the_style():
     assert abs(outs[0].astype(int) - outs[1].astype(int)).mean() > 5  # the style image matters
 
 
+def test_adain_model_ships_an_int8_file_that_is_the_cpu_default_and_paints_the_same_picture():
+    """adain_skip.int8 (its encoder and decoder convs in int8, about twice as fast on a CPU: docs/benchmarks.md) is
+    the same checkpoint, reads styles through the same fp32 statistics graph, and gives the fp32 file's picture to
+    within rounding; on CUDA the fp32 file runs."""
+    models = {m.name: m for m in discover_models()}
+    plain, quantized = models["adain_skip"], models["adain_skip.int8"]
+    assert default_model("adain", "cpu") == quantized and default_model("adain", "cuda") == plain
+    assert quantized.metadata["precision"] == "int8" and quantized.companion == plain.companion
+    assert quantized.metadata["checkpoint_sha256"] == plain.metadata["checkpoint_sha256"]
+    photo = load_image(ASSETS_DIR / "samples" / "fruits.jpg")
+    outs = []
+    for info in (plain, quantized):
+        stylizer = load_stylizer(info.path, "cpu")
+        name = stylizer.add_style_file(ASSETS_DIR / "styles" / "starry.jpg")
+        outs.append(FrameProcessor(stylizer, StyleSettings(mix={name: 1.0}, process_height=128)).process(photo)[0])
+    assert abs(outs[0].astype(int) - photo.astype(int)).mean() > 10
+    mse = ((outs[0].astype(float) - outs[1].astype(float)) ** 2).mean()
+    assert 10 * np.log10(255.0 ** 2 / mse) > 22, mse  # PSNR; 28.4 dB on 8 held-out photos at export
+
+
 def test_full_width_net_is_the_default_for_cuda_and_mid_for_cpu():
     cpu, gpu = default_model("fast", "cpu"), default_model("fast", "cuda")
     assert cpu.name == "mid8.int8" and cpu.metadata["variant"] == "mid"

@@ -105,7 +105,7 @@ def test_malformed_model_is_listed_as_broken_and_never_the_default(broken_user_m
     assert "a" not in [m.name for m in models] and "a" not in [m.name for m in discover_models()]
     assert [b.path for b in broken] == [path]
     assert all(word in broken[0].reason for word in words)
-    assert default_model(family, "cpu").name == {"fast": "mid8.int8", "adain": "adain_skip"}[family]
+    assert default_model(family, "cpu").name == {"fast": "mid8.int8", "adain": "adain_skip.int8"}[family]
 
 
 def test_cli_with_a_malformed_user_model(capsys, broken_user_model, photo, tmp_path):

@@ -178,7 +178,7 @@ def test_info_lists_providers(capsys, monkeypatch):
     # each model says its family and precision, and which one runs when none is named
     lines = {line.split()[0]: line for line in out.splitlines() if line.startswith("  ")}
     assert "[fast, int8, default here]" in lines["mid8.int8"] and "[fast, fp32]" in lines["mid8"]
-    assert "[adain, fp32, default here]" in lines["adain_skip"]
+    assert "[adain, int8, default here]" in lines["adain_skip.int8"] and "[adain, fp32]" in lines["adain_skip"]
     assert "[segmentation, fp32, default here]" in lines["selfie_segmentation"]
     assert "finds the person for --region, at 144x256" in lines["selfie_segmentation_landscape"]
 

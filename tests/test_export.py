@@ -414,6 +414,39 @@ def test_a_style_prediction_model_with_an_adain_statistics_graph_is_refused(tiny
         inspect_model(folder / "tiny_any.onnx")
 
 
+def test_an_adain_model_has_an_int8_variant_calibrated_on_painting_statistics(tiny_adain_model, random_vgg, tmp_path,
+                                                                            photo, capsys):
+    """`python -m export adain ... --int8`: an int8 stylize graph (every conv but the first) beside the same fp32
+    statistics graph, calibrated with the built-in paintings' statistics at full and half strength; --fp16 is
+    refused before anything is written."""
+    import onnx
+
+    from export import optimize
+    from export.__main__ import main
+
+    out, checkpoint = tmp_path / "ad.onnx", str(tiny_adain_model.parent / "adain.pt")
+    assert main(["adain", checkpoint, str(out), "--vgg", str(random_vgg), "--fp16", "--calib", str(photo.parent)]) == 2
+    assert "--int8" in capsys.readouterr().err and not out.exists()
+    assert main(["adain", checkpoint, str(out), "--vgg", str(random_vgg), "--int8", "--calib", str(photo.parent)]) == 0
+    assert "ad.int8.onnx" in capsys.readouterr().out
+    stylizer = load_stylizer(tmp_path / "ad.int8.onnx", "cpu")
+    assert stylizer.kind == "adain" and stylizer.info.metadata["precision"] == "int8"
+    assert stylizer.info.companion == tmp_path / "ad.stats.onnx"
+    name = stylizer.add_style_file(optimize.STYLES / "wave.jpg")
+    frame = np.full((36, 44, 3), 120, np.uint8)
+    assert FrameProcessor(stylizer, StyleSettings(mix={name: 1.0})).process(frame)[0].shape == frame.shape
+    graph = onnx.load(str(tmp_path / "ad.int8.onnx")).graph
+    made_by = {o: n.op_type for n in graph.node for o in n.output}
+    convs = [n for n in graph.node if n.op_type == "Conv"]
+    assert made_by.get(convs[0].input[1]) is None and all(made_by.get(c.input[1]) == "DequantizeLinear" for c in convs[1:])
+    feeds = optimize._feeds(out, onnx.load(str(out)), [photo] * 2)
+    first = load_stylizer(out, "cpu")
+    mean, std = first.mixed_stats({first.add_style_file(sorted(optimize.STYLES.glob("*.jpg"))[1]): 1.0})
+    assert np.array_equal(feeds[1]["mean"], mean) and np.array_equal(feeds[1]["std"], std)
+    assert [float(f["alpha"][0]) for f in feeds] == [1.0, 0.5]
+    assert feeds[0]["content"].shape[2] % first.info.pad_multiple == 0
+
+
 def test_a_style_prediction_model_has_an_int8_variant_calibrated_on_painting_codes(tiny_anystyle_model, random_vgg,
                                                                                  tmp_path, photo, capsys):
     """`python -m export anystyle ... --int8`: the int8 stylize graph beside the same statistics graph, calibrated
