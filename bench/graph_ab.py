@@ -1,4 +1,4 @@
-"""Interleaved A/B timing of two fast-net ONNX files (same input, same threads, alternating rounds, so
+"""Interleaved A/B timing of two stylize graphs (fast nets or AdaIN models) (same input, same threads, alternating rounds, so
 machine drift hits both alike). For graph-level changes that should not change the outputs.
 
     python bench/graph_ab.py A.onnx B.onnx [--size 480x270] [--threads 2] [--rounds 10] [--runs 8]
@@ -30,20 +30,28 @@ def parse_size(text: str) -> tuple[int, int]:
     return w, h
 
 
-def fast_net_feed(session: ort.InferenceSession, width: int, height: int) -> dict[str, np.ndarray]:
-    """Inputs for a fast-net graph: a random frame padded to a multiple of 4 as the engine pads, style 0 (and
-    an empty style code where the graph takes one)."""
-    names = [i.name for i in session.get_inputs()]
-    if names[:2] != ["image", "style_weights"]:
-        raise ValueError(f"not a fast-net graph (inputs {names})")
-    weights = np.zeros((1, session.get_inputs()[1].shape[1]), np.float32)
-    weights[0, 0] = 1.0
-    image = np.random.default_rng(0).random((1, 3, height + (-height) % 4, width + (-width) % 4), dtype=np.float32)
-    feed = {"image": image, "style_weights": weights}
-    code = [i for i in session.get_inputs() if i.name == "style_code"]
-    if code:  # a net that takes learned styles: none in the mix
-        feed["style_code"] = np.zeros((1, code[0].shape[1]), np.float32)
-    return feed
+def model_feed(session: ort.InferenceSession, width: int, height: int) -> dict[str, np.ndarray]:
+    """Inputs for a stylize graph: a random frame padded as the engine pads it. A fast net: style 0 (and an empty
+    style code where the graph takes one). An AdaIN model: flat style statistics at full strength (the kernels'
+    time does not hang on the values)."""
+    inputs = {i.name: i for i in session.get_inputs()}
+    rng = np.random.default_rng(0)
+    if list(inputs)[:2] == ["image", "style_weights"]:
+        weights = np.zeros((1, inputs["style_weights"].shape[1]), np.float32)
+        weights[0, 0] = 1.0
+        feed = {"image": _frame(rng, width, height, 4), "style_weights": weights}
+        if "style_code" in inputs:  # a net that takes learned styles: none in the mix
+            feed["style_code"] = np.zeros((1, inputs["style_code"].shape[1]), np.float32)
+        return feed
+    if sorted(inputs) == ["alpha", "content", "mean", "std"]:
+        channels = inputs["mean"].shape[1]
+        return {"content": _frame(rng, width, height, 8), "mean": np.full((1, channels, 1, 1), 0.5, np.float32),
+                "std": np.ones((1, channels, 1, 1), np.float32), "alpha": np.ones(1, np.float32)}
+    raise ValueError(f"not a fast-net or AdaIN stylize graph (inputs {list(inputs)})")
+
+
+def _frame(rng: np.random.Generator, width: int, height: int, multiple: int) -> np.ndarray:
+    return rng.random((1, 3, height + (-height) % multiple, width + (-width) % multiple), dtype=np.float32)
 
 
 def main() -> int:
@@ -62,7 +70,7 @@ def main() -> int:
     for path in args.models:
         try:  # the engine's own session settings (all graph optimisations, so NCHWc on x86), on the CPU
             s, _ = make_session(path, "cpu", args.threads)
-            feed = fast_net_feed(s, w, h)
+            feed = model_feed(s, w, h)
         except (ModelError, ValueError) as exc:
             print(f"graph_ab: {path}: {exc}", file=sys.stderr)
             return 2

@@ -1,6 +1,6 @@
-"""Where a fast net's time goes: ONNX Runtime's own profiler, per node and per operator type.
+"""Where a stylize graph's time goes (a fast net or an AdaIN model): ONNX Runtime's own profiler, per node and per operator type.
 
-Runs a fast-net file (inputs ``image`` and ``style_weights``) at one frame size with the engine's session
+Runs a fast-net file (inputs ``image`` and ``style_weights``) or an AdaIN stylize graph at one frame size with the engine's session
 settings (all graph optimisations, so the NCHWc layout ORT picks on x86 is what is timed), and prints each
 node's time per frame, its share, and for convolutions the work done (MACs from the profiled shapes) and the
 rate (GMAC/s). The rate is the point: it shows which layers run far below the CPU's best (full-resolution
@@ -25,7 +25,7 @@ import onnxruntime as ort
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script: bench/ is not installed
 
-from bench.graph_ab import fast_net_feed, parse_size  # noqa: E402
+from bench.graph_ab import model_feed, parse_size  # noqa: E402
 from engine.errors import ModelError  # noqa: E402
 from engine.sessions import make_session  # noqa: E402
 
@@ -45,7 +45,7 @@ def profile(model: str, width: int, height: int, threads: int, runs: int) -> tup
     with tempfile.TemporaryDirectory() as folder:
         # the engine's own session settings, profiler on (ModelError / ValueError for a bad file, see main)
         session, _ = make_session(model, "cpu", threads, profile_prefix=str(Path(folder) / "ort"))
-        feed = fast_net_feed(session, width, height)
+        feed = model_feed(session, width, height)
         warmup = 3
         for _ in range(warmup):
             session.run(None, feed)

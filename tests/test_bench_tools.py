@@ -1,5 +1,5 @@
 """bench/ tools that feed the model cards and docs/benchmarks.md: quality_summary.py (the 16-pair numbers
-from bench/quality.py's tables), op_profile.py (where a fast net's time goes) and tools/tile_diagnostic.py
+from bench/quality.py's tables), op_profile.py (where a fast net's or an AdaIN model's time goes) and tools/tile_diagnostic.py
 (a net's output whole and as training-crop tiles)."""
 from __future__ import annotations
 
@@ -69,6 +69,15 @@ def test_op_profile_times_every_conv_of_a_real_fast_net(tiny_fast_model, capsys)
     assert op_profile.main([str(tiny_fast_model), "--size", "62x46", "--threads", "1", "--runs", "2"]) == 0
     out = capsys.readouterr().out
     assert "| Conv |" in out and "GMAC/s" in out and "at 62x46, 1 threads" in out
+
+
+def test_op_profile_runs_an_adain_model_at_an_odd_size(tiny_adain_model, capsys):
+    """An AdaIN stylize graph gets its own inputs (content padded to a multiple of 8, statistics, alpha)."""
+    rows, _ = op_profile.profile(str(tiny_adain_model), 61, 37, threads=1, runs=1)
+    convs = [r for r in rows if r["op"] == "Conv"]
+    assert len(convs) >= 8 and all(r["macs"] > 0 for r in convs)  # VGG-16 to relu4_1 has 8 convs alone
+    assert op_profile.main([str(tiny_adain_model.with_name(tiny_adain_model.stem + ".stats.onnx"))]) == 2
+    assert "not a fast-net or AdaIN stylize graph" in capsys.readouterr().err
 
 
 def test_op_profile_missing_model_or_bad_size_is_a_clear_error(tmp_path, tiny_fast_model, capsys):
