@@ -1,5 +1,5 @@
-"""Interleaved A/B timing of two stylize graphs (fast nets or AdaIN models) (same input, same threads, alternating rounds, so
-machine drift hits both alike). For graph-level changes that should not change the outputs.
+"""Interleaved A/B timing of two stylize graphs, fast nets or AdaIN models (same input, same threads,
+alternating rounds, so machine drift hits both alike). For graph-level changes that should not change the outputs.
 
     python bench/graph_ab.py A.onnx B.onnx [--size 480x270] [--threads 2] [--rounds 10] [--runs 8]
 """

@@ -1,7 +1,8 @@
-"""Where a stylize graph's time goes (a fast net or an AdaIN model): ONNX Runtime's own profiler, per node and per operator type.
+"""Where a stylize graph's time goes (a fast net or an AdaIN model): ONNX Runtime's own profiler, per node and
+per operator type.
 
-Runs a fast-net file (inputs ``image`` and ``style_weights``) or an AdaIN stylize graph at one frame size with the engine's session
-settings (all graph optimisations, so the NCHWc layout ORT picks on x86 is what is timed), and prints each
+Runs a fast-net file (inputs ``image`` and ``style_weights``) or an AdaIN stylize graph at one frame size with
+the engine's session settings (all graph optimisations, so the NCHWc layout ORT picks on x86 is what is timed), and prints each
 node's time per frame, its share, and for convolutions the work done (MACs from the profiled shapes) and the
 rate (GMAC/s). The rate is the point: it shows which layers run far below the CPU's best (full-resolution
 convolutions with few channels, a 3-channel output) and so where a next net design should move its work.

@@ -1,6 +1,6 @@
 """bench/ tools that feed the model cards and docs/benchmarks.md: quality_summary.py (the 16-pair numbers
-from bench/quality.py's tables), op_profile.py (where a fast net's or an AdaIN model's time goes) and tools/tile_diagnostic.py
-(a net's output whole and as training-crop tiles)."""
+from bench/quality.py's tables), op_profile.py (where a fast net's or an AdaIN model's time goes) and
+tools/tile_diagnostic.py (a net's output whole and as training-crop tiles)."""
 from __future__ import annotations
 
 from pathlib import Path
