@@ -11,7 +11,8 @@ int8   static QDQ quantisation for CPUs (ONNX Runtime's quantize_static), calibr
        Before quantising, the convs feeding an instance norm are centred and scaled per channel
        (export/equalize.py; exact in fp32): a mid8 checkpoint's int8 file went from 38.0 to 40.6 dB.
        An AdaIN model's stylize graph (encoder and decoder) is calibrated with the statistics of the built-in
-       paintings at full and half strength; its statistics graph, run once per style image, stays fp32.
+       paintings at full and half strength, with 7-bit weights; its statistics graph, run once per style image,
+       stays fp32. adain_skip: half the fp32 time, 28.2 dB (2026-12-07, docs/benchmarks.md).
 Both report PSNR against the fp32 model on photos not used for calibration when there are any, so the
 quality cost is a number.
 """
@@ -175,6 +176,9 @@ def to_int8(src: Path, dst: Path, images: list[Path], check_images: list[Path] |
     model = onnx.load(str(src))
     feeds = _feeds(src, model, images)
     first_conv = next(n.name for n in model.graph.node if n.op_type == "Conv")
+    # AdaIN's convs read 64-512 channels of uint8 activations: x86 CPUs without VNNI add pairs of uint8 x int8
+    # products in int16, which such wide convs can overflow; 7-bit weights cannot (the same PSNR and speed here)
+    reduce_range = {p.key: p.value for p in model.metadata_props}.get("family") == "adain"
 
     class Reader(CalibrationDataReader):
         def __init__(self) -> None:
@@ -192,7 +196,7 @@ def to_int8(src: Path, dst: Path, images: list[Path], check_images: list[Path] |
             onnx.save(equalized, str(eq))
             quant_pre_process(str(eq), str(pre), skip_symbolic_shape=True)
             quantize_static(str(pre), str(tmp), Reader(), quant_format=QuantFormat.QDQ, op_types_to_quantize=["Conv"],
-                            activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, per_channel=True,
+                            activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, per_channel=True, reduce_range=reduce_range,
                             nodes_to_exclude=[first_conv])
             q = onnx.load(str(tmp))
             _copy_metadata(model, q, "int8")

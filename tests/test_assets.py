@@ -64,7 +64,7 @@ def test_adain_model_ships_an_int8_file_that_is_the_cpu_default_and_paints_the_s
         outs.append(FrameProcessor(stylizer, StyleSettings(mix={name: 1.0}, process_height=128)).process(photo)[0])
     assert abs(outs[0].astype(int) - photo.astype(int)).mean() > 10
     mse = ((outs[0].astype(float) - outs[1].astype(float)) ** 2).mean()
-    assert 10 * np.log10(255.0 ** 2 / mse) > 22, mse  # PSNR; 28.4 dB on 8 held-out photos at export
+    assert 10 * np.log10(255.0 ** 2 / mse) > 22, mse  # PSNR; 28.2 dB on 8 held-out photos at export
 
 
 def test_full_width_net_is_the_default_for_cuda_and_mid_for_cpu():
