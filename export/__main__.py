@@ -8,6 +8,17 @@ import sys
 from training.checkpoint import CheckpointError
 
 
+def _flags_refused(args: argparse.Namespace) -> str | None:
+    """Why these flags do not go with this family, or None."""
+    if args.family == "segmentation" and (args.fp16 or args.int8):
+        return "--fp16/--int8 are for fast nets, AdaIN and style-prediction models"
+    if args.family == "adain" and args.fp16:
+        return "an AdaIN model takes --int8 (CPUs), not --fp16"
+    if args.family == "segmentation" and args.vgg:
+        return "--vgg is for AdaIN and style-prediction models"
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m export", description="Export a StyleCast checkpoint to ONNX.")
     parser.add_argument("family", choices=["fast", "adain", "anystyle", "segmentation"],
@@ -24,14 +35,9 @@ def main(argv: list[str] | None = None) -> int:
     from .onnx_export import export_adain, export_anystyle, export_fast, export_segmentation
 
     variants = [tag for tag, flag in (("fp16", args.fp16), ("int8", args.int8)) if flag]
-    if variants and args.family == "segmentation":
-        print("error: --fp16/--int8 are for fast nets, AdaIN and style-prediction models", file=sys.stderr)
-        return 2
-    if args.fp16 and args.family == "adain":
-        print("error: an AdaIN model takes --int8 (CPUs), not --fp16", file=sys.stderr)
-        return 2
-    if args.family == "segmentation" and args.vgg:
-        print("error: --vgg is for AdaIN and style-prediction models", file=sys.stderr)
+    refused = _flags_refused(args)
+    if refused:
+        print(f"error: {refused}", file=sys.stderr)
         return 2
     calib: list = []
     check: list = []
