@@ -11,7 +11,7 @@ from training.checkpoint import CheckpointError
 def _flags_refused(args: argparse.Namespace) -> str | None:
     """Why these flags do not go with this family, or None."""
     if args.family == "segmentation" and (args.fp16 or args.int8):
-        return "--fp16/--int8 are for fast nets, AdaIN and style-prediction models"
+        return "--fp16/--int8 are for fast nets and style-prediction models (and --int8 for AdaIN models)"
     if args.family == "adain" and args.fp16:
         return "an AdaIN model takes --int8 (CPUs), not --fp16"
     if args.family == "segmentation" and args.vgg:

@@ -25,7 +25,7 @@ import numpy as np
 import onnx
 
 from engine.atomic import atomic_path, temp_path_for
-from engine.frames import load_image, pad_to_multiple, to_nchw
+from engine.frames import load_image, pad_to_min_side, pad_to_multiple, to_nchw
 
 from .equalize import equalize_for_int8
 
@@ -100,19 +100,24 @@ def _with_paintings(src: Path):
     """The style-image model at ``src`` as the app runs it, with the built-in paintings added as its styles."""
     from engine.stylizers import load_stylizer
 
+    paintings = sorted(STYLES.glob("*.jpg"))
+    if not paintings:
+        raise ValueError(f"no built-in paintings in {STYLES} to calibrate the style statistics with")
     stylizer = load_stylizer(src, "cpu")  # the statistics exactly as the app computes them
-    return stylizer, [stylizer.add_style_file(p) for p in sorted(STYLES.glob("*.jpg"))]
+    return stylizer, [stylizer.add_style_file(p) for p in paintings]
 
 
 def _adain_feeds(src: Path, images: list[Path]) -> list[dict[str, np.ndarray]]:
-    """An AdaIN model's inputs: each photo with the statistics of a built-in painting in turn, at full strength
-    and at half (alpha; the features then lie between the photo's and the painting's)."""
+    """An AdaIN model's inputs, padded as the engine pads them: each photo with the statistics of a built-in
+    painting in turn, the photos alternately at full and at half strength (alpha; the features then lie between
+    the photo's and the painting's). With 8 paintings, 4 are met at each strength: calibrating every painting
+    at both widened the ranges and cost 3 dB (adain_skip: 27.0 -> 24.4 dB at full strength, 2026-12-07)."""
     stylizer, paintings = _with_paintings(src)
-    feeds = []
+    info, feeds = stylizer.info, []
     for i, path in enumerate(images):
         mean, std = stylizer.mixed_stats({paintings[i % len(paintings)]: 1.0})
-        content = to_nchw(pad_to_multiple(_photo(path), stylizer.info.pad_multiple)[0])
-        feeds.append({"content": content, "mean": mean, "std": std,
+        padded = pad_to_min_side(pad_to_multiple(_photo(path), info.pad_multiple)[0], info.min_side, info.pad_multiple)
+        feeds.append({"content": to_nchw(padded), "mean": mean, "std": std,
                       "alpha": np.array([1.0 if i % 2 == 0 else 0.5], np.float32)})
     return feeds
 
@@ -176,9 +181,12 @@ def to_int8(src: Path, dst: Path, images: list[Path], check_images: list[Path] |
     model = onnx.load(str(src))
     feeds = _feeds(src, model, images)
     first_conv = next(n.name for n in model.graph.node if n.op_type == "Conv")
-    # AdaIN's convs read 64-512 channels of uint8 activations: x86 CPUs without VNNI add pairs of uint8 x int8
-    # products in int16, which such wide convs can overflow; 7-bit weights cannot (the same PSNR and speed here)
-    reduce_range = {p.key: p.value for p in model.metadata_props}.get("family") == "adain"
+    # x86 CPUs without VNNI add pairs of uint8 x int8 products in int16, which 8-bit weights can overflow
+    # (2 x 255 x 127 > 2^15) and 7-bit weights cannot. The AdaIN file takes 7-bit weights: on a VNNI CPU they
+    # measured the same PSNR and time as 8-bit (docs/benchmarks.md). The fast nets' files keep 8-bit weights:
+    # mid8's measured 37 dB against fp32 on an AVX2-only host too.
+    meta = {p.key: p.value for p in model.metadata_props}
+    reduce_range = meta.get("family") == "adain" and meta.get("variant") != "predicted"
 
     class Reader(CalibrationDataReader):
         def __init__(self) -> None:

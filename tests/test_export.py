@@ -446,12 +446,20 @@ def test_an_adain_model_has_an_int8_variant_calibrated_on_painting_statistics(ti
     dq = {n.output[0]: n for n in graph.node if n.op_type == "DequantizeLinear"}
     weights = [consts[dq[c.input[1]].input[0]] for c in convs[1:]]
     assert all(w.dtype == np.int8 and np.abs(w.astype(int)).max() <= 64 for w in weights)  # 2 x 255 x 64 < 2^15
-    feeds = optimize._feeds(out, onnx.load(str(out)), [photo] * 2)
+    feeds = optimize._feeds(out, onnx.load(str(out)), [photo] * 10)
     first = load_stylizer(out, "cpu")
-    mean, std = first.mixed_stats({first.add_style_file(sorted(optimize.STYLES.glob("*.jpg"))[1]): 1.0})
+    paintings = sorted(optimize.STYLES.glob("*.jpg"))
+    mean, std = first.mixed_stats({first.add_style_file(paintings[1]): 1.0})
     assert np.array_equal(feeds[1]["mean"], mean) and np.array_equal(feeds[1]["std"], std)
-    assert [float(f["alpha"][0]) for f in feeds] == [1.0, 0.5]
+    assert np.array_equal(feeds[len(paintings) + 1]["mean"], mean)  # the paintings in turn, again
+    assert [float(f["alpha"][0]) for f in feeds] == [1.0, 0.5] * 5
     assert feeds[0]["content"].shape[2] % first.info.pad_multiple == 0
+    # a panorama scaled to 256 px wide is padded up to the smallest side the model takes, as the engine pads it
+    import cv2
+
+    cv2.imwrite(str(tmp_path / "panorama.png"), np.full((8, 400, 3), 90, np.uint8))
+    (thin,) = optimize._feeds(out, onnx.load(str(out)), [tmp_path / "panorama.png"])
+    assert min(thin["content"].shape[2:]) >= first.info.min_side
 
 
 def test_a_style_prediction_model_has_an_int8_variant_calibrated_on_painting_codes(tiny_anystyle_model, random_vgg,
