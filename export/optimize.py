@@ -20,14 +20,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import onnx
 
 from engine.atomic import atomic_path, temp_path_for
 from engine.frames import load_image, pad_to_min_side, pad_to_multiple, to_nchw
+from engine.modelfile import contract
 
 from .equalize import equalize_for_int8
+
+if TYPE_CHECKING:
+    from engine.stylizers import AdaINStylizer
 
 
 @dataclass
@@ -79,7 +84,7 @@ def _feeds(src: Path, model: onnx.ModelProto, images: list[Path]) -> list[dict[s
     statistics graph's predictions for the built-in paintings, in turn, at boldness 0 to 1. (Photos as styles
     give codes far outside any painting's, which widened the calibrated ranges: 23 dB instead of 40.)"""
     meta = {p.key: p.value for p in model.metadata_props}
-    if meta.get("family") == "adain" and meta.get("variant") != "predicted":
+    if contract(meta.get("family", ""), meta) == "adain":
         return _adain_feeds(src, images)
     feeds = _inputs(images, _n_styles(model), code_size=_code_size(model))
     if meta.get("variant") != "predicted":
@@ -96,7 +101,7 @@ def _feeds(src: Path, model: onnx.ModelProto, images: list[Path]) -> list[dict[s
     return feeds
 
 
-def _with_paintings(src: Path):
+def _with_paintings(src: Path) -> tuple[AdaINStylizer, list[str]]:
     """The style-image model at ``src`` as the app runs it, with the built-in paintings added as its styles."""
     from engine.stylizers import load_stylizer
 
@@ -186,7 +191,7 @@ def to_int8(src: Path, dst: Path, images: list[Path], check_images: list[Path] |
     # measured the same PSNR and time as 8-bit (docs/benchmarks.md). The fast nets' files keep 8-bit weights:
     # mid8's measured 37 dB against fp32 on an AVX2-only host too.
     meta = {p.key: p.value for p in model.metadata_props}
-    reduce_range = meta.get("family") == "adain" and meta.get("variant") != "predicted"
+    reduce_range = contract(meta.get("family", ""), meta) == "adain"
 
     class Reader(CalibrationDataReader):
         def __init__(self) -> None:
@@ -204,8 +209,8 @@ def to_int8(src: Path, dst: Path, images: list[Path], check_images: list[Path] |
             onnx.save(equalized, str(eq))
             quant_pre_process(str(eq), str(pre), skip_symbolic_shape=True)
             quantize_static(str(pre), str(tmp), Reader(), quant_format=QuantFormat.QDQ, op_types_to_quantize=["Conv"],
-                            activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, per_channel=True, reduce_range=reduce_range,
-                            nodes_to_exclude=[first_conv])
+                            activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, per_channel=True,
+                            reduce_range=reduce_range, nodes_to_exclude=[first_conv])
             q = onnx.load(str(tmp))
             _copy_metadata(model, q, "int8")
             onnx.save(q, str(tmp))
