@@ -26,6 +26,7 @@ from engine.atomic import atomic_path
 from training import selfie_convert
 from training.checkpoint import build_from_checkpoint, file_sha256, read_checkpoint, total_steps
 from training.models.adain import AdaINDecoder, AdaINNet, StyleStatsGraph, StylizeGraph
+from training.models.adain_small import macs_per_pixel as small_macs_per_pixel
 from training.models.anystyle import AnyStyleNet, PredictedNetGraph, StylePredictorGraph
 from training.models.transformer import TransformerNet, macs_per_pixel
 from training.models.vgg import load_vgg16
@@ -119,10 +120,15 @@ def export_adain(checkpoint: str | Path, out_path: str | Path, *, vgg_weights: s
                  check: bool = True) -> ExportResult:
     checkpoint, out_path = Path(checkpoint), Path(out_path)
     blob = read_checkpoint(checkpoint)
-    if blob["family"] != "adain":
-        raise ValueError(f"{checkpoint} holds a {blob['family']!r} model, not an AdaIN decoder")
-    decoder: AdaINDecoder = build_from_checkpoint(blob)
-    net = AdaINNet(load_vgg16(vgg_weights, last_layer="relu4_1"), decoder).eval()
+    if blob["family"] not in ("adain", "adain-small"):
+        raise ValueError(f"{checkpoint} holds a {blob['family']!r} model, not an AdaIN model")
+    extra: dict[str, str] = {}
+    if blob["family"] == "adain-small":  # its own small encoder: no VGG in either graph
+        net = build_from_checkpoint(blob)
+        extra = {"variant": "small", "macs_per_pixel": f"{small_macs_per_pixel(net.config):.0f}"}
+    else:
+        decoder: AdaINDecoder = build_from_checkpoint(blob)
+        net = AdaINNet(load_vgg16(vgg_weights, last_layer="relu4_1"), decoder).eval()
     stats_path = stats_path_for(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     _export(StyleStatsGraph(net), (torch.rand(1, 3, 64, 64),), stats_path, ["style"], ["mean", "std"],
@@ -132,10 +138,10 @@ def export_adain(checkpoint: str | Path, out_path: str | Path, *, vgg_weights: s
             ["content", "mean", "std", "alpha"], ["output"],
             {"content": {2: "height", 3: "width"}, "output": {2: "height", 3: "width"}})
     meta = _base_meta(blob, checkpoint, "adain", "stylize")
-    meta.update(pad_multiple="8", min_side="16", stats_graph=stats_path.name, style_names="[]", n_styles="0")
+    meta.update(pad_multiple="8", min_side="16", stats_graph=stats_path.name, style_names="[]", n_styles="0", **extra)
     _write_metadata(out_path, meta)
     stats_meta = _base_meta(blob, checkpoint, "adain", "style_stats")
-    stats_meta.update(pad_multiple="8", min_side="16", stylize_graph=out_path.name)
+    stats_meta.update(pad_multiple="8", min_side="16", stylize_graph=out_path.name, **extra)
     _write_metadata(stats_path, stats_meta)
     err = 0.0
     if check:

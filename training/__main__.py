@@ -1,4 +1,4 @@
-"""python -m training corpus|vgg|fast|adain|anystyle|gatys|ugatit|cyclegan|translate [...]   (also: stylecast train ...)
+"""python -m training corpus|vgg|fast|adain|anystyle|adain-small|gatys|ugatit|cyclegan|translate [...]   (also: stylecast train ...)
 
 Flags are generated from the config dataclasses (training/config.py), so defaults and help texts live once.
 The shipped models' recipes are data (training/recipes/*.toml, training/recipe.py): ``--recipe NAME`` sets
@@ -25,7 +25,7 @@ from pathlib import Path
 from engine.errors import StyleCastError
 from engine.formats import parse_weighted
 
-from .config import AdaINTrainConfig, AnyStyleTrainConfig, FastTrainConfig, TranslationTrainConfig
+from .config import AdaINSmallTrainConfig, AdaINTrainConfig, AnyStyleTrainConfig, FastTrainConfig, TranslationTrainConfig
 from .gatys import PRESETS, GatysConfig
 
 
@@ -88,7 +88,8 @@ def _add_recipe_args(parser: argparse.ArgumentParser, family: str) -> None:
                              "(more training of the shipped model)")
 
 
-CONFIGS = {"fast": FastTrainConfig, "adain": AdaINTrainConfig, "anystyle": AnyStyleTrainConfig}
+CONFIGS = {"fast": FastTrainConfig, "adain": AdaINTrainConfig, "anystyle": AnyStyleTrainConfig,
+           "adain-small": AdaINSmallTrainConfig}
 
 
 def config_from_args(cls, args: argparse.Namespace):
@@ -165,7 +166,9 @@ def build_parser(recipe_defaults: dict[str, dict] | None = None) -> argparse.Arg
     for command, cls, text in (("fast", FastTrainConfig, "train a fast multi-style net"),
                                ("adain", AdaINTrainConfig, "train an AdaIN decoder"),
                                ("anystyle", AnyStyleTrainConfig,
-                                "train the style-prediction net: any painting at a fast net's speed")):
+                                "train the style-prediction net: any painting at a fast net's speed"),
+                               ("adain-small", AdaINSmallTrainConfig,
+                                "train the small AdaIN model from a big one: style images at live rates")):
         p = sub.add_parser(command, help=text)
         _add_recipe_args(p, command)
         add_dataclass_args(p, cls)
@@ -249,6 +252,12 @@ def run_anystyle(args: argparse.Namespace) -> None:
     _train(args, train_anystyle)
 
 
+def run_adain_small(args: argparse.Namespace) -> None:
+    from .distil_adain import train_adain_small
+
+    _train(args, train_adain_small)
+
+
 def run_translation_training(args: argparse.Namespace) -> None:
     from .train_translation import train_translation
 
@@ -256,7 +265,8 @@ def run_translation_training(args: argparse.Namespace) -> None:
 
 
 COMMANDS = {"corpus": run_corpus, "vgg": run_vgg, "gatys": run_gatys, "translate": run_translate, "fast": run_fast,
-            "adain": run_adain, "anystyle": run_anystyle, "ugatit": run_translation_training, "cyclegan": run_translation_training}
+            "adain": run_adain, "anystyle": run_anystyle, "adain-small": run_adain_small,
+            "ugatit": run_translation_training, "cyclegan": run_translation_training}
 
 
 def main(argv: list[str] | None = None) -> int:

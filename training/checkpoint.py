@@ -16,13 +16,14 @@ import torch
 from engine.atomic import atomic_path
 
 from .models.adain import AdaINConfig, AdaINDecoder
+from .models.adain_small import AdaINSmallConfig, AdaINSmallNet
 from .models.anystyle import AnyStyleConfig, AnyStyleNet
 from .models.transformer import FastNetConfig, TransformerNet
 from .models.ugatit import TRANSLATION_CONFIGS
 
 CHECKPOINT_FORMAT = 1
 FAMILIES = {"fast": (FastNetConfig, TransformerNet), "adain": (AdaINConfig, AdaINDecoder),
-            "anystyle": (AnyStyleConfig, AnyStyleNet)}
+            "anystyle": (AnyStyleConfig, AnyStyleNet), "adain-small": (AdaINSmallConfig, AdaINSmallNet)}
 
 
 class CheckpointError(ValueError):

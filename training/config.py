@@ -169,6 +169,43 @@ class AnyStyleTrainConfig(LoopConfig):
 
 
 @dataclass
+class AdaINSmallTrainConfig(LoopConfig):
+    """The small AdaIN model (training/models/adain_small.py) taught by a big one (training/distil_adain.py):
+    for each photo, style image and alpha, the big model's picture is the target."""
+
+    teacher: str = setting("", help="the AdaIN checkpoint whose pictures the small model learns to give")
+    content_dir: str = setting("", help="folder of training photos")
+    style_dir: str = setting("", help="folder of training paintings")
+    photo_styles: float = setting(0.3, help="share of style images drawn from the training photos (any image is a "
+                                            "style image to AdaIN)")
+    out_dir: str = setting("runs/adain_small", help="run folder: last.pt, samples, history.json; a rerun with the same "
+                                                    "folder resumes it")
+    widths: list[int] = setting(factory=lambda: [16, 32, 64, 128], help="channels at full, 1/2, 1/4 and 1/8 resolution")
+    res_blocks: int = setting(1, help="residual blocks at 1/4 resolution in the decoder")
+    image_size: int = setting(128, help="side of the square training crops (photos and style images), px")
+    batch_size: int = setting(8, help="photo-style pairs per step")
+    lr: float = setting(1e-3, help="Adam learning rate at step 0")
+    lr_decay: float = setting(1e-4, help="the rate at step s is lr / (1 + lr_decay * s)")
+    detail_weight: float = setting(1.0, help="weight of the L1 distance of the pictures' fine detail (each picture "
+                                             "minus its 3x3 blur, at full and half size) beside the pixel L1")
+    hint_weight: float = setting(0.1, help="weight of the distance of the small encoder's features (through 1x1 heads) "
+                                           "to the big encoder's, on photos and style images")
+    statistics_weight: float = setting(0.0, help="weight of the distance of the pictures' per-channel feature mean and "
+                                                 "spread (relu1_1-relu3_1 of the big model's encoder) to the big "
+                                                 "model's picture: its texture, which L1 alone averages away")
+    perceptual_weight: float = setting(0.0, help="weight of the distance of the pictures' features (relu2_1, relu3_1) "
+                                                 "to the big model's picture")
+    amp: str = setting("auto", help="bf16 autocast for the forward passes where the hardware has native bf16; none: fp32")
+    max_steps: int = setting(20_000, help="stop at this step (a resumed run goes on to it)")
+    vgg_weights: str = setting("", help="VGG-16 weights of the teacher's encoder (default: assets/vgg16_hed_relu5_1.fp16.pt)")
+    holdout: list[str] = setting(factory=list, help="fixed photos for the sample sheets and the held-out distance "
+                                                    "(default: the first 4 training photos)")
+    holdout_styles: list[str] = setting(factory=list, help="style images for the sample sheets and the held-out distance, "
+                                                           "left out of --style-dir's paintings (default: the first 4 "
+                                                           "of them, trained on)")
+
+
+@dataclass
 class TranslationTrainConfig(LoopConfig):
     """Unpaired two-domain translation: U-GAT-IT (Kim et al., ICLR 2020) or CycleGAN (Zhu et al., ICCV 2017),
     one trainer (training/train_translation.py names the sources).

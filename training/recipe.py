@@ -1,6 +1,6 @@
 """Training recipes as data: ``training/recipes/<model>.toml`` holds how a shipped model was trained.
 
-A recipe names its family (fast, adain or anystyle), the shipped checkpoint (the result of its last stage), the
+A recipe names its family (fast, adain, anystyle or adain-small), the shipped checkpoint (the result of its last stage), the
 steps behind it, the export command and the model files it writes, and one or more stages. A stage is one
 run: a short description and ``[stages.config]``, the values of the trainer's config
 (``training/config.py``) that differ from the defaults. A stage starts from scratch, from another
@@ -29,22 +29,25 @@ from typing import Any
 
 from engine.atomic import atomic_path
 
-from .config import (GRAD_CLIP, TEMPORAL_NOISE, TEMPORAL_SHIFT, AdaINTrainConfig, AnyStyleTrainConfig,
-                     FastTrainConfig)
+from .config import (GRAD_CLIP, TEMPORAL_NOISE, TEMPORAL_SHIFT, AdaINSmallTrainConfig, AdaINTrainConfig,
+                     AnyStyleTrainConfig, FastTrainConfig)
 
 RECIPE_DIR = Path(__file__).with_name("recipes")
 ROOT = Path(__file__).resolve().parents[1]
-CONFIGS = {"fast": FastTrainConfig, "adain": AdaINTrainConfig, "anystyle": AnyStyleTrainConfig}
+CONFIGS = {"fast": FastTrainConfig, "adain": AdaINTrainConfig, "anystyle": AnyStyleTrainConfig,
+           "adain-small": AdaINSmallTrainConfig}
 # what each family's recipe trains, for messages
-WHAT = {"fast": "a fast net", "adain": "an AdaIN decoder", "anystyle": "a style-prediction net"}
-# families whose --init-from names another family's net (anystyle: the fast net it is built on): more training
-# of the shipped model resumes its run (a copy of its checkpoint) instead of starting from its weights
-RESUMED = {"anystyle"}
+WHAT = {"fast": "a fast net", "adain": "an AdaIN decoder", "anystyle": "a style-prediction net",
+        "adain-small": "the small AdaIN model"}
+# families whose --init-from names another family's net (anystyle: the fast net it is built on) or that have none
+# (adain-small: its teacher is named by --teacher): more training of the shipped model resumes its run (a copy of
+# its checkpoint) instead of starting from its weights
+RESUMED = {"anystyle", "adain-small"}
 # where a run writes and how long it goes: not part of what it trains, so free to differ from the shipped run's
 RUN_LOCAL = ("out_dir", "max_steps", "time_budget_s")
 # What a setting meant in checkpoints saved before it existed, where that is not today's default
 # (before --amp every run was fp32)
-ABSENT = {"fast": {"amp": "none"}, "adain": {}, "anystyle": {}}
+ABSENT = {"fast": {"amp": "none"}, "adain": {}, "anystyle": {}, "adain-small": {}}
 TOP_KEYS = {"family", "description", "checkpoint", "steps", "export", "models", "lineage", "stages"}
 STAGE_KEYS = {"name", "description", "resume_from", "config"}
 
@@ -54,7 +57,7 @@ def retired_settings(family: str) -> dict[str, Any]:
     that recorded another value was trained differently from what its recipe does today."""
     if family == "adain":
         return {"relative_losses": True, "tv_weight": 0.0}
-    if family == "anystyle":
+    if family in ("anystyle", "adain-small"):
         return {}
     from .data import CROP_SCALE
     from .losses import LAYOUT_POOL
@@ -278,6 +281,10 @@ def model_config(family: str, cfg) -> dict:
         from .train_anystyle import model_config as anystyle_config
 
         return anystyle_config(dataclasses.replace(cfg, init_from=str(_where(cfg.init_from)))).to_dict()
+    if family == "adain-small":
+        from .models.adain_small import AdaINSmallConfig
+
+        return AdaINSmallConfig(widths=list(cfg.widths), res_blocks=cfg.res_blocks).to_dict()
     from .train_adain import adain_net_config
 
     return adain_net_config(cfg).to_dict()

@@ -1,0 +1,141 @@
+"""The small AdaIN model: taught by a big AdaIN model, exported as an AdaIN model the engine runs as it is."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from engine.modelfile import default_model, inspect_model
+from engine.processor import FrameProcessor, StyleSettings
+from engine.stylizers import load_stylizer
+from export.onnx_export import export_adain
+from training.checkpoint import read_checkpoint, save_checkpoint
+from training.config import AdaINSmallTrainConfig
+from training.distil_adain import detail, train_adain_small
+from training.models.adain import AdaINConfig, AdaINDecoder
+from training.models.adain_small import AdaINSmallConfig, AdaINSmallNet, macs_per_pixel
+
+
+@pytest.fixture
+def folders(tmp_path):
+    rng = np.random.default_rng(0)
+    content, styles = tmp_path / "content", tmp_path / "styles"
+    content.mkdir()
+    styles.mkdir()
+    for i in range(3):
+        low = (rng.random((6, 6, 3)) * 255).astype(np.uint8)
+        Image.fromarray(low).resize((80, 72), Image.BICUBIC).save(content / f"c{i}.png")
+    y, x = np.mgrid[0:64, 0:64]
+    stripes = np.stack([(np.sin(x / 2) > 0) * 255, np.zeros_like(x), (np.sin(x / 2) <= 0) * 200], 2)
+    Image.fromarray(stripes.astype(np.uint8)).save(styles / "stripes.png")
+    Image.fromarray(((((x // 8) + (y // 8)) % 2)[..., None] * np.array([250, 220, 0])).astype(np.uint8)).save(
+        styles / "checks.png")
+    return content, styles
+
+
+def _config(folders, tmp_path, teacher, random_vgg, **kw) -> AdaINSmallTrainConfig:
+    content, styles = folders
+    base = dict(teacher=str(teacher), content_dir=str(content), style_dir=str(styles), out_dir=str(tmp_path / "run"),
+                widths=[4, 8, 8, 16], image_size=32, batch_size=2, max_steps=4, checkpoint_every=2, sample_every=4,
+                log_every=2, vgg_weights=str(random_vgg), amp="none", photo_styles=0.5,
+                holdout_styles=[str(styles / "checks.png")])
+    return AdaINSmallTrainConfig(**{**base, **kw})
+
+
+def test_shapes_statistics_and_cost():
+    config = AdaINSmallConfig()
+    net = AdaINSmallNet(config).eval()
+    mean, std = net.style_stats(torch.rand(1, 3, 40, 56))
+    assert mean.shape == std.shape == (1, config.stats_channels, 1, 1) == (1, 240, 1, 1)
+    with torch.no_grad():
+        out = net.stylize(torch.rand(1, 3, 48, 64), mean, std, 0.5)
+    assert out.shape == (1, 3, 48, 64) and 0 <= out.min() and out.max() <= 1
+    assert macs_per_pixel(config) < 316_000 / 5  # a fifth of the big model's work per pixel, at most
+    with pytest.raises(ValueError, match="4 channel counts"):
+        AdaINSmallConfig(widths=[8, 8])
+
+
+def test_detail_is_zero_on_flat_pictures_and_not_on_edges():
+    flat = torch.full((1, 3, 16, 16), 0.4)
+    assert all(d.abs().max() < 1e-6 for d in detail(flat))
+    edge = flat.clone()
+    edge[..., 8:] = 0.9
+    assert all(d.abs().max() > 0.1 for d in detail(edge))
+
+
+@pytest.fixture
+def teacher(tmp_path):
+    torch.manual_seed(0)
+    config = AdaINConfig(width_divisor=8, skip_layers=["relu1_1", "relu2_1", "relu3_1"], upsample="bilinear")
+    return save_checkpoint(tmp_path / "adain.pt", "adain", AdaINDecoder(config), config)
+
+
+def test_learns_the_teachers_pictures_resumes_and_exports(folders, tmp_path, teacher, random_vgg):
+    """A short run lowers the held-out distance to the teacher, writes its sheet, resumes where it stopped,
+    and its export is an AdaIN model of the small variant whose statistics the engine mixes as they are."""
+    cfg = _config(folders, tmp_path, teacher, random_vgg, max_steps=6, lr=3e-3, statistics_weight=1.0,
+                  perceptual_weight=0.5)
+    last = train_adain_small(cfg, log=lambda *a: None)
+    blob = read_checkpoint(last)
+    assert blob["family"] == "adain-small" and blob["step"] == 6
+    heldout = [h["heldout"] for h in blob["history"] if "heldout" in h]
+    assert heldout[-1] < heldout[0]
+    logged = [h for h in blob["history"] if "pixel" in h]
+    assert logged and all(np.isfinite(h["pixel"]) and h["detail"] >= 0 and h["hint"] > 0 for h in logged)
+    assert all(h["statistics"] > 0 and h["perceptual"] > 0 for h in logged)
+    assert (tmp_path / "run" / "samples" / "step_000004.png").is_file()
+    train_adain_small(_config(folders, tmp_path, teacher, random_vgg, max_steps=8, lr=3e-3), log=lambda *a: None)
+    assert read_checkpoint(last)["step"] == 8
+
+    result = export_adain(last, tmp_path / "small.onnx")
+    assert result.parity_max_abs < 1e-4
+    info = inspect_model(result.paths[0])
+    assert info.family == "adain" and info.metadata["variant"] == "small"
+    assert json.loads(info.metadata["model_config"])["widths"] == [4, 8, 8, 16]
+    assert int(info.metadata["macs_per_pixel"]) == round(macs_per_pixel(AdaINSmallConfig(widths=[4, 8, 8, 16])))
+    stylizer = load_stylizer(result.paths[0], "cpu")
+    rng = np.random.default_rng(1)
+    a = stylizer.add_style("a", (rng.random((50, 70, 3)) * 255).astype(np.uint8))
+    b = stylizer.add_style("b", np.full((40, 40, 3), 30, np.uint8))
+    mean, std = stylizer.mixed_stats({a: 0.5, b: 0.5})
+    assert mean.shape == std.shape == (1, 36, 1, 1)
+    frame = (rng.random((45, 61, 3)) * 255).astype(np.uint8)
+    out_a, _ = FrameProcessor(stylizer, StyleSettings(mix={a: 1.0})).process(frame)
+    out_b, _ = FrameProcessor(stylizer, StyleSettings(mix={b: 1.0})).process(frame)
+    assert out_a.shape == frame.shape and np.abs(out_a.astype(int) - out_b.astype(int)).mean() > 0.5
+
+
+def test_a_teacher_is_required_and_must_be_an_adain_model(folders, tmp_path, random_vgg):
+    with pytest.raises(ValueError, match="--teacher is needed"):
+        train_adain_small(_config(folders, tmp_path, "", random_vgg), log=lambda *a: None)
+    small = AdaINSmallConfig(widths=[4, 8, 8, 16])
+    path = save_checkpoint(tmp_path / "small.pt", "adain-small", AdaINSmallNet(small), small)
+    with pytest.raises(ValueError, match="not an AdaIN decoder"):
+        train_adain_small(_config(folders, tmp_path, path, random_vgg), log=lambda *a: None)
+
+
+def test_training_cli_takes_the_small_model(folders, tmp_path, teacher, random_vgg):
+    from training.__main__ import config_for
+
+    cfg, plan = config_for(["adain-small", "--teacher", str(teacher), "--widths", "8", "16", "32", "64",
+                            "--res-blocks", "2", "--out-dir", str(tmp_path / "cli")])
+    assert isinstance(cfg, AdaINSmallTrainConfig) and plan is None
+    assert cfg.widths == [8, 16, 32, 64] and cfg.res_blocks == 2 and cfg.teacher == str(teacher)
+
+
+def test_on_a_cpu_the_small_variant_comes_before_the_big_model(tmp_path, monkeypatch, random_vgg, teacher):
+    """Among style-image models the CPU default is the small one; on CUDA the big one."""
+    import engine.modelfile as modelfile
+
+    small = AdaINSmallConfig(widths=[4, 8, 8, 16])
+    path = save_checkpoint(tmp_path / "small.pt", "adain-small", AdaINSmallNet(small), small)
+    folder = tmp_path / "models"
+    export_adain(path, folder / "zsmall.onnx", check=False)
+    export_adain(teacher, folder / "big.onnx", vgg_weights=random_vgg, check=False)
+    found = [inspect_model(p) for p in sorted(folder.glob("*.onnx")) if not p.name.endswith(".stats.onnx")]
+    monkeypatch.setattr(modelfile, "discover_models", lambda extra_dirs=None: found)
+    assert default_model("adain", "cpu").name == "zsmall"
+    assert default_model("adain", "cuda").name == "big"
