@@ -146,17 +146,17 @@ def main() -> int:
     if args.seconds <= WARMUP_S + 5:
         ap.error(f"--seconds must be more than {WARMUP_S + 5:.0f} (a {WARMUP_S:.0f} s warm-up comes first)")
     settings = LIVE_SETTINGS.with_(smoothing=args.smoothing)
-    default = build_processor(settings, live=True)
+    default = build_processor(settings)
     runs = [run_pipeline(f"default ({default.stylizer.info.name})", default, args)]
     if args.region:
-        regions = build_processor(settings.with_(region=args.region), live=True)
+        regions = build_processor(settings.with_(region=args.region))
         runs.append(run_pipeline(f"default, region {args.region} ({default.stylizer.info.name})", regions, args))
     for model in (args.style_model or [None]) if args.style_image else []:
-        processor = build_processor(settings, model=model, style_images={args.style_image: 1.0}, live=True)
+        processor = build_processor(settings, model=model, style_images={args.style_image: 1.0})
         runs.append(run_pipeline(f"style image ({processor.stylizer.info.name})", processor, args))
         if args.style_height:
             fixed = settings.with_(auto_resolution=False, process_height=args.style_height)
-            processor = build_processor(fixed, model=model, style_images={args.style_image: 1.0}, live=True)
+            processor = build_processor(fixed, model=model, style_images={args.style_image: 1.0})
             runs.append(run_pipeline(f"style image at {args.style_height}p ({processor.stylizer.info.name})",
                                      processor, args))
     if args.peer:

@@ -84,8 +84,7 @@ def _processor(args):
                              person_mix=parse_weighted(args.person_style), **given)
     processor = build_processor(settings, model=args.model, style_images=parse_weighted(args.style_image),
                                 provider=args.provider, person_style_images=parse_weighted(args.person_style_image),
-                                segmentation=args.segmentation_model, learned=explicit, learned_library=library,
-                                live=live)
+                                segmentation=args.segmentation_model, learned=explicit, learned_library=library)
     print(f"model {processor.stylizer.choice.describe()}", file=sys.stderr)
     note = boldness_note(processor.stylizer, processor.settings) if args.boldness else None
     if note:

@@ -133,7 +133,7 @@ class LiveSession:
             loaded = {}
             for family in ("fast", "adain"):
                 try:
-                    loaded[family] = open_stylizer(None, family, self.provider, live=True)
+                    loaded[family] = open_stylizer(None, family, self.provider)
                 except StyleCastError:
                     continue
             if not loaded:
@@ -310,7 +310,7 @@ class LiveSession:
     def _need_adain(self) -> AdaINStylizer:
         if self.adain is None:
             try:
-                self._use_adain(open_stylizer(None, "adain", self.provider, live=True))
+                self._use_adain(open_stylizer(None, "adain", self.provider))
                 return self.adain
             except StyleCastError:
                 pass

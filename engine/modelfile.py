@@ -451,11 +451,9 @@ def broken_models(extra_dirs: list[Path] | None = None) -> list[BrokenModel]:
 
 
 # fast-net variants in order of preference (docs/models/README.md: why mid is the CPU default)
-# style-image models: on a CPU the style-prediction model (a fast net's cost) first; then for files the big AdaIN
-# model (no variant, "": the most painted picture) and for live the small one ("small": taught by the big one,
-# at the camera's frame rate); on CUDA the big AdaIN model first
-CPU_VARIANT_ORDER = ("predicted", "mid", "light", "full", "", "small")
-LIVE_CPU_VARIANT_ORDER = ("predicted", "mid", "light", "full", "small", "")
+# style-image models: on a CPU the style-prediction model (a fast net's cost), then the small AdaIN model
+# (taught by the big one, live at 270p), then AdaIN (no variant, ""); on CUDA the big AdaIN model first
+CPU_VARIANT_ORDER = ("predicted", "mid", "light", "full", "small", "")
 CUDA_VARIANT_ORDER = ("full", "mid", "light", "", "small", "predicted")
 # precisions (export/optimize.py) in order of preference: int8 convs are ~0.78x the fp32 time on a CPU
 # (docs/benchmarks.md); a GPU runs fp32 (or fp16) convs and int8 QDQ graphs poorly
@@ -463,7 +461,7 @@ CPU_PRECISION_ORDER = ("int8", "fp32", "fp16")
 CUDA_PRECISION_ORDER = ("fp32", "fp16", "int8")
 
 
-def default_model(family: str = "fast", provider: str = "auto", live: bool = False) -> ModelInfo | None:
+def default_model(family: str = "fast", provider: str = "auto") -> ModelInfo | None:
     """The built-in model the app and CLI use when none is named.
 
     Fast nets: the full-width net when the session will run on CUDA (``provider`` "cuda", or "auto"
@@ -471,11 +469,10 @@ def default_model(family: str = "fast", provider: str = "auto", live: bool = Fal
     then the light net. Within a variant, the precision that runs fastest there (``precision``
     metadata: the int8 file on a CPU, ``mid8.int8`` before ``mid8``; fp32 on CUDA, where int8 QDQ graphs
     are not what the GPU is fast at), then the plain model before its fine-tunes (``light8`` before
-    ``light8_steady``): shortest name first. Style-image models on a CPU: the big AdaIN model for files, the
-    small one ``live`` (frame rate first, as auto resolution is).
+    ``light8_steady``): shortest name first.
     """
     on_gpu = provider == "cuda" or (provider == "auto" and "cuda" in available_providers())
-    order = CUDA_VARIANT_ORDER if on_gpu else LIVE_CPU_VARIANT_ORDER if live else CPU_VARIANT_ORDER
+    order = CUDA_VARIANT_ORDER if on_gpu else CPU_VARIANT_ORDER
     precisions = CUDA_PRECISION_ORDER if on_gpu else CPU_PRECISION_ORDER
     models = [m for m in discover_models() if m.family == family]
 

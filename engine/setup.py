@@ -41,7 +41,7 @@ def _default_reason(family: str, provider: str, variant: str | None, precision: 
         if variant == "predicted":
             return "the default for style images: a style prediction, at the fast net's speed"
         if variant == "small":
-            return "the default for style images live on a CPU: the small AdaIN model, at the camera's frame rate"
+            return "the default for style images: the small AdaIN model, live on a CPU"
         return "the default model for style images"
     net = {"mid": "the mid-sized net", "light": "the lightest net", "full": "the full-width net"}.get(variant, "a net")
     return f"default for a {'GPU' if on_gpu else 'CPU'}: {net}" + (", int8 (fastest there)" if precision == "int8" else "")
@@ -74,11 +74,11 @@ def _with_choice(stylizer: Stylizer, requested_provider: str, reason: str) -> St
 
 
 def open_stylizer(model: str | Path | None, family: str = "fast", provider: str = "auto",
-                  threads: int | None = None, reason: str = "the model you chose", live: bool = False) -> Stylizer:
-    """Load ``model``, or the built-in default of ``family`` for ``provider`` (and for ``live`` use) when it is
-    None. The stylizer's ``choice`` (a ModelChoice) says which file runs where, and why."""
+                  threads: int | None = None, reason: str = "the model you chose") -> Stylizer:
+    """Load ``model``, or the built-in default of ``family`` for ``provider`` when it is None. The
+    stylizer's ``choice`` (a ModelChoice) says which file runs where, and why."""
     if model is None:
-        info = default_model(family, provider, live)
+        info = default_model(family, provider)
         if info is None:
             what = "AdaIN (arbitrary style)" if family == "adain" else "fast multi-style"
             raise ModelError(f"no built-in {what} model is installed; pass --model PATH to an exported .onnx file")
@@ -91,16 +91,15 @@ def build_processor(settings: StyleSettings, *, model: str | Path | None = None,
                     style_images: dict[str, float] | None = None, provider: str = "auto",
                     threads: int | None = None, person_style_images: dict[str, float] | None = None,
                     segmentation: str | Path | None = None, learned: Sequence[LearnedStyle] = (),
-                    learned_library: Sequence[LearnedStyle] = (), live: bool = False) -> FrameProcessor:
+                    learned_library: Sequence[LearnedStyle] = ()) -> FrameProcessor:
     """``settings.mix`` names built-in styles of a fast net; ``style_images`` (path -> weight) asks
     for an AdaIN model instead, and becomes the mix once each image's statistics are computed. Likewise
     ``settings.person_mix`` / ``person_style_images`` for the region a region mode keeps; a region mode loads
     the person-segmentation model (``segmentation``, or the built-in one). Learned styles run on the fast net:
-    every one of ``learned``, and those of ``learned_library`` (the user's) that the mixes name. ``live``: the
-    built-in model picked is the one for live use (engine.modelfile.default_model)."""
+    every one of ``learned``, and those of ``learned_library`` (the user's) that the mixes name."""
     settings = settings.validated()
     style_images, person_images = style_images or {}, person_style_images or {}
-    stylizer = open_stylizer(model, "adain" if style_images or person_images else "fast", provider, threads, live=live)
+    stylizer = open_stylizer(model, "adain" if style_images or person_images else "fast", provider, threads)
     mix, person_mix = dict(settings.mix), dict(settings.person_mix)
     if isinstance(stylizer, AdaINStylizer):
         if settings.mix or settings.person_mix:
