@@ -193,7 +193,7 @@ class EngineController(QObject):
     def style_models(self) -> list[tuple[str, str, str]]:
         """(name, path, tooltip) of the installed style-image models."""
         tips = {"predicted": "Runs your style images at the fast nets' speed (style prediction)",
-                "small": "Runs your style images live: the small AdaIN model, taught by the big one",
+                "small": "Runs your style images at the camera's frame rate: a milder picture than AdaIN's",
                 "": "Runs your style images with AdaIN: slow on a CPU"}
         return [(m.name, str(m.path), tips.get(m.metadata.get("variant", ""), tips[""]))
                 for m in discover_models() if m.family == "adain"]

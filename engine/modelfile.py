@@ -451,9 +451,10 @@ def broken_models(extra_dirs: list[Path] | None = None) -> list[BrokenModel]:
 
 
 # fast-net variants in order of preference (docs/models/README.md: why mid is the CPU default)
-# style-image models: on a CPU the style-prediction model (a fast net's cost), then the small AdaIN model
-# (taught by the big one, live at 270p), then AdaIN (no variant, ""); on CUDA the big AdaIN model first
-CPU_VARIANT_ORDER = ("predicted", "mid", "light", "full", "small", "")
+# style-image models: on a CPU the style-prediction model (a fast net's cost), then AdaIN (no variant, ""), then
+# the small AdaIN model (five times as fast, a milder picture: the user's choice, docs/models/adain_small.md);
+# on CUDA the big AdaIN model first
+CPU_VARIANT_ORDER = ("predicted", "mid", "light", "full", "", "small")
 CUDA_VARIANT_ORDER = ("full", "mid", "light", "", "small", "predicted")
 # precisions (export/optimize.py) in order of preference: int8 convs are ~0.78x the fp32 time on a CPU
 # (docs/benchmarks.md); a GPU runs fp32 (or fp16) convs and int8 QDQ graphs poorly

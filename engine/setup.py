@@ -41,7 +41,7 @@ def _default_reason(family: str, provider: str, variant: str | None, precision: 
         if variant == "predicted":
             return "the default for style images: a style prediction, at the fast net's speed"
         if variant == "small":
-            return "the default for style images: the small AdaIN model, live on a CPU"
+            return "the default for style images: the small AdaIN model"
         return "the default model for style images"
     net = {"mid": "the mid-sized net", "light": "the lightest net", "full": "the full-width net"}.get(variant, "a net")
     return f"default for a {'GPU' if on_gpu else 'CPU'}: {net}" + (", int8 (fastest there)" if precision == "int8" else "")

@@ -1,4 +1,4 @@
-"""python -m export fast|adain|anystyle CHECKPOINT OUT.onnx
+"""python -m export fast|adain|adain-small|anystyle CHECKPOINT OUT.onnx
 python -m export segmentation MODEL.tflite OUT.onnx   (MediaPipe's Selfie Segmentation; training/selfie_convert.py)"""
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ def _flags_refused(args: argparse.Namespace) -> str | None:
     """Why these flags do not go with this family, or None."""
     if args.family == "segmentation" and (args.fp16 or args.int8):
         return "--fp16/--int8 are for fast nets and style-prediction models (and --int8 for AdaIN models)"
-    if args.family == "adain" and args.fp16:
+    if args.family in ("adain", "adain-small") and args.fp16:
         return "an AdaIN model takes --int8 (CPUs), not --fp16"
     if args.family == "segmentation" and args.vgg:
         return "--vgg is for AdaIN and style-prediction models"
@@ -21,8 +21,9 @@ def _flags_refused(args: argparse.Namespace) -> str | None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m export", description="Export a StyleCast checkpoint to ONNX.")
-    parser.add_argument("family", choices=["fast", "adain", "anystyle", "segmentation"],
-                        help="fast: a multi-style net; adain: an AdaIN decoder; anystyle: a style-prediction net; "
+    parser.add_argument("family", choices=["fast", "adain", "adain-small", "anystyle", "segmentation"],
+                        help="fast: a multi-style net; adain: an AdaIN decoder; adain-small: the small AdaIN model "
+                             "(adain takes it too); anystyle: a style-prediction net; "
                              "segmentation: MediaPipe's Selfie Segmentation, from its .tflite file")
     parser.add_argument("checkpoint", help="the checkpoint (.pt), or for segmentation the .tflite file")
     parser.add_argument("out", help="output .onnx path (adain and anystyle also write <stem>.stats.onnx)")
@@ -75,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
         elif args.family == "segmentation":
             result = export_segmentation(args.checkpoint, args.out, check=not args.no_check)
         else:
-            export = export_adain if args.family == "adain" else export_anystyle
+            export = export_anystyle if args.family == "anystyle" else export_adain
             result = export(args.checkpoint, args.out, vgg_weights=args.vgg, check=not args.no_check)
     except (CheckpointError, FileNotFoundError, ModuleNotFoundError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -132,3 +132,25 @@ def test_default_order_falls_back_by_variant_then_plain_before_fine_tuned(tmp_pa
     assert modelfile.default_model("fast", "cuda").name == "full8"
     (tmp_path / "full8.onnx").unlink()
     assert modelfile.default_model("fast", "cuda").name == "mid8"
+
+
+def test_the_small_adain_model_ships_as_a_choice_with_a_picture_between_the_photo_and_adain_skips():
+    """adain_small (40k multiply-adds per pixel against adain_skip's 316k) is installed beside adain_skip, which stays
+    the default; its picture is nearer adain_skip's than the photo is, and its int8 file gives the fp32 file's
+    picture within rounding."""
+    models = {m.name: m for m in discover_models()}
+    small, small8, big8 = models["adain_small"], models["adain_small.int8"], models["adain_skip.int8"]
+    assert default_model("adain", "cpu") == big8
+    assert small8.metadata["variant"] == "small" and int(small8.metadata["macs_per_pixel"]) < 50_000
+    assert small8.companion == small.companion != big8.companion
+    photo = load_image(ASSETS_DIR / "samples" / "fruits.jpg")
+
+    def picture(info):
+        stylizer = load_stylizer(info.path, "cpu")
+        name = stylizer.add_style_file(ASSETS_DIR / "styles" / "starry.jpg")
+        return FrameProcessor(stylizer, StyleSettings(mix={name: 1.0}, process_height=192)).process(photo)[0].astype(float)
+
+    teacher, fp32, int8 = picture(big8), picture(small), picture(small8)
+    assert np.abs(fp32 - photo).mean() > 10  # not the unchanged photo
+    assert np.abs(fp32 - teacher).mean() < np.abs(photo.astype(float) - teacher).mean()
+    assert 10 * np.log10(255.0 ** 2 / ((fp32 - int8) ** 2).mean()) > 30  # PSNR

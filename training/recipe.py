@@ -57,8 +57,10 @@ def retired_settings(family: str) -> dict[str, Any]:
     that recorded another value was trained differently from what its recipe does today."""
     if family == "adain":
         return {"relative_losses": True, "tv_weight": 0.0}
-    if family in ("anystyle", "adain-small"):
+    if family == "anystyle":
         return {}
+    if family == "adain-small":  # no --init-from: a run starts from scratch or resumes its own folder
+        return {"init_from": ""}
     from .data import CROP_SCALE
     from .losses import LAYOUT_POOL
 
