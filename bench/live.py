@@ -162,7 +162,10 @@ def main() -> int:
     if args.peer:
         runs.append(run_peer(args))
     w, h = args.size
-    flags = f"{f' --style-height {args.style_height}' if args.style_height else ''}{f' --region {args.region}' if args.region else ''}{' --peer' if args.peer else ''}{f' --smoothing {args.smoothing:g}' if args.smoothing else ''}"
+    flags = "".join([*(f" --style-model {m}" for m in args.style_model),
+                     f" --style-height {args.style_height}" if args.style_height else "",
+                     f" --region {args.region}" if args.region else "", " --peer" if args.peer else "",
+                     f" --smoothing {args.smoothing:g}" if args.smoothing else ""])
     lines = [BEGIN, f"`python bench/live.py --seconds {args.seconds:g}{flags}`: {cpu_name()}, "
              f"{len(os.sched_getaffinity(0))} cores, {time.strftime('%Y-%m-%d')}; a {w}x{h} camera at "
              f"{args.fps:g} fps, output at the camera's size, {WARMUP_S:.0f} s warm-up then "

@@ -90,7 +90,8 @@ def sheet(models, painting_path: Path, pictures, height: int, peer: bool, boldne
     for stylizer, own in models:
         name = stylizer.add_style(painting_path.stem, painting)
         for b in boldness if stylizer.bold else [0.0]:
-            processor = FrameProcessor(stylizer, StyleSettings(mix={name: 1.0}, process_height=own or height, boldness=b))
+            settings = StyleSettings(mix={name: 1.0}, process_height=own or height, boldness=b)
+            processor = FrameProcessor(stylizer, settings)
             what = f"{stylizer.info.name} at {own or height}p" + (f", boldness {b:g}" if stylizer.bold else "")
             columns.append([label(processor.process(rgb)[0], what) for _, rgb in pictures])
     other = peer_column(painting, [rgb for _, rgb in pictures], height) if peer else None
@@ -115,7 +116,7 @@ def main() -> int:
     ap.add_argument("--boldness", type=float, nargs="+", default=[0.0, 1.0],
                     help="a column per value for models with a boldness control (default: both ends)")
     args = ap.parse_args()
-    given = [m.rpartition("@") if "@" in m else (m, "", "") for m in args.models or []]
+    given = [m.rpartition("@") if m.rpartition("@")[2].isdigit() else (m, "", "") for m in args.models or []]
     paths = [(Path(m), int(h) if h else None) for m, _, h in given] if given else \
         [(m.path, None) for m in discover_models() if m.family == "adain"]
     models = [(load_stylizer(p, "cpu"), h) for p, h in paths]

@@ -26,7 +26,7 @@ def main(argv: list[str] | None = None) -> int:
                              "(adain takes it too); anystyle: a style-prediction net; "
                              "segmentation: MediaPipe's Selfie Segmentation, from its .tflite file")
     parser.add_argument("checkpoint", help="the checkpoint (.pt), or for segmentation the .tflite file")
-    parser.add_argument("out", help="output .onnx path (adain and anystyle also write <stem>.stats.onnx)")
+    parser.add_argument("out", help="output .onnx path (adain, adain-small and anystyle also write <stem>.stats.onnx)")
     parser.add_argument("--vgg", default=None, help="VGG-16 weights for AdaIN's encoder (default: the shipped ones)")
     parser.add_argument("--no-check", action="store_true", help="skip the ONNX Runtime vs PyTorch parity check")
     parser.add_argument("--fp16", action="store_true", help="also write <stem>.fp16.onnx (GPU; norms kept fp32)")

@@ -9,7 +9,6 @@ import torch
 from PIL import Image
 
 from engine.modelfile import default_model, inspect_model
-from engine.processor import StyleSettings
 from export.onnx_export import export_adain
 from training.checkpoint import read_checkpoint, save_checkpoint
 from training.config import AdaINSmallTrainConfig
@@ -134,3 +133,11 @@ def test_the_big_model_stays_the_default_and_the_small_one_is_a_choice(tmp_path,
     assert default_model("adain", "cpu").name == default_model("adain", "cuda").name == "big"
     monkeypatch.setattr(modelfile, "discover_models", lambda extra_dirs=None: [m for m in found if m.name == "asmall"])
     assert default_model("adain", "cpu").name == "asmall"
+
+
+def test_a_teacher_without_skips_still_gives_every_hint_layer(folders, tmp_path, random_vgg):
+    """The paper's decoder (statistics at relu4_1 only) teaches too: the hints read the teacher's four layers."""
+    config = AdaINConfig(width_divisor=8)
+    plain = save_checkpoint(tmp_path / "plain.pt", "adain", AdaINDecoder(config), config)
+    last = train_adain_small(_config(folders, tmp_path, plain, random_vgg, max_steps=2), log=lambda *a: None)
+    assert [h for h in read_checkpoint(last)["history"] if "hint" in h][-1]["hint"] > 0

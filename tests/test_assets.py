@@ -148,7 +148,8 @@ def test_the_small_adain_model_ships_as_a_choice_with_a_picture_between_the_phot
     def picture(info):
         stylizer = load_stylizer(info.path, "cpu")
         name = stylizer.add_style_file(ASSETS_DIR / "styles" / "starry.jpg")
-        return FrameProcessor(stylizer, StyleSettings(mix={name: 1.0}, process_height=192)).process(photo)[0].astype(float)
+        processor = FrameProcessor(stylizer, StyleSettings(mix={name: 1.0}, process_height=192))
+        return processor.process(photo)[0].astype(float)
 
     teacher, fp32, int8 = picture(big8), picture(small), picture(small8)
     assert np.abs(fp32 - photo).mean() > 10  # not the unchanged photo

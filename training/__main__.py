@@ -1,4 +1,5 @@
-"""python -m training corpus|vgg|fast|adain|anystyle|adain-small|gatys|ugatit|cyclegan|translate [...]   (also: stylecast train ...)
+"""python -m training corpus|vgg|fast|adain|anystyle|adain-small|gatys|ugatit|cyclegan|translate [...]
+(also: stylecast train ...)
 
 Flags are generated from the config dataclasses (training/config.py), so defaults and help texts live once.
 The shipped models' recipes are data (training/recipes/*.toml, training/recipe.py): ``--recipe NAME`` sets
@@ -25,7 +26,8 @@ from pathlib import Path
 from engine.errors import StyleCastError
 from engine.formats import parse_weighted
 
-from .config import AdaINSmallTrainConfig, AdaINTrainConfig, AnyStyleTrainConfig, FastTrainConfig, TranslationTrainConfig
+from .config import (AdaINSmallTrainConfig, AdaINTrainConfig, AnyStyleTrainConfig, FastTrainConfig,
+                     TranslationTrainConfig)
 from .gatys import PRESETS, GatysConfig
 
 

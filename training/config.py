@@ -195,14 +195,16 @@ class AdaINSmallTrainConfig(LoopConfig):
                                                  "model's picture: its texture, which L1 alone averages away")
     perceptual_weight: float = setting(0.0, help="weight of the distance of the pictures' features (relu2_1, relu3_1) "
                                                  "to the big model's picture")
-    amp: str = setting("auto", help="bf16 autocast for the forward passes where the hardware has native bf16; none: fp32")
+    amp: str = setting("auto", help="bf16 autocast for the forward passes where the hardware has native bf16; "
+                                    "none: fp32")
     max_steps: int = setting(20_000, help="stop at this step (a resumed run goes on to it)")
-    vgg_weights: str = setting("", help="VGG-16 weights of the teacher's encoder (default: assets/vgg16_hed_relu5_1.fp16.pt)")
+    vgg_weights: str = setting("", help="VGG-16 weights of the teacher's encoder "
+                                        "(default: assets/vgg16_hed_relu5_1.fp16.pt)")
     holdout: list[str] = setting(factory=list, help="fixed photos for the sample sheets and the held-out distance "
                                                     "(default: the first 4 training photos)")
-    holdout_styles: list[str] = setting(factory=list, help="style images for the sample sheets and the held-out distance, "
-                                                           "left out of --style-dir's paintings (default: the first 4 "
-                                                           "of them, trained on)")
+    holdout_styles: list[str] = setting(factory=list, help="style images for the sample sheets and the held-out "
+                                                           "distance, left out of --style-dir's paintings (default: "
+                                                           "the first 4 of them, trained on)")
 
 
 @dataclass

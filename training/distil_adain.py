@@ -25,6 +25,7 @@ from .loop import TrainLoop
 from .models.adain import AdaINNet, adain_targets, stats_of
 from .models.adain_small import HINT_LAYERS, AdaINSmallConfig, AdaINSmallNet
 from .models.vgg import load_vgg16
+from .train_adain import encoder_layers
 from .train_fast import autocast_for, load_holdout, resolve_amp
 
 TEXTURE_LAYERS = ("relu1_1", "relu2_1", "relu3_1")  # the statistics distance's; the encoder runs to relu3_1 only
@@ -83,9 +84,10 @@ class DistilAdaINStep:
     def teach(self, x: torch.Tensor, s: torch.Tensor, alpha: torch.Tensor) -> tuple[torch.Tensor, dict, dict]:
         """The big model's picture, and its encoder's features of the photos and of the style images."""
         layers = self.teacher.stats_layers
+        wanted = encoder_layers(layers, list(HINT_LAYERS))  # the hints read all four, whatever the teacher's skips
         with autocast_for(self.amp, self.device):
-            fx = {k: v.float() for k, v in self.teacher.encoder(x, layers).items()}
-            fs = {k: v.float() for k, v in self.teacher.encoder(s, layers).items()}
+            fx = {k: v.float() for k, v in self.teacher.encoder(x, wanted).items()}
+            fs = {k: v.float() for k, v in self.teacher.encoder(s, wanted).items()}
             target = self.teacher.decode(adain_targets(fx, *stats_of(fs, layers), layers, alpha))
         return target.float().clamp(0.0, 1.0), fx, fs
 
@@ -171,4 +173,5 @@ def train_adain_small(cfg: AdaINSmallTrainConfig, log=print) -> Path:
     loop.run(step, sample=sample, progress_keys=("pixel", "detail", "statistics"))
     net.eval()
     score = heldout(net, teacher, photos, styles)
-    return loop.finish({"heldout": score}, summary=f"; held-out L1 to the big model {loop.history[0].get('heldout')} -> {score}")
+    first = loop.history[0].get("heldout")
+    return loop.finish({"heldout": score}, summary=f"; held-out L1 to the big model {first} -> {score}")

@@ -1,6 +1,7 @@
 """Training recipes as data: ``training/recipes/<model>.toml`` holds how a shipped model was trained.
 
-A recipe names its family (fast, adain, anystyle or adain-small), the shipped checkpoint (the result of its last stage), the
+A recipe names its family (fast, adain, anystyle or adain-small), the shipped checkpoint (the result of its last
+stage), the
 steps behind it, the export command and the model files it writes, and one or more stages. A stage is one
 run: a short description and ``[stages.config]``, the values of the trainer's config
 (``training/config.py``) that differ from the defaults. A stage starts from scratch, from another

@@ -1,7 +1,7 @@
 """A small AdaIN model for live style images, taught by the big one.
 
-The AdaIN model (training/models/adain.py) spends 316k multiply-adds per pixel, two thirds of them in the VGG-16
-encoder's full- and half-resolution convolutions; on a 2-core CPU that is 4 frames a second at 480x270 even in
+The AdaIN model (training/models/adain.py) spends 316k multiply-adds per pixel, two thirds of them (204k) in the
+VGG-16 encoder; on a 2-core CPU that is 4 frames a second at 480x270 even in
 int8. This model keeps AdaIN's design (Huang & Belongie, "Arbitrary Style Transfer in Real-time with Adaptive
 Instance Normalization", ICCV 2017) with the decoder skips of Avatar-Net (Sheng et al., CVPR 2018), at the
 widths of a fast net:
@@ -11,8 +11,8 @@ AdaIN     each h_k AdaIN-ed to the style image's statistics of the same layer, b
 decoder   from 1/8 up, bilinear x2, each stage also reading the AdaIN-ed features of its resolution
 
 A style's statistics are the per-channel (mean, std) of this model's own encoder on the style image (240 + 240
-numbers), so mixing styles stays one weighted mean and the statistics graph is a few thousand multiply-adds
-per pixel. Trained by distillation (training/distil_adain.py): the picture of the big AdaIN model for the
+numbers), so mixing styles stays one weighted mean and the statistics graph is about 11k multiply-adds per
+pixel. Trained by distillation (training/distil_adain.py): the picture of the big AdaIN model for the
 same photo, style image and alpha is the target, after Wang et al., "Collaborative Distillation for
 Ultra-Resolution Universal Style Transfer" (CVPR 2020), who shrink the VGG encoder of universal style transfer
 to a quarter of its channels; here the decoder shrinks too. During training, 1x1 heads (``hints``) also ask
@@ -90,7 +90,8 @@ class AdaINSmallNet(nn.Module):
         self.dec2 = nn.Sequential(_conv(2 * c2, c2), nn.ReLU(), _conv(c2, c1), nn.ReLU())
         self.dec1 = nn.Sequential(_conv(2 * c1, c1), nn.ReLU(), _conv(c1, 3))
         # training only: each h_k's guess at the big model's VGG features of its resolution
-        self.hints = nn.ModuleList([nn.Conv2d(w, ENCODER_CHANNELS[name], 1) for w, name in zip(config.widths, HINT_LAYERS)])
+        self.hints = nn.ModuleList([nn.Conv2d(w, ENCODER_CHANNELS[name], 1)
+                                    for w, name in zip(config.widths, HINT_LAYERS)])
 
     def encode(self, x: torch.Tensor) -> list[torch.Tensor]:
         feats = []
