@@ -6,7 +6,6 @@ import json
 import numpy as np
 import pytest
 import torch
-from PIL import Image
 
 from engine.modelfile import default_model, inspect_model
 from export.onnx_export import export_adain
@@ -20,20 +19,8 @@ from .adain_checks import mixes_and_tells_styles_apart
 
 
 @pytest.fixture
-def folders(tmp_path):
-    rng = np.random.default_rng(0)
-    content, styles = tmp_path / "content", tmp_path / "styles"
-    content.mkdir()
-    styles.mkdir()
-    for i in range(3):
-        low = (rng.random((6, 6, 3)) * 255).astype(np.uint8)
-        Image.fromarray(low).resize((80, 72), Image.BICUBIC).save(content / f"c{i}.png")
-    y, x = np.mgrid[0:64, 0:64]
-    stripes = np.stack([(np.sin(x / 2) > 0) * 255, np.zeros_like(x), (np.sin(x / 2) <= 0) * 200], 2)
-    Image.fromarray(stripes.astype(np.uint8)).save(styles / "stripes.png")
-    Image.fromarray(((((x // 8) + (y // 8)) % 2)[..., None] * np.array([250, 220, 0])).astype(np.uint8)).save(
-        styles / "checks.png")
-    return content, styles
+def folders(tiny_folders):
+    return tiny_folders
 
 
 def _config(folders, tmp_path, teacher, random_vgg, **kw) -> AdaINSmallTrainConfig:

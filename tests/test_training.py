@@ -17,26 +17,6 @@ from training.models.transformer import FastNetConfig, TransformerNet, macs_per_
 from training.models.vgg import DEFAULT_WEIGHTS, VGG16Features, calc_mean_std, gram_matrix, load_vgg16
 
 
-@pytest.fixture
-def tiny_folders(tmp_path):
-    """Content photos (smooth random fields) and two style images (stripes, checks)."""
-    rng = np.random.default_rng(0)
-    content = tmp_path / "content"
-    content.mkdir()
-    for i in range(4):
-        low = rng.random((6, 6, 3))
-        img = Image.fromarray((low * 255).astype(np.uint8)).resize((80, 72), Image.BICUBIC)
-        img.save(content / f"c{i}.png")
-    styles = tmp_path / "styles"
-    styles.mkdir()
-    y, x = np.mgrid[0:64, 0:64]
-    stripes = np.stack([(np.sin(x / 2) > 0) * 255, np.zeros_like(x), (np.sin(x / 2) <= 0) * 200], 2).astype(np.uint8)
-    checks = ((((x // 8) + (y // 8)) % 2)[..., None] * np.array([250, 220, 0])).astype(np.uint8)
-    Image.fromarray(stripes).save(styles / "stripes.png")
-    Image.fromarray(checks).save(styles / "checks.png")
-    return content, styles
-
-
 def test_shipped_vgg_loads_with_named_layers():
     vgg = load_vgg16(last_layer="relu4_1")
     assert DEFAULT_WEIGHTS.is_file()

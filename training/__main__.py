@@ -29,6 +29,7 @@ from engine.formats import parse_weighted
 from .config import (AdaINSmallTrainConfig, AdaINTrainConfig, AnyStyleTrainConfig, FastTrainConfig,
                      TranslationTrainConfig)
 from .gatys import PRESETS, GatysConfig
+from .recipe import CONFIGS  # command -> trainer config: one table, the recipes' own
 
 
 # help of the Gatys flags (their config, training.gatys.GatysConfig, keeps its notes as comments)
@@ -88,10 +89,6 @@ def _add_recipe_args(parser: argparse.ArgumentParser, family: str) -> None:
                         help="with --recipe: run stage N as it ran, from its own start (1: from scratch, or from the "
                              f"checkpoint the recipe started from). Without --stage: the last stage's settings, {more} "
                              "(more training of the shipped model)")
-
-
-CONFIGS = {"fast": FastTrainConfig, "adain": AdaINTrainConfig, "anystyle": AnyStyleTrainConfig,
-           "adain-small": AdaINSmallTrainConfig}
 
 
 def config_from_args(cls, args: argparse.Namespace):
