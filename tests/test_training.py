@@ -12,7 +12,7 @@ from PIL import Image
 from training.checkpoint import read_checkpoint, total_steps
 from training.config import AdaINTrainConfig, FastTrainConfig
 from training.losses import gram_style_loss
-from training.models.adain import AdaINConfig, AdaINDecoder, AdaINNet, adaptive_instance_normalization
+from training.models.adain import AdaINConfig, AdaINNet, adaptive_instance_normalization
 from training.models.transformer import FastNetConfig, TransformerNet, macs_per_pixel
 from training.models.vgg import DEFAULT_WEIGHTS, VGG16Features, calc_mean_std, gram_matrix, load_vgg16
 
@@ -917,8 +917,8 @@ def test_style_prediction_trains_for_a_frozen_fast_net_and_exports(tiny_folders,
     config = FastNetConfig(style_names=["stripes"], channels=(4, 8, 8), n_residual=1, outer_kernel=3, bold=True)
     net = TransformerNet(config)
     objectives = FastTrainConfig(style_images=[str(styles / "stripes.png")], style_size=64, bold_style_size=64,
-                                 bold_content_weight=1.0, style_layers=["relu1_2", "relu2_2", "relu3_3"],
-                                 style_layer_weights=[1.0, 1.0, 1.0])
+                                 bold_content_weight=1.0, bold_content_layer="relu3_3",
+                                 style_layers=["relu1_2", "relu2_2", "relu3_3"], style_layer_weights=[1.0, 1.0, 1.0])
     base = save_checkpoint(tmp_path / "fast.pt", "fast", net, config, train_config=objectives.to_dict(), step=7)
     cfg = AnyStyleTrainConfig(content_dir=str(content), style_dir=str(styles), builtin_images=[str(styles / "stripes.png")],
                               init_from=str(base), out_dir=str(tmp_path / "run"), hidden=8, image_size=48, style_size=48,
@@ -997,3 +997,38 @@ def test_a_style_prediction_teacher_must_be_an_adain_model(tmp_path, random_vgg)
         check_settings(AnyStyleTrainConfig(train_net=True))
     with pytest.raises(ValueError, match="--teacher-alphas"):
         check_settings(AnyStyleTrainConfig(teacher=str(path), teacher_alphas=[0.5, 1.5]))
+
+
+def test_the_bold_objective_keeps_the_scene_at_its_own_content_layer(tiny_folders, random_vgg):
+    """--bold-content-layer: the bold end's content loss is read at that layer, the faithful end's at
+    --content-layer (what it was), and the step asks the loss network for both."""
+    from types import SimpleNamespace
+
+    from training.losses import content_loss
+    from training.models.transformer import FastNetConfig, TransformerNet
+    from training.train_fast import FastStep, style_targets
+
+    _, styles = tiny_folders
+    layers = ["relu1_2", "relu2_2", "relu3_3"]
+    vgg = load_vgg16(str(random_vgg), last_layer="relu4_1")
+    net = TransformerNet(FastNetConfig(style_names=["stripes"], channels=(4, 8, 8), n_residual=1, outer_kernel=3,
+                                       bold=True))
+    targets = style_targets(vgg, [str(styles / "stripes.png")], layers, 48, "cpu")
+    cfg = FastTrainConfig(style_layers=layers, content_weight=1.0, bold_content_weight=1.0, style_weight=0.0,
+                          layout_weight=0.0, bold_layout_weight=0.0, tv_weight=0.0, bold_style_size=48,
+                          bold_content_layer="relu3_3")
+    step = FastStep(cfg, net, vgg, targets, None, None, "none", SimpleNamespace(step=0), targets)
+    assert step.content_layers == ["relu2_2", "relu3_3"] and "relu3_3" in step.layers
+    torch.manual_seed(0)
+    x = torch.rand(1, 3, 32, 32)
+    out = (x + 0.2 * torch.randn_like(x)).clamp(0, 1)
+    with torch.no_grad():
+        f_out, f_x = vgg(out, step.layers), vgg(x, step.content_layers)
+        faithful, _ = step.objective(f_out, f_x, out, x, 0, 0.0)
+        bold, parts = step.objective(f_out, f_x, out, x, 0, 1.0)
+    torch.testing.assert_close(faithful, content_loss(f_out["relu2_2"], f_x["relu2_2"]))
+    torch.testing.assert_close(bold, content_loss(f_out["relu3_3"], f_x["relu3_3"]))
+    torch.testing.assert_close(parts["content"], faithful)  # the logged content stays the faithful layer's
+    plain = FastStep(FastTrainConfig(style_layers=layers), net, vgg, targets, None, None, "none",
+                     SimpleNamespace(step=0), targets)
+    assert plain.content_layers == ["relu2_2"]

@@ -79,6 +79,9 @@ class FastTrainConfig(LoopConfig):
                                            "bigger strokes); 0: no bold rows. Each step draws a boldness b and trains "
                                            "(1 - b) x the faithful objective + b x the bold one on rows mixed by b")
     bold_content_weight: float = setting(8.0, help="content weight of the bold objective")
+    bold_content_layer: str = setting("", help="VGG-16 layer of the bold objective's content loss: a deeper one keeps "
+                                               "the scene's shapes and gives up the photo's fine texture to the "
+                                               "painting's strokes (default: --content-layer)")
     bold_layout_weight: float = setting(0.25, help="light-layout weight of the bold objective")
     cin_lr_mult: float = setting(FAST_LR_MULT, help="the norm rows and skip gains learn at this multiple of --lr")
     freeze_shared: bool = setting(False, help="train the norm rows only (the convolutions and skip gains stay as "

@@ -152,7 +152,7 @@ class AnyStyleStep:
 
     def __call__(self, step: int) -> dict[str, float] | None:
         """Each photo of the batch gets a painting of its own (the head learns from as many paintings a step)."""
-        model, fast = self.model, self.fast
+        model = self.model
         x = self.data.next_batch().to(self.device)
         draws = [self._painting() for _ in range(x.shape[0])]
         codes = model.predict(torch.cat([stats for _, _, stats in draws]))
@@ -161,9 +161,9 @@ class AnyStyleStep:
             out = model(x, model.code_at(codes, b))
             f_out = self.vgg(out, self.layers)
             with torch.no_grad():
-                f_x = self.vgg(x, [fast.content_layer])[fast.content_layer]
+                f_x = self.vgg(x, self.objective.content_layers)
         f_out = {name: v.float() for name, v in f_out.items()}
-        loss, parts = self._objective(draws, f_out, f_x.float(), out.float(), x, b)
+        loss, parts = self._objective(draws, f_out, {k: v.float() for k, v in f_x.items()}, out.float(), x, b)
         anchored = [i for i, (p, k, _) in enumerate(draws) if p.row is not None and k == 0]
         anchor = codes.new_zeros(())
         if anchored:
@@ -174,7 +174,7 @@ class AnyStyleStep:
             return None
         return {**{k: v.item() for k, v in parts.items()}, "anchor": anchor.item(), "boldness": b}
 
-    def _objective(self, draws, f_out: dict, f_x: torch.Tensor, out: torch.Tensor, x: torch.Tensor, b: float):
+    def _objective(self, draws, f_out: dict, f_x: dict, out: torch.Tensor, x: torch.Tensor, b: float):
         """The mean over the batch of each photo's objective against its own painting's targets."""
         fast, n = self.fast, len(draws)
         layers = list(fast.style_layers)
@@ -183,7 +183,8 @@ class AnyStyleStep:
             self.objective.targets = [p.targets(self.vgg, k, layers, fast.style_size, self.device)]
             if self.objective.bold_targets is not None:
                 self.objective.bold_targets = [p.targets(self.vgg, k, layers, fast.bold_style_size, self.device)]
-            one, terms = self.objective.objective({name: v[i:i + 1] for name, v in f_out.items()}, f_x[i:i + 1],
+            one, terms = self.objective.objective({name: v[i:i + 1] for name, v in f_out.items()},
+                                                  {name: v[i:i + 1] for name, v in f_x.items()},
                                                   out[i:i + 1], x[i:i + 1], 0, b)
             total = total + one / n
             for key in ("content", "style", "bold_style", "layout"):

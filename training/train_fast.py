@@ -132,7 +132,9 @@ class FastStep:
             cfg, net, vgg, targets, data, opt, amp, loop
         self.bold_targets = bold_targets
         self.device = next(net.parameters()).device
-        self.layers = sorted(set(cfg.style_layers) | {cfg.content_layer}, key=LAYER_ORDER.index)
+        self.content_layers = sorted({cfg.content_layer, cfg.bold_content_layer or cfg.content_layer}
+                                     if bold_targets is not None else {cfg.content_layer}, key=LAYER_ORDER.index)
+        self.layers = sorted(set(cfg.style_layers) | set(self.content_layers), key=LAYER_ORDER.index)
         self.shift_rng = random.Random(cfg.seed + 7 + loop.step)
         self.bold_rng = random.Random(cfg.seed + 11 + loop.step)
 
@@ -143,23 +145,27 @@ class FastStep:
         r = self.bold_rng.random()
         return 0.0 if r < BOLD_ENDS[0] else 1.0 if r < BOLD_ENDS[0] + BOLD_ENDS[1] else self.bold_rng.random()
 
-    def objective(self, f_out: dict, f_x: torch.Tensor, out: torch.Tensor, x: torch.Tensor, idx: int,
+    def objective(self, f_out: dict, f_x: dict, out: torch.Tensor, x: torch.Tensor, idx: int,
                   b: float) -> tuple[torch.Tensor, dict]:
-        """(1 - b) x the faithful objective + b x the bold one (content, Gram, layout; TV is the faithful end's)."""
+        """(1 - b) x the faithful objective + b x the bold one (content, Gram, layout; TV is the faithful end's).
+        The logged content loss is the faithful end's layer's, so runs compare on it."""
         cfg = self.cfg
-        lc = content_loss(f_out[cfg.content_layer], f_x)
+        lc = content_loss(f_out[cfg.content_layer], f_x[cfg.content_layer])
+        bold_layer = cfg.bold_content_layer or cfg.content_layer
+        lc_bold = lc if bold_layer == cfg.content_layer else content_loss(f_out[bold_layer], f_x[bold_layer])
         ll = layout_loss(out, x)  # logged in every run, so runs compare on it
         parts = {"content": lc, "tv": total_variation(out), "layout": ll}
         loss = lc.new_zeros(())
-        for end, targets, cw, lw in ((1.0 - b, self.targets, cfg.content_weight, cfg.layout_weight),
-                                     (b, self.bold_targets, cfg.bold_content_weight, cfg.bold_layout_weight)):
+        for end, targets, cw, lc_end, lw in (
+                (1.0 - b, self.targets, cfg.content_weight, lc, cfg.layout_weight),
+                (b, self.bold_targets, cfg.bold_content_weight, lc_bold, cfg.bold_layout_weight)):
             if targets is None:
                 continue
             terms = gram_style_terms({k: f_out[k] for k in cfg.style_layers}, targets[idx])
             ls = sum(terms.values())  # logged: the unweighted loss, comparable across runs
             weights = cfg.style_layer_weights or [1.0] * len(cfg.style_layers)
             trained = sum(w * terms[k] for k, w in zip(cfg.style_layers, weights))
-            loss = loss + end * (cw * lc + cfg.style_weight * trained + lw * ll)
+            loss = loss + end * (cw * lc_end + cfg.style_weight * trained + lw * ll)
             parts["style" if targets is self.targets else "bold_style"] = ls
         return loss + (1.0 - b) * cfg.tv_weight * parts["tv"], parts
 
@@ -169,10 +175,10 @@ class FastStep:
             out = self.net(x, w)
             f_out = self.vgg(out, self.layers)
             with torch.no_grad():
-                f_x = self.vgg(x, [cfg.content_layer])[cfg.content_layer]
+                f_x = self.vgg(x, self.content_layers)
         f_out = {k: v.float() for k, v in f_out.items()}
         out = out.float()
-        loss, parts = self.objective(f_out, f_x.float(), out, x, idx, b)
+        loss, parts = self.objective(f_out, {k: v.float() for k, v in f_x.items()}, out, x, idx, b)
         lt = loss.new_zeros(())
         if cfg.temporal_weight > 0:
             m = TEMPORAL_SHIFT
