@@ -83,6 +83,9 @@ class FastTrainConfig(LoopConfig):
                                                "the scene's shapes and gives up the photo's fine texture to the "
                                                "painting's strokes (default: --content-layer)")
     bold_layout_weight: float = setting(0.25, help="light-layout weight of the bold objective")
+    bold_style_scales: list[int] = setting(factory=lambda: [1], help="the bold objective's Gram loss is taken on the "
+                                           "output at each of these scales (2: average-pooled by 2, so only strokes "
+                                           "twice as wide still match the painting's texture) and summed")
     cin_lr_mult: float = setting(FAST_LR_MULT, help="the norm rows and skip gains learn at this multiple of --lr")
     freeze_shared: bool = setting(False, help="train the norm rows only (the convolutions and skip gains stay as "
                                               "--init-from has them): how a new style is learned for a shipped net")

@@ -159,7 +159,7 @@ class AnyStyleStep:
         b = self.objective.boldness()  # the fast net's own draw (0 without bold rows)
         with autocast_for(self.amp, self.device):
             out = model(x, model.code_at(codes, b))
-            f_out = self.vgg(out, self.layers)
+            f_out = self.objective.output_features(out)
             with torch.no_grad():
                 f_x = self.vgg(x, self.objective.content_layers)
         f_out = {name: v.float() for name, v in f_out.items()}

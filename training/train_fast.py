@@ -12,6 +12,7 @@ import random
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 
 from .checkpoint import lineage, read_checkpoint, total_steps
 from .common import finite_update, pick_device
@@ -135,6 +136,7 @@ class FastStep:
         self.content_layers = sorted({cfg.content_layer, cfg.bold_content_layer or cfg.content_layer}
                                      if bold_targets is not None else {cfg.content_layer}, key=LAYER_ORDER.index)
         self.layers = sorted(set(cfg.style_layers) | set(self.content_layers), key=LAYER_ORDER.index)
+        self.coarse_scales = [s for s in cfg.bold_style_scales if s > 1] if bold_targets is not None else []
         self.shift_rng = random.Random(cfg.seed + 7 + loop.step)
         self.bold_rng = random.Random(cfg.seed + 11 + loop.step)
 
@@ -156,24 +158,37 @@ class FastStep:
         ll = layout_loss(out, x)  # logged in every run, so runs compare on it
         parts = {"content": lc, "tv": total_variation(out), "layout": ll}
         loss = lc.new_zeros(())
-        for end, targets, cw, lc_end, lw in (
-                (1.0 - b, self.targets, cfg.content_weight, lc, cfg.layout_weight),
-                (b, self.bold_targets, cfg.bold_content_weight, lc_bold, cfg.bold_layout_weight)):
+        for bold, end, targets, cw, lc_end, lw in (
+                (False, 1.0 - b, self.targets, cfg.content_weight, lc, cfg.layout_weight),
+                (True, b, self.bold_targets, cfg.bold_content_weight, lc_bold, cfg.bold_layout_weight)):
             if targets is None:
                 continue
             terms = gram_style_terms({k: f_out[k] for k in cfg.style_layers}, targets[idx])
             ls = sum(terms.values())  # logged: the unweighted loss, comparable across runs
             weights = cfg.style_layer_weights or [1.0] * len(cfg.style_layers)
             trained = sum(w * terms[k] for k, w in zip(cfg.style_layers, weights))
+            if bold:
+                for s in self.coarse_scales:  # the same painting's Grams, matched by the pooled output
+                    coarse = gram_style_terms({k: f_out[f"{k}@{s}"] for k in cfg.style_layers}, targets[idx])
+                    trained = trained + sum(w * coarse[k] for k, w in zip(cfg.style_layers, weights))
+                    parts["bold_coarse"] = parts.get("bold_coarse", 0.0) + sum(coarse.values())
             loss = loss + end * (cw * lc_end + cfg.style_weight * trained + lw * ll)
-            parts["style" if targets is self.targets else "bold_style"] = ls
+            parts["bold_style" if bold else "style"] = ls
         return loss + (1.0 - b) * cfg.tv_weight * parts["tv"], parts
+
+    def output_features(self, out: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The loss network's features of the output; with coarse bold scales also those of the output
+        average-pooled by each, keyed ``layer@scale``."""
+        f = self.vgg(out, self.layers)
+        for s in self.coarse_scales:
+            f.update({f"{k}@{s}": v for k, v in self.vgg(F.avg_pool2d(out, s), self.cfg.style_layers).items()})
+        return f
 
     def losses(self, x: torch.Tensor, w: torch.Tensor, idx: int, b: float = 0.0) -> tuple[torch.Tensor, dict]:
         cfg = self.cfg
         with autocast_for(self.amp, self.device):
             out = self.net(x, w)
-            f_out = self.vgg(out, self.layers)
+            f_out = self.output_features(out)
             with torch.no_grad():
                 f_x = self.vgg(x, self.content_layers)
         f_out = {k: v.float() for k, v in f_out.items()}
@@ -220,6 +235,8 @@ def _style_names(cfg: FastTrainConfig) -> list[str]:
         raise ValueError(f"style_layer_weights needs one weight per style layer ({', '.join(cfg.style_layers)})")
     if cfg.layout_weight < 0 or cfg.temporal_weight < 0:
         raise ValueError("layout_weight and temporal_weight must be >= 0")
+    if not cfg.bold_style_scales or any(int(s) != s or s < 1 for s in cfg.bold_style_scales):
+        raise ValueError(f"bold_style_scales must be whole numbers >= 1 (got {cfg.bold_style_scales})")
     return names
 
 
@@ -312,7 +329,8 @@ def train_fast(cfg: FastTrainConfig, log=print) -> Path:
     device = pick_device(cfg.device)
     torch.manual_seed(cfg.seed)
     random.seed(cfg.seed)
-    layers = sorted(set(cfg.style_layers) | {cfg.content_layer}, key=LAYER_ORDER.index)
+    layers = sorted(set(cfg.style_layers) | {cfg.content_layer, cfg.bold_content_layer or cfg.content_layer},
+                    key=LAYER_ORDER.index)
     vgg = load_vgg16(cfg.vgg_weights or None, last_layer=_deepest(layers)).to(device)
     targets = style_targets(vgg, cfg.style_images, cfg.style_layers, cfg.style_size, device)
     bold_targets = (style_targets(vgg, cfg.style_images, cfg.style_layers, cfg.bold_style_size, device)
@@ -336,7 +354,8 @@ def train_fast(cfg: FastTrainConfig, log=print) -> Path:
         loop.history.append({"step": 0, "heldout": evaluate(), **lineage(cfg.init_from, steps_before)})
     net.train()
     step_fn = FastStep(cfg, net, vgg, targets, data, opt, _amp_mode(cfg, device, log), loop, bold_targets)
-    keys = ("content", "style", "tv", "layout") + (("bold_style",) if bold_targets is not None else ())
+    keys = ("content", "style", "tv", "layout") + (("bold_style",) if bold_targets is not None else ()) \
+        + (("bold_coarse",) if step_fn.coarse_scales else ())
     loop.run(step_fn, sample=lambda path: sample_sheet(net, holdout, path, thumbs),
              log_keys=keys + ("temporal",), progress_keys=keys, max_skipped=200)
     heldout = evaluate()
