@@ -281,15 +281,19 @@ def save_sheet(sheet: Sheet, path: Path, cell_w: int, max_bytes: int) -> tuple[i
 
 
 def update_index(out: Path, lines: dict[str, str]) -> None:
-    """One line per sheet in ``out``/README.md: this run's sheets replace their earlier lines, others stay."""
+    """One line per sheet in ``out``/README.md: this run's sheets replace their earlier lines, others stay, and
+    so does the text above the list."""
     index = out / "README.md"
-    kept = {}
+    kept, head = {}, INDEX_HEAD
     if index.is_file():
-        for line in index.read_text().splitlines():
+        text = index.read_text().splitlines(keepends=True)
+        listed = [i for i, line in enumerate(text) if line.startswith("- [")]
+        head = "".join(text[:listed[0]]) if listed else "".join(text) or INDEX_HEAD
+        for line in text:
             if line.startswith("- ["):
-                kept[line[3:line.index("]")]] = line
+                kept[line[3:line.index("]")]] = line.rstrip("\n")
     kept.update(lines)
-    write_bytes_atomic(index, (INDEX_HEAD + "\n".join(kept[k] for k in sorted(kept)) + "\n").encode())
+    write_bytes_atomic(index, (head + "\n".join(kept[k] for k in sorted(kept)) + "\n").encode())
 
 
 # ---- the sheets -----------------------------------------------------------------------------------------
