@@ -202,6 +202,9 @@ class VideoDecoder:
         self.container, self.name = container, name
         self.stream = container.streams.video[0]
         self.stream.thread_type = "AUTO"
+        # read now: PyAV 18 refuses a stream's attributes once its container is closed, and reached_s is
+        # asked after a render has closed its input
+        self.time_base, self.start_time = self.stream.time_base, self.stream.start_time
         self.decoded = 0
         self.skipped = 0
         self.read_error: str | None = None
@@ -210,10 +213,10 @@ class VideoDecoder:
 
     def reached_s(self) -> float | None:
         """Seconds of video decoded, from the stream's start to the end of its latest frame."""
-        if self.end_pts is None or not self.stream.time_base:
+        if self.end_pts is None or not self.time_base:
             return None
-        start = self.stream.start_time if self.stream.start_time is not None else self.first_pts
-        return float((self.end_pts - min(start, self.first_pts)) * self.stream.time_base)
+        start = self.start_time if self.start_time is not None else self.first_pts
+        return float((self.end_pts - min(start, self.first_pts)) * self.time_base)
 
     def read(self, *extra: av.stream.Stream) -> Iterator[av.VideoFrame | av.Packet]:
         """Decoded video frames, and the packets of the ``extra`` streams, in file order."""
