@@ -22,9 +22,6 @@ MODELS = ROOT / "assets" / "models"
 PHOTO = ROOT / "assets" / "samples" / "fruits.jpg"
 CLIP = ROOT / "assets" / "samples" / "pedestrians.mp4"
 STYLE_NAMES = [e["name"] for e in json.loads((ROOT / "assets" / "styles" / "styles.json").read_text())]
-# their bold rows also smooth away the fine texture the faithful rows lay over the photo, so on this frame the
-# content loss first falls (docs/models/mid8.md, Limitations): a known defect, checked so a fix shows
-CONTENT_NOT_MONOTONIC = {"kandinsky", "moulin"}
 STYLES = {e["name"]: ROOT / "assets" / "styles" / e["file"]
           for e in json.loads((ROOT / "assets" / "styles" / "styles.json").read_text())}
 
@@ -78,9 +75,7 @@ def test_boldness_shows_more_of_the_painting_for_every_style(scored):
         assert s0 > s5 > s1, (name, rows)
 
 
-@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.xfail(
-    n in CONTENT_NOT_MONOTONIC, strict=True, reason="its bold rows smooth the faithful texture away first"))
-    for n in STYLE_NAMES])
+@pytest.mark.parametrize("name", STYLE_NAMES)
 def test_boldness_gives_up_more_of_the_photo(scored, name):
     """From faithful to bold: the content loss rises."""
     (c0, _), (c5, _), (c1, _) = scored[name]
