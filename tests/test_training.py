@@ -999,71 +999,66 @@ def test_a_style_prediction_teacher_must_be_an_adain_model(tmp_path, random_vgg)
         check_settings(AnyStyleTrainConfig(teacher=str(path), teacher_alphas=[0.5, 1.5]))
 
 
-def test_the_bold_objective_keeps_the_scene_at_its_own_content_layer(tiny_folders, random_vgg):
-    """--bold-content-layer: the bold end's content loss is read at that layer, the faithful end's at
-    --content-layer (what it was), and the step asks the loss network for both."""
+BOLD_LAYERS = ["relu1_2", "relu2_2", "relu3_3"]
+
+
+def _bold_step(styles, random_vgg, **objective):
+    """A FastStep of a tiny net with bold rows for one painting, only ``objective``'s terms weighted, and a
+    photo with a noisy picture of it: (step, photo, picture)."""
     from types import SimpleNamespace
 
-    from training.losses import content_loss
     from training.models.transformer import FastNetConfig, TransformerNet
     from training.train_fast import FastStep, style_targets
 
-    _, styles = tiny_folders
-    layers = ["relu1_2", "relu2_2", "relu3_3"]
     vgg = load_vgg16(str(random_vgg), last_layer="relu4_1")
     net = TransformerNet(FastNetConfig(style_names=["stripes"], channels=(4, 8, 8), n_residual=1, outer_kernel=3,
                                        bold=True))
-    targets = style_targets(vgg, [str(styles / "stripes.png")], layers, 48, "cpu")
-    cfg = FastTrainConfig(style_layers=layers, content_weight=1.0, bold_content_weight=1.0, style_weight=0.0,
-                          layout_weight=0.0, bold_layout_weight=0.0, tv_weight=0.0, bold_style_size=48,
-                          bold_content_layer="relu3_3")
+    targets = style_targets(vgg, [str(styles / "stripes.png")], BOLD_LAYERS, 48, "cpu")
+    zero = dict(content_weight=0.0, bold_content_weight=0.0, style_weight=0.0, layout_weight=0.0,
+                bold_layout_weight=0.0, tv_weight=0.0)
+    cfg = FastTrainConfig(style_layers=BOLD_LAYERS, bold_style_size=48, **{**zero, **objective})
     step = FastStep(cfg, net, vgg, targets, None, None, "none", SimpleNamespace(step=0), targets)
-    assert step.content_layers == ["relu2_2", "relu3_3"] and "relu3_3" in step.layers
     torch.manual_seed(0)
     x = torch.rand(1, 3, 32, 32)
-    out = (x + 0.2 * torch.randn_like(x)).clamp(0, 1)
+    return step, x, (x + 0.2 * torch.randn_like(x)).clamp(0, 1)
+
+
+def test_the_bold_objective_keeps_the_scene_at_its_own_content_layer(tiny_folders, random_vgg):
+    """--bold-content-layer: the bold end's content loss is read at that layer, the faithful end's at
+    --content-layer (what it was), and the step asks the loss network for both."""
+    from training.losses import content_loss
+    from training.train_fast import FastStep
+
+    step, x, out = _bold_step(tiny_folders[1], random_vgg, content_weight=1.0, bold_content_weight=1.0,
+                              bold_content_layer="relu3_3")
+    assert step.content_layers == ["relu2_2", "relu3_3"] and "relu3_3" in step.layers
     with torch.no_grad():
-        f_out, f_x = vgg(out, step.layers), vgg(x, step.content_layers)
+        f_out, f_x = step.vgg(out, step.layers), step.vgg(x, step.content_layers)
         faithful, _ = step.objective(f_out, f_x, out, x, 0, 0.0)
         bold, parts = step.objective(f_out, f_x, out, x, 0, 1.0)
     torch.testing.assert_close(faithful, content_loss(f_out["relu2_2"], f_x["relu2_2"]))
     torch.testing.assert_close(bold, content_loss(f_out["relu3_3"], f_x["relu3_3"]))
     torch.testing.assert_close(parts["content"], faithful)  # the logged content stays the faithful layer's
-    plain = FastStep(FastTrainConfig(style_layers=layers), net, vgg, targets, None, None, "none",
-                     SimpleNamespace(step=0), targets)
+    plain = FastStep(FastTrainConfig(style_layers=BOLD_LAYERS), step.net, step.vgg, step.targets, None, None,
+                     "none", step.loop, step.targets)
     assert plain.content_layers == ["relu2_2"] and plain.coarse_scales == []
 
 
 def test_the_bold_objective_matches_the_painting_at_coarser_scales(tiny_folders, random_vgg):
     """--bold-style-scales 1 2: the bold end's Gram loss is also taken on the output pooled by 2 (strokes twice
     as wide), the faithful end's is not, and a scale below 1 is refused."""
-    from types import SimpleNamespace
-
     from training.losses import gram_style_terms
-    from training.models.transformer import FastNetConfig, TransformerNet
-    from training.train_fast import FastStep, _style_names, style_targets
+    from training.train_fast import _style_names
 
-    _, styles = tiny_folders
-    layers = ["relu1_2", "relu2_2", "relu3_3"]
-    vgg = load_vgg16(str(random_vgg), last_layer="relu4_1")
-    net = TransformerNet(FastNetConfig(style_names=["stripes"], channels=(4, 8, 8), n_residual=1, outer_kernel=3,
-                                       bold=True))
-    targets = style_targets(vgg, [str(styles / "stripes.png")], layers, 48, "cpu")
-    cfg = FastTrainConfig(style_layers=layers, content_weight=0.0, bold_content_weight=0.0, style_weight=1.0,
-                          layout_weight=0.0, bold_layout_weight=0.0, tv_weight=0.0, bold_style_size=48,
-                          bold_style_scales=[1, 2])
-    step = FastStep(cfg, net, vgg, targets, None, None, "none", SimpleNamespace(step=0), targets)
-    torch.manual_seed(0)
-    x = torch.rand(1, 3, 32, 32)
-    out = (x + 0.2 * torch.randn_like(x)).clamp(0, 1)
+    step, x, out = _bold_step(tiny_folders[1], random_vgg, style_weight=1.0, bold_style_scales=[1, 2])
     with torch.no_grad():
         f_out = step.output_features(out)
         assert f_out["relu1_2@2"].shape[-2:] == (16, 16) and "relu3_3@2" in f_out
-        f_x = vgg(x, step.content_layers)
+        f_x = step.vgg(x, step.content_layers)
         faithful, _ = step.objective(f_out, f_x, out, x, 0, 0.0)
         bold, parts = step.objective(f_out, f_x, out, x, 0, 1.0)
-    fine = sum(gram_style_terms({k: f_out[k] for k in layers}, targets[0]).values())
-    coarse = sum(gram_style_terms({k: f_out[f"{k}@2"] for k in layers}, targets[0]).values())
+    fine = sum(gram_style_terms({k: f_out[k] for k in BOLD_LAYERS}, step.targets[0]).values())
+    coarse = sum(gram_style_terms({k: f_out[f"{k}@2"] for k in BOLD_LAYERS}, step.targets[0]).values())
     torch.testing.assert_close(faithful, fine)
     torch.testing.assert_close(bold, fine + coarse)
     torch.testing.assert_close(parts["bold_coarse"], coarse)
