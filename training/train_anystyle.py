@@ -138,7 +138,6 @@ class AnyStyleStep:
         self.params = [p for p in model.head.parameters()]
         # the fast net's objective, fed this step's targets (FastStep.objective: (1 - b) faithful + b bold)
         self.objective = FastStep(fast, model.net, vgg, [{}], data, opt, amp, loop, [{}] if model.config.ends == 2 else None)
-        self.layers = self.objective.layers
         with torch.no_grad():
             self.anchors = model.builtin_codes().float().to(self.device)
 
