@@ -87,6 +87,30 @@ def test_learns_the_teachers_pictures_resumes_and_exports(folders, tmp_path, tea
     assert channels == 4 + 8 + 8 + 16 and apart > 0.5
 
 
+def test_the_statistics_distance_reads_the_chosen_layers_and_refuses_others(folders, tmp_path, teacher,
+                                                                           random_vgg):
+    """relu4_1 (the larger strokes) can join the texture layers: the distance over more layers is the larger
+    sum; a layer the encoder does not have is refused before training starts."""
+    from training.distil_adain import DistilAdaINStep
+    from training.distil_anystyle import load_teacher
+    from training.models.vgg import load_vgg16
+
+    big = load_teacher(str(teacher), load_vgg16(str(random_vgg), last_layer="relu4_1"))
+    torch.manual_seed(1)
+    out, target = torch.rand(2, 3, 32, 32), torch.rand(2, 3, 32, 32)
+    parts = {}
+    for layers in (["relu1_1"], ["relu1_1", "relu4_1"]):
+        cfg = _config(folders, tmp_path, teacher, random_vgg, texture_layers=layers)
+        net = AdaINSmallNet(AdaINSmallConfig(widths=list(cfg.widths)))
+        step = DistilAdaINStep(cfg, net, big, torch.optim.Adam(net.parameters()), "none", 0)
+        parts[len(layers)] = step.texture(out, target)
+    assert parts[2]["statistics"] > parts[1]["statistics"] > 0
+    assert parts[2]["perceptual"] == pytest.approx(parts[1]["perceptual"].item())  # its own layers, unchanged
+    with pytest.raises(ValueError, match="texture_layers must be some of"):
+        train_adain_small(_config(folders, tmp_path, teacher, random_vgg, texture_layers=["relu5_1"]),
+                          log=lambda *a: None)
+
+
 def test_a_teacher_is_required_and_must_be_an_adain_model(folders, tmp_path, random_vgg):
     with pytest.raises(ValueError, match="--teacher is needed"):
         train_adain_small(_config(folders, tmp_path, "", random_vgg), log=lambda *a: None)

@@ -196,9 +196,14 @@ class AdaINSmallTrainConfig(LoopConfig):
                                              "minus its 3x3 blur, at full and half size) beside the pixel L1")
     hint_weight: float = setting(0.1, help="weight of the distance of the small encoder's features (through 1x1 heads) "
                                            "to the big encoder's, on photos and style images")
+    pixel_weight: float = setting(1.0, help="weight of the pixel L1 distance to the big model's picture (lower lets the "
+                                            "texture terms lead: L1 favours a colour grade of the photo)")
     statistics_weight: float = setting(0.0, help="weight of the distance of the pictures' per-channel feature mean and "
-                                                 "spread (relu1_1-relu3_1 of the big model's encoder) to the big "
+                                                 "spread (the texture layers of the big model's encoder) to the big "
                                                  "model's picture: its texture, which L1 alone averages away")
+    texture_layers: list[str] = setting(factory=lambda: ["relu1_1", "relu2_1", "relu3_1"],
+                                        help="the big encoder's layers the statistics distance reads (of relu1_1, "
+                                             "relu2_1, relu3_1, relu4_1; relu4_1 carries the larger strokes)")
     perceptual_weight: float = setting(0.0, help="weight of the distance of the pictures' features (relu2_1, relu3_1) "
                                                  "to the big model's picture")
     amp: str = setting("auto", help="bf16 autocast for the forward passes where the hardware has native bf16; "

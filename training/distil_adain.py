@@ -28,7 +28,7 @@ from .models.vgg import load_vgg16
 from .train_adain import encoder_layers
 from .train_fast import autocast_for, load_holdout, resolve_amp
 
-TEXTURE_LAYERS = ("relu1_1", "relu2_1", "relu3_1")  # the statistics distance's; the encoder runs to relu3_1 only
+TEXTURE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")  # the statistics distance may read these
 PERCEPTUAL_LAYERS = ("relu2_1", "relu3_1")
 
 
@@ -94,11 +94,12 @@ class DistilAdaINStep:
     def texture(self, out: torch.Tensor, target: torch.Tensor) -> dict[str, torch.Tensor]:
         """How far the small model's picture is from the big one's in the big encoder's features: per-channel
         mean and spread (AdaIN's style loss) and the features themselves."""
+        layers = sorted(set(self.cfg.texture_layers) | set(PERCEPTUAL_LAYERS))
         with torch.no_grad(), autocast_for(self.amp, self.device):
-            f_ref = {k: v.float() for k, v in self.teacher.encoder(target, TEXTURE_LAYERS).items()}
+            f_ref = {k: v.float() for k, v in self.teacher.encoder(target, layers).items()}
         with autocast_for(self.amp, self.device):
-            f_out = {k: v.float() for k, v in self.teacher.encoder(out, TEXTURE_LAYERS).items()}
-        return {"statistics": statistics_distance(f_out, f_ref, TEXTURE_LAYERS),
+            f_out = {k: v.float() for k, v in self.teacher.encoder(out, layers).items()}
+        return {"statistics": statistics_distance(f_out, f_ref, self.cfg.texture_layers),
                 "perceptual": feature_distance(f_out, f_ref, PERCEPTUAL_LAYERS)}
 
     def __call__(self, step: int) -> dict[str, float] | None:
@@ -114,7 +115,7 @@ class DistilAdaINStep:
             out = net.decode(net.targets(hx, mean, std, alpha)).float()
         parts = {"pixel": F.l1_loss(out, target),
                  "detail": sum(F.l1_loss(a, b) for a, b in zip(detail(out), detail(target)))}
-        loss = parts["pixel"] + cfg.detail_weight * parts["detail"]
+        loss = cfg.pixel_weight * parts["pixel"] + cfg.detail_weight * parts["detail"]
         if cfg.statistics_weight > 0 or cfg.perceptual_weight > 0:
             parts.update(self.texture(out, target))
             loss = loss + cfg.statistics_weight * parts["statistics"] + cfg.perceptual_weight * parts["perceptual"]
@@ -149,6 +150,8 @@ def heldout(net: AdaINSmallNet, teacher: AdaINNet, photos: list, styles: list, s
 def train_adain_small(cfg: AdaINSmallTrainConfig, log=print) -> Path:
     if not cfg.teacher:
         raise ValueError("--teacher is needed: the AdaIN checkpoint the small model learns from")
+    if not cfg.texture_layers or not set(cfg.texture_layers) <= set(TEXTURE_LAYERS):
+        raise ValueError(f"texture_layers must be some of {', '.join(TEXTURE_LAYERS)} (got {cfg.texture_layers})")
     device = pick_device(cfg.device)
     torch.manual_seed(cfg.seed)
     teacher = load_teacher(cfg.teacher, load_vgg16(cfg.vgg_weights or None, last_layer="relu4_1")).to(device)
