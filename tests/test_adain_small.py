@@ -64,7 +64,7 @@ def test_learns_the_teachers_pictures_resumes_and_exports(folders, tmp_path, tea
     """A short run lowers the held-out distance to the teacher, writes its sheet, resumes where it stopped,
     and its export is an AdaIN model of the small variant whose statistics the engine mixes as they are."""
     cfg = _config(folders, tmp_path, teacher, random_vgg, max_steps=6, lr=3e-3, statistics_weight=1.0,
-                  perceptual_weight=0.5)
+                  perceptual_weight=0.5, painting_weight=1.0, pixel_weight=0.5)
     last = train_adain_small(cfg, log=lambda *a: None)
     blob = read_checkpoint(last)
     assert blob["family"] == "adain-small" and blob["step"] == 6
@@ -72,7 +72,7 @@ def test_learns_the_teachers_pictures_resumes_and_exports(folders, tmp_path, tea
     assert heldout[-1] < heldout[0]
     logged = [h for h in blob["history"] if "pixel" in h]
     assert logged and all(np.isfinite(h["pixel"]) and h["detail"] >= 0 and h["hint"] > 0 for h in logged)
-    assert all(h["statistics"] > 0 and h["perceptual"] > 0 for h in logged)
+    assert all(h["statistics"] > 0 and h["perceptual"] > 0 and h["painting"] >= 0 for h in logged)
     assert (tmp_path / "run" / "samples" / "step_000004.png").is_file()
     train_adain_small(_config(folders, tmp_path, teacher, random_vgg, max_steps=8, lr=3e-3), log=lambda *a: None)
     assert read_checkpoint(last)["step"] == 8
@@ -106,6 +106,12 @@ def test_the_statistics_distance_reads_the_chosen_layers_and_refuses_others(fold
         parts[len(layers)] = step.texture(out, target)
     assert parts[2]["statistics"] > parts[1]["statistics"] > 0
     assert parts[2]["perceptual"] == pytest.approx(parts[1]["perceptual"].item())  # its own layers, unchanged
+    # the painting's own statistics: read on the pairs at full strength only
+    fs = big.encoder(torch.rand(2, 3, 32, 32), ["relu1_1", "relu4_1"])
+    one_full = step.texture(out, target, fs, torch.tensor([1.0, 0.4]))["painting"]
+    both_full = step.texture(out, target, fs, torch.tensor([1.0, 1.0]))["painting"]
+    assert one_full > 0 and both_full > 0 and one_full != pytest.approx(both_full.item())
+    assert step.texture(out, target, fs, torch.tensor([0.5, 0.4]))["painting"] == 0
     with pytest.raises(ValueError, match="texture_layers must be some of"):
         train_adain_small(_config(folders, tmp_path, teacher, random_vgg, texture_layers=["relu5_1"]),
                           log=lambda *a: None)

@@ -201,6 +201,9 @@ class AdaINSmallTrainConfig(LoopConfig):
     statistics_weight: float = setting(0.0, help="weight of the distance of the pictures' per-channel feature mean and "
                                                  "spread (the texture layers of the big model's encoder) to the big "
                                                  "model's picture: its texture, which L1 alone averages away")
+    painting_weight: float = setting(0.0, help="weight of the distance of the picture's feature statistics (the "
+                                               "texture layers) to the style image's own, on pairs at full strength: "
+                                               "AdaIN's own style loss, the painting's texture beyond the big model's")
     texture_layers: list[str] = setting(factory=lambda: ["relu1_1", "relu2_1", "relu3_1"],
                                         help="the big encoder's layers the statistics distance reads (of relu1_1, "
                                              "relu2_1, relu3_1, relu4_1; relu4_1 carries the larger strokes)")

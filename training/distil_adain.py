@@ -6,7 +6,9 @@ triple is the target: the small model's picture is scored by pixel L1 plus the L
 (each minus its 3x3 blur, at full and half size), so the strokes are learned and not averaged away. With
 ``hint_weight`` the small encoder's features, through 1x1 heads, also learn the big encoder's VGG features of
 the same resolution, on photos and style images alike: the small model's style statistics then describe what
-the big one's do.
+the big one's do. ``statistics_weight`` and ``perceptual_weight`` compare the pictures in the big encoder's
+features (its texture, which the L1 terms average away); ``painting_weight`` compares the small model's picture
+with the style image itself, AdaIN's own style loss, on the pairs at full strength.
 """
 from __future__ import annotations
 
@@ -91,16 +93,24 @@ class DistilAdaINStep:
             target = self.teacher.decode(adain_targets(fx, *stats_of(fs, layers), layers, alpha))
         return target.float().clamp(0.0, 1.0), fx, fs
 
-    def texture(self, out: torch.Tensor, target: torch.Tensor) -> dict[str, torch.Tensor]:
+    def texture(self, out: torch.Tensor, target: torch.Tensor, fs: dict | None = None,
+                alpha: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         """How far the small model's picture is from the big one's in the big encoder's features: per-channel
-        mean and spread (AdaIN's style loss) and the features themselves."""
+        mean and spread (AdaIN's style loss) and the features themselves; with the style images' features
+        ``fs``, also the statistics' distance to the style image's own on the pairs at full strength."""
         layers = sorted(set(self.cfg.texture_layers) | set(PERCEPTUAL_LAYERS))
         with torch.no_grad(), autocast_for(self.amp, self.device):
             f_ref = {k: v.float() for k, v in self.teacher.encoder(target, layers).items()}
         with autocast_for(self.amp, self.device):
             f_out = {k: v.float() for k, v in self.teacher.encoder(out, layers).items()}
-        return {"statistics": statistics_distance(f_out, f_ref, self.cfg.texture_layers),
-                "perceptual": feature_distance(f_out, f_ref, PERCEPTUAL_LAYERS)}
+        parts = {"statistics": statistics_distance(f_out, f_ref, self.cfg.texture_layers),
+                 "perceptual": feature_distance(f_out, f_ref, PERCEPTUAL_LAYERS)}
+        if fs is not None and alpha is not None:
+            full = alpha.flatten() >= 1.0
+            parts["painting"] = statistics_distance({k: f_out[k][full] for k in self.cfg.texture_layers},
+                                                    {k: fs[k][full] for k in self.cfg.texture_layers},
+                                                    self.cfg.texture_layers) if full.any() else out.new_zeros(())
+        return parts
 
     def __call__(self, step: int) -> dict[str, float] | None:
         cfg, net = self.cfg, self.net
@@ -116,9 +126,10 @@ class DistilAdaINStep:
         parts = {"pixel": F.l1_loss(out, target),
                  "detail": sum(F.l1_loss(a, b) for a, b in zip(detail(out), detail(target)))}
         loss = cfg.pixel_weight * parts["pixel"] + cfg.detail_weight * parts["detail"]
-        if cfg.statistics_weight > 0 or cfg.perceptual_weight > 0:
-            parts.update(self.texture(out, target))
+        if cfg.statistics_weight > 0 or cfg.perceptual_weight > 0 or cfg.painting_weight > 0:
+            parts.update(self.texture(out, target, fs if cfg.painting_weight > 0 else None, alpha))
             loss = loss + cfg.statistics_weight * parts["statistics"] + cfg.perceptual_weight * parts["perceptual"]
+            loss = loss + cfg.painting_weight * parts.get("painting", 0.0)
         if cfg.hint_weight > 0:
             parts["hint"] = hint_distance(net.hint_features(hx), fx) + hint_distance(net.hint_features(hs), fs)
             loss = loss + cfg.hint_weight * parts["hint"]
