@@ -117,6 +117,36 @@ def test_the_statistics_distance_reads_the_chosen_layers_and_refuses_others(fold
                           log=lambda *a: None)
 
 
+def test_a_dead_deep_path_is_seen_and_started_again_once_per_run(folders, tmp_path, teacher, random_vgg):
+    """When no channel from the lower resolutions reaches the last stage (its ReLUs died: the picture is then a
+    colour grade from the full-resolution level alone), the check says 0; ``fresh_decoder`` gives those stages
+    new weights and optimizer state on resuming, once per run, and keeps the encoder and the last stage."""
+    from training.distil_adain import deep_path_alive, restart_deep_decoder
+
+    torch.manual_seed(0)
+    net = AdaINSmallNet(AdaINSmallConfig())  # the shipped widths: 16 channels reach the last stage
+    assert deep_path_alive(net) > 0
+    with torch.no_grad():
+        net.dec2[-2].bias.fill_(-1e3)  # dec2 = conv, ReLU, conv, ReLU: every output channel below zero
+    assert deep_path_alive(net) == 0
+    opt = torch.optim.Adam(net.parameters())
+    kept_last = net.dec1[0].weight.clone()
+    for p in net.parameters():
+        opt.state[p] = {"step": torch.tensor(1.0)}
+    restart_deep_decoder(net, opt)
+    assert deep_path_alive(net) > 0 and torch.equal(net.dec1[0].weight, kept_last)
+    assert all(p not in opt.state for p in net.dec2.parameters()) and all(p in opt.state for p in net.enc.parameters())
+
+    train_adain_small(_config(folders, tmp_path, teacher, random_vgg), log=lambda *a: None)
+    last = tmp_path / "run" / "last.pt"
+    for steps in (6, 8):  # the second resume must not start the decoder again
+        train_adain_small(_config(folders, tmp_path, teacher, random_vgg, max_steps=steps, fresh_decoder=True),
+                          log=lambda *a: None)
+    history = read_checkpoint(last)["history"]
+    assert [h["step"] for h in history if h.get("fresh_decoder")] == [4]
+    assert all(h["deep_alive"] >= 0 for h in history if "deep_alive" in h)
+
+
 def test_a_teacher_is_required_and_must_be_an_adain_model(folders, tmp_path, random_vgg):
     with pytest.raises(ValueError, match="--teacher is needed"):
         train_adain_small(_config(folders, tmp_path, "", random_vgg), log=lambda *a: None)

@@ -201,6 +201,9 @@ class AdaINSmallTrainConfig(LoopConfig):
     statistics_weight: float = setting(0.0, help="weight of the distance of the pictures' per-channel feature mean and "
                                                  "spread (the texture layers of the big model's encoder) to the big "
                                                  "model's picture: its texture, which L1 alone averages away")
+    fresh_decoder: bool = setting(False, help="on resuming, once per run: start the decoder's stages below full "
+                                              "resolution (dec2-dec4) and their optimizer state again, keeping the "
+                                              "encoder and the last stage (for a checkpoint whose deep path died)")
     painting_weight: float = setting(0.0, help="weight of the distance of the picture's feature statistics (the "
                                                "texture layers) to the style image's own, on pairs at full strength: "
                                                "AdaIN's own style loss, the painting's texture beyond the big model's")

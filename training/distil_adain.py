@@ -138,6 +138,35 @@ class DistilAdaINStep:
         return {k: v.item() for k, v in parts.items()}
 
 
+def restart_deep_decoder(net: AdaINSmallNet, opt: torch.optim.Optimizer) -> None:
+    """New weights for the decoder below full resolution (dec2-dec4), with their optimizer state forgotten."""
+    for stage in (net.dec2, net.dec3, net.dec4):
+        for module in stage.modules():
+            if isinstance(module, torch.nn.Conv2d):
+                module.reset_parameters()
+        for p in stage.parameters():
+            opt.state.pop(p, None)
+
+
+@torch.no_grad()
+def deep_path_alive(net: AdaINSmallNet, seed: int = 0) -> int:
+    """How many of dec2's output channels (what the last stage gets from the lower resolutions) are ever
+    positive on random photos and style images: 0 means the picture comes from the full-resolution level
+    alone, a colour grade of the photo."""
+    from .models.adain_small import _up
+
+    was_training = net.training
+    net.eval()
+    g = torch.Generator().manual_seed(seed)
+    device = next(net.parameters()).device
+    x, s = (torch.rand(2, 3, 64, 64, generator=g).to(device) for _ in range(2))
+    t = net.targets(net.encode(x), *net.style_stats(s), 1.0)
+    deep = net.dec4(t[3])
+    deep = net.dec2(torch.cat([_up(net.dec3(torch.cat([_up(deep), t[2]], 1))), t[1]], 1))
+    net.train(was_training)
+    return int((deep.amax(dim=(0, 2, 3)) > 0).sum())
+
+
 @torch.no_grad()
 def heldout(net: AdaINSmallNet, teacher: AdaINNet, photos: list, styles: list, sheet: Path | None = None) -> float:
     """Mean pixel L1 to the big model's pictures over held-out photo x style pairs at alpha 1; with ``sheet``,
@@ -176,12 +205,18 @@ def train_adain_small(cfg: AdaINSmallTrainConfig, log=print) -> Path:
     log(f"small AdaIN model (widths {model_cfg.widths}) taught by {cfg.teacher} on {device}, amp {amp}")
     if loop.step == 0:
         loop.history.append({"step": 0, "heldout": heldout(net, teacher, photos, styles)})
+    if cfg.fresh_decoder and loop.step > 0 and not any(h.get("fresh_decoder") for h in loop.history):
+        restart_deep_decoder(net, opt)
+        loop.history.append({"step": loop.step, "fresh_decoder": True})
+        log(f"decoder stages below full resolution started again at step {loop.step}")
+    log(f"deep path: {deep_path_alive(net)} of {net.config.widths[0]} channels reach the last stage")
     step = DistilAdaINStep(cfg, net, teacher, opt, amp, loop.step)
     net.train()
 
     def sample(path: Path) -> None:
         net.eval()
-        loop.history.append({"step": loop.step, "heldout": heldout(net, teacher, photos, styles, path)})
+        loop.history.append({"step": loop.step, "heldout": heldout(net, teacher, photos, styles, path),
+                             "deep_alive": deep_path_alive(net)})
         net.train()
 
     loop.run(step, sample=sample, progress_keys=("pixel", "detail", "statistics"))
