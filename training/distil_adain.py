@@ -150,21 +150,17 @@ def restart_deep_decoder(net: AdaINSmallNet, opt: torch.optim.Optimizer) -> None
 
 @torch.no_grad()
 def deep_path_alive(net: AdaINSmallNet, seed: int = 0) -> int:
-    """How many of dec2's output channels (what the last stage gets from the lower resolutions) are ever
+    """How many of the channels the decoder's lower resolutions hand to its full-resolution stage are ever
     positive on random photos and style images: 0 means the picture comes from the full-resolution level
     alone, a colour grade of the photo."""
-    from .models.adain_small import _up
-
     was_training = net.training
     net.eval()
     g = torch.Generator().manual_seed(seed)
     device = next(net.parameters()).device
     x, s = (torch.rand(2, 3, 64, 64, generator=g).to(device) for _ in range(2))
-    t = net.targets(net.encode(x), *net.style_stats(s), 1.0)
-    deep = net.dec4(t[3])
-    deep = net.dec2(torch.cat([_up(net.dec3(torch.cat([_up(deep), t[2]], 1))), t[1]], 1))
+    handed = net.lower(net.targets(net.encode(x), *net.style_stats(s), 1.0))
     net.train(was_training)
-    return int((deep.amax(dim=(0, 2, 3)) > 0).sum())
+    return int((handed.amax(dim=(0, 2, 3)) > 0).sum())
 
 
 @torch.no_grad()

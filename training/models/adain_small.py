@@ -113,11 +113,14 @@ class AdaINSmallNet(nn.Module):
             out.append(alpha * adaptive_instance_normalization(h, m, s) + (1 - alpha) * h)
         return out
 
-    def decode(self, t: list[torch.Tensor]) -> torch.Tensor:
+    def lower(self, t: list[torch.Tensor]) -> torch.Tensor:
+        """What the decoder's lower resolutions (1/8 to 1/2) hand to its full-resolution stage."""
         x = self.dec4(t[3])
         x = self.dec3(torch.cat([_up(x), t[2]], dim=1))
-        x = self.dec2(torch.cat([_up(x), t[1]], dim=1))
-        return self.dec1(torch.cat([_up(x), t[0]], dim=1))
+        return self.dec2(torch.cat([_up(x), t[1]], dim=1))
+
+    def decode(self, t: list[torch.Tensor]) -> torch.Tensor:
+        return self.dec1(torch.cat([_up(self.lower(t)), t[0]], dim=1))
 
     def stylize(self, content: torch.Tensor, mean: torch.Tensor, std: torch.Tensor,
                 alpha: torch.Tensor | float = 1.0) -> torch.Tensor:
