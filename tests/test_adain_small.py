@@ -147,6 +147,32 @@ def test_a_dead_deep_path_is_seen_and_started_again_once_per_run(folders, tmp_pa
     assert all(h["deep_alive"] >= 0 for h in history if "deep_alive" in h)
 
 
+def test_a_run_can_start_from_a_relu_model_with_a_leaky_decoder_and_export_it(folders, tmp_path, teacher,
+                                                                              random_vgg):
+    """``init_from`` takes another checkpoint's weights (its decoder activation may differ, its shape may not);
+    with ``fresh_decoder`` the lower decoder stages start again at once; the leaky model exports and the
+    engine runs it."""
+    train_adain_small(_config(folders, tmp_path, teacher, random_vgg), log=lambda *a: None)
+    source = read_checkpoint(tmp_path / "run" / "last.pt")
+    cfg = _config(folders, tmp_path, teacher, random_vgg, out_dir=str(tmp_path / "leaky"), max_steps=2,
+                  init_from=str(tmp_path / "run" / "last.pt"), decoder_activation="leaky", fresh_decoder=True)
+    last = train_adain_small(cfg, log=lambda *a: None)
+    blob = read_checkpoint(last)
+    assert blob["config"]["decoder_activation"] == "leaky"
+    assert [h["step"] for h in blob["history"] if h.get("fresh_decoder")] == [0]
+    assert [h["init_from"] for h in blob["history"] if "init_from" in h] == [cfg.init_from]
+    assert not torch.equal(blob["model"]["dec2.0.weight"], source["model"]["dec2.0.weight"])
+    result = export_adain(last, tmp_path / "leaky.onnx")
+    assert result.parity_max_abs < 1e-4
+    channels, apart = mixes_and_tells_styles_apart(result.paths[0])
+    assert channels == 4 + 8 + 8 + 16 and apart > 0
+    with pytest.raises(ValueError, match="relu or leaky"):
+        AdaINSmallConfig(decoder_activation="tanh")
+    with pytest.raises(ValueError, match="widths"):
+        train_adain_small(_config(folders, tmp_path, teacher, random_vgg, out_dir=str(tmp_path / "other"),
+                                  widths=[4, 8, 8, 8], init_from=cfg.init_from), log=lambda *a: None)
+
+
 def test_a_teacher_is_required_and_must_be_an_adain_model(folders, tmp_path, random_vgg):
     with pytest.raises(ValueError, match="--teacher is needed"):
         train_adain_small(_config(folders, tmp_path, "", random_vgg), log=lambda *a: None)

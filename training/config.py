@@ -201,9 +201,14 @@ class AdaINSmallTrainConfig(LoopConfig):
     statistics_weight: float = setting(0.0, help="weight of the distance of the pictures' per-channel feature mean and "
                                                  "spread (the texture layers of the big model's encoder) to the big "
                                                  "model's picture: its texture, which L1 alone averages away")
-    fresh_decoder: bool = setting(False, help="on resuming, once per run: start the decoder's stages below full "
-                                              "resolution (dec2-dec4) and their optimizer state again, keeping the "
-                                              "encoder and the last stage (for a checkpoint whose deep path died)")
+    decoder_activation: str = setting("relu", help="the decoder's activations: relu, or leaky (LeakyReLU 0.2, which "
+                                                   "cannot die and leave the picture to the full-resolution level)")
+    init_from: str = setting("", help="fresh run only: start from this small AdaIN checkpoint's weights (same widths "
+                                      "and residual blocks; its decoder activation may differ)")
+    fresh_decoder: bool = setting(False, help="once per run, when it starts from existing weights (a resume or "
+                                              "--init-from): start the decoder's stages below full resolution "
+                                              "(dec2-dec4) and their optimizer state again, keeping the encoder and "
+                                              "the last stage (for a checkpoint whose deep path died)")
     painting_weight: float = setting(0.0, help="weight of the distance of the picture's feature statistics (the "
                                                "texture layers) to the style image's own, on pairs at full strength: "
                                                "AdaIN's own style loss, the painting's texture beyond the big model's")

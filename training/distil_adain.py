@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from .checkpoint import file_sha256
+from .checkpoint import file_sha256, read_checkpoint
 from .common import finite_update, pick_device
 from .config import GRAD_CLIP, AdaINSmallTrainConfig
 from .data import ImageFolderStream, list_images, save_contact_sheet, to_pil
@@ -138,6 +138,18 @@ class DistilAdaINStep:
         return {k: v.item() for k, v in parts.items()}
 
 
+def init_small_from(net: AdaINSmallNet, path: str) -> None:
+    """``net``'s weights from another small AdaIN checkpoint of the same widths and residual blocks."""
+    blob = read_checkpoint(path)
+    if blob["family"] != "adain-small":
+        raise ValueError(f"--init-from {path}: a {blob['family']!r} checkpoint, not a small AdaIN model")
+    theirs = AdaINSmallConfig(**blob["config"])
+    if (theirs.widths, theirs.res_blocks) != (net.config.widths, net.config.res_blocks):
+        raise ValueError(f"--init-from {path}: widths {theirs.widths} and {theirs.res_blocks} residual blocks, "
+                         f"this run has {net.config.widths} and {net.config.res_blocks}")
+    net.load_state_dict(blob["model"])
+
+
 def restart_deep_decoder(net: AdaINSmallNet, opt: torch.optim.Optimizer) -> None:
     """New weights for the decoder below full resolution (dec2-dec4), with their optimizer state forgotten."""
     for stage in (net.dec2, net.dec3, net.dec4):
@@ -191,17 +203,23 @@ def train_adain_small(cfg: AdaINSmallTrainConfig, log=print) -> Path:
     device = pick_device(cfg.device)
     torch.manual_seed(cfg.seed)
     teacher = load_teacher(cfg.teacher, load_vgg16(cfg.vgg_weights or None, last_layer="relu4_1")).to(device)
-    model_cfg = AdaINSmallConfig(widths=list(cfg.widths), res_blocks=cfg.res_blocks)
+    model_cfg = AdaINSmallConfig(widths=list(cfg.widths), res_blocks=cfg.res_blocks,
+                                 decoder_activation=cfg.decoder_activation)
     net = AdaINSmallNet(model_cfg).to(device)
     opt = torch.optim.Adam(net.parameters(), lr=cfg.lr)
     loop = TrainLoop(cfg, "adain-small", net, model_cfg, opt, log=log, teacher_sha256=file_sha256(cfg.teacher))
+    started_from_weights = loop.step > 0
+    if cfg.init_from and loop.step == 0:
+        init_small_from(net, cfg.init_from)
+        loop.history.append({"step": 0, "init_from": cfg.init_from})
+        started_from_weights = True
     amp = resolve_amp(cfg.amp, device)
     photos = load_holdout(cfg.holdout or [str(p) for p in list_images(cfg.content_dir)[:4]])
     styles = load_holdout(cfg.holdout_styles or [str(p) for p in list_images(cfg.style_dir)[:4]], 128)
     log(f"small AdaIN model (widths {model_cfg.widths}) taught by {cfg.teacher} on {device}, amp {amp}")
     if loop.step == 0:
         loop.history.append({"step": 0, "heldout": heldout(net, teacher, photos, styles)})
-    if cfg.fresh_decoder and loop.step > 0 and not any(h.get("fresh_decoder") for h in loop.history):
+    if cfg.fresh_decoder and started_from_weights and not any(h.get("fresh_decoder") for h in loop.history):
         restart_deep_decoder(net, opt)
         loop.history.append({"step": loop.step, "fresh_decoder": True})
         log(f"decoder stages below full resolution started again at step {loop.step}")

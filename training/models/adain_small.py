@@ -39,8 +39,13 @@ class AdaINSmallConfig:
 
     widths: list[int] = field(default_factory=lambda: [16, 32, 64, 128])  # h1..h4 channels
     res_blocks: int = 1  # residual blocks at 1/4 resolution in the decoder
+    # the decoder's activations: "relu", or "leaky" (LeakyReLU 0.2), which cannot die: with ReLU the stages
+    # below full resolution of a model trained at lr 1e-3 stopped reaching the picture (a colour grade)
+    decoder_activation: str = "relu"
 
     def __post_init__(self) -> None:
+        if self.decoder_activation not in ("relu", "leaky"):
+            raise ValueError(f"decoder_activation must be relu or leaky, got {self.decoder_activation!r}")
         if len(self.widths) != 4 or any(w < 4 for w in self.widths):
             raise ValueError(f"widths must be 4 channel counts of at least 4, got {self.widths}")
         if not 0 <= self.res_blocks <= 4:
@@ -58,13 +63,17 @@ def _conv(c_in: int, c_out: int, stride: int = 1) -> nn.Conv2d:
     return nn.Conv2d(c_in, c_out, 3, stride=stride, padding=1, padding_mode="reflect")
 
 
+def _act(kind: str) -> nn.Module:
+    return nn.LeakyReLU(0.2) if kind == "leaky" else nn.ReLU()
+
+
 class _Residual(nn.Module):
-    def __init__(self, c: int) -> None:
+    def __init__(self, c: int, kind: str = "relu") -> None:
         super().__init__()
-        self.a, self.b = _conv(c, c), _conv(c, c)
+        self.a, self.act, self.b = _conv(c, c), _act(kind), _conv(c, c)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x + self.b(F.relu(self.a(x)))
+        return x + self.b(self.act(self.a(x)))
 
 
 def _up(x: torch.Tensor) -> torch.Tensor:
@@ -84,11 +93,12 @@ class AdaINSmallNet(nn.Module):
             nn.Sequential(_conv(c2, c3, 2), nn.ReLU(), _conv(c3, c3), nn.ReLU()),
             nn.Sequential(_conv(c3, c4, 2), nn.ReLU(), _conv(c4, c4), nn.ReLU()),
         ])
-        self.dec4 = nn.Sequential(_conv(c4, c4), nn.ReLU(), _conv(c4, c3), nn.ReLU())
-        self.dec3 = nn.Sequential(_conv(2 * c3, c3), nn.ReLU(), *[_Residual(c3) for _ in range(config.res_blocks)],
-                                  _conv(c3, c2), nn.ReLU())
-        self.dec2 = nn.Sequential(_conv(2 * c2, c2), nn.ReLU(), _conv(c2, c1), nn.ReLU())
-        self.dec1 = nn.Sequential(_conv(2 * c1, c1), nn.ReLU(), _conv(c1, 3))
+        k = config.decoder_activation
+        self.dec4 = nn.Sequential(_conv(c4, c4), _act(k), _conv(c4, c3), _act(k))
+        self.dec3 = nn.Sequential(_conv(2 * c3, c3), _act(k), *[_Residual(c3, k) for _ in range(config.res_blocks)],
+                                  _conv(c3, c2), _act(k))
+        self.dec2 = nn.Sequential(_conv(2 * c2, c2), _act(k), _conv(c2, c1), _act(k))
+        self.dec1 = nn.Sequential(_conv(2 * c1, c1), _act(k), _conv(c1, 3))
         # training only: each h_k's guess at the big model's VGG features of its resolution
         self.hints = nn.ModuleList([nn.Conv2d(w, ENCODER_CHANNELS[name], 1)
                                     for w, name in zip(config.widths, HINT_LAYERS)])
