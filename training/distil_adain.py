@@ -162,9 +162,9 @@ def restart_deep_decoder(net: AdaINSmallNet, opt: torch.optim.Optimizer) -> None
 
 @torch.no_grad()
 def deep_path_alive(net: AdaINSmallNet, seed: int = 0) -> int:
-    """How many of the channels the decoder's lower resolutions hand to its full-resolution stage are ever
-    positive on random photos and style images: 0 means the picture comes from the full-resolution level
-    alone, a colour grade of the photo."""
+    """How many of the channels the decoder's lower resolutions hand to its full-resolution stage vary at all
+    on random photos and style images (a dead ReLU gives a constant 0): 0 means the picture comes from the
+    full-resolution level alone, a colour grade of the photo."""
     was_training = net.training
     net.eval()
     g = torch.Generator().manual_seed(seed)
@@ -172,7 +172,7 @@ def deep_path_alive(net: AdaINSmallNet, seed: int = 0) -> int:
     x, s = (torch.rand(2, 3, 64, 64, generator=g).to(device) for _ in range(2))
     handed = net.lower(net.targets(net.encode(x), *net.style_stats(s), 1.0))
     net.train(was_training)
-    return int((handed.amax(dim=(0, 2, 3)) > 0).sum())
+    return int((handed.amax(dim=(0, 2, 3)) - handed.amin(dim=(0, 2, 3)) > 1e-6).sum())
 
 
 @torch.no_grad()
