@@ -161,6 +161,7 @@ def test_a_run_can_start_from_a_relu_model_with_a_leaky_decoder_and_export_it(fo
     assert blob["config"]["decoder_activation"] == "leaky"
     assert [h["step"] for h in blob["history"] if h.get("fresh_decoder")] == [0]
     assert [h["init_from"] for h in blob["history"] if "init_from" in h] == [cfg.init_from]
+    assert blob["history"][0]["steps_before"] == 4 and blob["step"] == 2  # 6 steps behind its weights
     assert not torch.equal(blob["model"]["dec2.0.weight"], source["model"]["dec2.0.weight"])
     result = export_adain(last, tmp_path / "leaky.onnx")
     assert result.parity_max_abs < 1e-4

@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from .checkpoint import file_sha256, read_checkpoint
+from .checkpoint import file_sha256, read_checkpoint, total_steps
 from .common import finite_update, pick_device
 from .config import GRAD_CLIP, AdaINSmallTrainConfig
 from .data import ImageFolderStream, list_images, save_contact_sheet, to_pil
@@ -138,8 +138,9 @@ class DistilAdaINStep:
         return {k: v.item() for k, v in parts.items()}
 
 
-def init_small_from(net: AdaINSmallNet, path: str) -> None:
-    """``net``'s weights from another small AdaIN checkpoint of the same widths and residual blocks."""
+def init_small_from(net: AdaINSmallNet, path: str) -> int:
+    """``net``'s weights from another small AdaIN checkpoint of the same widths and residual blocks; returns the
+    training steps behind them."""
     blob = read_checkpoint(path)
     if blob["family"] != "adain-small":
         raise ValueError(f"--init-from {path}: a {blob['family']!r} checkpoint, not a small AdaIN model")
@@ -148,6 +149,7 @@ def init_small_from(net: AdaINSmallNet, path: str) -> None:
         raise ValueError(f"--init-from {path}: widths {theirs.widths} and {theirs.res_blocks} residual blocks, "
                          f"this run has {net.config.widths} and {net.config.res_blocks}")
     net.load_state_dict(blob["model"])
+    return total_steps(blob)
 
 
 def restart_deep_decoder(net: AdaINSmallNet, opt: torch.optim.Optimizer) -> None:
@@ -210,8 +212,8 @@ def train_adain_small(cfg: AdaINSmallTrainConfig, log=print) -> Path:
     loop = TrainLoop(cfg, "adain-small", net, model_cfg, opt, log=log, teacher_sha256=file_sha256(cfg.teacher))
     started_from_weights = loop.step > 0
     if cfg.init_from and loop.step == 0:
-        init_small_from(net, cfg.init_from)
-        loop.history.append({"step": 0, "init_from": cfg.init_from})
+        before = init_small_from(net, cfg.init_from)
+        loop.history.append({"step": 0, "init_from": cfg.init_from, "steps_before": before})
         started_from_weights = True
     amp = resolve_amp(cfg.amp, device)
     photos = load_holdout(cfg.holdout or [str(p) for p in list_images(cfg.content_dir)[:4]])

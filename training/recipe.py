@@ -287,7 +287,8 @@ def model_config(family: str, cfg) -> dict:
     if family == "adain-small":
         from .models.adain_small import AdaINSmallConfig
 
-        return AdaINSmallConfig(widths=list(cfg.widths), res_blocks=cfg.res_blocks).to_dict()
+        return AdaINSmallConfig(widths=list(cfg.widths), res_blocks=cfg.res_blocks,
+                                decoder_activation=cfg.decoder_activation).to_dict()
     from .train_adain import adain_net_config
 
     return adain_net_config(cfg).to_dict()
