@@ -274,6 +274,19 @@ def _stop_on_sigterm():
     return lambda: signal.signal(signal.SIGTERM, old)
 
 
+def _refuse_style_flags_for_the_app(args) -> None:
+    """Without a headless output, ``live`` opens the app, which takes only the source: style flags given there
+    would be dropped without a word, so they are refused instead."""
+    blank = argparse.ArgumentParser()
+    _style_args(blank)
+    defaults = vars(blank.parse_args([]))
+    given = [f"--{k.replace('_', '-')}" for k, v in defaults.items() if getattr(args, k, v) != v]
+    if given:
+        raise InputError(f"stylecast live without --output, --vcam, --frames or --control opens the app, which does not "
+                         f"take {', '.join(given)}: choose them in the app's Live tab, or add --output FILE or --vcam "
+                         f"to run headless with them")
+
+
 def cmd_live(args) -> int:
     from .live import LiveSession
     from .sinks import ImageSequenceSink, VideoFileSink
@@ -281,6 +294,7 @@ def cmd_live(args) -> int:
 
     headless = args.frames is not None or args.vcam or args.output or args.control is not None
     if not headless:
+        _refuse_style_flags_for_the_app(args)
         return _launch_gui(["--source", args.source])
     if args.output is None and not args.vcam and args.control is None:
         raise OutputError("headless live mode needs --output (a video file or a folder), --vcam or --control")

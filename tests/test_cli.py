@@ -402,3 +402,17 @@ def test_subprocess_exit_code_and_no_traceback(tmp_path):
                            str(tmp_path / "o.png")], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr and proc.stderr.startswith("error:")
+
+
+def test_live_with_a_window_refuses_style_flags_it_would_drop(monkeypatch, capsys):
+    """Without a headless output, ``live`` opens the app, which takes only the source: a model or style given
+    there is refused with one clear message (exit 2) instead of being dropped, and the app does not open."""
+    from engine import cli
+
+    opened = []
+    monkeypatch.setattr(cli, "_launch_gui", lambda argv: opened.append(argv) or 0)
+    code = cli.main(["live", "--source", "synthetic", "--model", "m.onnx", "--style-image", "p.png"])
+    err = capsys.readouterr().err
+    assert code == 2 and opened == []
+    assert "--model, --style-image" in err and "--output" in err and "Traceback" not in err
+    assert cli.main(["live", "--source", "synthetic"]) == 0 and opened == [["--source", "synthetic"]]
