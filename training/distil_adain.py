@@ -138,6 +138,12 @@ class DistilAdaINStep:
         return {k: v.item() for k, v in parts.items()}
 
 
+def small_model_config(cfg: AdaINSmallTrainConfig) -> AdaINSmallConfig:
+    """The net's shape a run of ``cfg`` trains (the recipes check shipped checkpoints against it)."""
+    return AdaINSmallConfig(widths=list(cfg.widths), res_blocks=cfg.res_blocks,
+                            decoder_activation=cfg.decoder_activation)
+
+
 def init_small_from(net: AdaINSmallNet, path: str) -> int:
     """``net``'s weights from another small AdaIN checkpoint of the same widths and residual blocks; returns the
     training steps behind them."""
@@ -205,8 +211,7 @@ def train_adain_small(cfg: AdaINSmallTrainConfig, log=print) -> Path:
     device = pick_device(cfg.device)
     torch.manual_seed(cfg.seed)
     teacher = load_teacher(cfg.teacher, load_vgg16(cfg.vgg_weights or None, last_layer="relu4_1")).to(device)
-    model_cfg = AdaINSmallConfig(widths=list(cfg.widths), res_blocks=cfg.res_blocks,
-                                 decoder_activation=cfg.decoder_activation)
+    model_cfg = small_model_config(cfg)
     net = AdaINSmallNet(model_cfg).to(device)
     opt = torch.optim.Adam(net.parameters(), lr=cfg.lr)
     loop = TrainLoop(cfg, "adain-small", net, model_cfg, opt, log=log, teacher_sha256=file_sha256(cfg.teacher))

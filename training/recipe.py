@@ -285,10 +285,9 @@ def model_config(family: str, cfg) -> dict:
 
         return anystyle_config(dataclasses.replace(cfg, init_from=str(_where(cfg.init_from)))).to_dict()
     if family == "adain-small":
-        from .models.adain_small import AdaINSmallConfig
+        from .distil_adain import small_model_config
 
-        return AdaINSmallConfig(widths=list(cfg.widths), res_blocks=cfg.res_blocks,
-                                decoder_activation=cfg.decoder_activation).to_dict()
+        return small_model_config(cfg).to_dict()
     from .train_adain import adain_net_config
 
     return adain_net_config(cfg).to_dict()
